@@ -1,0 +1,13 @@
+"""`fraudlake` command line: one entry point, one sub-command group per part of the platform."""
+
+from __future__ import annotations
+
+import typer
+
+from fraudlake.stack.cli import stack_app
+
+app = typer.Typer(help="Fraudlake: real-time card-fraud detection on Kubernetes.", no_args_is_help=True)
+app.add_typer(stack_app, name="stack")
+
+if __name__ == "__main__":
+    app()
