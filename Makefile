@@ -1,0 +1,44 @@
+# Thin wrappers over the `fraudlake` CLI and pytest. Each target does its own set-up.
+SHELL := /bin/bash
+export PATH := $(HOME)/.local/bin:$(PATH)
+UV := uv run --frozen --extra dev
+
+.PHONY: setup demo test test-unit test-integration test-e2e lint typecheck bench stack-up stack-down clean
+
+setup:  ## Python env + every service built into ~/.cache/fraudlake (idempotent)
+	bash scripts/bootstrap.sh
+	$(UV) fraudlake stack install
+
+demo: setup  ## The end-to-end demo on the local embedded stack
+	$(UV) fraudlake demo $(ARGS)
+
+test: setup  ## The whole suite: unit, integration (real services), e2e
+	$(UV) pytest tests $(ARGS)
+
+test-unit: ## Fast tests, no services
+	bash scripts/bootstrap.sh
+	$(UV) pytest tests/unit -q $(ARGS)
+
+test-integration: setup
+	$(UV) pytest tests/integration $(ARGS)
+
+test-e2e: setup
+	$(UV) pytest tests/e2e $(ARGS)
+
+lint:  ## ruff + mypy
+	$(UV) ruff check .
+	$(UV) ruff format --check .
+	bash scripts/typecheck.sh
+
+bench: setup  ## Benchmarks: print ratios, write bench/results/*.json
+	for b in bench/*.py; do $(UV) python $$b || exit 1; done
+
+stack-up: setup
+	$(UV) fraudlake stack up
+
+stack-down:
+	$(UV) fraudlake stack down
+
+clean:  ## Remove the local stack's run folder (not the ~/.cache/fraudlake builds)
+	$(UV) fraudlake stack down || true
+	rm -rf .fraudlake
