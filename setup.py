@@ -7,7 +7,8 @@ generic or stdlib-shadowing name (`operator`, `api`, `ui`).
 
 from setuptools import find_packages, setup
 
-PACKAGE_DIRS = {"fraudlake": "src", "fraudlake.operator": "operator"}
+# clickhouse/ (top-level DDL, the single source of truth) ships as fraudlake.ddl.
+PACKAGE_DIRS = {"fraudlake": "src", "fraudlake.operator": "operator", "fraudlake.ddl": "clickhouse"}
 
 
 def _packages() -> list[str]:
@@ -21,5 +22,9 @@ def _packages() -> list[str]:
 setup(
     packages=_packages(),
     package_dir=PACKAGE_DIRS,
-    package_data={"fraudlake.operator": ["crd/*.yaml"], "fraudlake": ["**/*.sql", "**/*.json", "**/*.avsc"]},
+    package_data={
+        "fraudlake.operator": ["crd/*.yaml"],
+        "fraudlake.ddl": ["*.sql"],
+        "fraudlake": ["**/*.sql", "**/*.json", "**/*.avsc"],
+    },
 )

@@ -1,0 +1,2 @@
+-- One database per FraudPipeline (spec.clickhouse.database).
+CREATE DATABASE IF NOT EXISTS {{ database }};

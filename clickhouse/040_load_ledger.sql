@@ -1,0 +1,19 @@
+-- What the lake_to_clickhouse DAG loaded: one row per lake object (key + etag), so a rerun or an
+-- overlapping interval skips what is already there and a rewritten object (new etag) loads again.
+CREATE TABLE IF NOT EXISTS {{ database }}.load_ledger
+(
+    object_key          String COMMENT 'Object key in the lake bucket',
+    etag                String COMMENT 'Object ETag when it was loaded',
+    topic               LowCardinality(String),
+    target_table        LowCardinality(String),
+    rows                UInt64 COMMENT 'Rows loaded (equals the Parquet row count)',
+    bytes               UInt64,
+    status              LowCardinality(String) COMMENT 'loaded or failed',
+    error               String,
+    dag_run_id          String,
+    data_interval_start DateTime64(3, 'UTC'),
+    data_interval_end   DateTime64(3, 'UTC'),
+    loaded_at           DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(loaded_at)
+ORDER BY (object_key, etag);
