@@ -1,0 +1,128 @@
+"""Reconcile the pipeline's Strimzi children: KafkaTopics and the lake sink KafkaConnector.
+
+Check-then-act and idempotent: read each child, create it when missing, patch it when its spec or
+labels differ, and report readiness from the child's own status (Strimzi writes it).
+"""
+
+from __future__ import annotations
+
+from fraudlake.operator import kube
+from fraudlake.operator.builders import (
+    Pipeline,
+    connector_differs,
+    connector_manifest,
+    plan_topic,
+    topic_manifests,
+)
+from fraudlake.operator.conditions import CONNECTORS_READY, TOPICS_READY, condition, strimzi_readiness
+from fraudlake.operator.results import Event, StepResult
+
+
+def reconcile_topics(pipeline: Pipeline, drift: bool = False) -> StepResult:
+    """Ensure one KafkaTopic per stream; partitions only grow (a shrink is refused, not applied)."""
+    names, waiting_on, refusals, events, repaired = [], [], [], [], []
+    for desired in topic_manifests(pipeline):
+        name = desired["metadata"]["name"]
+        names.append(name)
+        existing = kube.get_strimzi("KafkaTopic", pipeline.kafka_namespace, name)
+        plan = plan_topic(desired, existing)
+        current = existing
+        if plan.action == "create":
+            current = kube.create_strimzi(plan.manifest)
+            verb = "Recreated" if drift else "Created"
+            events.append(
+                Event("Normal", f"Topic{verb}", f"{verb} KafkaTopic {pipeline.kafka_namespace}/{name}")
+            )
+            if drift:
+                repaired.append(f"KafkaTopic {name}")
+        elif plan.action == "update":
+            current = kube.patch_strimzi(plan.manifest)
+            events.append(
+                Event("Normal", "TopicUpdated", f"Updated KafkaTopic {pipeline.kafka_namespace}/{name}")
+            )
+        refusals += plan.refusals
+        ready, why = strimzi_readiness(current or {})
+        if not ready:
+            waiting_on.append(f"{name}: {why}")
+    ready_count = len(names) - len(waiting_on)
+    status = {"topics": names, "topicsReady": f"{ready_count}/{len(names)}"}
+    if refusals:
+        message = "; ".join(refusals)
+        events.append(Event("Warning", "PartitionShrinkRefused", message))
+        return StepResult(
+            condition(TOPICS_READY, False, "PartitionShrinkRefused", message),
+            status,
+            events,
+            repaired,
+            permanent=message,
+        )
+    if waiting_on:
+        message = f"{ready_count}/{len(names)} topics ready; waiting for " + "; ".join(waiting_on)
+        return StepResult(
+            condition(TOPICS_READY, False, "TopicsNotReady", message),
+            status,
+            events,
+            repaired,
+            waiting=message,
+        )
+    message = f"{len(names)} KafkaTopics ready in namespace {pipeline.kafka_namespace}"
+    return StepResult(condition(TOPICS_READY, True, "TopicsReady", message), status, events, repaired)
+
+
+def reconcile_connector(pipeline: Pipeline, drift: bool = False) -> StepResult:
+    """Ensure the lake sink KafkaConnector exists with the desired config."""
+    desired = connector_manifest(pipeline)
+    namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
+    existing = kube.get_strimzi("KafkaConnector", namespace, name)
+    events, repaired = [], []
+    current = existing
+    if existing is None:
+        current = kube.create_strimzi(desired)
+        verb = "Recreated" if drift else "Created"
+        events.append(Event("Normal", f"Connector{verb}", f"{verb} KafkaConnector {namespace}/{name}"))
+        if drift:
+            repaired.append(f"KafkaConnector {name}")
+    elif connector_differs(existing, desired):
+        current = kube.patch_strimzi(desired)
+        events.append(Event("Normal", "ConnectorUpdated", f"Updated KafkaConnector {namespace}/{name}"))
+    status = {"connector": name}
+    ready, why = strimzi_readiness(current or {})
+    if not ready:
+        message = f"waiting for KafkaConnector {namespace}/{name}: {why}"
+        return StepResult(
+            condition(CONNECTORS_READY, False, "ConnectorNotReady", message),
+            status,
+            events,
+            repaired,
+            waiting=message,
+        )
+    message = f"KafkaConnector {namespace}/{name} is running the S3 Parquet sink"
+    return StepResult(condition(CONNECTORS_READY, True, "ConnectorReady", message), status, events, repaired)
+
+
+def delete_children(pipeline: Pipeline) -> list[str]:
+    """Delete the connector, then the topics (found by label); return what still exists afterwards.
+
+    Strimzi's own finalizers may keep a child around while it cleans up; the caller retries until
+    nothing is left.
+    """
+    for kind, namespace in (
+        ("KafkaConnector", pipeline.connect_namespace),
+        ("KafkaTopic", pipeline.kafka_namespace),
+    ):
+        for obj in kube.list_strimzi(kind, namespace, pipeline.selector):
+            kube.delete_strimzi(kind, namespace, obj["metadata"]["name"])
+    return remaining_children(pipeline)
+
+
+def remaining_children(pipeline: Pipeline) -> list[str]:
+    left = []
+    for kind, namespace in (
+        ("KafkaConnector", pipeline.connect_namespace),
+        ("KafkaTopic", pipeline.kafka_namespace),
+    ):
+        left += [
+            f"{kind} {namespace}/{o['metadata']['name']}"
+            for o in kube.list_strimzi(kind, namespace, pipeline.selector)
+        ]
+    return left

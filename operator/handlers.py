@@ -1,0 +1,134 @@
+"""FraudPipeline handlers: the table of contents of the operator.
+
+Each handler makes one call into `fraudlake.operator.reconcile`; the work lives there and in the
+pure builders. Run with ``fraudlake operator run`` (or ``kopf run -m fraudlake.operator.handlers``).
+
+- create / resume: reconcile everything (topics, lake sink connector, ClickHouse tables);
+- field changes: spec.kafka → topics, spec.lake → connector, spec.clickhouse / spec.rules → tables;
+- any update: record observedGeneration;
+- pause annotation ``fraudlake.io/pause-reconciliation: "true"``: stop applying changes
+  (condition ReconciliationPaused); removing it reconciles everything that changed meanwhile;
+- delete (finalizer ``fraudlake.io/finalizer``): deletionPolicy Retain keeps children, Delete removes them;
+- drift timer: recreate deleted children, re-apply missing tables, record the check in status.drift.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import kopf
+
+from fraudlake.operator import kube, naming, reconcile
+from fraudlake.operator.reconcile import ALL_STEPS, CONNECTOR, TABLES, TOPICS, Step
+from fraudlake.operator.settings import operator_settings
+
+SETTINGS = operator_settings()
+RESOURCE = (naming.GROUP, naming.VERSION, naming.PLURAL)
+# Kopf's own bookkeeping annotations get a prefix apart from ours: kopf leaves every annotation
+# under its storage prefix out of the diff, and the pause annotation must trigger handlers.
+KOPF_STORAGE_PREFIX = "kopf.fraudlake.io"
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    kube.configure()
+    settings.persistence.finalizer = naming.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_STORAGE_PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=KOPF_STORAGE_PREFIX, key="last-handled-configuration"
+    )
+    settings.posting.level = logging.WARNING  # our Events are explicit; kopf adds only its warnings
+    settings.networking.request_timeout = SETTINGS.request_timeout_seconds
+    settings.watching.server_timeout = 270
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+def reconcile_pipeline(
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    _reconcile(ALL_STEPS, body, status, patch, memo)
+
+
+@kopf.on.field(*RESOURCE, field="spec.kafka")
+def update_topics(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    _reconcile(TOPICS, body, status, patch, memo)
+
+
+@kopf.on.field(*RESOURCE, field="spec.lake")
+def update_connector(
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    _reconcile(CONNECTOR, body, status, patch, memo)
+
+
+@kopf.on.field(*RESOURCE, field="spec.clickhouse")
+@kopf.on.field(*RESOURCE, field="spec.rules")
+def update_tables(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    _reconcile(TABLES, body, status, patch, memo)
+
+
+@kopf.on.update(*RESOURCE)
+def record_generation(meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
+    if not reconcile.is_paused(meta):
+        patch.status["observedGeneration"] = meta.get("generation")
+
+
+@kopf.on.field(*RESOURCE, field=("metadata", "annotations", naming.PAUSE_ANNOTATION))
+def pause_or_resume(
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    if reconcile.is_paused(body["metadata"]):
+        patch.status.update(reconcile.pause_status(status, paused=True))
+        return
+    patch.status.update(reconcile.pause_status(status, paused=False))
+    _reconcile(ALL_STEPS, body, {**status, **patch.status}, patch, memo)
+
+
+@kopf.on.delete(*RESOURCE)
+def delete_pipeline(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    with _lock(memo):
+        reconcile.delete_pipeline(reconcile.pipeline_from(body), body, SETTINGS.retry_delay_seconds)
+
+
+@kopf.timer(
+    *RESOURCE, interval=SETTINGS.drift_interval_seconds, initial_delay=SETTINGS.drift_interval_seconds
+)
+def check_drift(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    with _lock(memo):
+        # Handlers own a generation until they have recorded it; a paused pipeline is left alone.
+        if reconcile.is_paused(body["metadata"]) or status.get("observedGeneration") != body.meta.get(
+            "generation"
+        ):
+            return
+        pipeline = reconcile.pipeline_from(body)
+        outcome = reconcile.converge(pipeline, drift=True)
+        reconcile.publish(
+            outcome,
+            body,
+            patch,
+            status,
+            None,
+            SETTINGS.retry_delay_seconds,
+            raise_errors=False,
+            drift_check=True,
+        )
+
+
+def _reconcile(
+    steps: tuple[Step, ...], body: kopf.Body, status: Any, patch: kopf.Patch, memo: kopf.Memo
+) -> None:
+    if reconcile.is_paused(body["metadata"]):
+        patch.status.update(reconcile.pause_status(status, paused=True))
+        return
+    with _lock(memo):
+        pipeline = reconcile.pipeline_from(body)
+        outcome = reconcile.converge(pipeline, steps)
+        reconcile.publish(outcome, body, patch, status, pipeline.generation, SETTINGS.retry_delay_seconds)
+
+
+def _lock(memo: kopf.Memo) -> threading.Lock:
+    # One pipeline at a time: the drift timer must not race a handler applying a newer spec.
+    return memo.setdefault("reconcile_lock", threading.Lock())

@@ -1,0 +1,138 @@
+"""Small, synchronous Kubernetes calls the reconcilers make (kopf runs sync handlers in threads).
+
+Every function maps the API's answers onto what the caller needs: None for "not there",
+`kopf.TemporaryError` for conflicts and server trouble that a retry fixes, the ApiException itself
+for anything else (kopf then retries with backoff and logs it).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from fraudlake.operator import naming
+
+STRIMZI_PLURALS = {"KafkaTopic": "kafkatopics", "KafkaConnector": "kafkaconnectors"}
+
+
+def configure() -> None:
+    """Load in-cluster credentials, else the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    _api_client.cache_clear()
+
+
+@functools.cache
+def _api_client() -> client.ApiClient:
+    return client.ApiClient()
+
+
+def custom_api() -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(_api_client())
+
+
+def core_api() -> client.CoreV1Api:
+    return client.CoreV1Api(_api_client())
+
+
+def get_strimzi(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """A Strimzi object, or None when it does not exist."""
+    try:
+        return custom_api().get_namespaced_custom_object(
+            naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, namespace, STRIMZI_PLURALS[kind], name
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise _transient(exc, f"reading {kind} {namespace}/{name}") from exc
+
+
+def list_strimzi(kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+    """Strimzi objects of `kind` in `namespace` matching the label selector."""
+    try:
+        result = custom_api().list_namespaced_custom_object(
+            naming.STRIMZI_GROUP,
+            naming.STRIMZI_VERSION,
+            namespace,
+            STRIMZI_PLURALS[kind],
+            label_selector=selector,
+        )
+    except ApiException as exc:
+        raise _transient(exc, f"listing {kind} in {namespace}") from exc
+    return list(result.get("items", []))
+
+
+def create_strimzi(manifest: dict[str, Any]) -> dict[str, Any]:
+    meta = manifest["metadata"]
+    try:
+        return custom_api().create_namespaced_custom_object(
+            naming.STRIMZI_GROUP,
+            naming.STRIMZI_VERSION,
+            meta["namespace"],
+            STRIMZI_PLURALS[manifest["kind"]],
+            manifest,
+        )
+    except ApiException as exc:
+        raise _transient(exc, f"creating {manifest['kind']} {meta['namespace']}/{meta['name']}") from exc
+
+
+def patch_strimzi(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Merge-patch the object's labels and spec to the manifest's (other keys stay as they are)."""
+    meta = manifest["metadata"]
+    body = {"metadata": {"labels": meta["labels"]}, "spec": manifest["spec"]}
+    try:
+        return custom_api().patch_namespaced_custom_object(
+            naming.STRIMZI_GROUP,
+            naming.STRIMZI_VERSION,
+            meta["namespace"],
+            STRIMZI_PLURALS[manifest["kind"]],
+            meta["name"],
+            body,
+        )
+    except ApiException as exc:
+        raise _transient(exc, f"updating {manifest['kind']} {meta['namespace']}/{meta['name']}") from exc
+
+
+def delete_strimzi(kind: str, namespace: str, name: str) -> bool:
+    """Delete a Strimzi object; False when it was already gone."""
+    try:
+        custom_api().delete_namespaced_custom_object(
+            naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, namespace, STRIMZI_PLURALS[kind], name
+        )
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise _transient(exc, f"deleting {kind} {namespace}/{name}") from exc
+    return True
+
+
+class SecretMissingError(LookupError):
+    """The referenced Secret or key does not exist (yet)."""
+
+
+def read_secret_value(namespace: str, name: str, key: str) -> str:
+    """The decoded value of one key of a Secret; SecretMissingError names what is missing."""
+    try:
+        secret = core_api().read_namespaced_secret(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            raise SecretMissingError(f"Secret {namespace}/{name} not found") from exc
+        raise _transient(exc, f"reading Secret {namespace}/{name}") from exc
+    data = secret.data or {}
+    if key not in data:
+        raise SecretMissingError(f"Secret {namespace}/{name} has no key {key!r}")
+    return base64.b64decode(data[key]).decode()
+
+
+def _transient(exc: ApiException, doing: str) -> Exception:
+    # Conflicts (someone else wrote first), throttling and server errors pass with a retry.
+    if exc.status in (409, 429) or (exc.status or 0) >= 500:
+        return kopf.TemporaryError(f"{doing}: {exc.status} {exc.reason}", delay=5)
+    return exc

@@ -1,0 +1,153 @@
+"""The work behind the handlers: run reconcile steps, write status, post Events, decide on retries.
+
+Handlers call `converge(...)` for the steps a change touches and hand the outcome to `publish(...)`,
+which merges conditions into the status patch, posts Events, and raises `kopf.TemporaryError`
+while a dependency is on its way (Strimzi not done yet, Secret not created yet, ClickHouse down) or
+`kopf.PermanentError` for a spec the operator will not apply (a partition shrink).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from pydantic import ValidationError
+
+from fraudlake.operator import conditions, naming
+from fraudlake.operator.builders import Pipeline
+from fraudlake.operator.children import delete_children, reconcile_connector, reconcile_topics
+from fraudlake.operator.results import Event, StepResult
+from fraudlake.operator.spec import FraudPipelineSpec
+from fraudlake.operator.tables import ClickHouseUnavailableError, drop_pipeline_database, reconcile_tables
+
+Step = Callable[[Pipeline, bool], StepResult]
+TOPICS: tuple[Step, ...] = (reconcile_topics,)
+CONNECTOR: tuple[Step, ...] = (reconcile_connector,)
+TABLES: tuple[Step, ...] = (reconcile_tables,)
+ALL_STEPS: tuple[Step, ...] = (*TOPICS, *CONNECTOR, *TABLES)
+
+
+@dataclass
+class Outcome:
+    """The results of the steps that ran, in order."""
+
+    results: list[StepResult] = field(default_factory=list)
+
+    @property
+    def events(self) -> list[Event]:
+        return [event for result in self.results for event in result.events]
+
+    @property
+    def repaired(self) -> list[str]:
+        return [item for result in self.results for item in result.repaired]
+
+    @property
+    def waiting(self) -> list[str]:
+        return [result.waiting for result in self.results if result.waiting]
+
+    @property
+    def permanent(self) -> list[str]:
+        return [result.permanent for result in self.results if result.permanent]
+
+
+def pipeline_from(body: Mapping[str, Any]) -> Pipeline:
+    """The Pipeline of a FraudPipeline body; kopf.PermanentError if its spec does not parse."""
+    meta = body["metadata"]
+    try:
+        spec = FraudPipelineSpec.parse(body.get("spec") or {})
+    except ValidationError as exc:
+        raise kopf.PermanentError(
+            f"invalid spec: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
+        ) from exc
+    return Pipeline(meta["namespace"], meta["name"], int(meta.get("generation") or 0), spec)
+
+
+def is_paused(meta: Mapping[str, Any]) -> bool:
+    annotations = meta.get("annotations") or {}
+    return str(annotations.get(naming.PAUSE_ANNOTATION, "")).lower() == "true"
+
+
+def converge(pipeline: Pipeline, steps: Iterable[Step] = ALL_STEPS, drift: bool = False) -> Outcome:
+    """Run `steps` (each idempotent) and collect their results."""
+    return Outcome([step(pipeline, drift) for step in steps])
+
+
+def status_patch(
+    previous: Mapping[str, Any] | None, outcome: Outcome, generation: int | None, drift_check: bool = False
+) -> dict[str, Any]:
+    """The status fields to merge-patch: step fields, merged conditions, Ready, observedGeneration."""
+    at = conditions.now()
+    previous = previous or {}
+    merged = conditions.merge(previous.get("conditions"), [r.condition for r in outcome.results], at)
+    merged = conditions.merge(merged, [conditions.ready_from_parts(merged)], at)
+    patch: dict[str, Any] = {"conditions": merged}
+    for result in outcome.results:
+        patch.update(result.status)
+    if generation is not None:
+        patch["observedGeneration"] = generation
+    if drift_check:
+        patch["drift"] = {"lastCheckTime": at, "repaired": outcome.repaired}
+    return patch
+
+
+def publish(
+    outcome: Outcome,
+    body: kopf.Body,
+    patch: kopf.Patch,
+    status: Mapping[str, Any],
+    generation: int | None,
+    retry: float,
+    raise_errors: bool = True,
+    drift_check: bool = False,
+) -> None:
+    """Write the outcome into the status patch and Events; raise for kopf to retry or give up.
+
+    `raise_errors` False (the drift timer) records the outcome without raising: the next tick retries.
+    """
+    patch.status.update(status_patch(status, outcome, generation, drift_check))
+    for event in outcome.events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+    if outcome.repaired:
+        kopf.event(body, type="Warning", reason="DriftRepaired", message="; ".join(outcome.repaired))
+    if not raise_errors:
+        return
+    if outcome.permanent:
+        raise kopf.PermanentError("; ".join(outcome.permanent))
+    if outcome.waiting:
+        raise kopf.TemporaryError("waiting: " + "; ".join(outcome.waiting), delay=retry)
+
+
+def pause_status(previous: Mapping[str, Any] | None, paused: bool) -> dict[str, Any]:
+    """Conditions with ReconciliationPaused set (paused) or removed (resumed)."""
+    previous = previous or {}
+    at = conditions.now()
+    if paused:
+        message = f"annotation {naming.PAUSE_ANNOTATION}=true: changes are not applied until it is removed"
+        update = [conditions.condition(conditions.PAUSED, True, "ReconciliationPaused", message)]
+        return {"conditions": conditions.merge(previous.get("conditions"), update, at)}
+    return {"conditions": conditions.merge(previous.get("conditions"), [], at, remove=[conditions.PAUSED])}
+
+
+def delete_pipeline(pipeline: Pipeline, body: kopf.Body, retry: float) -> None:
+    """Honour deletionPolicy: Retain leaves children and tables; Delete removes them, retrying until
+    the children are gone, then drops the database."""
+    database = pipeline.spec.clickhouse.database
+    if pipeline.spec.deletion_policy == "Retain":
+        message = f"deletionPolicy Retain: kept topics, connector and database {database}"
+        kopf.event(body, type="Normal", reason="Retained", message=message)
+        return
+    left = delete_children(pipeline)
+    if left:
+        raise kopf.TemporaryError(f"waiting for deletion of {', '.join(left)}", delay=retry)
+    try:
+        drop_pipeline_database(pipeline)
+    except ClickHouseUnavailableError as exc:
+        raise kopf.TemporaryError(f"cannot drop the ClickHouse database yet: {exc}", delay=retry) from exc
+    except LookupError as exc:  # the DSN Secret is gone: nothing we can reach to drop
+        kopf.event(body, type="Warning", reason="DatabaseNotDropped", message=str(exc))
+        return
+    kopf.event(
+        body, type="Normal", reason="Deleted", message=f"deleted topics, connector and database {database}"
+    )

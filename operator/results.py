@@ -1,0 +1,34 @@
+"""What one reconcile step found and did, as plain data the handlers turn into status and Events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fraudlake.operator.conditions import Condition
+
+
+@dataclass
+class Event:
+    """A Kubernetes Event to post on the FraudPipeline."""
+
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+@dataclass
+class StepResult:
+    """Outcome of reconciling one kind of child (topics, connector or tables).
+
+    `waiting` names a dependency that is not there yet (retry later); `permanent` is a spec problem
+    that retrying cannot fix (the user must change the spec). `status` holds the status fields the
+    step owns (e.g. ``topics`` and ``topicsReady``).
+    """
+
+    condition: Condition
+    status: dict[str, Any] = field(default_factory=dict)
+    events: list[Event] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    waiting: str | None = None
+    permanent: str | None = None

@@ -1,0 +1,371 @@
+"""The FraudPipeline spec and status as pydantic models: the one source of the CRD's schema.
+
+`fraudlake.operator.crd_schema` turns these models (field types, constraints, defaults, docstrings
+and descriptions, CEL rules) into ``crd/fraudpipeline.yaml``; the operator parses custom resources
+with the same models. Python names are snake_case, the Kubernetes API sees camelCase aliases.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# Topic retention: a number with a unit, or "infinite" (Kafka's retention.ms=-1).
+RETENTION = r"^([1-9][0-9]{0,5}(ms|s|m|h|d|w)|infinite)$"
+BOOTSTRAP = r"^[A-Za-z0-9.-]+:[0-9]{1,5}(,[A-Za-z0-9.-]+:[0-9]{1,5})*$"
+S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+S3_PREFIX = r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$"
+S3_ENDPOINT = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$"
+CLICKHOUSE_DATABASE = r"^[a-z_][a-z0-9_]{0,62}$"
+RULE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
+DATA_KEY = r"^[-._a-zA-Z0-9]+$"  # a key within a Secret's data
+
+
+def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    validation = {"rule": rule, "message": message}
+    if field_path:
+        validation["fieldPath"] = field_path
+    return validation
+
+
+class ApiModel(BaseModel):
+    """Base: camelCase on the wire, immutable, unknown fields rejected."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+
+class ClusterRef(ApiModel):
+    """A Strimzi cluster (Kafka or KafkaConnect) by name and namespace."""
+
+    name: str = Field(
+        min_length=1, max_length=63, pattern=DNS_LABEL, description="Name of the Strimzi resource."
+    )
+    namespace: str | None = Field(
+        None,
+        max_length=63,
+        pattern=DNS_LABEL,
+        description="Namespace of the Strimzi resource; defaults to the FraudPipeline's namespace.",
+    )
+
+
+class TopicSpec(ApiModel):
+    """Shape of one Kafka topic (a Strimzi KafkaTopic)."""
+
+    partitions: int = Field(
+        6, ge=1, le=1000, description="Number of partitions. It can grow later but never shrink."
+    )
+    replicas: int = Field(3, ge=1, le=32767, description="Replication factor.")
+    min_in_sync_replicas: int | None = Field(
+        None, ge=1, le=32767, description="min.insync.replicas; unset uses the broker default."
+    )
+    retention: str = Field(
+        "7d",
+        max_length=16,
+        pattern=RETENTION,
+        description="How long records are kept: a number with a unit (ms, s, m, h, d, w) or 'infinite'.",
+    )
+    cleanup_policy: Literal["delete", "compact", "compact,delete"] = Field(
+        "delete", description="Kafka cleanup.policy."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.minInSyncReplicas) || self.minInSyncReplicas <= self.replicas",
+                    "minInSyncReplicas must not exceed replicas",
+                    ".minInSyncReplicas",
+                ),
+                _cel("self.partitions >= oldSelf.partitions", "partitions can only grow", ".partitions"),
+            ]
+        }
+    )
+
+
+class EntityTopicSpec(TopicSpec):
+    """Shape of a topic of entities keyed by id (compacted; the latest record per key is kept)."""
+
+    partitions: int = Field(
+        3, ge=1, le=1000, description="Number of partitions. It can grow later but never shrink."
+    )
+    retention: str = Field(
+        "infinite",
+        max_length=16,
+        pattern=RETENTION,
+        description="How long records are kept: a number with a unit (ms, s, m, h, d, w) or 'infinite'.",
+    )
+    cleanup_policy: Literal["delete", "compact", "compact,delete"] = Field(
+        "compact", description="Kafka cleanup.policy."
+    )
+
+
+class TopicsSpec(ApiModel):
+    """The pipeline's four streams; each becomes the topic fraudlake.<namespace>.<pipeline>.<stream>."""
+
+    transactions: TopicSpec = Field(TopicSpec(), description="Card transactions (keyed by card_id).")
+    cards: EntityTopicSpec = Field(EntityTopicSpec(), description="Cards (keyed by card_id).")
+    users: EntityTopicSpec = Field(EntityTopicSpec(), description="Users (keyed by user_id).")
+    alerts: TopicSpec = Field(
+        TopicSpec(partitions=3), description="Fraud alerts raised by scoring and rules."
+    )
+
+    def items(self) -> list[tuple[str, TopicSpec]]:
+        return [
+            ("transactions", self.transactions),
+            ("cards", self.cards),
+            ("users", self.users),
+            ("alerts", self.alerts),
+        ]
+
+
+class KafkaSpec(ApiModel):
+    """Where the pipeline's topics live."""
+
+    cluster_ref: ClusterRef = Field(
+        description="The Strimzi Kafka cluster; its namespace is where the KafkaTopics are created."
+    )
+    brokers: int | None = Field(
+        None,
+        ge=1,
+        le=1000,
+        description="Number of brokers in the cluster; when set, replicas above it are rejected.",
+    )
+    bootstrap_servers: str | None = Field(
+        None,
+        max_length=1024,
+        pattern=BOOTSTRAP,
+        description="host:port[,host:port] where ClickHouse reaches Kafka; for clickhouse.streamingIngest.",
+    )
+    topics: TopicsSpec = Field(TopicsSpec(), description="Per-stream topic settings.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.brokers) || [self.topics.transactions, self.topics.cards, self.topics.users,"
+                    " self.topics.alerts].all(t, t.replicas <= self.brokers)",
+                    "topic replicas must not exceed kafka.brokers",
+                ),
+                _cel("self.clusterRef == oldSelf.clusterRef", "kafka.clusterRef is immutable", ".clusterRef"),
+            ]
+        }
+    )
+
+
+class CredentialsSecretRef(ApiModel):
+    """A Secret with S3 credentials; the connector reads it through Strimzi's config provider."""
+
+    name: str = Field(min_length=1, max_length=253, description="Secret name.")
+    namespace: str | None = Field(
+        None,
+        max_length=63,
+        pattern=DNS_LABEL,
+        description="Secret namespace; defaults to the Kafka Connect cluster's namespace.",
+    )
+    access_key_id_key: str = Field(
+        "AWS_ACCESS_KEY_ID",
+        max_length=253,
+        pattern=DATA_KEY,
+        description="Key holding the access key id.",
+    )
+    secret_access_key_key: str = Field(
+        "AWS_SECRET_ACCESS_KEY",
+        max_length=253,
+        pattern=DATA_KEY,
+        description="Key holding the secret key.",
+    )
+
+
+class FlushSpec(ApiModel):
+    """When the sink writes a Parquet object."""
+
+    max_records: int = Field(
+        10000, ge=1, le=1_000_000, description="Records per Parquet object at most (file.max.records)."
+    )
+    interval_seconds: int = Field(
+        60,
+        ge=1,
+        le=3600,
+        description="Commit interval of the Kafka Connect worker (offset.flush.interval.ms); a worker-wide "
+        "setting the KafkaConnect cluster must carry, recorded here for the local worker.",
+    )
+
+
+class LakeSpec(ApiModel):
+    """Kafka → object store: the Aiven S3 sink writing Parquet (a Strimzi KafkaConnector)."""
+
+    connect_cluster_ref: ClusterRef = Field(
+        description="The Strimzi KafkaConnect cluster; the KafkaConnector is created in its namespace."
+    )
+    bucket: str = Field(min_length=3, max_length=63, pattern=S3_BUCKET, description="Existing S3 bucket.")
+    prefix: str = Field(
+        "fraudlake",
+        min_length=1,
+        max_length=256,
+        pattern=S3_PREFIX,
+        description="Key prefix, without leading or trailing '/'; objects land under <prefix>/raw/<topic>/.",
+    )
+    endpoint: str | None = Field(
+        None,
+        max_length=256,
+        pattern=S3_ENDPOINT,
+        description="S3 endpoint URL for MinIO and other S3-compatible stores (path-style); unset: AWS S3.",
+    )
+    region: str = Field("us-east-1", max_length=32, pattern=r"^[a-z0-9-]+$", description="S3 region.")
+    credentials_secret: CredentialsSecretRef | None = Field(
+        None, description="S3 credentials; unset: the AWS default chain (e.g. IRSA on EKS)."
+    )
+    flush: FlushSpec = Field(FlushSpec(), description="Flush settings.")
+    tasks_max: int = Field(1, ge=1, le=64, description="Connector tasks.")
+
+
+class SecretKeyRef(ApiModel):
+    """One key of a Secret in the FraudPipeline's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, description="Secret name.")
+    key: str = Field("dsn", max_length=253, pattern=DATA_KEY, description="Key within the Secret.")
+
+
+class ClickHouseSpec(ApiModel):
+    """The pipeline's ClickHouse database (tables from clickhouse/*.sql)."""
+
+    endpoint_secret: SecretKeyRef = Field(
+        description="Secret holding the DSN: http(s)://user:password@host:port, or chdb:///path locally."
+    )
+    database: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=CLICKHOUSE_DATABASE,
+        description="Database for the pipeline's tables; immutable.",
+    )
+    retention_days: int = Field(
+        0,
+        ge=0,
+        le=36500,
+        description="TTL of transactions by event time in days; 0 keeps everything (historical replays "
+        "such as the 2002-2020 TabFormer data would otherwise expire at once).",
+    )
+    streaming_ingest: bool = Field(
+        False, description="Also consume the transactions topic directly (Kafka engine) into transactions_rt."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!(self.database in ['system', 'default', 'information_schema'])",
+                    "clickhouse.database must not be a system database",
+                    ".database",
+                ),
+                _cel("self.database == oldSelf.database", "clickhouse.database is immutable", ".database"),
+            ]
+        }
+    )
+
+
+class Rule(ApiModel):
+    """A windowed fraud rule, materialized as the ClickHouse view rule_<name>."""
+
+    name: str = Field(
+        min_length=1, max_length=40, pattern=RULE_NAME, description="Rule name (lowercase, digits, '_')."
+    )
+    type: Literal["SpendBurst", "Velocity"] = Field(
+        description="SpendBurst: count ≥ minCount and total above the user's average spending. "
+        "Velocity: count ≥ minCount."
+    )
+    window_minutes: int = Field(ge=1, le=1440, description="Tumbling window length in minutes.")
+    min_count: int = Field(
+        ge=1, le=100000, description="Transactions per card and window that trigger the rule."
+    )
+    enabled: bool = Field(True, description="Disabled rules have no view.")
+
+
+SEED_RULES = (
+    Rule(name="spend_burst_10m", type="SpendBurst", window_minutes=10, min_count=2),
+    Rule(name="velocity_5m", type="Velocity", window_minutes=5, min_count=11),
+)
+
+
+class ScoringSpec(ApiModel):
+    """How the scoring service turns probabilities into alerts."""
+
+    threshold: float = Field(0.5, gt=0, lt=1, description="Fraud probability above which an alert is raised.")
+
+
+class FraudPipelineSpec(ApiModel):
+    """Desired state of a fraud-detection pipeline: topics, lake sink, ClickHouse tables and rules."""
+
+    kafka: KafkaSpec = Field(description="Kafka topics (Strimzi KafkaTopics).")
+    lake: LakeSpec = Field(description="Kafka → S3/MinIO Parquet sink (Strimzi KafkaConnector).")
+    clickhouse: ClickHouseSpec = Field(description="ClickHouse database and tables.")
+    rules: tuple[Rule, ...] = Field(
+        SEED_RULES, max_length=16, description="Windowed fraud rules; defaults to the two seed rules."
+    )
+    scoring: ScoringSpec = Field(ScoringSpec(), description="Scoring settings.")
+    deletion_policy: Literal["Retain", "Delete"] = Field(
+        "Retain",
+        description="On deletion, Retain keeps topics, connector and tables; Delete removes them.",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.rules.all(r, self.rules.exists_one(s, s.name == r.name))",
+                    "rule names must be unique",
+                    ".rules",
+                ),
+                _cel(
+                    "!self.clickhouse.streamingIngest || has(self.kafka.bootstrapServers)",
+                    "clickhouse.streamingIngest needs kafka.bootstrapServers (how ClickHouse reaches Kafka)",
+                    ".kafka",
+                ),
+                _cel(
+                    "!has(self.lake.endpoint) || has(self.lake.credentialsSecret)",
+                    "lake.endpoint (an S3-compatible store) needs lake.credentialsSecret",
+                    ".lake",
+                ),
+            ]
+        }
+    )
+
+    @classmethod
+    def parse(cls, spec: dict[str, Any]) -> FraudPipelineSpec:
+        """Validate a custom resource's ``spec`` (raises pydantic.ValidationError)."""
+        return cls.model_validate(dict(spec))
+
+
+class Condition(ApiModel):
+    """A status condition, in Strimzi's shape."""
+
+    type: str = Field(description="Ready, TopicsReady, ConnectorsReady, TablesReady or ReconciliationPaused.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field("", description="One CamelCase word.")
+    message: str = Field("", description="What happened, for a human.")
+    last_transition_time: str = Field("", description="When status last changed (UTC, RFC 3339).")
+
+
+class DriftStatus(ApiModel):
+    """The drift timer's last check."""
+
+    last_check_time: str = Field("", description="When the children were last compared with the spec.")
+    repaired: tuple[str, ...] = Field((), description="What the last check recreated or re-applied.")
+
+
+class FraudPipelineStatus(ApiModel):
+    """Observed state, written by the operator."""
+
+    observed_generation: int | None = Field(None, description="The metadata.generation last reconciled.")
+    conditions: tuple[Condition, ...] = Field(
+        (), description="Ready, TopicsReady, ConnectorsReady, TablesReady, ReconciliationPaused."
+    )
+    topics: tuple[str, ...] = Field((), description="KafkaTopic names (in the Kafka cluster's namespace).")
+    topics_ready: str = Field("", description="Ready topics / topics, e.g. 4/4.")
+    connector: str = Field("", description="KafkaConnector name (in the Kafka Connect cluster's namespace).")
+    database: str = Field("", description="ClickHouse database.")
+    tables: tuple[str, ...] = Field((), description="ClickHouse tables and views present.")
+    tables_ready: str = Field("", description="Present tables and views / expected, e.g. 13/13.")
+    drift: DriftStatus | None = Field(None, description="Drift timer's last check.")

@@ -1,0 +1,128 @@
+"""Reconcile the pipeline's ClickHouse database from clickhouse/*.sql (create if missing, additive).
+
+The DSN comes from the Secret named in ``spec.clickhouse.endpointSecret`` (read through the
+Kubernetes API). Clients are cached per DSN: a chdb:// DSN must reuse the process's one engine,
+and an HTTP client keeps its connection pool. Calls are serialized per DSN because a
+clickhouse-connect client's session does not take concurrent queries.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import ClickHouseError
+
+from fraudlake.clickhouse.client import InvalidDsn, connect
+from fraudlake.clickhouse.ddl import (
+    apply_schema,
+    drop_database,
+    drop_stale_rule_views,
+    expected_objects,
+    missing_tables,
+    render_statements,
+    sync_retention,
+)
+from fraudlake.operator import kube
+from fraudlake.operator.builders import Pipeline, schema_params
+from fraudlake.operator.conditions import TABLES_READY, condition
+from fraudlake.operator.results import Event, StepResult
+
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+class ClickHouseUnavailableError(RuntimeError):
+    """ClickHouse could not be reached or refused a statement."""
+
+
+def pipeline_dsn(pipeline: Pipeline) -> str:
+    """The DSN from the pipeline's endpoint Secret (kube.SecretMissingError when absent)."""
+    ref = pipeline.spec.clickhouse.endpoint_secret
+    return kube.read_secret_value(pipeline.namespace, ref.name, ref.key).strip()
+
+
+@functools.cache
+def _client(dsn: str) -> Client:
+    return connect(dsn)
+
+
+@contextmanager
+def clickhouse(dsn: str) -> Iterator[Client]:
+    """A cached client for `dsn`, used by one thread at a time; errors become ClickHouseUnavailableError."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.setdefault(dsn, threading.Lock())
+    with lock:
+        try:
+            yield _client(dsn)
+        except (ClickHouseError, InvalidDsn, OSError) as exc:
+            raise ClickHouseUnavailableError(_first_line(exc)) from exc
+
+
+def reconcile_tables(pipeline: Pipeline, drift: bool = False) -> StepResult:
+    """Apply the pipeline's DDL idempotently and report which tables and views are present."""
+    params = schema_params(pipeline)
+    statements = render_statements(params)
+    expected = expected_objects(statements)
+    status = {"database": params.database}
+    try:
+        dsn = pipeline_dsn(pipeline)
+        with clickhouse(dsn) as client:
+            missing_before = missing_tables(client, params.database, expected)
+            apply_schema(client, statements)
+            stale = drop_stale_rule_views(client, params.database, statements)
+            altered = sync_retention(client, params.database, params.retention_days)
+            missing_after = missing_tables(client, params.database, expected)
+    except kube.SecretMissingError as exc:
+        message = f"{exc}; it must hold the ClickHouse DSN"
+        return StepResult(condition(TABLES_READY, False, "SecretNotFound", message), status, waiting=message)
+    except ClickHouseUnavailableError as exc:
+        message = f"ClickHouse unavailable: {exc}"
+        return StepResult(
+            condition(TABLES_READY, False, "ClickHouseUnavailable", message), status, waiting=message
+        )
+    present = [name for name in expected if name not in missing_after]
+    status |= {"tables": present, "tablesReady": f"{len(present)}/{len(expected)}"}
+    events = _table_events(params.database, expected, missing_before, stale, altered, drift)
+    repaired = [f"ClickHouse {params.database}.{name}" for name in missing_before] if drift else []
+    if missing_after:
+        message = f"tables missing after applying the DDL: {', '.join(missing_after)}"
+        return StepResult(
+            condition(TABLES_READY, False, "TablesMissing", message),
+            status,
+            events,
+            repaired,
+            waiting=message,
+        )
+    message = f"{len(present)} tables and views present in ClickHouse database {params.database}"
+    return StepResult(condition(TABLES_READY, True, "TablesReady", message), status, events, repaired)
+
+
+def drop_pipeline_database(pipeline: Pipeline) -> None:
+    """deletionPolicy Delete: drop the database (raises ClickHouseUnavailableError, SecretMissingError)."""
+    with clickhouse(pipeline_dsn(pipeline)) as client:
+        drop_database(client, pipeline.spec.clickhouse.database)
+
+
+def _table_events(
+    database: str, expected: list[str], missing: list[str], stale: list[str], altered: list[str], drift: bool
+) -> list[Event]:
+    events = []
+    if missing:
+        verb = "Recreated" if drift and len(missing) < len(expected) else "Created"
+        events.append(Event("Normal", f"Tables{verb}", f"{verb} in {database}: {', '.join(missing)}"))
+    if stale:
+        events.append(
+            Event("Normal", "RuleViewsDropped", f"Dropped views of removed rules: {', '.join(stale)}")
+        )
+    if altered:
+        events.append(Event("Normal", "RetentionUpdated", f"Updated the TTL of {', '.join(altered)}"))
+    return events
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0][:300]

@@ -1,0 +1,145 @@
+"""The Aiven S3 sink configuration of a pipeline: one function for Kubernetes and for local runs.
+
+The operator puts `s3_sink_config(...)` into the pipeline's Strimzi KafkaConnector; the local Kafka
+Connect worker gets `connector_properties(...)`, the same settings plus the connector's name, class
+and task count (which Strimzi takes from the KafkaConnector's spec instead of its config).
+
+Layout: ``s3://<bucket>/<prefix>/raw/<topic>/<partition>-<start offset>.parquet``, both numbers
+zero-padded. The key is fixed by topic, partition and the first offset in the file, so after a
+crash the connector rewrites the very same objects (a replay overwrites, never duplicates).
+Records carry their schema (JsonConverter with schemas), so Parquet columns are typed; the
+envelope is dropped, so the record's fields are the Parquet columns.
+
+Credentials: in Kubernetes they are references that Strimzi's KubernetesSecretConfigProvider
+resolves inside the Connect worker (``${secrets:<namespace>/<secret>:<key>}``), never the keys
+themselves; the KafkaConnect cluster must declare ``config.providers: secrets`` with
+``config.providers.secrets.class: io.strimzi.kafka.KubernetesSecretConfigProvider`` and be allowed
+to read the Secret. Locally the caller passes literal keys. With an ``aws.s3.endpoint`` (MinIO) the
+Aiven connector switches its S3 client to path-style addressing by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fraudlake.operator import naming
+from fraudlake.operator.spec import FraudPipelineSpec
+
+AIVEN_S3_SINK_CLASS = "io.aiven.kafka.connect.s3.AivenKafkaConnectS3SinkConnector"
+SECRETS_CONFIG_PROVIDER = "secrets"  # the name the KafkaConnect cluster gives Strimzi's provider
+
+
+@dataclass(frozen=True)
+class SecretCredentials:
+    """S3 keys held in a Kubernetes Secret, referenced through Strimzi's config provider."""
+
+    namespace: str
+    secret: str
+    access_key_id_key: str = "AWS_ACCESS_KEY_ID"
+    secret_access_key_key: str = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - the name of a key, not a secret
+
+    def reference(self, key: str) -> str:
+        return f"${{{SECRETS_CONFIG_PROVIDER}:{self.namespace}/{self.secret}:{key}}}"
+
+
+@dataclass(frozen=True)
+class LiteralCredentials:
+    """S3 keys given directly (local runs only: the local worker's config never leaves the machine)."""
+
+    access_key_id: str
+    secret_access_key: str
+
+    def __repr__(self) -> str:
+        return "LiteralCredentials(access_key_id=***, secret_access_key=***)"
+
+
+Credentials = SecretCredentials | LiteralCredentials | None
+
+
+def lake_prefix(spec: FraudPipelineSpec) -> str:
+    """Key prefix under which the sink writes: ``<prefix>/raw/``."""
+    return f"{spec.lake.prefix}/raw/"
+
+
+def object_name_template(spec: FraudPipelineSpec) -> str:
+    """Aiven ``file.name.template``: topic folder, zero-padded partition and start offset."""
+    return lake_prefix(spec) + "{{topic}}/{{partition:padding=true}}-{{start_offset:padding=true}}.parquet"
+
+
+def sink_topics(namespace: str, pipeline: str) -> list[str]:
+    """Every stream of the pipeline goes to the lake."""
+    return [naming.topic_name(namespace, pipeline, stream) for stream in naming.STREAMS]
+
+
+def s3_sink_config(
+    spec: FraudPipelineSpec, namespace: str, pipeline: str, credentials: Credentials
+) -> dict[str, str]:
+    """Connector config for the pipeline's lake sink (without name, class and tasks.max).
+
+    `credentials`: SecretCredentials in Kubernetes (only references end up in the config),
+    LiteralCredentials locally, None to let the AWS default chain (IRSA) find credentials.
+    """
+    lake = spec.lake
+    config = {
+        "topics": ",".join(sink_topics(namespace, pipeline)),
+        "key.converter": "org.apache.kafka.connect.storage.StringConverter",
+        "value.converter": "org.apache.kafka.connect.json.JsonConverter",
+        "value.converter.schemas.enable": "true",
+        "format.output.type": "parquet",
+        "format.output.fields": "value",
+        "format.output.envelope": "false",
+        "file.compression.type": "snappy",  # for Parquet: the column codec, not a wrapper around the file
+        "file.name.template": object_name_template(spec),
+        "file.max.records": str(lake.flush.max_records),
+        "aws.s3.bucket.name": lake.bucket,
+        "aws.s3.region": lake.region,
+    }
+    if lake.endpoint:
+        config["aws.s3.endpoint"] = lake.endpoint.rstrip("/")
+    config.update(_credential_settings(credentials))
+    return config
+
+
+def connector_properties(
+    spec: FraudPipelineSpec, namespace: str, pipeline: str, credentials: Credentials
+) -> dict[str, str]:
+    """The full connector definition for a plain Kafka Connect worker (standalone or REST)."""
+    return {
+        "name": naming.connector_name(namespace, pipeline),
+        "connector.class": AIVEN_S3_SINK_CLASS,
+        "tasks.max": str(spec.lake.tasks_max),
+        **s3_sink_config(spec, namespace, pipeline, credentials),
+    }
+
+
+def worker_settings(spec: FraudPipelineSpec) -> dict[str, str]:
+    """Worker-level settings the sink depends on (the flush interval is a worker setting in Connect)."""
+    return {"offset.flush.interval.ms": str(spec.lake.flush.interval_seconds * 1000)}
+
+
+def secret_credentials(spec: FraudPipelineSpec, pipeline_namespace: str) -> SecretCredentials | None:
+    """The pipeline's credential references; the Secret defaults to the Connect cluster's namespace."""
+    ref = spec.lake.credentials_secret
+    if ref is None:
+        return None
+    connect_namespace = spec.lake.connect_cluster_ref.namespace or pipeline_namespace
+    return SecretCredentials(
+        namespace=ref.namespace or connect_namespace,
+        secret=ref.name,
+        access_key_id_key=ref.access_key_id_key,
+        secret_access_key_key=ref.secret_access_key_key,
+    )
+
+
+def _credential_settings(credentials: Credentials) -> dict[str, str]:
+    if isinstance(credentials, SecretCredentials):
+        return {
+            "aws.access.key.id": credentials.reference(credentials.access_key_id_key),
+            "aws.secret.access.key": credentials.reference(credentials.secret_access_key_key),
+        }
+    if isinstance(credentials, LiteralCredentials):
+        return {
+            "aws.access.key.id": credentials.access_key_id,
+            "aws.secret.access.key": credentials.secret_access_key,
+        }
+    return {}

@@ -1,0 +1,146 @@
+"""Pure builders: KafkaTopics, the KafkaConnector, ClickHouse parameters, topic plans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+from fraudlake.lake.connector import AIVEN_S3_SINK_CLASS
+from fraudlake.operator import naming
+from fraudlake.operator.builders import (
+    Pipeline,
+    connector_differs,
+    connector_manifest,
+    plan_topic,
+    retention_ms,
+    schema_params,
+    topic_manifests,
+)
+from fraudlake.operator.spec import FraudPipelineSpec
+from fraudlake.stack.paths import strimzi_crds_dir
+
+pytestmark = pytest.mark.unit
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "operator" / "examples" / "pipeline.yaml"
+
+
+@pytest.fixture
+def pipeline() -> Pipeline:
+    manifest = yaml.safe_load(EXAMPLE.read_text())
+    return Pipeline("fraud", "demo", 3, FraudPipelineSpec.parse(manifest["spec"]))
+
+
+def _strimzi_schema(file: str) -> dict[str, Any]:
+    crd = yaml.safe_load((strimzi_crds_dir() / file).read_text())
+    return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+
+
+@pytest.mark.parametrize(
+    ("retention", "ms"),
+    [
+        ("7d", 604_800_000),
+        ("12h", 43_200_000),
+        ("90s", 90_000),
+        ("2w", 1_209_600_000),
+        ("500ms", 500),
+        ("infinite", -1),
+    ],
+)
+def test_retention_ms(retention: str, ms: int) -> None:
+    assert retention_ms(retention) == ms
+
+
+def test_topics_one_per_stream_in_the_kafka_namespace(pipeline: Pipeline) -> None:
+    topics = topic_manifests(pipeline)
+    assert [t["metadata"]["name"] for t in topics] == [
+        f"fraudlake.fraud.demo.{s}" for s in ("transactions", "cards", "users", "alerts")
+    ]
+    for topic in topics:
+        assert topic["metadata"]["namespace"] == "kafka"
+        assert topic["metadata"]["labels"][naming.STRIMZI_CLUSTER_LABEL] == "fraudlake"
+        assert naming.owner_of(topic["metadata"]["labels"]) == ("fraud", "demo")
+        assert topic["spec"]["topicName"] == topic["metadata"]["name"]
+    transactions, cards = topics[0]["spec"], topics[1]["spec"]
+    assert transactions["partitions"] == 6
+    assert transactions["replicas"] == 3
+    assert transactions["config"] == {
+        "retention.ms": 604_800_000,
+        "cleanup.policy": "delete",
+        "min.insync.replicas": 2,
+    }
+    assert cards["config"] == {"retention.ms": -1, "cleanup.policy": "compact"}
+
+
+def test_children_validate_against_the_strimzi_1_2_schemas(pipeline: Pipeline) -> None:
+    for topic in topic_manifests(pipeline):
+        jsonschema.validate(topic, _strimzi_schema("kafkatopic.yaml"))
+    jsonschema.validate(connector_manifest(pipeline), _strimzi_schema("kafkaconnector.yaml"))
+
+
+def test_connector_runs_the_aiven_parquet_sink_without_inline_secrets(pipeline: Pipeline) -> None:
+    connector = connector_manifest(pipeline)
+    assert connector["metadata"]["namespace"] == "kafka"
+    assert connector["metadata"]["labels"][naming.STRIMZI_CLUSTER_LABEL] == "fraudlake-connect"
+    spec = connector["spec"]
+    assert spec["class"] == AIVEN_S3_SINK_CLASS
+    config = spec["config"]
+    # Strimzi rejects these inside config: they come from the KafkaConnector's own fields.
+    assert not {"name", "connector.class", "tasks.max"} & set(config)
+    assert config["aws.access.key.id"] == "${secrets:kafka/demo-lake-credentials:AWS_ACCESS_KEY_ID}"
+    assert config["aws.secret.access.key"] == "${secrets:kafka/demo-lake-credentials:AWS_SECRET_ACCESS_KEY}"
+    assert config["topics"].split(",") == [f"fraudlake.fraud.demo.{s}" for s in naming.STREAMS]
+
+
+def test_schema_params_follow_the_spec(pipeline: Pipeline) -> None:
+    params = schema_params(pipeline)
+    assert params.database == "fraud_demo"
+    assert params.retention_days == 0
+    assert params.kafka_topic == "fraudlake.fraud.demo.transactions"
+    assert [r.name for r in params.rules] == ["spend_burst_10m", "velocity_5m"]
+
+
+def test_plan_creates_a_missing_topic_and_leaves_an_equal_one_alone(pipeline: Pipeline) -> None:
+    desired = topic_manifests(pipeline)[0]
+    assert plan_topic(desired, None).action == "create"
+    # Strimzi may store config numbers as strings and add its own status: still equal.
+    existing = {
+        "metadata": {**desired["metadata"], "generation": 1},
+        "spec": {**desired["spec"], "config": {k: str(v) for k, v in desired["spec"]["config"].items()}},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    assert plan_topic(desired, existing).action == "none"
+
+
+def test_plan_grows_partitions_but_refuses_to_shrink(pipeline: Pipeline) -> None:
+    desired = topic_manifests(pipeline)[0]
+    smaller = {"metadata": desired["metadata"], "spec": {**desired["spec"], "partitions": 3}}
+    grow = plan_topic(desired, smaller)
+    assert (grow.action, grow.manifest["spec"]["partitions"], grow.refusals) == ("update", 6, [])
+    larger = {"metadata": desired["metadata"], "spec": {**desired["spec"], "partitions": 12}}
+    shrink = plan_topic(desired, larger)
+    assert shrink.manifest["spec"]["partitions"] == 12
+    assert shrink.action == "none"
+    assert "partitions can only grow" in shrink.refusals[0]
+
+
+def test_plan_updates_when_labels_or_config_drift(pipeline: Pipeline) -> None:
+    desired = topic_manifests(pipeline)[0]
+    unlabeled = {"metadata": {"name": desired["metadata"]["name"], "labels": {}}, "spec": desired["spec"]}
+    assert plan_topic(desired, unlabeled).action == "update"
+    other_config = {
+        "metadata": desired["metadata"],
+        "spec": {**desired["spec"], "config": {"retention.ms": 1}},
+    }
+    assert plan_topic(desired, other_config).action == "update"
+
+
+def test_connector_differs_only_on_owned_fields(pipeline: Pipeline) -> None:
+    desired = connector_manifest(pipeline)
+    existing = {"metadata": desired["metadata"], "spec": {**desired["spec"], "state": "running"}}
+    assert not connector_differs(existing, desired)
+    changed = {"metadata": desired["metadata"], "spec": {**desired["spec"], "tasksMax": 4}}
+    assert connector_differs(changed, desired)

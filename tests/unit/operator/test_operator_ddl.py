@@ -1,0 +1,150 @@
+"""clickhouse/*.sql rendering: order, idempotent forms, validation, and columns in step with the schemas."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from fraudlake.clickhouse import ddl
+from fraudlake.schemas.records import CARDS, TRANSACTIONS, USERS
+
+pytestmark = pytest.mark.unit
+
+CORE = [
+    "transactions",
+    "cards",
+    "users",
+    "load_ledger",
+    "predictions",
+    "alerts",
+    "user_spending",
+    "card_windows_10m",
+    "rule_spend_burst_10m",
+    "rule_velocity_5m",
+]
+STREAMING = ddl.SchemaParams(
+    "fp", streaming_ingest=True, kafka_bootstrap="k:9092", kafka_topic="fraudlake.ns.p.transactions"
+)
+
+
+def _columns(statement: str) -> dict[str, str]:
+    code = "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
+    body = code[code.index("(") + 1 : code.rindex("ENGINE")]
+    columns = {}
+    for line in body.splitlines():
+        match = re.match(r"\s*(\w+)\s+(.+?)(?:\s+(?:DEFAULT|COMMENT)\b.*)?,?$", line)
+        if match and not line.strip().startswith(("--", "COMMENT", ")")):
+            columns[match.group(1)] = match.group(2).rstrip(",")
+    return columns
+
+
+def _create(statements: list[str], name: str) -> str:
+    return next(s for s in statements if ddl.expected_objects([s]) == [name])
+
+
+def test_files_are_numbered_and_shipped_in_the_package() -> None:
+    names = [name for name, _ in ddl.template_files()]
+    assert names == sorted(names)
+    assert all(re.match(r"\d{3}_\w+\.sql$", n) for n in names)
+    assert names[0] == "001_database.sql"
+
+
+def test_default_rendering_creates_the_core_objects_idempotently() -> None:
+    statements = ddl.render_statements(ddl.SchemaParams("fraud_demo"))
+    assert (
+        statements[0] == "-- One database per FraudPipeline (spec.clickhouse.database).\n"
+        "CREATE DATABASE IF NOT EXISTS fraud_demo"
+    )
+    assert ddl.expected_objects(statements) == CORE
+    for statement in statements:
+        code = "\n".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
+        assert re.match(
+            r"\s*CREATE (DATABASE IF NOT EXISTS|TABLE IF NOT EXISTS|OR REPLACE VIEW|MATERIALIZED VIEW "
+            r"IF NOT EXISTS)|\s*ALTER TABLE \S+ ADD COLUMN IF NOT EXISTS",
+            code,
+        ), code
+        assert "fraud_demo." in code or "DATABASE" in code
+    assert "TTL" not in _create(statements, "transactions")
+
+
+def test_transactions_engine_order_partition_and_ttl() -> None:
+    statement = _create(ddl.render_statements(ddl.SchemaParams("fp", retention_days=30)), "transactions")
+    assert "ENGINE = ReplacingMergeTree(ingested_at)" in statement
+    assert "ORDER BY (card_id, event_ts, txn_id)" in statement
+    assert "PARTITION BY toYYYYMM(event_ts)" in statement
+    assert "TTL toDateTime(event_ts) + INTERVAL 30 DAY" in statement
+    assert _columns(statement)["event_ts"] == "DateTime64(3, 'UTC')"
+
+
+@pytest.mark.parametrize(
+    ("record", "table", "extra"),
+    [
+        (TRANSACTIONS, "transactions", {"ingested_at"}),
+        (CARDS, "cards", {"version"}),
+        (USERS, "users", {"version"}),
+    ],
+)
+def test_table_columns_match_the_record_schemas(record, table: str, extra: set[str]) -> None:
+    columns = _columns(_create(ddl.render_statements(ddl.SchemaParams("fp")), table))
+    assert set(columns) - extra == set(record.names)
+    for fld in record.fields:
+        assert ("Nullable(" in columns[fld.name]) is fld.nullable, fld.name
+
+
+def test_rules_render_one_view_each_and_disabled_rules_none() -> None:
+    rules = (
+        ddl.RuleParams("burst", "SpendBurst", 15, 3),
+        ddl.RuleParams("fast", "Velocity", 1, 5, enabled=False),
+    )
+    statements = ddl.render_statements(ddl.SchemaParams("fp", rules=rules))
+    assert "rule_burst" in ddl.expected_objects(statements)
+    assert "rule_fast" not in ddl.expected_objects(statements)
+    burst = _create(statements, "rule_burst")
+    assert "INTERVAL 15 MINUTE" in burst
+    assert "w.txn_count >= 3 AND w.total_amount > s.avg_amount" in burst
+
+
+def test_streaming_ingest_adds_the_kafka_hot_path() -> None:
+    statements = ddl.render_statements(STREAMING)
+    assert ddl.expected_objects(statements)[-3:] == [
+        "transactions_queue",
+        "transactions_rt",
+        "transactions_rt_mv",
+    ]
+    queue = _create(statements, "transactions_queue")
+    assert "ENGINE = Kafka" in queue
+    assert "kafka_broker_list = 'k:9092'" in queue
+    assert "kafka_group_name = 'fraudlake-fp-rt'" in queue
+    assert "CREATE TABLE IF NOT EXISTS fp.transactions_rt AS fp.transactions" in _create(
+        statements, "transactions_rt"
+    )
+
+
+def test_string_settings_are_quoted() -> None:
+    assert ddl.sql_string("it's \\ here") == "'it\\'s \\\\ here'"
+    params = ddl.SchemaParams("fp", streaming_ingest=True, kafka_bootstrap="k:1', x='y", kafka_topic="t")
+    assert "kafka_broker_list = 'k:1\\', x=\\'y'" in _create(
+        ddl.render_statements(params), "transactions_queue"
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        ddl.SchemaParams("Fraud"),
+        ddl.SchemaParams("fp; DROP DATABASE system"),
+        ddl.SchemaParams("system"),
+        ddl.SchemaParams("fp", retention_days=-1),
+        ddl.SchemaParams("fp", streaming_ingest=True),
+        ddl.SchemaParams("fp", rules=(ddl.RuleParams("Bad-Name", "Velocity", 5, 1),)),
+    ],
+)
+def test_unsafe_parameters_are_refused(params: ddl.SchemaParams) -> None:
+    with pytest.raises(ddl.SchemaParamsError):
+        ddl.render_statements(params)
+
+
+def test_split_statements_drops_comment_only_chunks() -> None:
+    sql = "-- header\nCREATE TABLE a (x UInt8) ENGINE = Memory;\n-- only a comment;\n\nSELECT 1;"
+    assert ddl.split_statements(sql) == ["-- header\nCREATE TABLE a (x UInt8) ENGINE = Memory", "SELECT 1"]
