@@ -1,0 +1,1 @@
+"""Orchestration glue: how the package's code runs under Airflow, locally and in Kubernetes."""
