@@ -11,8 +11,7 @@ and an in-process caller cannot drift apart.
 
 Typical in-process use (before or after ``airflow`` was imported)::
 
-    configure(Path(record.endpoints["airflow_home"]))
-    reserialize()
+    import_errors = prepare_dag_test(Path(record.endpoints["airflow_home"]))
     dag.test()
 """
 
@@ -81,6 +80,19 @@ def airflow_env(airflow_home: Path, extra_bundles: Mapping[str, Path] | None = N
 def admin_password(airflow_home: Path) -> str:
     """The generated password of the stack's `admin` user (SimpleAuthManager's passwords file)."""
     return _ensure_admin_password(airflow_home.resolve())
+
+
+def prepare_dag_test(
+    airflow_home: Path, extra_bundles: Mapping[str, Path] | None = None
+) -> dict[str, dict[str, str]]:
+    """Make ``dag.test()`` in this process run against the stack's Airflow; returns import errors.
+
+    :func:`configure` then :func:`reserialize` (DESIGN §12: ``dag.test()`` expects the DAG in the
+    metadata DB; Airflow 3.3's ``dag.test()`` also syncs its own bundle, but reserializing every
+    bundle up front lists all DAGs in the UI and reports broken DAG files before anything runs).
+    """
+    configure(airflow_home, extra_bundles)
+    return reserialize()
 
 
 def configure(airflow_home: Path, extra_bundles: Mapping[str, Path] | None = None) -> None:
