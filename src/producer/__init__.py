@@ -1,0 +1,1 @@
+"""TabFormer-compatible transaction generator, Kaggle CSV reader/writers and the Kafka producer."""

@@ -1,0 +1,79 @@
+"""Parameters of the generator's fraud mechanisms (every number a test or a model can rely on).
+
+The overall fraud share of all transactions is `rate` (the real dataset: 29,757 / 24,386,900 =
+0.122%); `mix` splits it between the four mechanisms, and each mechanism's event frequency is
+derived from its share so the realized rate tracks `rate` whatever the population.
+
+1. Compromised merchant (point of compromise, e.g. a breached payment system): a merchant brand
+   whose expected exposed cards per window lie in `poc_exposed_cards` is compromised for
+   `poc_window_days`; every card that shops there (any location or channel) in the window is exposed and,
+   with probability `poc_exploit_prob`, is defrauded `poc_delay_days` after its first visit in a
+   burst of `poc_burst_txns` transactions over up to `poc_burst_days` — online, or in-store with a
+   cloned magnetic stripe (`Swipe`) far away. Graph trace: fraud cards share one merchant days
+   before their fraud.
+2. Fraud ring: `rings` rings, each owning `ring_merchants` online merchants; a ring event charges
+   a victim card `ring_txns` times within `ring_span_hours` at that ring's merchants only. Graph
+   trace: unrelated cards converge on a small merchant set.
+3. Card testing: `testing_probes` tiny charges (`probe_amount`, some declined with card-data
+   errors) a few minutes apart at one of `testing_merchants` shared testing merchants, then one
+   large online cash-out (`cashout_amount`) `cashout_delay_minutes` later.
+4. Account takeover: the card suddenly transacts in person in a place at least
+   `ato_min_distance_km` from the holder's home (`ato_txns` within `ato_span_hours`, the first
+   sometimes with `Bad PIN`), while the holder keeps shopping at home: a geography jump.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+def _default_mix() -> dict[str, float]:
+    return {"compromised_merchant": 0.40, "fraud_ring": 0.25, "card_testing": 0.20, "account_takeover": 0.15}
+
+
+@dataclass(frozen=True)
+class FraudConfig:
+    rate: float = 0.0012
+    mix: dict[str, float] = field(default_factory=_default_mix)
+    # 1. compromised merchant
+    poc_window_days: tuple[float, float] = (5.0, 20.0)
+    poc_exposed_cards: tuple[float, float] = (8.0, 200.0)
+    poc_exploit_prob: float = 0.3
+    poc_delay_days: tuple[float, float] = (3.0, 30.0)
+    poc_burst_txns: tuple[int, int] = (2, 8)
+    poc_burst_days: float = 2.0
+    poc_online_share: float = 0.6
+    # 2. fraud rings
+    rings: int = 8
+    ring_merchants: tuple[int, int] = (3, 6)
+    ring_txns: tuple[int, int] = (2, 6)
+    ring_span_hours: float = 12.0
+    # 3. card testing
+    testing_merchants: int = 12
+    testing_probes: tuple[int, int] = (3, 8)
+    probe_amount: tuple[float, float] = (0.5, 5.0)
+    probe_decline_prob: float = 0.35
+    cashout_amount: tuple[float, float] = (300.0, 2500.0)
+    cashout_delay_minutes: tuple[int, int] = (30, 360)
+    # 4. account takeover
+    ato_min_distance_km: float = 1000.0
+    ato_txns: tuple[int, int] = (2, 6)
+    ato_span_hours: float = 36.0
+    ato_bad_pin_prob: float = 0.3
+    # fraud amounts are the merchant category's amounts scaled by a factor in this range
+    amount_uplift: tuple[float, float] = (1.5, 3.0)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.rate < 0.5:
+            raise ValueError("fraud rate must be in [0, 0.5)")
+        if set(self.mix) != set(_default_mix()) or any(v < 0 for v in self.mix.values()):
+            raise ValueError(f"fraud mix needs non-negative shares for {sorted(_default_mix())}")
+        if abs(sum(self.mix.values()) - 1) > 1e-6:
+            raise ValueError("fraud mix shares must sum to 1")
+
+    def share(self, mechanism: str) -> float:
+        return self.mix[mechanism]
+
+    @staticmethod
+    def mean(bounds: tuple[float, float]) -> float:
+        return (bounds[0] + bounds[1]) / 2
