@@ -29,7 +29,12 @@ from fraudlake.stack.process import (
     wait_until,
 )
 from fraudlake.stack.service import Service, ServiceRecord, StackContext
-from fraudlake.stack.services.kafka import QUIET_LOGGERS, kafka_libs_dir, render_log4j2_properties
+from fraudlake.stack.services.kafka import (
+    QUIET_LOGGERS,
+    kafka_libs_dir,
+    render_log4j2_properties,
+    reusable_port,
+)
 
 AIVEN_S3_VERSION = "2.15.0"  # keep in step with <aiven.version> in tools/connect/aiven-s3/pom.xml
 AIVEN_S3_POM = REPO_ROOT / "tools" / "connect" / "aiven-s3" / "pom.xml"
@@ -186,15 +191,10 @@ class KafkaConnectService(Service):
 def _rest_port(ctx: StackContext, name: str, data_dir: Path) -> int:
     """Pinned port, else the last run's (so recorded URLs stay valid), else a free one."""
     saved_file = data_dir / "rest-port"
-    port = ctx.requested_ports.get(name)
-    if port:
-        ensure_port_free(port, name)
-    elif saved_file.exists():
-        port = int(saved_file.read_text())
-        try:
-            ensure_port_free(port, name)
-        except StackError:
-            port = None
-    port = port or free_port()
+    pinned = ctx.requested_ports.get(name)
+    if pinned:
+        ensure_port_free(pinned, name)
+    saved = int(saved_file.read_text()) if saved_file.exists() else None
+    port = pinned or reusable_port(saved) or free_port()
     saved_file.write_text(str(port))
     return port

@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
 
-from fraudlake.stack.errors import StackError
 from fraudlake.stack.mavenlibs import MavenLibs, ensure_copied, java_command
 from fraudlake.stack.paths import REPO_ROOT
 from fraudlake.stack.process import (
@@ -192,19 +192,26 @@ def _ports(ctx: StackContext, name: str, data_dir: Path) -> tuple[int, int]:
     pinned = ctx.requested_ports.get(name)
     if pinned:
         ensure_port_free(pinned, name)
-    broker = pinned or _reuse(saved.get("broker")) or free_port()
-    controller = _reuse(saved.get("controller")) or free_port()
+    broker = pinned or reusable_port(saved.get("broker")) or free_port()
+    controller = reusable_port(saved.get("controller")) or free_port()
     saved_file.write_text(json.dumps({"broker": broker, "controller": controller}))
     return broker, controller
 
 
-def _reuse(port: int | None) -> int | None:
+def reusable_port(port: int | None) -> int | None:
+    """`port` if nothing listens on it any more, else None (for restarts that keep their address).
+
+    Binds with SO_REUSEADDR, as the JVM's server sockets do: connections of the previous process
+    left in TIME_WAIT do not keep the port from being listened on again.
+    """
     if not port:
         return None
-    try:
-        ensure_port_free(port, "kafka")
-    except StackError:
-        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return None
     return port
 
 
