@@ -1,0 +1,143 @@
+# IAM roles for service accounts. Least privilege per workload:
+#   api      Bedrock invoke (chat + embeddings); read models/ from the lake bucket.
+#   airflow  Bedrock invoke (embeddings for the case index); read the lake; write models/.
+#   connect  write raw Parquet into the lake bucket (never models/).
+#   operator nothing: it only talks to the Kubernetes API and ClickHouse, so it gets no AWS role at all.
+
+locals {
+  bedrock_model_arns = [
+    for id in var.bedrock_model_ids : "arn:${local.partition}:bedrock:${var.region}::foundation-model/${id}"
+  ]
+
+  lake_bucket_arn = aws_s3_bucket.lake.arn
+  models_prefix   = "models/"
+
+  irsa_service_accounts = {
+    for role, accounts in var.service_accounts : role => [for sa in accounts : "${var.namespace}:${sa}"]
+  }
+}
+
+data "aws_iam_policy_document" "bedrock_invoke" {
+  statement {
+    sid       = "InvokeListedModels"
+    actions   = ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"]
+    resources = local.bedrock_model_arns
+  }
+}
+
+data "aws_iam_policy_document" "lake_kms" {
+  statement {
+    sid       = "UseLakeKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+}
+
+data "aws_iam_policy_document" "api" {
+  source_policy_documents = [data.aws_iam_policy_document.bedrock_invoke.json, data.aws_iam_policy_document.lake_kms.json]
+
+  statement {
+    sid       = "ListModels"
+    actions   = ["s3:ListBucket"]
+    resources = [local.lake_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.models_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadModels"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.lake_bucket_arn}/${local.models_prefix}*"]
+  }
+}
+
+data "aws_iam_policy_document" "airflow" {
+  source_policy_documents = [data.aws_iam_policy_document.bedrock_invoke.json, data.aws_iam_policy_document.lake_kms.json]
+
+  statement {
+    sid       = "ListLake"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
+    resources = [local.lake_bucket_arn]
+  }
+
+  statement {
+    sid       = "ReadLake"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.lake_bucket_arn}/*"]
+  }
+
+  statement {
+    sid       = "WriteModels"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${local.lake_bucket_arn}/${local.models_prefix}*"]
+  }
+}
+
+data "aws_iam_policy_document" "connect" {
+  source_policy_documents = [data.aws_iam_policy_document.lake_kms.json]
+
+  statement {
+    sid       = "ListLake"
+    actions   = ["s3:ListBucket", "s3:GetBucketLocation", "s3:ListBucketMultipartUploads"]
+    resources = [local.lake_bucket_arn]
+  }
+
+  statement {
+    sid       = "WriteRawParquet"
+    actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
+    resources = ["${local.lake_bucket_arn}/*"]
+  }
+
+  # The sink writes raw/ under pipeline prefixes; it must never touch the model artifacts.
+  statement {
+    sid       = "NeverModels"
+    effect    = "Deny"
+    actions   = ["s3:PutObject", "s3:DeleteObject"]
+    resources = ["${local.lake_bucket_arn}/${local.models_prefix}*"]
+  }
+}
+
+locals {
+  irsa_policies = {
+    api     = data.aws_iam_policy_document.api.json
+    airflow = data.aws_iam_policy_document.airflow.json
+    connect = data.aws_iam_policy_document.connect.json
+  }
+}
+
+resource "aws_iam_policy" "workload" {
+  for_each = local.irsa_policies
+
+  name        = "${local.name}-${each.key}"
+  description = "Fraudlake ${each.key}: least-privilege access for its Kubernetes ServiceAccounts"
+  policy      = each.value
+
+  tags = local.tags
+}
+
+module "workload_irsa" {
+  # checkov:skip=CKV_TF_1: registry module pinned by version constraint (~>) per the project convention; the lock file pins the exact release
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts"
+  version = "~> 6.0"
+
+  for_each = local.irsa_policies
+
+  name = "${local.name}-${each.key}"
+
+  oidc_providers = {
+    this = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = local.irsa_service_accounts[each.key]
+    }
+  }
+
+  policies = {
+    workload = aws_iam_policy.workload[each.key].arn
+  }
+
+  tags = local.tags
+}

@@ -1,0 +1,213 @@
+variable "region" {
+  description = "AWS region of the cluster, the buckets and Bedrock."
+  type        = string
+  default     = "eu-west-1"
+
+  validation {
+    condition     = can(regex("^[a-z]{2}(-[a-z]+)+-[0-9]$", var.region))
+    error_message = "region must be an AWS region name such as eu-west-1."
+  }
+}
+
+variable "name" {
+  description = "Name prefix of every resource (cluster, buckets, roles, repositories)."
+  type        = string
+  default     = "fraudlake"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,20}[a-z0-9]$", var.name))
+    error_message = "name must be 3-22 lowercase letters, digits or dashes, starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Deployment stage; part of names and tags."
+  type        = string
+  default     = "prod"
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be one of dev, staging, prod."
+  }
+}
+
+variable "kubernetes_version" {
+  description = "EKS Kubernetes <major>.<minor> version."
+  type        = string
+  default     = "1.33"
+
+  validation {
+    condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
+    error_message = "kubernetes_version must look like 1.33."
+  }
+}
+
+variable "vpc_cidr" {
+  description = "CIDR of the VPC; split into one private and one public subnet per availability zone."
+  type        = string
+  default     = "10.40.0.0/16"
+
+  validation {
+    condition     = can(cidrnetmask(var.vpc_cidr)) && tonumber(split("/", var.vpc_cidr)[1]) <= 20
+    error_message = "vpc_cidr must be a valid IPv4 CIDR of /20 or larger."
+  }
+}
+
+variable "availability_zone_count" {
+  description = "Number of availability zones to spread subnets and nodes over (3 keeps Kafka's quorum across a zone loss)."
+  type        = number
+  default     = 3
+
+  validation {
+    condition     = var.availability_zone_count >= 2 && var.availability_zone_count <= 4
+    error_message = "availability_zone_count must be between 2 and 4."
+  }
+}
+
+variable "single_nat_gateway" {
+  description = "Use one NAT gateway for all zones (cheaper) instead of one per zone (zone-failure tolerant)."
+  type        = bool
+  default     = false
+}
+
+variable "endpoint_public_access_cidrs" {
+  description = "CIDRs allowed to reach the public EKS API endpoint (e.g. the office or VPN egress). Empty disables the public endpoint."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.endpoint_public_access_cidrs : can(cidrnetmask(cidr)) && cidr != "0.0.0.0/0"])
+    error_message = "endpoint_public_access_cidrs must be valid CIDRs, and 0.0.0.0/0 is not allowed."
+  }
+}
+
+variable "system_node_group" {
+  description = "Managed node group for the platform's stateless pods (API, UI, operator, Airflow scheduler)."
+  type = object({
+    instance_types = list(string)
+    min_size       = number
+    max_size       = number
+    desired_size   = number
+  })
+  default = {
+    instance_types = ["m6i.large"]
+    min_size       = 2
+    max_size       = 6
+    desired_size   = 3
+  }
+
+  validation {
+    condition     = var.system_node_group.min_size <= var.system_node_group.desired_size && var.system_node_group.desired_size <= var.system_node_group.max_size
+    error_message = "system_node_group must satisfy min_size <= desired_size <= max_size."
+  }
+}
+
+variable "data_node_group" {
+  description = "Managed node group for stateful, memory-heavy pods (Kafka, ClickHouse, training tasks); tainted workload=data."
+  type = object({
+    instance_types = list(string)
+    min_size       = number
+    max_size       = number
+    desired_size   = number
+  })
+  default = {
+    instance_types = ["r6i.xlarge"]
+    min_size       = 3
+    max_size       = 6
+    desired_size   = 3
+  }
+
+  validation {
+    condition     = var.data_node_group.min_size <= var.data_node_group.desired_size && var.data_node_group.desired_size <= var.data_node_group.max_size
+    error_message = "data_node_group must satisfy min_size <= desired_size <= max_size."
+  }
+}
+
+variable "namespace" {
+  description = "Kubernetes namespace of the Fraudlake releases; the IRSA roles trust ServiceAccounts there only."
+  type        = string
+  default     = "fraudlake"
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.namespace))
+    error_message = "namespace must be a valid Kubernetes namespace name."
+  }
+}
+
+variable "service_accounts" {
+  description = "ServiceAccount names per IRSA role, as the charts create them (api: fraudlake-api release; airflow: upstream chart release 'airflow'; connect: Strimzi's <KafkaConnect>-connect)."
+  type = object({
+    api     = list(string)
+    airflow = list(string)
+    connect = list(string)
+  })
+  default = {
+    api     = ["fraudlake-api"]
+    airflow = ["airflow-scheduler", "airflow-worker", "airflow-triggerer", "airflow-dag-processor"]
+    connect = ["fraudlake-connect-connect"]
+  }
+}
+
+variable "bedrock_model_ids" {
+  description = "Bedrock foundation models the API and Airflow may invoke (chat via Converse, embeddings)."
+  type        = list(string)
+  default = [
+    "anthropic.claude-3-5-haiku-20241022-v1:0",
+    "amazon.titan-embed-text-v2:0",
+  ]
+
+  validation {
+    condition     = length(var.bedrock_model_ids) > 0 && alltrue([for id in var.bedrock_model_ids : can(regex("^[a-z0-9-]+\\.[A-Za-z0-9.:-]+$", id))])
+    error_message = "bedrock_model_ids must be non-empty Bedrock model ids such as amazon.titan-embed-text-v2:0."
+  }
+}
+
+variable "lake_noncurrent_version_days" {
+  description = "Days to keep non-current object versions in the lake bucket (replays overwrite objects)."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.lake_noncurrent_version_days >= 1
+    error_message = "lake_noncurrent_version_days must be at least 1."
+  }
+}
+
+variable "access_log_retention_days" {
+  description = "Days to keep S3 server access logs."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.access_log_retention_days >= 30
+    error_message = "access_log_retention_days must be at least 30."
+  }
+}
+
+variable "ecr_repositories" {
+  description = "ECR repositories, one per Dockerfile.* image."
+  type        = list(string)
+  default     = ["api", "ui", "airflow", "operator", "kafka-connect"]
+
+  validation {
+    condition     = alltrue([for repo in var.ecr_repositories : can(regex("^[a-z0-9][a-z0-9-]*$", repo))])
+    error_message = "ecr_repositories must be lowercase names."
+  }
+}
+
+variable "ecr_keep_images" {
+  description = "Number of most recent images each ECR repository keeps."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.ecr_keep_images >= 5
+    error_message = "ecr_keep_images must be at least 5."
+  }
+}
+
+variable "tags" {
+  description = "Extra tags for every resource (merged over the standard ones)."
+  type        = map(string)
+  default     = {}
+}
