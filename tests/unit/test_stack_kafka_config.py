@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from fraudlake.stack.services.kafka import (
     new_cluster_id,
     render_log4j2_properties,
     render_server_properties,
+    reusable_port,
     stored_value,
 )
 
@@ -117,3 +119,13 @@ def test_maven_cache_key_follows_the_pom(tmp_path: Path, monkeypatch: pytest.Mon
     assert not libs.installed()
     pom.write_text("<project>b</project>")
     assert libs.home != first
+
+
+def test_a_previous_port_is_reused_only_when_nothing_listens_on_it() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        busy = listener.getsockname()[1]
+        assert reusable_port(busy) is None
+    assert reusable_port(busy) == busy
+    assert reusable_port(None) is None
