@@ -31,9 +31,14 @@ RESOURCE = (naming.GROUP, naming.VERSION, naming.PLURAL)
 KOPF_STORAGE_PREFIX = "kopf.fraudlake.io"
 
 
+@kopf.on.login()
+def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo:
+    kube.configure()
+    return kube.connection_info(trust_env=settings.networking.trust_env)
+
+
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-    kube.configure()
     settings.persistence.finalizer = naming.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_STORAGE_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -52,20 +57,20 @@ def reconcile_pipeline(
     _reconcile(ALL_STEPS, body, status, patch, memo)
 
 
-@kopf.on.field(*RESOURCE, field="spec.kafka")
+@kopf.on.field(*RESOURCE, field="spec.kafka", old=kopf.PRESENT)
 def update_topics(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     _reconcile(TOPICS, body, status, patch, memo)
 
 
-@kopf.on.field(*RESOURCE, field="spec.lake")
+@kopf.on.field(*RESOURCE, field="spec.lake", old=kopf.PRESENT)
 def update_connector(
     body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
     _reconcile(CONNECTOR, body, status, patch, memo)
 
 
-@kopf.on.field(*RESOURCE, field="spec.clickhouse")
-@kopf.on.field(*RESOURCE, field="spec.rules")
+@kopf.on.field(*RESOURCE, field="spec.clickhouse", old=kopf.PRESENT)
+@kopf.on.field(*RESOURCE, field="spec.rules", old=kopf.PRESENT)
 def update_tables(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     _reconcile(TABLES, body, status, patch, memo)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 from typing import Any
 
 import kopf
@@ -21,12 +22,35 @@ STRIMZI_PLURALS = {"KafkaTopic": "kafkatopics", "KafkaConnector": "kafkaconnecto
 
 
 def configure() -> None:
-    """Load in-cluster credentials, else the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
+    """Load in-cluster credentials, else the kubeconfig ($KUBECONFIG or ~/.kube/config).
+
+    $KUBECONFIG is read now: the kubernetes package reads it once at import, too early for a
+    process (or test) that sets it later.
+    """
     try:
         config.load_incluster_config()
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
     _api_client.cache_clear()
+
+
+def connection_info(trust_env: bool = False) -> kopf.ConnectionInfo:
+    """The loaded client configuration as kopf's credentials (what kopf's login_via_client builds)."""
+    cfg = client.Configuration.get_default_copy()
+    header = cfg.get_api_key_with_prefix("BearerToken") or cfg.get_api_key_with_prefix("authorization")
+    scheme, _, token = (header or "").rpartition(" ")
+    return kopf.ConnectionInfo(
+        server=cfg.host,
+        ca_path=cfg.ssl_ca_cert,
+        insecure=not cfg.verify_ssl,
+        username=cfg.username or None,
+        password=cfg.password or None,
+        scheme=scheme or None,
+        token=token or None,
+        certificate_path=cfg.cert_file,
+        private_key_path=cfg.key_file,
+        trust_env=trust_env,
+    )
 
 
 @functools.cache

@@ -88,7 +88,10 @@ def status_patch(
     if generation is not None:
         patch["observedGeneration"] = generation
     if drift_check:
-        patch["drift"] = {"lastCheckTime": at, "repaired": outcome.repaired}
+        # A repair stays on record until the next one; a clean check only moves lastCheckTime.
+        patch["drift"] = {"lastCheckTime": at}
+        if outcome.repaired:
+            patch["drift"] |= {"lastRepairTime": at, "repaired": outcome.repaired}
     return patch
 
 

@@ -108,9 +108,7 @@ class TopicsSpec(ApiModel):
     transactions: TopicSpec = Field(TopicSpec(), description="Card transactions (keyed by card_id).")
     cards: EntityTopicSpec = Field(EntityTopicSpec(), description="Cards (keyed by card_id).")
     users: EntityTopicSpec = Field(EntityTopicSpec(), description="Users (keyed by user_id).")
-    alerts: TopicSpec = Field(
-        TopicSpec(partitions=3), description="Fraud alerts raised by scoring and rules."
-    )
+    alerts: TopicSpec = Field(TopicSpec(), description="Fraud alerts raised by scoring and rules.")
 
     def items(self) -> list[tuple[str, TopicSpec]]:
         return [
@@ -145,8 +143,8 @@ class KafkaSpec(ApiModel):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    "!has(self.brokers) || [self.topics.transactions, self.topics.cards, self.topics.users,"
-                    " self.topics.alerts].all(t, t.replicas <= self.brokers)",
+                    "!has(self.brokers) || [self.topics.transactions.replicas, self.topics.cards.replicas,"
+                    " self.topics.users.replicas, self.topics.alerts.replicas].all(r, r <= self.brokers)",
                     "topic replicas must not exceed kafka.brokers",
                 ),
                 _cel("self.clusterRef == oldSelf.clusterRef", "kafka.clusterRef is immutable", ".clusterRef"),
@@ -349,10 +347,11 @@ class Condition(ApiModel):
 
 
 class DriftStatus(ApiModel):
-    """The drift timer's last check."""
+    """The drift timer's last check and last repair."""
 
     last_check_time: str = Field("", description="When the children were last compared with the spec.")
-    repaired: tuple[str, ...] = Field((), description="What the last check recreated or re-applied.")
+    last_repair_time: str = Field("", description="When the timer last had to repair something.")
+    repaired: tuple[str, ...] = Field((), description="What the last repair recreated or re-applied.")
 
 
 class FraudPipelineStatus(ApiModel):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from fraudlake.operator.cli import operator_app
 from fraudlake.schemas.cli import schemas_app
 from fraudlake.stack.cli import stack_app
 
 app = typer.Typer(help="Fraudlake: real-time card-fraud detection on Kubernetes.", no_args_is_help=True)
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(operator_app, name="operator")
 
 if __name__ == "__main__":
     app()

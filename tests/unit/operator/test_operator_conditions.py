@@ -107,7 +107,11 @@ def test_status_patch_records_generation_fields_and_ready() -> None:
     assert patch["topicsReady"] == "1/1"
     assert c.is_true(patch["conditions"], c.READY)
     assert "drift" not in patch
-    assert status_patch(patch, outcome, None, drift_check=True)["drift"]["repaired"] == []
+    assert status_patch(patch, outcome, None, drift_check=True)["drift"].keys() == {"lastCheckTime"}
+    outcome.results[0].repaired.append("KafkaTopic t")
+    drift = status_patch(patch, outcome, None, drift_check=True)["drift"]
+    assert drift["repaired"] == ["KafkaTopic t"]
+    assert drift["lastRepairTime"] == drift["lastCheckTime"]
 
 
 def test_pause_and_resume_toggle_one_condition() -> None:

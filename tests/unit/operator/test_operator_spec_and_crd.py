@@ -107,6 +107,18 @@ def test_minimal_spec_gets_the_documented_defaults() -> None:
     assert spec.deletion_policy == "Retain"
 
 
+def test_a_partial_stream_gets_the_same_defaults_as_an_absent_one() -> None:
+    # The API server defaults an absent stream from the stream's default and a partial one field by
+    # field; both must give the same topic, or `{replicas: 1}` would silently change partitions.
+    absent = FraudPipelineSpec.parse(MINIMAL).kafka.topics
+    for stream, default in absent.items():
+        partial = {
+            **MINIMAL,
+            "kafka": {**MINIMAL["kafka"], "topics": {stream: {"replicas": default.replicas}}},
+        }
+        assert getattr(FraudPipelineSpec.parse(partial).kafka.topics, stream) == default, stream
+
+
 def test_crd_defaults_equal_model_defaults() -> None:
     # Defaulting happens in the API server from the CRD; the operator parses with the models.
     # Both must agree, e.g. the defaulted `topics` object equals the model's default topics.

@@ -1,0 +1,80 @@
+"""Stand-in for Strimzi's operators in tests: marks the operator's KafkaTopics/KafkaConnectors Ready.
+
+There is no Strimzi (nor Kafka) behind the local API server, so nothing would ever write the
+children's status. This thread does what Strimzi's topic operator and Connect operator write on
+success: ``status.observedGeneration`` = the object's generation and a ``Ready`` condition (plus
+``topicName`` / connector fields). Objects named in `hold` are left alone (a child that Strimzi
+has not reconciled yet).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+GROUP, VERSION = "kafka.strimzi.io", "v1"
+SELECTOR = "app.kubernetes.io/managed-by=fraudlake-operator"
+
+
+class FakeStrimzi:
+    """Background thread; use as a context manager."""
+
+    def __init__(self, api: client.ApiClient, interval: float = 0.2) -> None:
+        self.custom = client.CustomObjectsApi(api)
+        self.interval = interval
+        self.hold: set[str] = set()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fake-strimzi", daemon=True)
+
+    def __enter__(self) -> FakeStrimzi:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for plural in ("kafkatopics", "kafkaconnectors"):
+                try:
+                    items = self.custom.list_cluster_custom_object(
+                        GROUP, VERSION, plural, label_selector=SELECTOR
+                    )
+                except ApiException:
+                    continue
+                for obj in items.get("items", []):
+                    self._mark_ready(plural, obj)
+            time.sleep(self.interval)
+
+    def _mark_ready(self, plural: str, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        if meta["name"] in self.hold or meta.get("deletionTimestamp"):
+            return
+        status = obj.get("status") or {}
+        if status.get("observedGeneration") == meta["generation"]:
+            return
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        new_status: dict[str, Any] = {
+            "observedGeneration": meta["generation"],
+            "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
+        }
+        if plural == "kafkatopics":
+            new_status["topicName"] = obj["spec"].get("topicName", meta["name"])
+        else:
+            new_status |= {
+                "connectorStatus": {"name": meta["name"], "connector": {"state": "RUNNING"}, "tasks": []},
+                "tasksMax": obj["spec"].get("tasksMax", 1),
+                "topics": sorted(obj["spec"]["config"]["topics"].split(",")),
+            }
+        # Deleted or changed meanwhile? The next round sees the new state.
+        with contextlib.suppress(ApiException):
+            self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, meta["namespace"], plural, meta["name"], {"status": new_status}
+            )

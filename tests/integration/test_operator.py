@@ -1,0 +1,374 @@
+"""The FraudPipeline operator end to end: real kube-apiserver (+ Strimzi CRDs), real chDB, Kopf.
+
+Each test runs the operator in-process with `KopfRunner` (chDB allows one engine per process, so
+the operator must use the session's ClickHouse DSN, which the test puts into the pipeline's Secret).
+No Strimzi operator runs here: `FakeStrimzi` writes the children's status the way Strimzi does.
+"""
+
+from __future__ import annotations
+
+import os
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+# The drift timer's interval is fixed when the handlers module is imported (by the first KopfRunner).
+os.environ.setdefault("FRAUDLAKE_OPERATOR_DRIFT_INTERVAL_SECONDS", "1")
+os.environ.setdefault("FRAUDLAKE_OPERATOR_RETRY_DELAY_SECONDS", "1")
+
+import pytest
+from clickhouse_connect.driver.client import Client
+from fake_strimzi import FakeStrimzi
+from fraudpipeline_kit import (
+    Kubectl,
+    api,
+    condition,
+    crd,
+    dsn_secret,
+    events,
+    eventually,
+    example_documents,
+    get_pipeline,
+    kubectl,
+    new_namespace,
+    pipeline_manifest,
+    strimzi,
+)
+from kopf.testing import KopfRunner
+from kubernetes import client
+
+from fraudlake.clickhouse.client import connect
+from fraudlake.clickhouse.ddl import existing_objects
+from fraudlake.operator import naming
+from fraudlake.stack.process import free_port
+from fraudlake.stack.service import ServiceRecord
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+__all__ = ["api", "crd", "kubectl"]  # fixtures
+
+CORE_OBJECTS = {"transactions", "cards", "users", "load_ledger", "predictions", "alerts", "card_windows_10m"}
+
+
+class Env:
+    """One test's world: a pipeline namespace, a Kafka namespace, the operator and fake Strimzi."""
+
+    def __init__(self, api: client.ApiClient, kubectl: Kubectl, dsn: str, strimzi: FakeStrimzi) -> None:
+        self.api, self.kubectl, self.dsn, self.strimzi = api, kubectl, dsn, strimzi
+        self.namespace = new_namespace(api, "fp")
+        self.kafka_namespace = new_namespace(api, "kafka")
+        self.custom = client.CustomObjectsApi(api)
+
+    def apply(self, manifest: dict[str, Any] | list[dict[str, Any]]) -> None:
+        result = self.kubectl.apply(manifest)
+        assert result.returncode == 0, result.stderr
+
+    def pipeline(self, name: str, **spec: Any) -> dict[str, Any]:
+        database = f"fp_{uuid.uuid4().hex[:8]}"
+        return pipeline_manifest(self.namespace, self.kafka_namespace, name, database, **spec)
+
+    def create(self, name: str = "demo", **spec: Any) -> dict[str, Any]:
+        self.apply([dsn_secret(self.namespace, self.dsn), self.pipeline(name, **spec)])
+        return get_pipeline(self.api, self.namespace, name)
+
+    def get(self, name: str = "demo") -> dict[str, Any]:
+        return get_pipeline(self.api, self.namespace, name)
+
+    def patch(self, body: dict[str, Any], name: str = "demo") -> None:
+        self.custom.patch_namespaced_custom_object(
+            naming.GROUP, naming.VERSION, self.namespace, naming.PLURAL, name, body
+        )
+
+    def wait_ready(self, name: str = "demo", status: str = "True", timeout: float = 90) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            obj = self.get(name)
+            observed = obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
+            return obj if observed and condition(obj, "Ready").get("status") == status else None
+
+        return eventually(ready, timeout, what=f"{name} Ready={status}")
+
+    def topic(self, stream: str, name: str = "demo") -> dict[str, Any] | None:
+        return strimzi(
+            self.api, "kafkatopics", self.kafka_namespace, naming.topic_name(self.namespace, name, stream)
+        )
+
+    def connector(self, name: str = "demo") -> dict[str, Any] | None:
+        return strimzi(
+            self.api, "kafkaconnectors", self.kafka_namespace, naming.connector_name(self.namespace, name)
+        )
+
+    def delete(self, name: str = "demo") -> None:
+        self.custom.delete_namespaced_custom_object(
+            naming.GROUP, naming.VERSION, self.namespace, naming.PLURAL, name
+        )
+        eventually(lambda: not _exists(self, name), 60, what=f"{name} to be deleted")
+
+
+def _exists(env: Env, name: str) -> bool:
+    items = env.custom.list_namespaced_custom_object(
+        naming.GROUP, naming.VERSION, env.namespace, naming.PLURAL
+    )
+    return any(item["metadata"]["name"] == name for item in items["items"])
+
+
+def run_operator(namespace: str, *extra: str) -> KopfRunner:
+    args = ["run", "--standalone", f"--namespace={namespace}", *extra, "-m", "fraudlake.operator.handlers"]
+    return KopfRunner(args, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def ch(clickhouse: ServiceRecord) -> Client:
+    return connect(clickhouse.endpoints["dsn"])
+
+
+@pytest.fixture
+def env(
+    api: client.ApiClient, kubectl: Kubectl, crd: dict[str, Any], clickhouse: ServiceRecord
+) -> Iterator[Env]:
+    with FakeStrimzi(api) as fake:
+        world = Env(api, kubectl, clickhouse.endpoints["dsn"], fake)
+        with run_operator(world.namespace):
+            yield world
+            # Delete what the test left while the operator still runs, so finalizers are honoured.
+            items = world.custom.list_namespaced_custom_object(
+                naming.GROUP, naming.VERSION, world.namespace, naming.PLURAL
+            )
+            for item in items["items"]:
+                world.delete(item["metadata"]["name"])
+
+
+def tables(ch: Client, database: str) -> set[str]:
+    return existing_objects(ch, database)
+
+
+def test_example_pipeline_becomes_ready(
+    api: client.ApiClient, kubectl: Kubectl, crd: dict[str, Any], clickhouse: ServiceRecord, ch: Client
+) -> None:
+    namespace, kafka_namespace = new_namespace(api, "fraud"), new_namespace(api, "kafka")
+    database = f"fraud_demo_{uuid.uuid4().hex[:6]}"
+    port = free_port()
+    with FakeStrimzi(api) as fake, run_operator(namespace, f"--liveness=http://127.0.0.1:{port}/healthz"):
+        fake.hold.add(naming.topic_name(namespace, "demo", "cards"))
+        docs = example_documents(namespace, kafka_namespace, clickhouse.endpoints["dsn"], database)
+        applied = kubectl.apply(docs)
+        assert applied.returncode == 0, applied.stderr
+
+        # Until Strimzi reports the cards topic, the pipeline is not Ready and says why.
+        def waiting_for_cards() -> dict[str, Any] | None:
+            topics = condition(get_pipeline(api, namespace, "demo"), "TopicsReady")
+            return topics if "3/4 topics ready" in topics.get("message", "") else None
+
+        topics_condition = eventually(waiting_for_cards, 60, what="TopicsReady=False with 3/4 ready")
+        assert topics_condition["reason"] == "TopicsNotReady"
+        assert "cards: not reconciled by Strimzi yet" in topics_condition["message"]
+        assert condition(get_pipeline(api, namespace, "demo"), "Ready")["status"] == "False"
+
+        fake.hold.clear()
+        waited = kubectl("wait", "--for=condition=Ready", "fp/demo", "-n", namespace, "--timeout=90s")
+        assert waited.returncode == 0, waited.stderr
+
+        obj = get_pipeline(api, namespace, "demo")
+        status = obj["status"]
+        assert status["observedGeneration"] == obj["metadata"]["generation"]
+        assert (status["topicsReady"], status["tablesReady"]) == ("4/4", "10/10")
+        assert {c["type"]: c["status"] for c in status["conditions"]} == {
+            "Ready": "True",
+            "TopicsReady": "True",
+            "ConnectorsReady": "True",
+            "TablesReady": "True",
+        }
+        assert all(c["lastTransitionTime"].endswith("Z") for c in status["conditions"])
+        assert tables(ch, database) >= CORE_OBJECTS
+
+        listed = kubectl("get", "fp", "-n", namespace)
+        assert listed.stdout.split("\n")[1].split()[:4] == ["demo", "4/4", "10/10", "True"]
+
+        transactions = strimzi(
+            api, "kafkatopics", kafka_namespace, naming.topic_name(namespace, "demo", "transactions")
+        )
+        assert transactions["metadata"]["labels"][naming.STRIMZI_CLUSTER_LABEL] == "fraudlake"
+        assert transactions["spec"] == {
+            "topicName": naming.topic_name(namespace, "demo", "transactions"),
+            "partitions": 6,
+            "replicas": 3,
+            "config": {"retention.ms": 604800000, "cleanup.policy": "delete", "min.insync.replicas": 2},
+        }
+        sink = strimzi(api, "kafkaconnectors", kafka_namespace, naming.connector_name(namespace, "demo"))
+        assert sink["spec"]["config"]["aws.secret.access.key"] == (
+            f"${{secrets:{kafka_namespace}/demo-lake-credentials:AWS_SECRET_ACCESS_KEY}}"
+        )
+        reasons = {reason for reason, _ in events(api, namespace, "demo")}
+        assert {"TopicCreated", "ConnectorCreated", "TablesCreated"} <= reasons
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as health:
+            assert health.status == 200
+
+        deleted = kubectl("delete", "fp/demo", "-n", namespace, "--timeout=60s")
+        assert deleted.returncode == 0, deleted.stderr
+    # deletionPolicy Retain (the example's): children and tables stay.
+    assert (
+        strimzi(api, "kafkatopics", kafka_namespace, naming.topic_name(namespace, "demo", "users"))
+        is not None
+    )
+    assert tables(ch, database) >= CORE_OBJECTS
+
+
+def test_spec_update_updates_children(env: Env, ch: Client) -> None:
+    created = env.create()
+    database = created["spec"]["clickhouse"]["database"]
+    env.wait_ready()
+    env.patch(
+        {
+            "spec": {
+                "kafka": {"topics": {"transactions": {"partitions": 8, "retention": "3d"}}},
+                "lake": {"flush": {"maxRecords": 500}},
+                "clickhouse": {"retentionDays": 400},
+                "rules": [{"name": "burst_15m", "type": "SpendBurst", "windowMinutes": 15, "minCount": 3}],
+            }
+        }
+    )
+    ready = env.wait_ready()
+    assert ready["metadata"]["generation"] == 2
+    topic = env.topic("transactions")
+    assert topic["spec"]["partitions"] == 8
+    assert topic["spec"]["config"]["retention.ms"] == 3 * 86_400_000
+    assert env.connector()["spec"]["config"]["file.max.records"] == "500"
+    objects = tables(ch, database)
+    assert "rule_burst_15m" in objects
+    assert not {"rule_spend_burst_10m", "rule_velocity_5m"} & objects
+    engine = ch.query(
+        f"SELECT engine_full FROM system.tables WHERE database = '{database}' AND name = 'transactions'"
+    )
+    assert "toIntervalDay(400)" in engine.result_rows[0][0]
+
+
+def test_drift_timer_recreates_deleted_children(env: Env, ch: Client) -> None:
+    database = env.create()["spec"]["clickhouse"]["database"]
+    env.wait_ready()
+    cards = naming.topic_name(env.namespace, "demo", "cards")
+    env.custom.delete_namespaced_custom_object(
+        naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, env.kafka_namespace, "kafkatopics", cards
+    )
+    env.custom.delete_namespaced_custom_object(
+        naming.STRIMZI_GROUP,
+        naming.STRIMZI_VERSION,
+        env.kafka_namespace,
+        "kafkaconnectors",
+        naming.connector_name(env.namespace, "demo"),
+    )
+    ch.command(f"DROP TABLE {database}.alerts")
+
+    # Each repair is an Event (a check may catch the three deletions in one tick or several).
+    def all_repaired() -> set[str] | None:
+        messages = {m for reason, m in events(env.api, env.namespace, "demo") if reason == "DriftRepaired"}
+        found = {item for message in messages for item in message.split("; ")}
+        wanted = {
+            f"KafkaTopic {cards}",
+            f"KafkaConnector {naming.connector_name(env.namespace, 'demo')}",
+            f"ClickHouse {database}.alerts",
+        }
+        return found if wanted <= found else None
+
+    eventually(all_repaired, 30, what="DriftRepaired events for the topic, the connector and the table")
+    assert env.topic("cards") is not None
+    assert env.connector() is not None
+    assert "alerts" in tables(ch, database)
+    drift = env.wait_ready()["status"]["drift"]
+    assert drift["repaired"]
+    assert drift["lastRepairTime"] <= drift["lastCheckTime"]
+
+
+def test_pause_and_resume(env: Env) -> None:
+    env.create()
+    env.wait_ready()
+    env.patch({"metadata": {"annotations": {naming.PAUSE_ANNOTATION: "true"}}})
+    paused = eventually(lambda: condition(env.get(), "ReconciliationPaused"), 30, what="ReconciliationPaused")
+    assert paused["status"] == "True"
+
+    env.patch({"spec": {"kafka": {"topics": {"transactions": {"partitions": 5}}}}})
+    cards = naming.topic_name(env.namespace, "demo", "cards")
+    env.custom.delete_namespaced_custom_object(
+        naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, env.kafka_namespace, "kafkatopics", cards
+    )
+    # Several drift intervals pass: a paused pipeline is neither updated nor repaired.
+    with pytest.raises(AssertionError, match="timed out"):
+        eventually(lambda: env.topic("transactions")["spec"]["partitions"] == 5 or env.topic("cards"), 5)
+
+    env.patch({"metadata": {"annotations": {naming.PAUSE_ANNOTATION: None}}})
+    eventually(lambda: not condition(env.get(), "ReconciliationPaused"), 30, what="pause condition removed")
+    ready = env.wait_ready()
+    assert ready["status"]["observedGeneration"] == 2
+    assert env.topic("transactions")["spec"]["partitions"] == 5
+    assert env.topic("cards") is not None
+
+
+def test_delete_policy_delete_removes_children_and_database(env: Env, ch: Client) -> None:
+    database = env.create(deletionPolicy="Delete")["spec"]["clickhouse"]["database"]
+    env.wait_ready()
+    assert tables(ch, database) >= CORE_OBJECTS
+    env.delete()
+    assert env.topic("transactions") is None
+    assert env.connector() is None
+    assert tables(ch, database) == set()
+
+
+def test_retained_topic_is_never_shrunk(env: Env, ch: Client) -> None:
+    env.create()  # deletionPolicy Retain; transactions has 3 partitions
+    env.wait_ready()
+    env.delete()
+    assert env.topic("transactions")["spec"]["partitions"] == 3
+
+    # A new pipeline of the same name adopts the retained topics; asking for fewer partitions is
+    # refused by the operator (the CRD's transition rule cannot see a previous object here).
+    env.apply(env.pipeline("demo", kafka={"topics": {"transactions": {"partitions": 2}}}))
+
+    def refused() -> dict[str, Any] | None:
+        topics = condition(env.get(), "TopicsReady")
+        return topics if topics.get("reason") == "PartitionShrinkRefused" else None
+
+    topics = eventually(refused, 30, what="PartitionShrinkRefused")
+    assert "has 3 partitions, the spec asks for 2" in topics["message"]
+    assert condition(env.get(), "Ready")["status"] == "False"
+    assert env.topic("transactions")["spec"]["partitions"] == 3
+
+
+def test_missing_dsn_secret_is_reported_then_recovered(env: Env) -> None:
+    env.apply(env.pipeline("nosecret", clickhouse={"endpointSecret": {"name": "not-yet"}}))
+
+    def secret_missing() -> dict[str, Any] | None:
+        tables_condition = condition(env.get("nosecret"), "TablesReady")
+        return tables_condition if tables_condition.get("reason") == "SecretNotFound" else None
+
+    missing = eventually(secret_missing, 30, what="SecretNotFound")
+    assert f"Secret {env.namespace}/not-yet not found" in missing["message"]
+    env.apply(dsn_secret(env.namespace, env.dsn, name="not-yet"))
+    env.wait_ready("nosecret")
+
+
+def test_operator_restarted_mid_reconcile_converges(
+    api: client.ApiClient, kubectl: Kubectl, crd: dict[str, Any], clickhouse: ServiceRecord, ch: Client
+) -> None:
+    with FakeStrimzi(api) as fake:
+        env = Env(api, kubectl, clickhouse.endpoints["dsn"], fake)
+        fake.hold.add(naming.connector_name(env.namespace, "demo"))
+        with run_operator(env.namespace):
+            database = env.create()["spec"]["clickhouse"]["database"]
+            waiting = eventually(lambda: condition(env.get(), "ConnectorsReady"), 30, what="ConnectorsReady")
+            assert waiting["reason"] == "ConnectorNotReady"
+            assert condition(env.get(), "Ready")["status"] == "False"
+        # The operator is gone mid-reconcile; meanwhile a child disappears and the spec changes.
+        env.custom.delete_namespaced_custom_object(
+            naming.STRIMZI_GROUP,
+            naming.STRIMZI_VERSION,
+            env.kafka_namespace,
+            "kafkatopics",
+            naming.topic_name(env.namespace, "demo", "users"),
+        )
+        env.patch({"spec": {"kafka": {"topics": {"alerts": {"partitions": 8}}}}})
+        fake.hold.clear()
+        with run_operator(env.namespace):
+            env.wait_ready()
+            assert env.topic("users") is not None
+            assert env.topic("alerts")["spec"]["partitions"] == 8
+            assert tables(ch, database) >= CORE_OBJECTS
+            env.delete()

@@ -1,0 +1,187 @@
+"""The API server rejects bad FraudPipelines (`kubectl apply --dry-run=server`) with clear messages.
+
+Schema, patterns, enums, defaults and CEL rules all run in the real kube-apiserver; nothing here
+needs the operator.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fraudpipeline_kit import Kubectl, api, crd, kubectl, new_namespace, pipeline_manifest, rejection_message
+from kubernetes import client
+
+pytestmark = pytest.mark.integration
+__all__ = ["api", "crd", "kubectl"]  # fixtures
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _set(path: str, value: Any) -> Mutation:
+    def mutate(manifest: dict[str, Any]) -> None:
+        node = manifest
+        keys = path.split(".")
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = value
+
+    return mutate
+
+
+def _drop(path: str) -> Mutation:
+    def mutate(manifest: dict[str, Any]) -> None:
+        node = manifest
+        keys = path.split(".")
+        for key in keys[:-1]:
+            node = node[key]
+        del node[keys[-1]]
+
+    return mutate
+
+
+RULE = {"name": "r1", "type": "Velocity", "windowMinutes": 5, "minCount": 3}
+
+INVALID: list[tuple[str, Mutation, str]] = [
+    ("name-too-long", _set("metadata.name", "p" * 41), "metadata.name must be at most 40 characters"),
+    ("name-with-dots", _set("metadata.name", "a.b"), "metadata.name must be a DNS label"),
+    ("missing-kafka", _drop("spec.kafka"), "spec.kafka: Required value"),
+    (
+        "bad-cluster-name",
+        _set("spec.kafka.clusterRef.name", "Kafka_1"),
+        "spec.kafka.clusterRef.name in body should match",
+    ),
+    (
+        "zero-partitions",
+        _set("spec.kafka.topics.transactions.partitions", 0),
+        "spec.kafka.topics.transactions.partitions in body should be greater than or equal to 1",
+    ),
+    (
+        "replicas-above-brokers",
+        _set("spec.kafka.topics.cards.replicas", 3),
+        "topic replicas must not exceed kafka.brokers",
+    ),
+    (
+        "min-isr-above-replicas",
+        _set("spec.kafka.topics.transactions.minInSyncReplicas", 2),
+        "minInSyncReplicas must not exceed replicas",
+    ),
+    (
+        "retention-format",
+        _set("spec.kafka.topics.transactions.retention", "7 days"),
+        "spec.kafka.topics.transactions.retention in body should match",
+    ),
+    (
+        "cleanup-policy",
+        _set("spec.kafka.topics.alerts.cleanupPolicy", "forever"),
+        'Unsupported value: "forever"',
+    ),
+    (
+        "unknown-stream",
+        _set("spec.kafka.topics.payments", {"partitions": 1}),
+        'unknown field "spec.kafka.topics.payments"',
+    ),
+    ("bucket-name", _set("spec.lake.bucket", "My_Bucket"), "spec.lake.bucket in body should match"),
+    ("prefix-leading-slash", _set("spec.lake.prefix", "/raw"), "spec.lake.prefix in body should match"),
+    (
+        "endpoint-without-scheme",
+        _set("spec.lake.endpoint", "minio:9000"),
+        "spec.lake.endpoint in body should match",
+    ),
+    (
+        "endpoint-without-credentials",
+        _drop("spec.lake.credentialsSecret"),
+        "lake.endpoint (an S3-compatible store) needs lake.credentialsSecret",
+    ),
+    (
+        "system-database",
+        _set("spec.clickhouse.database", "system"),
+        "clickhouse.database must not be a system database",
+    ),
+    (
+        "database-with-dash",
+        _set("spec.clickhouse.database", "fraud-db"),
+        "spec.clickhouse.database in body should match",
+    ),
+    (
+        "negative-retention",
+        _set("spec.clickhouse.retentionDays", -1),
+        "spec.clickhouse.retentionDays in body should be greater than or equal to 0",
+    ),
+    (
+        "streaming-without-bootstrap",
+        _set("spec.clickhouse.streamingIngest", True),
+        "clickhouse.streamingIngest needs kafka.bootstrapServers",
+    ),
+    (
+        "duplicate-rule-names",
+        _set("spec.rules", [RULE, {**RULE, "minCount": 9}]),
+        "rule names must be unique",
+    ),
+    ("rule-type", _set("spec.rules", [{**RULE, "type": "Magic"}]), 'Unsupported value: "Magic"'),
+    (
+        "rule-window",
+        _set("spec.rules", [{**RULE, "windowMinutes": 0}]),
+        "should be greater than or equal to 1",
+    ),
+    (
+        "too-many-rules",
+        _set("spec.rules", [{**RULE, "name": f"r{i}"} for i in range(17)]),
+        "must have at most 16 items",
+    ),
+    (
+        "threshold-one",
+        _set("spec.scoring.threshold", 1.0),
+        "spec.scoring.threshold in body should be less than 1",
+    ),
+    ("deletion-policy", _set("spec.deletionPolicy", "Orphan"), 'Unsupported value: "Orphan"'),
+]
+
+# Transition rules: valid on create, rejected as an update of an existing pipeline.
+INVALID_UPDATES: list[tuple[str, Mutation, str]] = [
+    ("partition-shrink", _set("spec.kafka.topics.transactions.partitions", 2), "partitions can only grow"),
+    ("database-change", _set("spec.clickhouse.database", "other_db"), "clickhouse.database is immutable"),
+    ("kafka-cluster-change", _set("spec.kafka.clusterRef.name", "other"), "kafka.clusterRef is immutable"),
+]
+
+
+@pytest.fixture(scope="module")
+def namespace(api: client.ApiClient, crd: dict[str, Any]) -> str:
+    return new_namespace(api, "fp-validation")
+
+
+def _base(namespace: str) -> dict[str, Any]:
+    return pipeline_manifest(namespace, namespace, "valid", "fraud_valid")
+
+
+def test_the_base_manifest_is_valid(kubectl: Kubectl, namespace: str) -> None:
+    result = kubectl.apply(_base(namespace), "--dry-run=server")
+    assert result.returncode == 0, result.stderr
+
+
+def test_enough_invalid_cases() -> None:
+    assert len(INVALID) + len(INVALID_UPDATES) >= 15
+
+
+@pytest.mark.parametrize(("case", "mutate", "message"), INVALID, ids=[c[0] for c in INVALID])
+def test_invalid_manifest_is_rejected(
+    kubectl: Kubectl, namespace: str, case: str, mutate: Mutation, message: str
+) -> None:
+    manifest = copy.deepcopy(_base(namespace))
+    mutate(manifest)
+    assert message in rejection_message(kubectl.apply(manifest, "--dry-run=server"))
+
+
+@pytest.mark.parametrize(("case", "mutate", "message"), INVALID_UPDATES, ids=[c[0] for c in INVALID_UPDATES])
+def test_invalid_update_is_rejected(
+    kubectl: Kubectl, namespace: str, case: str, mutate: Mutation, message: str
+) -> None:
+    existing = pipeline_manifest(namespace, namespace, f"upd-{uuid.uuid4().hex[:6]}", "fraud_upd")
+    created = kubectl.apply(existing)
+    assert created.returncode == 0, created.stderr
+    changed = copy.deepcopy(existing)
+    mutate(changed)
+    assert message in rejection_message(kubectl.apply(changed, "--dry-run=server"))
