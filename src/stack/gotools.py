@@ -241,6 +241,7 @@ def minio_build() -> GoBuild:
     commit = MINIO_VERSION.rsplit("-", 1)[1]
     stamps = {
         "github.com/minio/minio/cmd.Version": MINIO_COMMIT_TIME,
+        "github.com/minio/minio/cmd.CopyrightYear": MINIO_COMMIT_TIME[:4],
         "github.com/minio/minio/cmd.ReleaseTag": "DEVELOPMENT." + MINIO_COMMIT_TIME.replace(":", "-"),
         "github.com/minio/minio/cmd.CommitID": commit,
         "github.com/minio/minio/cmd.ShortCommitID": commit,

@@ -32,6 +32,14 @@ def ensure_port_free(port: int, service: str) -> None:
             raise StackError(f"port {port} requested for {service} is busy ({exc.strerror})") from exc
 
 
+def pinned_or_free_port(pinned: int | None, service: str) -> int:
+    """The port the user pinned for `service` (checked free), else any free loopback port."""
+    if pinned:
+        ensure_port_free(pinned, service)
+        return pinned
+    return free_port()
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)

@@ -17,7 +17,14 @@ from rich.console import Console
 
 from fraudlake.stack.gotools import kube_bin_dir
 from fraudlake.stack.paths import SHARED_DIR, strimzi_crds_dir
-from fraudlake.stack.process import free_port, run_checked, spawn, stop_process_group, wait_until
+from fraudlake.stack.process import (
+    free_port,
+    pinned_or_free_port,
+    run_checked,
+    spawn,
+    stop_process_group,
+    wait_until,
+)
 from fraudlake.stack.service import Service, ServiceRecord, StackContext
 from fraudlake.stack.services.kube_config import (
     KubePaths,
@@ -78,7 +85,7 @@ class KubeService(Service):
     def _start_apiserver(
         self, ctx: StackContext, bin_dir: Path, paths: KubePaths, etcd_pid: int, etcd_port: int
     ) -> ServiceRecord:
-        port = ctx.requested_ports.get(self.name) or free_port()
+        port = pinned_or_free_port(ctx.requested_ports.get(self.name), self.name)
         log = ctx.log(self.name)
         argv = apiserver_args(bin_dir / "kube-apiserver", paths, etcd_port, port)
         pid = spawn(self.name, argv, log)
