@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fraudlake.operator.cli import operator_app
+from fraudlake.producer import cli as producer_cli
 from fraudlake.schemas.cli import schemas_app
 from fraudlake.stack.cli import stack_app
 
@@ -12,6 +13,8 @@ app = typer.Typer(help="Fraudlake: real-time card-fraud detection on Kubernetes.
 app.add_typer(stack_app, name="stack")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(operator_app, name="operator")
+app.command("produce")(producer_cli.produce)
+app.command("generate")(producer_cli.generate)
 
 if __name__ == "__main__":
     app()
