@@ -3,6 +3,7 @@
 #   airflow  Bedrock invoke (embeddings for the case index); read the lake; write models/.
 #   connect  write raw Parquet into the lake bucket (never models/).
 #   operator nothing: it only talks to the Kubernetes API and ClickHouse, so it gets no AWS role at all.
+# Plus the AWS Load Balancer Controller, which turns the API/UI Ingresses (class alb) into ALBs.
 
 locals {
   bedrock_model_arns = [
@@ -12,9 +13,6 @@ locals {
   lake_bucket_arn = aws_s3_bucket.lake.arn
   models_prefix   = "models/"
 
-  irsa_service_accounts = {
-    for role, accounts in var.service_accounts : role => [for sa in accounts : "${var.namespace}:${sa}"]
-  }
 }
 
 data "aws_iam_policy_document" "bedrock_invoke" {
@@ -131,12 +129,30 @@ module "workload_irsa" {
   oidc_providers = {
     this = {
       provider_arn               = module.eks.oidc_provider_arn
-      namespace_service_accounts = local.irsa_service_accounts[each.key]
+      namespace_service_accounts = var.service_accounts[each.key]
     }
   }
 
   policies = {
     workload = aws_iam_policy.workload[each.key].arn
+  }
+
+  tags = local.tags
+}
+
+module "load_balancer_controller_irsa" {
+  # checkov:skip=CKV_TF_1: registry module pinned by version constraint (~>) per the project convention; the lock file pins the exact release
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts"
+  version = "~> 6.0"
+
+  name                                   = "${local.name}-aws-load-balancer-controller"
+  attach_load_balancer_controller_policy = true
+
+  oidc_providers = {
+    this = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:aws-load-balancer-controller"]
+    }
   }
 
   tags = local.tags

@@ -33,6 +33,16 @@ output "connect_role_arn" {
   value       = module.workload_irsa["connect"].arn
 }
 
+output "load_balancer_controller_role_arn" {
+  description = "IRSA role of the AWS Load Balancer Controller (serviceAccount annotation of its Helm release)."
+  value       = module.load_balancer_controller_irsa.arn
+}
+
+output "vpc_id" {
+  description = "ID of the VPC (the Load Balancer Controller's vpcId)."
+  value       = module.vpc.vpc_id
+}
+
 output "lake_bucket" {
   description = "Name of the lake bucket (raw Parquet under <prefix>/raw/, models under models/)."
   value       = aws_s3_bucket.lake.id

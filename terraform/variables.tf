@@ -123,28 +123,22 @@ variable "data_node_group" {
   }
 }
 
-variable "namespace" {
-  description = "Kubernetes namespace of the Fraudlake releases; the IRSA roles trust ServiceAccounts there only."
-  type        = string
-  default     = "fraudlake"
-
-  validation {
-    condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.namespace))
-    error_message = "namespace must be a valid Kubernetes namespace name."
-  }
-}
-
 variable "service_accounts" {
-  description = "ServiceAccount names per IRSA role, as the charts create them (api: fraudlake-api release; airflow: upstream chart release 'airflow'; connect: Strimzi's <KafkaConnect>-connect)."
+  description = "Kubernetes ServiceAccounts (namespace:name) each IRSA role trusts, as the charts create them: api = release fraudlake-api in namespace fraudlake; airflow = upstream chart release airflow; connect = Strimzi's <KafkaConnect>-connect in namespace kafka."
   type = object({
     api     = list(string)
     airflow = list(string)
     connect = list(string)
   })
   default = {
-    api     = ["fraudlake-api"]
-    airflow = ["airflow-scheduler", "airflow-worker", "airflow-triggerer", "airflow-dag-processor"]
-    connect = ["fraudlake-connect-connect"]
+    api     = ["fraudlake:fraudlake-api"]
+    airflow = ["fraudlake:airflow-scheduler", "fraudlake:airflow-worker", "fraudlake:airflow-triggerer", "fraudlake:airflow-dag-processor"]
+    connect = ["kafka:fraudlake-connect-connect"]
+  }
+
+  validation {
+    condition     = alltrue([for sa in flatten(values(var.service_accounts)) : can(regex("^[a-z0-9-]+:[a-z0-9.-]+$", sa))])
+    error_message = "service_accounts entries must look like namespace:serviceaccount."
   }
 }
 

@@ -94,8 +94,10 @@ class Rehearsal:
         script = self._map(re.sub(r"--mount=\S+\s*", "", instruction.value))
         env = {**os.environ, **self.env}
         env.pop("VIRTUAL_ENV", None)  # the caller's venv must not leak into `uv sync`
-        # Hard links from the host's uv cache instead of copies: same result, no gigabytes of duplicates.
+        # Hard links from the host's uv cache instead of copies, and no ahead-of-time bytecode: the same
+        # packages land in the venv, minutes faster and without gigabytes of duplicates.
         env["UV_LINK_MODE"] = "hardlink"
+        env["UV_COMPILE_BYTECODE"] = "0"
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", script],
             cwd=self.host_path(self.workdir),

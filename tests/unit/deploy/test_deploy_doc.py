@@ -1,0 +1,111 @@
+"""docs/deploy.md walks from `terraform apply` to the API answering: every step present, in order, and
+every file, chart, Terraform output and Secret it names agrees with the repository."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from fraudlake.deploy.layout import CHARTS, TERRAFORM_DIR, UPSTREAM_VALUES_DIR, chart_dir
+from fraudlake.stack.paths import REPO_ROOT
+
+pytestmark = pytest.mark.unit
+
+DOC = REPO_ROOT / "docs" / "deploy.md"
+
+# The walk, in order: each entry is a regular expression one command must match.
+STEPS = [
+    r"^terraform init$",
+    r"^terraform apply ",
+    r"terraform output -raw configure_kubectl",
+    r"^kubectl get nodes$",
+    r"docker login .*ecr|docker login --username AWS",
+    r"docker buildx build .*-f \"?Dockerfile\.\$image",
+    r"docker buildx build .*-f Dockerfile\.kafka_connect",
+    r"^kubectl create namespace",
+    r"helm upgrade --install aws-load-balancer-controller ",
+    r"helm upgrade --install strimzi oci://quay\.io/strimzi-helm/strimzi-kafka-operator --version 1\.2\.0",
+    r"helm upgrade --install clickhouse-operator altinity/altinity-clickhouse-operator",
+    r"helm upgrade --install fraudlake-operator helm/fraudlake-operator ",
+    r"helm upgrade --install fraudlake-kafka helm/fraudlake-kafka ",
+    r"kubectl -n kafka wait kafka/fraudlake --for=condition=Ready",
+    r"create secret generic fraudlake-clickhouse ",
+    r"helm upgrade --install fraudlake-clickhouse helm/fraudlake-clickhouse ",
+    r"helm upgrade --install chromadb chroma/chromadb .*-f helm/values/chromadb\.yaml",
+    r"helm upgrade --install airflow apache-airflow/airflow .*-f helm/values/airflow\.yaml",
+    r"create secret generic fraudlake-api ",
+    r"helm upgrade --install fraudlake-api helm/fraudlake-api ",
+    r"helm upgrade --install fraudlake-ui helm/fraudlake-ui ",
+    r"operator/examples/pipeline-eks\.yaml\s*\|\s*kubectl apply -f -$",
+    r"wait fp/demo --for=condition=Ready",
+    r"port-forward svc/fraudlake-api",
+    r"curl .*/healthz",
+]
+
+
+def commands() -> list[str]:
+    """Every command in the doc's bash blocks, continuation lines joined, comments dropped."""
+    blocks = re.findall(r"```bash\n(.*?)```", DOC.read_text(), re.DOTALL)
+    joined = [re.sub(r"\\\n\s*", "", block) for block in blocks]
+    lines = [line.split("  #")[0].strip() for block in joined for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def test_every_step_is_present_in_order() -> None:
+    remaining = commands()
+    for step in STEPS:
+        index = next((i for i, command in enumerate(remaining) if re.search(step, command)), None)
+        assert index is not None, f"no command matching {step!r} after the previous step"
+        remaining = remaining[index + 1 :]
+
+
+def test_every_chart_is_installed() -> None:
+    text = "\n".join(commands())
+    for chart in CHARTS:
+        assert f"helm upgrade --install {chart} helm/{chart} " in text, chart
+
+
+def test_referenced_files_exist() -> None:
+    text = "\n".join(commands())
+    paths = set(re.findall(r"\b((?:helm|operator|terraform)/[\w./-]+\.ya?ml|Dockerfile\.\w+)", text))
+    assert paths
+    for path in paths:
+        assert (REPO_ROOT / path).exists(), path
+    for image in re.findall(r"for image in ([\w ]+);", text)[0].split():
+        assert (REPO_ROOT / f"Dockerfile.{image}").exists(), image
+
+
+def test_terraform_outputs_used_exist() -> None:
+    outputs = set(re.findall(r'^output "(\w+)"', (TERRAFORM_DIR / "outputs.tf").read_text(), re.MULTILINE))
+    used = set(re.findall(r"terraform (?:-chdir=terraform )?output -raw (\w+)", DOC.read_text()))
+    assert used
+    assert used <= outputs, used - outputs
+
+
+def created_secrets() -> dict[str, set[str]]:
+    """Secret name -> keys, from the doc's `kubectl create secret generic` commands."""
+    secrets: dict[str, set[str]] = {}
+    for command in commands():
+        match = re.search(r"create secret generic ([\w-]+)(.*)", command)
+        if match:
+            secrets.setdefault(match[1], set()).update(re.findall(r"--from-literal=([\w-]+)=", match[2]))
+    return secrets
+
+
+def test_the_secrets_the_charts_expect_are_created() -> None:
+    secrets = created_secrets()
+    for chart in ("fraudlake-api", "fraudlake-ui"):
+        values = yaml.safe_load((chart_dir(chart) / "values.yaml").read_text())["secrets"]
+        assert set(values["env"].values()) <= secrets.get(values["existingSecret"], set()), chart
+    clickhouse = yaml.safe_load((chart_dir("fraudlake-clickhouse") / "values.yaml").read_text())
+    for user in clickhouse["users"].values():
+        ref = user["passwordSecret"]
+        assert ref["key"] in secrets.get(ref["name"], set()), ref
+    airflow = yaml.safe_load((UPSTREAM_VALUES_DIR / "airflow.yaml").read_text())
+    for key in ("fernetKeySecretName", "apiSecretKeySecretName", "jwtSecretName"):
+        assert airflow[key] in secrets, key
+    assert airflow["data"]["metadataSecretName"] in secrets
+    for env in airflow["secret"]:
+        assert env["secretKey"] in secrets.get(env["secretName"], set()), env
