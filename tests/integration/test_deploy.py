@@ -137,6 +137,21 @@ def test_namespaced_operator_gets_roles_not_cluster_roles(
     assert all(rule["resources"] == ["customresourcedefinitions"] for rule in cluster_rules), cluster_rules
 
 
+def test_api_service_monitor_scrapes_the_metrics_port(tmp_path: Path) -> None:
+    """Optional ServiceMonitor (not in the dry run: the Prometheus Operator CRDs are not installed here)."""
+    values = tmp_path / "monitoring-values.yaml"
+    values.write_text(
+        yaml.safe_dump({"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}})
+    )
+    objects = helm.manifests(helm.render("fraudlake-api", values))
+    monitor = next(o for o in objects if o["kind"] == "ServiceMonitor")
+    service = next(o for o in objects if o["kind"] == "Service")
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
+    assert "http" in {port["name"] for port in service["spec"]["ports"]}
+
+
 # --- server-side dry run against the local kube-apiserver --------------------------------------------
 
 
