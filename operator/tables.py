@@ -18,6 +18,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from fraudlake.clickhouse.client import InvalidDsn, connect
 from fraudlake.clickhouse.ddl import (
+    StreamingIngestUnsupportedError,
     apply_schema,
     drop_database,
     drop_stale_rule_views,
@@ -79,6 +80,11 @@ def reconcile_tables(pipeline: Pipeline, drift: bool = False) -> StepResult:
     except kube.SecretMissingError as exc:
         message = f"{exc}; it must hold the ClickHouse DSN"
         return StepResult(condition(TABLES_READY, False, "SecretNotFound", message), status, waiting=message)
+    except StreamingIngestUnsupportedError as exc:
+        message = str(exc)
+        return StepResult(
+            condition(TABLES_READY, False, "StreamingIngestUnsupported", message), status, permanent=message
+        )
     except ClickHouseUnavailableError as exc:
         message = f"ClickHouse unavailable: {exc}"
         return StepResult(

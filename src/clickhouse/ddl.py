@@ -20,7 +20,6 @@ from typing import Literal
 
 import jinja2
 from clickhouse_connect.driver.client import Client
-from clickhouse_connect.driver.exceptions import DatabaseError
 
 DDL_PACKAGE = "fraudlake.ddl"
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -31,10 +30,15 @@ _CREATED_OBJECT = re.compile(
     re.IGNORECASE,
 )
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
+_KAFKA_ENGINE = re.compile(r"\bENGINE\s*=\s*Kafka\b")
 
 
 class SchemaParamsError(ValueError):
     """The parameters would render invalid or unsafe SQL (bad identifier, missing Kafka settings)."""
+
+
+class StreamingIngestUnsupportedError(RuntimeError):
+    """The ClickHouse behind the client cannot run the streaming-ingest hot path."""
 
 
 @dataclass(frozen=True)
@@ -136,23 +140,23 @@ def expected_objects(statements: Iterable[str]) -> list[str]:
 def apply_schema(client: Client, statements: Sequence[str]) -> None:
     """Run `statements` in order. Idempotent: every statement is IF NOT EXISTS / OR REPLACE / additive.
 
-    Raises clickhouse-connect's DatabaseError for a statement that fails and leaves nothing behind.
+    Raises StreamingIngestUnsupportedError before running anything when `client` is in-process chDB
+    and the statements hold a Kafka-engine table; clickhouse-connect's DatabaseError when a
+    statement fails.
     """
+    if is_chdb(client) and any(_KAFKA_ENGINE.search(_without_comments(s)) for s in statements):
+        raise StreamingIngestUnsupportedError(
+            "chDB cannot host the Kafka-engine table of streamingIngest: chdb 4.4 fails to start its "
+            "consumer and the data directory no longer opens afterwards; use a ClickHouse server for "
+            "the hot path or set streamingIngest to false"
+        )
     for statement in statements:
-        try:
-            client.command(statement)
-        except DatabaseError:
-            if not _created_anyway(client, statement):
-                raise
+        client.command(statement)
 
 
-def _created_anyway(client: Client, statement: str) -> bool:
-    # chDB (in-process ClickHouse) creates a Kafka-engine table but then fails starting its consumer
-    # scheduler with "Shutdown was called" (code 49); the table exists and later statements work.
-    match = _CREATED_OBJECT.match(_without_comments(statement))
-    if not match or "ENGINE = Kafka" not in statement:
-        return False
-    return match.group(2) in existing_objects(client, match.group(1))
+def is_chdb(client: Client) -> bool:
+    """Whether `client` runs ClickHouse in-process (chDB) rather than talking to a server."""
+    return type(client).__module__.endswith("_chdbclient")
 
 
 def existing_objects(client: Client, database: str) -> set[str]:

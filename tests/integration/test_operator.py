@@ -345,6 +345,19 @@ def test_missing_dsn_secret_is_reported_then_recovered(env: Env) -> None:
     env.wait_ready("nosecret")
 
 
+def test_streaming_ingest_on_chdb_is_refused_with_a_reason(env: Env, ch: Client) -> None:
+    created = env.create(kafka={"bootstrapServers": "127.0.0.1:9092"}, clickhouse={"streamingIngest": True})
+    database = created["spec"]["clickhouse"]["database"]
+
+    def refused() -> dict[str, Any] | None:
+        tables_condition = condition(env.get(), "TablesReady")
+        return tables_condition if tables_condition.get("reason") == "StreamingIngestUnsupported" else None
+
+    assert "chDB cannot host the Kafka-engine table" in eventually(refused, 30, what="refusal")["message"]
+    assert condition(env.get(), "Ready")["status"] == "False"
+    assert "transactions_queue" not in tables(ch, database)
+
+
 def test_operator_restarted_mid_reconcile_converges(
     api: client.ApiClient, kubectl: Kubectl, crd: dict[str, Any], clickhouse: ServiceRecord, ch: Client
 ) -> None:
