@@ -20,7 +20,8 @@ from typing import Any
 import yaml
 
 from fraudlake.operator import naming
-from fraudlake.operator.spec import FraudPipelineSpec, FraudPipelineStatus
+from fraudlake.operator.spec import FraudPipelineSpec
+from fraudlake.operator.status import FraudPipelineStatus
 
 CRD_FILE = "crd/fraudpipeline.yaml"
 _DROP = {"title", "additionalProperties"}
