@@ -353,10 +353,20 @@ def test_python_image_build_stage_runs_as_written(tmp_path: Path, suffix: str) -
     assert imports("fraudlake.ddl"), "the DDL package data ships with it"
     if suffix in {"api", "ui"}:
         assert not imports("torch"), f"torch leaked into the {suffix} image"
-    expected_tool = {"api": "uvicorn", "ui": "streamlit", "operator": "kopf", "airflow": "airflow"}[suffix]
+    expected_tool = {"api": "uvicorn", "ui": "streamlit", "operator": "fraudlake", "airflow": "airflow"}[
+        suffix
+    ]
     assert rehearsal.host_path(f"/opt/venv/bin/{expected_tool}").exists()
     if suffix == "operator":
-        assert imports("fraudlake.operator.handlers"), "the module the chart passes to `kopf run -m`"
+        # The image's entry point, with the arguments the chart passes.
+        help_text = subprocess.run(
+            [str(rehearsal.host_path("/opt/venv/bin/fraudlake")), "operator", "run", "--help"],
+            cwd=tmp_path, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert help_text.returncode == 0, help_text.stderr
+        for option in ("--standalone", "--liveness", "--all-namespaces", "--namespace", "--verbose"):
+            assert option in help_text.stdout, option
+        assert imports("fraudlake.operator.handlers")
 
 
 def test_rehearsal_fails_when_a_copy_source_is_missing(tmp_path: Path) -> None:
