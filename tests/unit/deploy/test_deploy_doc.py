@@ -109,3 +109,24 @@ def test_the_secrets_the_charts_expect_are_created() -> None:
     assert airflow["data"]["metadataSecretName"] in secrets
     for env in airflow["secret"]:
         assert env["secretKey"] in secrets.get(env["secretName"], set()), env
+
+
+def test_example_pipeline_points_at_the_charts_clusters() -> None:
+    pipeline = yaml.safe_load((REPO_ROOT / "operator" / "examples" / "pipeline-eks.yaml").read_text())
+    kafka = yaml.safe_load((chart_dir("fraudlake-kafka") / "values.yaml").read_text())
+    assert pipeline["spec"]["kafka"]["clusterRef"] == {"name": kafka["kafka"]["name"], "namespace": "kafka"}
+    assert pipeline["spec"]["lake"]["connectClusterRef"] == {
+        "name": kafka["connect"]["name"],
+        "namespace": "kafka",
+    }
+    assert "endpoint" not in pipeline["spec"]["lake"], "on EKS the lake is S3 itself"
+    assert "credentialsSecret" not in pipeline["spec"]["lake"], "Connect writes with its IRSA role"
+
+
+def test_irsa_roles_trust_the_service_accounts_the_charts_create() -> None:
+    """Strimzi names Connect's ServiceAccount <name>-connect; the API release's is its fullname."""
+    variables = (TERRAFORM_DIR / "variables.tf").read_text()
+    connect = yaml.safe_load((chart_dir("fraudlake-kafka") / "values.yaml").read_text())["connect"]["name"]
+    assert f'"kafka:{connect}-connect"' in variables
+    assert '"fraudlake:fraudlake-api"' in variables
+    assert "helm upgrade --install fraudlake-api helm/fraudlake-api -n fraudlake" in "\n".join(commands())
