@@ -7,8 +7,11 @@ and task count (which Strimzi takes from the KafkaConnector's spec instead of it
 Layout: ``s3://<bucket>/<prefix>/raw/<topic>/<partition>-<start offset>.parquet``, both numbers
 zero-padded. The key is fixed by topic, partition and the first offset in the file, so after a
 crash the connector rewrites the very same objects (a replay overwrites, never duplicates).
-Records carry their schema (JsonConverter with schemas), so Parquet columns are typed; the
-envelope is dropped, so the record's fields are the Parquet columns.
+Records carry their schema (JsonConverter with schemas), so Parquet columns are typed. Each row
+holds the record as the group column ``value`` plus its Kafka ``offset`` and ``timestamp``
+(Aiven's envelope for ``format.output.fields=value,offset,timestamp``): the lake loader
+(fraudlake.lake.loader) needs every row's position to load each record exactly once, even when a
+replay re-cuts objects, and uses the timestamp as the version of card and user rows.
 
 Credentials: in Kubernetes they are references that Strimzi's KubernetesSecretConfigProvider
 resolves inside the Connect worker (``${secrets:<namespace>/<secret>:<key>}``), never the keys
@@ -86,8 +89,8 @@ def s3_sink_config(
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "true",
         "format.output.type": "parquet",
-        "format.output.fields": "value",
-        "format.output.envelope": "false",
+        "format.output.fields": "value,offset,timestamp",
+        "format.output.envelope": "true",
         "file.compression.type": "snappy",  # for Parquet: the column codec, not a wrapper around the file
         "file.name.template": object_name_template(spec),
         "file.max.records": str(lake.flush.max_records),

@@ -38,7 +38,8 @@ def test_parquet_with_typed_records_and_replay_safe_object_names() -> None:
     assert config["format.output.type"] == "parquet"
     assert config["value.converter"] == "org.apache.kafka.connect.json.JsonConverter"
     assert config["value.converter.schemas.enable"] == "true"
-    assert config["format.output.envelope"] == "false"
+    assert config["format.output.fields"] == "value,offset,timestamp"  # the loader needs offsets
+    assert config["format.output.envelope"] == "true"
     template = config["file.name.template"]
     assert template == "p/q/raw/{{topic}}/{{partition:padding=true}}-{{start_offset:padding=true}}.parquet"
     assert config["file.max.records"] == "500"

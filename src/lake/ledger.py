@@ -1,0 +1,128 @@
+"""The load ledger: what the lake loader has loaded, is loading, or could not load.
+
+One row per attempt step in ``<database>.load_ledger`` (ReplacingMergeTree by object key + etag).
+An object's state is the strongest status any of its rows carries, so no merge or clock tie can
+hide a finished load: ``loaded`` > ``loading`` > ``failed``.
+
+- ``loading`` is written *before* an object's rows are inserted: if the process dies before the
+  ``loaded`` row, the next run knows rows of it may already be in the table.
+- ``loaded`` carries the object's Kafka partition and offset range: rows at those positions are
+  in the table exactly once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from clickhouse_connect.driver.client import Client
+
+from fraudlake.lake.layout import LakeObject
+
+LOADING, LOADED, FAILED = "loading", "loaded", "failed"
+_STATUS_RANK = {FAILED: 1, LOADING: 2, LOADED: 3}
+
+
+@dataclass(frozen=True)
+class OffsetRange:
+    """Kafka positions [first, last] of one partition that one object holds."""
+
+    partition: int
+    first: int
+    last: int
+
+    def overlaps(self, other: OffsetRange) -> bool:
+        return self.partition == other.partition and self.first <= other.last and other.first <= self.last
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """What the loader records about one object in one step."""
+
+    obj: LakeObject
+    target_table: str
+    status: str
+    offsets: OffsetRange | None = None
+    parquet_rows: int = 0
+    rows: int = 0  # rows this object added to the table
+    skipped_rows: int = 0  # rows already loaded from an earlier object
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """The DAG run (or CLI call) on whose behalf the loader writes ledger rows."""
+
+    run_id: str
+    interval_start: datetime
+    interval_end: datetime
+
+
+class Ledger:
+    """Reads and appends ``<database>.load_ledger``."""
+
+    COLUMNS = (
+        "object_key", "etag", "topic", "target_table", "rows", "bytes", "status", "error", "dag_run_id",
+        "data_interval_start", "data_interval_end", "kafka_partition", "first_offset", "last_offset",
+        "parquet_rows", "skipped_rows",
+    )  # fmt: skip
+
+    def __init__(self, client: Client, database: str) -> None:
+        self.client = client
+        self.table = f"{database}.load_ledger"
+
+    def states(self, objects: Iterable[LakeObject]) -> dict[tuple[str, str], str]:
+        """Strongest status per (key, etag) of `objects` that the ledger knows."""
+        keys = sorted({obj.key for obj in objects})
+        if not keys:
+            return {}
+        result = self.client.query(
+            f"SELECT object_key, etag, groupUniqArray(status) FROM {self.table} "
+            "WHERE object_key IN {keys:Array(String)} GROUP BY object_key, etag",
+            parameters={"keys": keys},
+        )
+        return {(key, etag): strongest(statuses) for key, etag, statuses in result.result_rows}
+
+    def ranges(self, topic: str, partitions: Iterable[int]) -> dict[str, list[OffsetRange]]:
+        """Offset ranges per status (loaded / loading) of objects of `topic` in `partitions`.
+
+        An object that ever reached ``loaded`` counts as loaded only; a ``loading`` range without a
+        ``loaded`` row is an interrupted attempt whose rows may or may not be in the table.
+        """
+        wanted = sorted(set(partitions))
+        out: dict[str, list[OffsetRange]] = {LOADED: [], LOADING: []}
+        if not wanted:
+            return out
+        result = self.client.query(
+            f"SELECT kafka_partition, first_offset, last_offset, groupUniqArray(status) FROM {self.table} "
+            "WHERE topic = {topic:String} AND kafka_partition IN {partitions:Array(UInt32)} "
+            "AND first_offset >= 0 GROUP BY object_key, etag, kafka_partition, first_offset, last_offset",
+            parameters={"topic": topic, "partitions": wanted},
+        )
+        for partition, first, last, statuses in result.result_rows:
+            state = strongest(statuses)
+            if state in out:
+                out[state].append(OffsetRange(int(partition), int(first), int(last)))
+        return out
+
+    def record(self, entries: Sequence[LedgerEntry], run: RunInfo) -> None:
+        """Append one row per entry (one insert: cheap, and atomic for the batch)."""
+        if not entries:
+            return
+        rows = [
+            [
+                e.obj.key, e.obj.etag, e.obj.topic, e.target_table, e.rows, e.obj.size, e.status,
+                e.error[:2000], run.run_id, run.interval_start, run.interval_end,
+                e.offsets.partition if e.offsets else e.obj.partition,
+                e.offsets.first if e.offsets else -1, e.offsets.last if e.offsets else -1,
+                e.parquet_rows, e.skipped_rows,
+            ]
+            for e in entries
+        ]  # fmt: skip
+        self.client.insert(self.table, rows, column_names=list(self.COLUMNS))
+
+
+def strongest(statuses: Iterable[str]) -> str:
+    """The status that wins among an object's ledger rows (loaded > loading > failed)."""
+    return max(statuses, key=lambda status: _STATUS_RANK.get(status, 0))

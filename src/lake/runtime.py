@@ -1,0 +1,225 @@
+"""What the ``lake_to_clickhouse`` DAG's tasks call: configuration from Airflow, then the loader.
+
+Configuration comes from the environment through Airflow's usual channels, never from the DAG file:
+
+- Variable ``fraudlake_lake`` (``AIRFLOW_VAR_FRAUDLAKE_LAKE``), JSON: ``namespace``, ``pipeline``,
+  ``bucket``, ``prefix``, ``database`` of the FraudPipeline whose lake is loaded;
+- Connection ``fraudlake_lake`` (``AIRFLOW_CONN_FRAUDLAKE_LAKE``), type ``aws``: access key as
+  login, secret as password, ``endpoint_url`` (MinIO) and ``region_name`` in extra; without keys
+  the AWS default chain applies (IRSA);
+- Connection ``fraudlake_clickhouse`` (``AIRFLOW_CONN_FRAUDLAKE_CLICKHOUSE``): the DSN in
+  ``extra.dsn`` (``chdb:///path`` locally), or host/port/login/password/schema of the HTTP(S) server.
+
+A run's interval is its data interval; ``dag_run.conf`` may override it with ``interval_start`` /
+``interval_end`` (ISO 8601) for backfills of an explicit window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fraudlake.lake.connector import sink_topics
+from fraudlake.lake.layout import LakeObject, parse_object
+from fraudlake.lake.quality import LakeLoadError
+from fraudlake.lake.store import LakeStore
+from fraudlake.lake.targets import target_for
+
+PIPELINE_VARIABLE = "fraudlake_lake"
+LAKE_CONNECTION = "fraudlake_lake"
+CLICKHOUSE_CONNECTION = "fraudlake_clickhouse"
+
+
+@dataclass(frozen=True)
+class LakePipeline:
+    """The pipeline whose lake a run loads."""
+
+    namespace: str
+    pipeline: str
+    bucket: str
+    prefix: str
+    database: str
+
+    def topics(self) -> list[str]:
+        """The sink's topics that have a ClickHouse table (the lake also keeps alerts)."""
+        return [topic for topic in sink_topics(self.namespace, self.pipeline) if target_for(topic)]
+
+    def as_variable(self) -> dict[str, str]:
+        return {
+            "namespace": self.namespace,
+            "pipeline": self.pipeline,
+            "bucket": self.bucket,
+            "prefix": self.prefix,
+            "database": self.database,
+        }
+
+
+@dataclass(frozen=True)
+class Interval:
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of_run(cls, start: datetime | None, end: datetime | None, conf: dict[str, Any] | None) -> Interval:
+        """The run's data interval, or the explicit one in its conf."""
+        conf = conf or {}
+        if conf.get("interval_start") and conf.get("interval_end"):
+            start = datetime.fromisoformat(conf["interval_start"])
+            end = datetime.fromisoformat(conf["interval_end"])
+        if start is None or end is None:
+            raise ValueError("the run has no data interval; pass interval_start/interval_end in its conf")
+        if start.tzinfo is None or end.tzinfo is None or not start < end:
+            raise ValueError(f"interval must be timezone-aware with start < end, got [{start}, {end})")
+        return cls(start, end)
+
+
+# --- configuration from Airflow ----------------------------------------------------------------
+
+
+def pipeline_from_airflow() -> LakePipeline:
+    from airflow.sdk import Variable
+
+    raw = Variable.get(PIPELINE_VARIABLE, deserialize_json=True)
+    return LakePipeline(
+        **{key: str(raw[key]) for key in ("namespace", "pipeline", "bucket", "prefix", "database")}
+    )
+
+
+def store_from_airflow(pipeline: LakePipeline) -> LakeStore:
+    from airflow.sdk import Connection
+
+    conn = Connection.get(LAKE_CONNECTION)
+    extra = conn.extra_dejson
+    return LakeStore(
+        bucket=pipeline.bucket,
+        prefix=pipeline.prefix,
+        endpoint_url=extra.get("endpoint_url") or None,
+        region=extra.get("region_name") or "us-east-1",
+        access_key=conn.login or None,
+        secret_key=conn.password or None,
+    )
+
+
+def clickhouse_dsn_from_airflow() -> str:
+    from airflow.sdk import Connection
+
+    conn = Connection.get(CLICKHOUSE_CONNECTION)
+    extra = conn.extra_dejson
+    if extra.get("dsn"):
+        return str(extra["dsn"])
+    scheme = "https" if extra.get("secure") else "http"
+    auth = f"{conn.login or 'default'}:{conn.password or ''}@"
+    port = f":{conn.port}" if conn.port else ""
+    return f"{scheme}://{auth}{conn.host}{port}/{conn.schema or ''}"
+
+
+def airflow_environment(pipeline: LakePipeline, store: LakeStore, clickhouse_dsn: str) -> dict[str, str]:
+    """The AIRFLOW_VAR_/AIRFLOW_CONN_ variables that configure the DAG for `pipeline`."""
+    import json
+
+    lake_conn: dict[str, Any] = {
+        "conn_type": "aws",
+        "extra": {
+            "region_name": store.region,
+            **({"endpoint_url": store.endpoint_url} if store.endpoint_url else {}),
+        },
+    }
+    if store.access_key:
+        lake_conn |= {"login": store.access_key, "password": store.secret_key}
+    return {
+        f"AIRFLOW_VAR_{PIPELINE_VARIABLE.upper()}": json.dumps(pipeline.as_variable()),
+        f"AIRFLOW_CONN_{LAKE_CONNECTION.upper()}": json.dumps(lake_conn),
+        f"AIRFLOW_CONN_{CLICKHOUSE_CONNECTION.upper()}": json.dumps(
+            {"conn_type": "generic", "extra": {"dsn": clickhouse_dsn}}
+        ),
+    }
+
+
+# --- the tasks' work ---------------------------------------------------------------------------
+
+
+def list_new_objects(interval: Interval) -> list[dict[str, Any]]:
+    """References (key, etag, …) of the interval's objects that the ledger does not have as loaded."""
+    from fraudlake.clickhouse.client import connect
+    from fraudlake.lake.ledger import LOADED, Ledger
+
+    pipeline = pipeline_from_airflow()
+    store = store_from_airflow(pipeline)
+    objects = store.list_objects(pipeline.topics(), interval.start, interval.end)
+    states = Ledger(connect(clickhouse_dsn_from_airflow()), pipeline.database).states(objects)
+    return [ref(obj) for obj in objects if states.get((obj.key, obj.etag)) != LOADED]
+
+
+def load_objects(refs: list[dict[str, Any]], interval: Interval, run_id: str) -> dict[str, object]:
+    """Load the referenced objects; raises LakeLoadFailedError (naming the objects) if any failed."""
+    from fraudlake.clickhouse.client import connect
+    from fraudlake.lake.ledger import RunInfo
+    from fraudlake.lake.loader import LakeLoader
+
+    pipeline = pipeline_from_airflow()
+    loader = LakeLoader(
+        connect(clickhouse_dsn_from_airflow()),
+        pipeline.database,
+        store_from_airflow(pipeline),
+        RunInfo(run_id, interval.start, interval.end),
+    )
+    with data_problems_fail_the_task():
+        return loader.load(from_refs(pipeline, refs)).as_xcom()
+
+
+def verify_loaded(refs: list[dict[str, Any]]) -> dict[str, int]:
+    """Check that the ledger has every referenced object as loaded; counts per table for the event."""
+    from fraudlake.clickhouse.client import connect
+    from fraudlake.lake.ledger import LOADED, Ledger
+
+    pipeline = pipeline_from_airflow()
+    objects = from_refs(pipeline, refs)
+    states = Ledger(connect(clickhouse_dsn_from_airflow()), pipeline.database).states(objects)
+    missing = [obj.key for obj in objects if states.get((obj.key, obj.etag)) != LOADED]
+    if missing:
+        with data_problems_fail_the_task():
+            raise LakeLoadError(f"the ledger does not list as loaded: {', '.join(missing)}")
+    counts: dict[str, int] = {}
+    for obj in objects:
+        counts[obj.topic] = counts.get(obj.topic, 0) + 1
+    return counts
+
+
+@contextmanager
+def data_problems_fail_the_task() -> Iterator[None]:
+    """Turn LakeLoadError into AirflowFailException: retrying cannot fix a corrupt object or bad
+    data, so the task fails at once (its message names the objects); other errors keep retries."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except LakeLoadError as exc:
+        raise AirflowFailException(str(exc)) from exc
+
+
+def ref(obj: LakeObject) -> dict[str, Any]:
+    """XCom reference of an object: identity and listing facts, never its data."""
+    return {
+        "key": obj.key,
+        "etag": obj.etag,
+        "size": obj.size,
+        "last_modified": obj.last_modified.isoformat(),
+    }
+
+
+def from_refs(pipeline: LakePipeline, refs: list[dict[str, Any]]) -> list[LakeObject]:
+    objects = []
+    for item in refs:
+        obj = parse_object(
+            pipeline.prefix,
+            item["key"],
+            item["etag"],
+            int(item["size"]),
+            datetime.fromisoformat(item["last_modified"]),
+        )
+        if obj is not None:
+            objects.append(obj)
+    return objects

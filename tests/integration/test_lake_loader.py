@@ -1,0 +1,244 @@
+"""The lake loader against real MinIO and ClickHouse (chDB), with objects shaped like the sink's.
+
+These cover what the connector only does under rare timing (re-cut and rewritten objects after a
+crash), a loader that dies between insert and ledger, and the data-quality refusals. The full
+produce → Connect → DAG path is in test_lake.py.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from lake_kit import (
+    create_database,
+    minio_store,
+    new_name,
+    object_key,
+    put,
+    sink_parquet,
+    synthetic_transactions,
+)
+
+from fraudlake.clickhouse.client import connect
+from fraudlake.lake.fingerprint import TxnFingerprint
+from fraudlake.lake.layout import LakeObject
+from fraudlake.lake.ledger import FAILED, LOADED, LOADING, Ledger, LedgerEntry, OffsetRange, RunInfo
+from fraudlake.lake.loader import LakeLoader, LakeLoadFailedError
+from fraudlake.lake.store import LakeStore
+from fraudlake.lake.targets import TARGETS
+from fraudlake.schemas import CARDS
+from fraudlake.stack.service import ServiceRecord
+
+pytestmark = pytest.mark.integration
+
+ROWS = 2_000
+PER_OBJECT = 500
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class Lake:
+    """One test's pipeline: its own prefix, database and topics."""
+
+    def __init__(self, minio: ServiceRecord, dsn: str) -> None:
+        self.dsn = dsn
+        self.database = new_name("db")
+        self.store: LakeStore = minio_store(minio, "lake-loader-tests", new_name("p"))
+        self.topic = f"fraudlake.ns.{new_name('pl')}.transactions"
+        create_database(dsn, self.database)
+        self.client = connect(dsn)
+
+    def with_topic(self, topic: str) -> Lake:
+        """The same lake and database, another topic."""
+        other = Lake.__new__(Lake)
+        other.__dict__.update(self.__dict__, topic=topic)
+        return other
+
+    def put_transactions(self, table: pa.Table, first_offset: int, partition: int = 0) -> str:
+        key = object_key(self.store, self.topic, partition, first_offset)
+        put(self.store, key, sink_parquet(table, first_offset))
+        return key
+
+    def objects(self, topic: str | None = None) -> list[LakeObject]:
+        return self.store.list_objects([topic or self.topic], EPOCH, datetime.now(UTC) + timedelta(seconds=5))
+
+    def loader(self, run_id: str = "test") -> LakeLoader:
+        return LakeLoader(self.client, self.database, self.store, RunInfo(run_id, EPOCH, datetime.now(UTC)))
+
+    def fingerprint(self) -> TxnFingerprint:
+        return TxnFingerprint.of_table(self.client, self.database)
+
+    def states(self) -> dict[str, str]:
+        objects = self.objects()
+        states = Ledger(self.client, self.database).states(objects)
+        return {obj.file_name: states.get((obj.key, obj.etag), "") for obj in objects}
+
+
+@pytest.fixture
+def lake(minio: ServiceRecord, clickhouse: ServiceRecord) -> Lake:
+    return Lake(minio, clickhouse.endpoints["dsn"])
+
+
+@pytest.fixture(scope="module")
+def transactions() -> pa.Table:
+    return synthetic_transactions(ROWS)
+
+
+def expected(table: pa.Table) -> TxnFingerprint:
+    return TxnFingerprint.of_ids(table.column("txn_id").to_pylist())
+
+
+def put_in_objects(lake: Lake, table: pa.Table, per_object: int = PER_OBJECT) -> None:
+    for first in range(0, table.num_rows, per_object):
+        lake.put_transactions(table.slice(first, per_object), first)
+
+
+def test_objects_load_once_however_often_the_loader_runs(lake: Lake, transactions: pa.Table) -> None:
+    put_in_objects(lake, transactions)
+    report = lake.loader().load(lake.objects())
+    assert (report.rows, len(report.loaded), report.skipped_rows) == (ROWS, ROWS // PER_OBJECT, 0)
+    for _ in range(2):
+        again = lake.loader().load(lake.objects())
+        assert (again.rows, again.already_loaded) == (0, ROWS // PER_OBJECT)
+    assert lake.fingerprint() == expected(transactions)
+    assert set(lake.states().values()) == {LOADED}
+
+
+def test_recut_and_rewritten_objects_after_a_sink_replay_add_only_new_offsets(
+    lake: Lake, transactions: pa.Table
+) -> None:
+    put_in_objects(lake, transactions.slice(0, 1500))  # objects at 0, 500, 1000
+    lake.loader().load(lake.objects())
+    # The worker died before committing 1000…: its replay re-cuts from 1000 with more records,
+    # rewriting the object at 1000 (new etag) and writing one at 1800 that overlaps nothing.
+    lake.put_transactions(transactions.slice(1000, 800), 1000)
+    lake.put_transactions(transactions.slice(1800, 200), 1800)
+    # An object of the earlier attempt that the replay cut differently (1200…1499, stale).
+    lake.put_transactions(transactions.slice(1200, 300), 1200)
+    report = lake.loader().load(lake.objects())
+    assert report.rows == 500  # 1500…1999: everything else was there already
+    assert report.skipped_rows == 500 + 300  # 1000…1499 of the rewrite, all of the stale object
+    assert lake.fingerprint() == expected(transactions)
+
+
+def test_a_loader_that_died_between_insert_and_ledger_is_recovered_row_by_row(
+    lake: Lake, transactions: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    put_in_objects(lake, transactions)
+    crashing = lake.loader("crashed")
+    real_record = crashing.ledger.record
+
+    def die_before_loaded(entries: list[LedgerEntry], run: RunInfo) -> None:
+        if any(entry.status == LOADED for entry in entries):
+            raise KeyboardInterrupt("process killed after the insert, before the ledger write")
+        real_record(entries, run)
+
+    monkeypatch.setattr(crashing.ledger, "record", die_before_loaded)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.load(lake.objects())
+    assert set(lake.states().values()) == {LOADING}
+    assert lake.fingerprint() == expected(transactions)  # the rows went in, the ledger missed it
+
+    report = lake.loader("recovery").load(lake.objects())
+    assert (report.rows, report.skipped_rows) == (0, ROWS)
+    assert set(lake.states().values()) == {LOADED}
+    assert lake.fingerprint() == expected(transactions)
+
+
+def test_a_partly_inserted_object_gets_exactly_its_missing_rows(lake: Lake, transactions: pa.Table) -> None:
+    key = lake.put_transactions(transactions.slice(0, PER_OBJECT), 0)
+    (obj,) = lake.objects()
+    # What a death in the middle of a multi-part insert leaves: the intent and some of the rows.
+    Ledger(lake.client, lake.database).record(
+        [LedgerEntry(obj, "transactions", LOADING, OffsetRange(0, 0, PER_OBJECT - 1), PER_OBJECT)],
+        RunInfo("died", EPOCH, datetime.now(UTC)),
+    )
+    source = lake.store.s3_table_function(lake.store.object_url(key))
+    target = TARGETS["transactions"]
+    lake.client.command(
+        f"INSERT INTO {lake.database}.transactions ({', '.join(target.columns())}) "
+        f"SELECT {', '.join(target.select_expressions())} FROM {source} WHERE offset < 123",
+        settings={"use_structure_from_insertion_table_in_table_functions": 0},
+    )
+    report = lake.loader().load(lake.objects())
+    assert (report.rows, report.skipped_rows) == (PER_OBJECT - 123, 123)
+    assert lake.fingerprint() == expected(transactions.slice(0, PER_OBJECT))
+
+
+def test_a_corrupt_object_fails_by_name_and_blocks_nothing_else(lake: Lake, transactions: pa.Table) -> None:
+    put_in_objects(lake, transactions.slice(0, 1000))
+    bad_key = object_key(lake.store, lake.topic, 0, 1000)
+    put(lake.store, bad_key, sink_parquet(transactions.slice(1000, 500), 1000)[:-100])  # truncated
+    garbage_key = object_key(lake.store, lake.topic, 1, 0)
+    put(lake.store, garbage_key, b"not parquet at all " * 50)
+
+    with pytest.raises(LakeLoadFailedError) as failure:
+        lake.loader().load(lake.objects())
+    assert bad_key in str(failure.value)
+    assert garbage_key in str(failure.value)
+    assert set(failure.value.report.failed) == {bad_key, garbage_key}
+    assert lake.fingerprint() == expected(transactions.slice(0, 1000))  # the good ones loaded
+
+    lake.put_transactions(transactions.slice(1500, 500), 1500)  # new data keeps flowing
+    with pytest.raises(LakeLoadFailedError) as again:
+        lake.loader().load(lake.objects())
+    assert set(again.value.report.failed) == {bad_key, garbage_key}
+    assert again.value.report.rows == 500
+    assert lake.fingerprint() == expected(
+        pa.concat_tables([transactions.slice(0, 1000), transactions.slice(1500)])
+    )
+    states = lake.states()
+    assert states[bad_key.rsplit("/", 1)[1]] == FAILED
+
+
+def test_null_keys_and_implausible_fraud_rates_are_refused(lake: Lake, transactions: pa.Table) -> None:
+    nulled = transactions.slice(0, 100).set_column(
+        0, "txn_id", pc.if_else(pc.equal(pa.array(range(100)), 7), "", transactions.slice(0, 100)["txn_id"])
+    )
+    null_key = lake.put_transactions(nulled, 0)
+    with pytest.raises(LakeLoadFailedError, match="1 row\\(s\\) with a null or empty key") as failure:
+        lake.loader().load(lake.objects())
+    assert null_key in str(failure.value)
+    assert lake.fingerprint().rows == 0
+
+    other = lake.with_topic(lake.topic.replace(".transactions", "x.transactions"))
+    inverted = transactions.slice(0, 100).set_column(
+        transactions.schema.get_field_index("is_fraud"), "is_fraud", pa.array([True] * 100)
+    )
+    other.put_transactions(inverted, 0)
+    with pytest.raises(LakeLoadFailedError, match=r"fraud rate 100\.0000%"):
+        other.loader().load(other.objects())
+    assert lake.fingerprint().rows == 0
+
+
+def test_cards_load_with_the_kafka_timestamp_as_version(lake: Lake) -> None:
+    topic = lake.topic.replace(".transactions", ".cards")
+    cards = pa.table(
+        {
+            "card_id": ["0-0", "0-1"],
+            "user_id": ["0", "0"],
+            "card_token": ["tok_a", "tok_b"],
+            "card_last4": ["1234", "5678"],
+            "user": pa.array([0, 0], pa.int32()),
+            "card_index": pa.array([0, 1], pa.int32()),
+            "card_brand": ["Visa", "Amex"],
+            "card_type": ["Debit", "Credit"],
+            "expires": ["12/2030", "01/2031"],
+            "has_chip": [True, False],
+            "cards_issued": pa.array([1, 2], pa.int32()),
+            "credit_limit": [1000.0, 2500.0],
+            "acct_open_date": ["01/2010", "02/2012"],
+            "year_pin_last_changed": pa.array([2015, 2016], pa.int32()),
+            "card_on_dark_web": [False, False],
+        }
+    )
+    key = object_key(lake.store, topic, 0, 40)
+    put(lake.store, key, sink_parquet(cards, 40, CARDS))
+    for _ in range(2):
+        lake.loader().load(lake.objects(topic))
+    rows = lake.client.query(
+        f"SELECT card_id, card_brand, version FROM {lake.database}.cards ORDER BY card_id"
+    )
+    assert rows.result_rows == [("0-0", "Visa", 1_700_000_000_040), ("0-1", "Amex", 1_700_000_000_041)]
