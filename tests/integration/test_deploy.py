@@ -18,6 +18,7 @@ from fraudlake.deploy.layout import (
     CHARTS,
     KAFKA_NODE_POOL_CRD,
     NAMESPACE,
+    OPERATOR_CRD,
     TERRAFORM_DIR,
     UPSTREAM_VALUES_DIR,
     dockerfile,
@@ -164,6 +165,10 @@ def kubectl(kube: ServiceRecord, *args: str, stdin: str | None = None) -> subpro
 def cluster(kube: ServiceRecord) -> ServiceRecord:
     """The local API server with what a real cluster would have before our charts: the FraudPipeline CRD
     (from the operator chart), Strimzi's KafkaNodePool CRD and the target namespaces."""
+    # The API server is shared by the session: never replace the operator tests' CRD with a stale copy.
+    assert CHART_CRD.read_bytes() == OPERATOR_CRD.read_bytes(), (
+        "chart CRD copy is stale (see tests/unit/deploy)"
+    )
     applied = kubectl(
         kube,
         "apply",
