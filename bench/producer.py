@@ -66,7 +66,9 @@ def run_ours(bootstrap: str, tables: list[pa.Table], settings: ProducerSettings,
     ensure_topics(bootstrap, [topic], partitions)
     producer = make_producer(settings)
     tracker = DeliveryTracker()
-    writer = TopicWriter(producer, topic, TRANSACTIONS, tracker, Pacing(), settings.chunk_records)
+    writer = TopicWriter(
+        producer, topic, TRANSACTIONS, tracker, Pacing(), settings.chunk_records, JsonEncoder(TRANSACTIONS)
+    )
     started = time.perf_counter()
     seq = 0
     for table in tables:

@@ -48,7 +48,7 @@ def _generator_config(
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
+    console.print(f"[red]error:[/] {message}", soft_wrap=True)
     return typer.Exit(code=code)
 
 
@@ -111,8 +111,18 @@ def produce(
     ] = 120,
     producer_property: Annotated[list[str] | None, typer.Option(help="Extra librdkafka KEY=VALUE.")] = None,
     value_format: Annotated[
-        str, typer.Option("--format", help="connect-json (schema+payload envelope) or json (payload only).")
+        str,
+        typer.Option(
+            "--format",
+            help="connect-json (schema+payload envelope), json (payload), avro (with --schema-registry).",
+        ),
     ] = "connect-json",
+    schema_registry: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FRAUDLAKE_SCHEMA_REGISTRY_URL", help="Confluent-compatible Schema Registry URL."
+        ),
+    ] = None,
     create_topics: Annotated[
         int | None, typer.Option(help="Create missing topics with N partitions.")
     ] = None,
@@ -128,6 +138,7 @@ def produce(
     """Send users, cards and transactions to the pipeline's Kafka topics (idempotent, acks=all)."""
     from fraudlake.common.card_token import load_token_key
     from fraudlake.common.naming import topic_name
+    from fraudlake.producer.encoders import VALUE_FORMATS
     from fraudlake.producer.entities import tabformer_dir
     from fraudlake.producer.kafka_producer import ProducerError, ProducerSettings, ensure_topics
     from fraudlake.producer.produce_run import ProduceRun
@@ -137,8 +148,10 @@ def produce(
     bootstrap = bootstrap or _default_bootstrap()
     if not bootstrap:
         raise _fail("no Kafka: pass --bootstrap or start the local one with `fraudlake stack up kafka`")
-    if value_format not in {"connect-json", "json"}:
-        raise _fail("--format must be connect-json or json")
+    if value_format not in VALUE_FORMATS:
+        raise _fail(f"--format must be one of {', '.join(VALUE_FORMATS)}")
+    if value_format == "avro" and not schema_registry:
+        raise _fail("--format avro needs --schema-registry URL")
     try:
         topics = {
             s.strip(): topic_name(namespace, pipeline, s.strip()) for s in streams.split(",") if s.strip()
@@ -172,7 +185,8 @@ def produce(
                 source,
                 state_file=state,
                 resume=resume,
-                envelope=value_format == "connect-json",
+                value_format=value_format,
+                schema_registry=schema_registry,
                 reporter=reporter,
             )
             _stop_on_signals(run)

@@ -1,6 +1,6 @@
 """Sending record tables to Kafka with confluent-kafka: idempotent, acks=all, keyed, compressed.
 
-`TopicWriter.send(table, first_seq)` encodes a table column-wise (`JsonEncoder`), then produces
+`TopicWriter.send(table, first_seq)` encodes a table (`encoders`; JSON is built column-wise), then produces
 it in chunks that share one delivery callback (`delivery.ChunkAck`), pacing each chunk by a
 token bucket (`--rate`) and/or event time (`--speedup`). Throughput comes from large, compressed
 batches (linger + batch.size) and from keeping Python's per-message work to one `produce` call.
@@ -16,13 +16,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from fraudlake.producer.delivery import DeliveryTracker
+from fraudlake.producer.encoders import ValueEncoder
 from fraudlake.producer.pacing import EventTimePacer, TokenBucket
-from fraudlake.schemas.envelope import JsonEncoder
 from fraudlake.schemas.fields import RecordSchema
 
 COMPRESSIONS = ("lz4", "zstd", "snappy", "gzip", "none")
@@ -131,21 +130,19 @@ class TopicWriter:
         tracker: DeliveryTracker,
         pacing: Pacing,
         chunk_records: int,
-        envelope: bool = True,
+        encoder: ValueEncoder,
     ) -> None:
         self.producer, self.topic, self.record, self.tracker = producer, topic, record, tracker
         self.pacing = pacing
         self.chunk_records = chunk_records
-        self.encoder = JsonEncoder(record, envelope=envelope)
+        self.encoder = encoder
         self.on_chunk: Callable[[], None] = lambda: None
         self.stop_requested: Callable[[], bool] = lambda: False
 
     def send(self, table: pa.Table, first_seq: int) -> None:
         """Produce every row of `table`; row i gets sequence number `first_seq + i`."""
-        payloads = self.encoder.payloads(table)
-        values = self.encoder.encode_payloads(payloads)
+        values = self.encoder.encode(table)
         keys = table.column(self.record.key_field).to_pylist()
-        sizes = pc.binary_length(payloads).to_numpy(zero_copy_only=False) + self.encoder.envelope_bytes
         for start, end in self._chunks(table):
             self._wait(self._delay(table, start, end))
             ack = self.tracker.open_chunk(first_seq + start, first_seq + end)
@@ -154,7 +151,7 @@ class TopicWriter:
             self._produce_range(values, keys, start, end, ack)
             self.producer.poll(0)
             progress.produced += end - start
-            progress.bytes += int(sizes[start:end].sum())
+            progress.bytes += sum(map(len, values[start:end]))  # characters = bytes for this ASCII data
             progress.last_at = time.monotonic()
             self.tracker.settle()
             self.on_chunk()

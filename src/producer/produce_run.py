@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from fraudlake.producer.delivery import Checkpoint, DeliveryTracker, StreamProgress
+from fraudlake.producer.encoders import make_encoder
 from fraudlake.producer.kafka_producer import (
     Pacing,
     ProducerError,
@@ -62,14 +63,18 @@ class ProduceRun:
         *,
         state_file: Path | None = None,
         resume: bool = False,
-        envelope: bool = True,
+        value_format: str = "connect-json",
+        schema_registry: str | None = None,
         reporter: Reporter | None = None,
     ) -> None:
         unknown = set(topics) - set(STREAM_ORDER)
         if unknown:
             raise ProducerError(f"cannot produce stream(s) {', '.join(sorted(unknown))}")
         self.settings, self.topics, self.source = settings, topics, source
-        self.state_file, self.envelope, self.reporter = state_file, envelope, reporter
+        self.state_file, self.reporter = state_file, reporter
+        self.encoders = {
+            s: make_encoder(value_format, ALL_RECORDS[s], t, schema_registry) for s, t in topics.items()
+        }
         self.checkpoint = self._initial_checkpoint(resume)
         self.trackers = {s: DeliveryTracker(self.checkpoint.delivered_through.get(s, 0)) for s in topics}
         self._start = dict(self.checkpoint.delivered_through)
@@ -111,7 +116,7 @@ class ProduceRun:
                     self.trackers[stream],
                     pacing if stream == "transactions" else Pacing(),
                     self.settings.chunk_records,
-                    self.envelope,
+                    self.encoders[stream],
                 )
                 writer.on_chunk = lambda stream=stream: self._after_chunk(stream)
                 writer.stop_requested = self._stop.is_set

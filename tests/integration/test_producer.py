@@ -62,6 +62,14 @@ def _produce(
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
 
 
+def _unique(name: str) -> str:
+    """Topics outlive a test when the stack is reused (FRAUDLAKE_TEST_STACK_DIR): never share them."""
+    return _RUN_NAMES.setdefault(name, f"{name}-{uuid.uuid4().hex[:6]}")
+
+
+_RUN_NAMES: dict[str, str] = {}
+
+
 def _consume_all(bootstrap: str, topic: str) -> list[tuple[int, int, str, str]]:
     """Every message of the topic as (partition, offset, key, value), partition by partition."""
     consumer = Consumer(
@@ -100,11 +108,11 @@ def _txn_ids(messages: list[tuple[int, int, str, str]]) -> list[str]:
 def test_every_record_is_delivered_once_in_per_key_order(kafka: ServiceRecord, tmp_path: Path) -> None:
     bootstrap = kafka.endpoints["bootstrap"]
     done = _produce(
-        bootstrap, "exact", "--rows", "30000", "--seed", "3", "--create-topics", "4", cwd=tmp_path
+        bootstrap, _unique("exact"), "--rows", "30000", "--seed", "3", "--create-topics", "4", cwd=tmp_path
     )
     assert done.returncode == 0, done.stdout + done.stderr
     expected = _expected(30_000, seed=3)
-    messages = _consume_all(bootstrap, topic_name("it", "exact", "transactions"))
+    messages = _consume_all(bootstrap, topic_name("it", _unique("exact"), "transactions"))
 
     assert len(messages) == expected.num_rows
     expected_values = JsonEncoder(TRANSACTIONS).encode(expected)
@@ -119,8 +127,8 @@ def test_every_record_is_delivered_once_in_per_key_order(kafka: ServiceRecord, t
         produced_order[key].append(txn_id)
     assert consumed_order == produced_order
 
-    users = _consume_all(bootstrap, topic_name("it", "exact", "users"))
-    cards = _consume_all(bootstrap, topic_name("it", "exact", "cards"))
+    users = _consume_all(bootstrap, topic_name("it", _unique("exact"), "users"))
+    cards = _consume_all(bootstrap, topic_name("it", _unique("exact"), "cards"))
     assert (len(users), len(cards)) == (2_000, 6_146)
     pans = pacsv.read_csv(tabformer_dir() / "sd254_cards.csv")["Card Number"].to_pylist()
     card_text = " ".join(value for _, _, _, value in cards)
@@ -135,7 +143,7 @@ def test_a_killed_producer_resumes_without_losing_delivered_records(
     rows = 40_000
     proc = _produce(
         bootstrap,
-        "resume",
+        _unique("resume"),
         "--rows",
         str(rows),
         "--seed",
@@ -160,11 +168,13 @@ def test_a_killed_producer_resumes_without_losing_delivered_records(
     checkpoint = json.loads(state.read_text())["delivered_through"]["transactions"]
     assert 8_000 <= checkpoint < rows
 
-    done = _produce(bootstrap, "resume", "--rows", str(rows), "--seed", "4", "--resume", cwd=tmp_path)
+    done = _produce(
+        bootstrap, _unique("resume"), "--rows", str(rows), "--seed", "4", "--resume", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     expected = _expected(rows, seed=4)["txn_id"].to_pylist()
     sequence = {txn_id: seq for seq, txn_id in enumerate(expected)}
-    consumed = Counter(_txn_ids(_consume_all(bootstrap, topic_name("it", "resume", "transactions"))))
+    consumed = Counter(_txn_ids(_consume_all(bootstrap, topic_name("it", _unique("resume"), "transactions"))))
     assert set(consumed) == set(expected)  # nothing lost
     duplicates = [txn_id for txn_id, count in consumed.items() if count > 1]
     assert all(sequence[txn_id] >= checkpoint for txn_id in duplicates)  # only the unconfirmed tail repeats
@@ -175,7 +185,7 @@ def test_ctrl_c_flushes_what_was_produced_and_exits_130(kafka: ServiceRecord, tm
     bootstrap = kafka.endpoints["bootstrap"]
     proc = _produce(
         bootstrap,
-        "sigint",
+        _unique("sigint"),
         "--rows",
         "40000",
         "--create-topics",
@@ -201,7 +211,7 @@ def test_ctrl_c_flushes_what_was_produced_and_exits_130(kafka: ServiceRecord, tm
     assert proc.returncode == 130, output
     assert "interrupted" in output
     delivered = json.loads(state.read_text())["delivered_through"]["transactions"]
-    consumed = _consume_all(bootstrap, topic_name("it", "sigint", "transactions"))
+    consumed = _consume_all(bootstrap, topic_name("it", _unique("sigint"), "transactions"))
     assert len(consumed) == delivered > 3_000  # everything produced before the stop was flushed
 
 
@@ -210,7 +220,7 @@ def test_exit_code_is_non_zero_when_records_are_not_delivered(kafka: ServiceReco
     # The topic does not exist and the broker does not auto-create: every record times out.
     missing = _produce(
         bootstrap,
-        "nowhere",
+        _unique("nowhere"),
         "--rows",
         "500",
         "--streams",
@@ -226,7 +236,7 @@ def test_exit_code_is_non_zero_when_records_are_not_delivered(kafka: ServiceReco
     # Nothing listens on the bootstrap port.
     down = _produce(
         f"127.0.0.1:{free_port()}",
-        "down",
+        _unique("down"),
         "--rows",
         "200",
         "--streams",
@@ -239,9 +249,9 @@ def test_exit_code_is_non_zero_when_records_are_not_delivered(kafka: ServiceReco
     assert down.returncode == 1, down.stdout + down.stderr
 
     # With the topic check on (the default), a missing topic fails fast with a clear message.
-    checked = _produce(bootstrap, "nowhere", "--rows", "10", cwd=tmp_path)
+    checked = _produce(bootstrap, _unique("nowhere"), "--rows", "10", cwd=tmp_path)
     assert checked.returncode == 1
-    assert "do not exist" in checked.stdout + checked.stderr
+    assert "do not exist" in " ".join((checked.stdout + checked.stderr).split())
 
 
 def test_replays_the_real_kaggle_file(kafka: ServiceRecord, tmp_path: Path) -> None:
@@ -251,7 +261,7 @@ def test_replays_the_real_kaggle_file(kafka: ServiceRecord, tmp_path: Path) -> N
     bad.write_text("\n".join([*lines[:3], "0,0,oops", *lines[3:]]) + "\n")
     done = _produce(
         bootstrap,
-        "replay",
+        _unique("replay"),
         "--from-csv",
         str(bad),
         "--streams",
@@ -261,9 +271,10 @@ def test_replays_the_real_kaggle_file(kafka: ServiceRecord, tmp_path: Path) -> N
         cwd=tmp_path,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "1 malformed CSV row(s) skipped" in done.stdout + done.stderr
-    assert "line 4" in done.stdout + done.stderr
-    messages = _consume_all(bootstrap, topic_name("it", "replay", "transactions"))
+    output = " ".join((done.stdout + done.stderr).split())
+    assert "1 malformed CSV row(s) skipped" in output
+    assert "line 4" in output
+    messages = _consume_all(bootstrap, topic_name("it", _unique("replay"), "transactions"))
     payloads = [json.loads(value)["payload"] for _, _, _, value in messages]
     assert len(payloads) == 19_963
     assert sum(p["is_fraud"] for p in payloads) == 27

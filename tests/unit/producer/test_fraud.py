@@ -59,24 +59,37 @@ def _compromise_outcomes(generator, table: pa.Table) -> tuple[int, int]:
     minutes = _minutes(table)
     first_visible = minutes.min()
     last_visible = minutes.max() - (cfg.poc_delay_days[1] + cfg.poc_burst_days + 7) * DAY
-    legit = pc.invert(table["is_fraud"]).to_numpy(zero_copy_only=False)
-    merchant = table["merchant_name"].to_numpy()
-    card = np.array(table["card_id"].to_pylist())
-    poc = pc.fill_null(pc.equal(table["fraud_mechanism"], "compromised_merchant"), False)
-    poc = poc.to_numpy(zero_copy_only=False)
-    event = pc.fill_null(table["fraud_event"], -1).to_numpy()
+    compromises = [c for c in generator.ledger.compromises if c[2] >= first_visible and c[3] <= last_visible]
+    brands = pa.array([brand for _, brand, _, _ in compromises], pa.int64())
+    legit_visits = table.filter(
+        pc.and_(pc.invert(table["is_fraud"]), pc.is_in(table["merchant_name"], brands))
+    )
+    poc = _mechanism(table, "compromised_merchant")
+    # visits per brand and card; first fraud per event and card (rows are in time order)
+    visits_by_brand: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for brand, card, minute in zip(
+        legit_visits["merchant_name"].to_pylist(),
+        legit_visits["card_id"].to_pylist(),
+        _minutes(legit_visits).tolist(),
+        strict=True,
+    ):
+        visits_by_brand[brand][card].append(minute)
+    first_fraud: dict[int, dict[str, int]] = defaultdict(dict)
+    for event, card, minute in zip(
+        poc["fraud_event"].to_pylist(), poc["card_id"].to_pylist(), _minutes(poc).tolist(), strict=True
+    ):
+        first_fraud[event].setdefault(card, minute)
     exposed_total = defrauded_total = 0
-    for event_id, brand, start, end in generator.ledger.compromises:
-        if start < first_visible or end > last_visible:
-            continue  # visits or fraud outside the data
-        visits = legit & (merchant == brand) & (minutes >= start) & (minutes < end)
-        exposed = set(card[visits])
-        first_visit = {c: minutes[visits & (card == c)].min() for c in exposed}
-        fraud_rows = poc & (event == event_id)
-        defrauded = set(card[fraud_rows])
-        assert defrauded <= exposed  # only exposed cards are defrauded
-        for c in defrauded:  # fraud comes days after the visit, as configured
-            delay_days = (minutes[fraud_rows & (card == c)].min() - first_visit[c]) / DAY
+    for event_id, brand, start, end in compromises:
+        exposed = {}
+        for card, visits in visits_by_brand[brand].items():
+            in_window = [m for m in visits if start <= m < end]
+            if in_window:
+                exposed[card] = min(in_window)
+        defrauded = first_fraud.get(event_id, {})
+        assert set(defrauded) <= set(exposed)  # only exposed cards are defrauded
+        for card, fraud_minute in defrauded.items():  # fraud comes days after the visit, as configured
+            delay_days = (fraud_minute - exposed[card]) / DAY
             assert cfg.poc_delay_days[0] <= delay_days <= cfg.poc_delay_days[1] + cfg.poc_burst_days
         exposed_total += len(exposed)
         defrauded_total += len(defrauded)
