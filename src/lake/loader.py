@@ -191,7 +191,10 @@ class LakeLoader:
             f"{fraud} FROM {source} GROUP BY _file"
         ).result_rows
         footer_source = self.store.s3_table_function(self._url(objects), "ParquetMetadata")
-        footers = dict(self.client.query(f"SELECT _file, num_rows FROM {footer_source}").result_rows)
+        footers: dict[str, int] = {
+            str(name): int(rows)
+            for name, rows in self.client.query(f"SELECT _file, num_rows FROM {footer_source}").result_rows
+        }
         by_name = {obj.file_name: obj for obj in objects}
         profiles = {}
         for obj in objects:
@@ -216,7 +219,8 @@ class LakeLoader:
     ) -> None:
         topic = batch[0].topic
         ranges = self.ledger.ranges(topic, {obj.partition for obj in batch})
-        exact, fast = [], []
+        exact: list[LakeObject] = []
+        fast: list[LakeObject] = []
         for obj in batch:
             offsets = profiles[obj.key].offsets
             interrupted = states.get((obj.key, obj.etag)) == LOADING or (
