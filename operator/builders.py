@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fraudlake.clickhouse.ddl import RuleParams, SchemaParams
-from fraudlake.lake.connector import AIVEN_S3_SINK_CLASS, s3_sink_config, secret_credentials
+from fraudlake.lake.connector import S3_SINK_CLASS, s3_sink_config, secret_credentials
 from fraudlake.operator import naming
 from fraudlake.operator.spec import FraudPipelineSpec, TopicSpec
 
@@ -93,7 +93,7 @@ def topic_manifests(pipeline: Pipeline) -> list[dict[str, Any]]:
 
 
 def connector_manifest(pipeline: Pipeline) -> dict[str, Any]:
-    """The Strimzi KafkaConnector running the Aiven S3 Parquet sink for the pipeline's topics."""
+    """The Strimzi KafkaConnector running the S3 Parquet sink for the pipeline's topics."""
     spec = pipeline.spec
     credentials = secret_credentials(spec, pipeline.namespace)
     labels = {**pipeline.labels, naming.STRIMZI_CLUSTER_LABEL: spec.lake.connect_cluster_ref.name}
@@ -106,7 +106,7 @@ def connector_manifest(pipeline: Pipeline) -> dict[str, Any]:
             "labels": labels,
         },
         "spec": {
-            "class": AIVEN_S3_SINK_CLASS,
+            "class": S3_SINK_CLASS,
             "tasksMax": spec.lake.tasks_max,
             "autoRestart": {"enabled": True},
             "config": s3_sink_config(spec, pipeline.namespace, pipeline.name, credentials),

@@ -24,7 +24,7 @@ def demo(
 ) -> None:
     """Run the whole platform end to end on the local stack of real services."""
     from fraudlake.demo.runner import DemoOptions, run_demo
-    from fraudlake.demo.stages import StageFailed
+    from fraudlake.demo.stages import StageError
     from fraudlake.demo.summary import print_summary
     from fraudlake.stack.errors import StackError
 
@@ -32,7 +32,7 @@ def demo(
     options = DemoOptions(stack_dir or default_stack_dir(), rows, seed, clean, serve, live)
     try:
         result = run_demo(options, console)
-    except StageFailed as exc:
+    except StageError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(code=1) from None
     except StackError as exc:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from rich.console import Console
 
 
-class StageFailed(Exception):
+class StageError(Exception):
     """A demo stage failed; the message says which stage, which component and where to look."""
 
     def __init__(self, stage: str, component: str, log: str, cause: BaseException) -> None:
@@ -25,17 +25,17 @@ class StageTimer:
 
     @contextmanager
     def stage(self, name: str, component: str, log: str) -> Iterator[None]:
-        """Run one stage: a header, its duration, and a StageFailed that names it on error."""
+        """Run one stage: a header, its duration, and a StageError that names it on error."""
         self.console.rule(f"[bold]{name}")
         started = time.monotonic()
         try:
             yield
-        except StageFailed:
+        except StageError:
             raise
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # any failure becomes one readable line naming the stage
-            raise StageFailed(name, component, log, exc) from exc
+            raise StageError(name, component, log, exc) from exc
         finally:
             self.durations[name] = time.monotonic() - started
         self.console.print(f"[green]✓[/] {name} ({self.durations[name]:.1f}s)")

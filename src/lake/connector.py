@@ -1,4 +1,8 @@
-"""The Aiven S3 sink configuration of a pipeline: one function for Kubernetes and for local runs.
+"""The S3 Parquet sink configuration of a pipeline: one function for Kubernetes and for local runs.
+
+The sink is Fraudlake's own connector (connectors/s3-parquet-sink): Aiven's S3 sink, which the design
+named, is not on Maven Central. Ours reads Aiven's config keys, so a deployment can run Aiven's
+connector (built from its GitHub release) by changing only the class to ``AIVEN_S3_SINK_CLASS``.
 
 The operator puts `s3_sink_config(...)` into the pipeline's Strimzi KafkaConnector; the local Kafka
 Connect worker gets `connector_properties(...)`, the same settings plus the connector's name, class
@@ -17,8 +21,9 @@ Credentials: in Kubernetes they are references that Strimzi's KubernetesSecretCo
 resolves inside the Connect worker (``${secrets:<namespace>/<secret>:<key>}``), never the keys
 themselves; the KafkaConnect cluster must declare ``config.providers: secrets`` with
 ``config.providers.secrets.class: io.strimzi.kafka.KubernetesSecretConfigProvider`` and be allowed
-to read the Secret. Locally the caller passes literal keys. With an ``aws.s3.endpoint`` (MinIO) the
-Aiven connector switches its S3 client to path-style addressing by itself.
+to read the Secret (the key settings are PASSWORD-typed, so the worker resolves and hides them). Locally
+the caller passes literal keys. With an ``aws.s3.endpoint`` (MinIO) the S3 client uses path-style
+addressing.
 """
 
 from __future__ import annotations
@@ -28,7 +33,8 @@ from dataclasses import dataclass
 from fraudlake.operator import naming
 from fraudlake.operator.spec import FraudPipelineSpec
 
-AIVEN_S3_SINK_CLASS = "io.aiven.kafka.connect.s3.AivenKafkaConnectS3SinkConnector"
+S3_SINK_CLASS = "io.fraudlake.connect.s3.S3ParquetSinkConnector"
+AIVEN_S3_SINK_CLASS = "io.aiven.kafka.connect.s3.AivenKafkaConnectS3SinkConnector"  # same keys; not deployed
 SECRETS_CONFIG_PROVIDER = "secrets"  # the name the KafkaConnect cluster gives Strimzi's provider
 
 
@@ -65,7 +71,7 @@ def lake_prefix(spec: FraudPipelineSpec) -> str:
 
 
 def object_name_template(spec: FraudPipelineSpec) -> str:
-    """Aiven ``file.name.template``: topic folder, zero-padded partition and start offset."""
+    """``file.name.template`` (Aiven's syntax): topic folder, zero-padded partition and start offset."""
     return lake_prefix(spec) + "{{topic}}/{{partition:padding=true}}-{{start_offset:padding=true}}.parquet"
 
 
@@ -94,11 +100,15 @@ def s3_sink_config(
         "file.compression.type": "snappy",  # for Parquet: the column codec, not a wrapper around the file
         "file.name.template": object_name_template(spec),
         "file.max.records": str(lake.flush.max_records),
+        # An object at least every interval even below max_records (our connector's key; Aiven's
+        # connector writes at each offset commit, i.e. the same interval).
+        "file.flush.interval.ms": str(lake.flush.interval_seconds * 1000),
         "aws.s3.bucket.name": lake.bucket,
         "aws.s3.region": lake.region,
     }
     if lake.endpoint:
         config["aws.s3.endpoint"] = lake.endpoint.rstrip("/")
+        config["aws.s3.path.style.access.enabled"] = "true"
     config.update(_credential_settings(credentials))
     return config
 
@@ -109,7 +119,7 @@ def connector_properties(
     """The full connector definition for a plain Kafka Connect worker (standalone or REST)."""
     return {
         "name": naming.connector_name(namespace, pipeline),
-        "connector.class": AIVEN_S3_SINK_CLASS,
+        "connector.class": S3_SINK_CLASS,
         "tasks.max": str(spec.lake.tasks_max),
         **s3_sink_config(spec, namespace, pipeline, credentials),
     }

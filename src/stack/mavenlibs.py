@@ -1,10 +1,12 @@
-"""Java components of the local stack: jars copied from Maven Central into the cache, run with `java`.
+"""Java components of the local stack: jars from Maven Central and our own builds, cached, run with `java`.
 
 A pom-only project under tools/ names the pinned artifacts; `mvn dependency:copy-dependencies`
 copies them with their runtime dependencies into ~/.cache/fraudlake/<name>-<version>-<pom digest>/libs.
-The copy runs in a staging folder renamed into place only when it succeeded, so an interrupted
+A jar project (e.g. connectors/s3-parquet-sink) is built instead: `mvn package` on a copy of its pom and
+sources, whose output folder (jar + runtime dependencies) becomes libs; its cache key digests the pom and
+src/, so editing a source file rebuilds.
+The copy or build runs in a staging folder renamed into place only when it succeeded, so an interrupted
 download never looks complete; a file lock keeps two processes from copying the same set twice.
-The cache key carries the pom's digest, so editing the pom (another jar, an exclusion) re-copies.
 """
 
 from __future__ import annotations
@@ -45,11 +47,28 @@ class MavenLibs:
     fetches: str  # the artifacts Maven Central must deliver, for the error message
     # Runs on the copied jars (libs dir, log) before the set is published, e.g. to add manifests.
     post_copy: Callable[[Path, Path], None] | None = None
+    # Set for a jar project: the folder (relative to the pom) that `mvn package` fills with the jar and
+    # its runtime dependencies. None: a pom-only project whose dependencies are copied.
+    package_output: str | None = None
 
     @property
     def home(self) -> Path:
-        digest = hashlib.sha256(self.pom.read_bytes()).hexdigest()[:8]
-        return cache_dir(self.name, f"{self.version}-{digest}")
+        return cache_dir(self.name, f"{self.version}-{self.digest()}")
+
+    def digest(self) -> str:
+        """Cache key: the pom's digest, plus every file under src/ for a jar project."""
+        if self.package_output is None:
+            return hashlib.sha256(self.pom.read_bytes()).hexdigest()[:8]
+        sources = hashlib.sha256()
+        for path in self.build_inputs():
+            sources.update(path.relative_to(self.pom.parent).as_posix().encode() + b"\0")
+            sources.update(path.read_bytes() + b"\0")
+        return sources.hexdigest()[:8]
+
+    def build_inputs(self) -> list[Path]:
+        """What a jar project's build reads: pom.xml and the files under src/ (sorted)."""
+        source_files = (p for p in (self.pom.parent / "src").rglob("*") if p.is_file())
+        return [self.pom, *sorted(source_files)]
 
     @property
     def libs_dir(self) -> Path:
@@ -114,9 +133,13 @@ def _copy_atomically(libs: MavenLibs, console: Console) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     log = staging / "mvn.log"
-    console.print(f"fetching {libs.name} {libs.version} jars from {MAVEN_CENTRAL} (first use) … log: {log}")
+    doing, done = ("building", "built") if libs.package_output else ("fetching", "fetched")
+    console.print(f"{doing} {libs.name} {libs.version} from {MAVEN_CENTRAL} (first use) … log: {log}")
     started = time.monotonic()
-    _run_maven(libs, staging / "libs", log)
+    if libs.package_output:
+        _build_with_maven(libs, libs.package_output, staging, log)
+    else:
+        _run_maven(libs, staging / "libs", log)
     if libs.post_copy is not None:
         libs.post_copy(staging / "libs", log)
     shutil.copy2(libs.pom, staging / "pom.xml")  # what was copied, for whoever looks at the cache
@@ -125,7 +148,7 @@ def _copy_atomically(libs: MavenLibs, console: Console) -> None:
     jars = list(libs.libs_dir.glob("*.jar"))
     size_mb = sum(j.stat().st_size for j in jars) / 1e6
     console.print(
-        f"fetched {libs.name} {libs.version}: {len(jars)} jars, {size_mb:.0f} MB "
+        f"{done} {libs.name} {libs.version}: {len(jars)} jars, {size_mb:.0f} MB "
         f"in {time.monotonic() - started:.0f}s → {libs.libs_dir}"
     )
 
@@ -135,6 +158,25 @@ def _run_maven(libs: MavenLibs, out_dir: Path, log: Path) -> None:
         "mvn", "-B", "-q", "-U", "-f", str(libs.pom),
         "dependency:copy-dependencies", f"-DoutputDirectory={out_dir}",
     ]  # fmt: skip
+    _call_maven(libs, argv, out_dir, log, what="mvn copy-dependencies")
+
+
+def _build_with_maven(libs: MavenLibs, package_output: str, staging: Path, log: Path) -> None:
+    """`mvn package` on a copy of the project (the repo stays clean; two builds never share target/)."""
+    project = staging / "build"
+    for source in libs.build_inputs():
+        copy = project / source.relative_to(libs.pom.parent)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, copy)
+    argv = ["mvn", "-B", "-q", "-U", "-f", str(project / "pom.xml"), "package"]
+    output = project / package_output
+    _call_maven(libs, argv, output, log, what="mvn package")
+    output.rename(staging / "libs")
+    shutil.rmtree(project)
+
+
+def _call_maven(libs: MavenLibs, argv: list[str], out_dir: Path, log: Path, what: str) -> None:
+    """Run Maven into `log`; raise DownloadFailed (naming Maven Central) or StackError on failure."""
     with log.open("ab") as out:
         out.write(f"=== {' '.join(argv)}\n".encode())
         out.flush()
@@ -144,5 +186,4 @@ def _run_maven(libs: MavenLibs, out_dir: Path, log: Path) -> None:
     tail = log_tail(log, 15)
     if _FETCH_ERROR.search(tail):
         raise DownloadFailed(MAVEN_CENTRAL, libs.fetches, str(log))
-    what = f"mvn copy-dependencies for {libs.name} {libs.version}"
-    raise StackError(f"{what} failed (exit {code}); log: {log}\n{tail}")
+    raise StackError(f"{what} for {libs.name} {libs.version} failed (exit {code}); log: {log}\n{tail}")

@@ -41,6 +41,7 @@ from kubernetes import client
 from fraudlake.clickhouse.client import connect
 from fraudlake.clickhouse.ddl import existing_objects
 from fraudlake.operator import naming
+from fraudlake.operator.tables import clickhouse as operator_clickhouse
 from fraudlake.stack.process import free_port
 from fraudlake.stack.service import ServiceRecord
 
@@ -256,20 +257,30 @@ def test_drift_timer_recreates_deleted_children(env: Env, ch: Client) -> None:
         "kafkaconnectors",
         naming.connector_name(env.namespace, "demo"),
     )
-    ch.command(f"DROP TABLE {database}.alerts")
+    # Through the operator's own ClickHouse access, so the drop cannot land between a drift check's
+    # "what is missing" and its "create if not exists" (the table would come back unreported).
+    with operator_clickhouse(env.dsn) as client:
+        client.command(f"DROP TABLE {database}.alerts")
 
-    # Each repair is an Event (a check may catch the three deletions in one tick or several).
-    def all_repaired() -> set[str] | None:
-        messages = {m for reason, m in events(env.api, env.namespace, "demo") if reason == "DriftRepaired"}
-        found = {item for message in messages for item in message.split("; ")}
-        wanted = {
-            f"KafkaTopic {cards}",
-            f"KafkaConnector {naming.connector_name(env.namespace, 'demo')}",
-            f"ClickHouse {database}.alerts",
-        }
-        return found if wanted <= found else None
+    # A check may catch the three deletions in one tick or several: gather every repair reported,
+    # in DriftRepaired Events and in status.drift.
+    wanted = {
+        f"KafkaTopic {cards}",
+        f"KafkaConnector {naming.connector_name(env.namespace, 'demo')}",
+        f"ClickHouse {database}.alerts",
+    }
+    seen: set[str] = set()
 
-    eventually(all_repaired, 30, what="DriftRepaired events for the topic, the connector and the table")
+    def all_repaired() -> bool:
+        messages = [m for reason, m in events(env.api, env.namespace, "demo") if reason == "DriftRepaired"]
+        seen.update(item for message in messages for item in message.split("; "))
+        seen.update((env.get()["status"].get("drift") or {}).get("repaired", []))
+        return wanted <= seen
+
+    try:
+        eventually(all_repaired, 30, what="repairs of the topic, the connector and the table")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; seen {seen}; status {env.get()['status']}") from None
     assert env.topic("cards") is not None
     assert env.connector() is not None
     assert "alerts" in tables(ch, database)

@@ -1,10 +1,11 @@
-"""Kafka Connect for the local stack: one distributed worker with the Aiven S3 sink plugin.
+"""Kafka Connect for the local stack: one distributed worker with Fraudlake's S3 Parquet sink plugin.
 
 A distributed worker (not standalone) keeps connector configs, offsets and status in Kafka topics,
 so a killed worker resumes where it stopped, as Strimzi's KafkaConnect does in Kubernetes. The
-runtime is Kafka's own jars (tools/kafka/pom.xml); the Aiven connector and its dependencies are a
-separate plugin folder (tools/connect/aiven-s3/pom.xml) loaded through plugin.path in its own
-class loader.
+runtime is Kafka's own jars (tools/kafka/pom.xml); the sink connector (connectors/s3-parquet-sink, built
+with Maven from Maven Central artifacts) and its dependencies are a separate plugin folder loaded through
+plugin.path in its own class loader. Aiven's S3 sink, which the design first named, is not on Maven
+Central; ours reads the same config keys (connectors/s3-parquet-sink/README.md).
 """
 
 from __future__ import annotations
@@ -12,22 +13,17 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from fraudlake.lake.connector import S3_SINK_CLASS
 from fraudlake.stack.errors import StackError
 from fraudlake.stack.mavenlibs import MavenLibs, ensure_copied, java_command
 from fraudlake.stack.paths import REPO_ROOT
-from fraudlake.stack.process import (
-    ensure_port_free,
-    free_port,
-    run_checked,
-    spawn,
-    stop_process_group,
-    wait_until,
-)
+from fraudlake.stack.process import ensure_port_free, free_port, spawn, stop_process_group, wait_until
 from fraudlake.stack.service import Service, ServiceRecord, StackContext
 from fraudlake.stack.services.kafka import (
     QUIET_LOGGERS,
@@ -36,37 +32,34 @@ from fraudlake.stack.services.kafka import (
     reusable_port,
 )
 
-AIVEN_S3_VERSION = "2.15.0"  # keep in step with <aiven.version> in tools/connect/aiven-s3/pom.xml
-AIVEN_S3_POM = REPO_ROOT / "tools" / "connect" / "aiven-s3" / "pom.xml"
-AIVEN_S3_SINK_CLASS = "io.aiven.kafka.connect.s3.AivenKafkaConnectS3SinkConnector"
+S3_PARQUET_SINK_POM = REPO_ROOT / "connectors" / "s3-parquet-sink" / "pom.xml"
 
-WORKER_HEAP = "1g"  # the Parquet writer buffers a file's records in memory until it is flushed
+WORKER_HEAP = "1g"  # each open Parquet file is buffered in memory until it is stored
 WORKER_GROUP_ID = "fraudlake-connect"
 CONNECT_QUIET_LOGGERS = (*QUIET_LOGGERS, "org.apache.kafka.connect.runtime.isolation", "org.reflections")
 
 
-def aiven_s3_plugin() -> MavenLibs:
-    return MavenLibs(
-        name="aiven-s3-connector",
-        version=AIVEN_S3_VERSION,
-        pom=AIVEN_S3_POM,
-        fetches=f"io.aiven:s3-connector-for-apache-kafka:{AIVEN_S3_VERSION} (tools/connect/aiven-s3/pom.xml)",
-        post_copy=sync_service_manifests,
-    )
+def pom_version(pom: Path) -> str:
+    """The project's own <version> in `pom` (the single place the connector's version is written)."""
+    namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
+    version = ET.parse(pom).getroot().find("m:version", namespace)  # noqa: S314 - our own pom
+    if version is None or not (version.text or "").strip():
+        raise StackError(f"{pom} has no <version>")
+    return version.text.strip()
 
 
-def sync_service_manifests(plugin_libs: Path, log: Path) -> None:
-    """Give a plugin folder ServiceLoader manifests (Kafka's connect-plugin-path tool, KIP-898).
+def s3_parquet_sink_plugin() -> MavenLibs:
+    """The sink connector's plugin folder: built from connectors/s3-parquet-sink on first use.
 
-    With manifests the worker runs with plugin.discovery=service_load and starts in seconds; the
-    default reflective scan of every jar on the classpath and plugin.path takes about a minute here.
+    Its jar carries a ServiceLoader manifest, so the worker finds it with plugin.discovery=service_load.
     """
-    argv = java_command(
-        kafka_libs_dir(),
-        "org.apache.kafka.tools.ConnectPluginPath",
-        ["sync-manifests", "--plugin-location", str(plugin_libs)],
+    return MavenLibs(
+        name="s3-parquet-sink",
+        version=pom_version(S3_PARQUET_SINK_POM),
+        pom=S3_PARQUET_SINK_POM,
+        fetches="Parquet, hadoop-common and AWS SDK v2 jars for connectors/s3-parquet-sink/pom.xml",
+        package_output="target/plugin",
     )
-    run_checked(argv, log, what=f"adding ServiceLoader manifests to the plugin in {plugin_libs}")
 
 
 def render_worker_properties(
@@ -98,7 +91,7 @@ def render_worker_properties(
         "rest.advertised.host.name": "127.0.0.1",
         "rest.advertised.port": rest_port,
         "plugin.path": str(plugin_path),
-        # Every plugin has ServiceLoader manifests (Kafka's own; ours via sync_service_manifests).
+        # Every plugin has ServiceLoader manifests (Kafka's own; the sink's in its jar): no slow scan.
         "plugin.discovery": "service_load",
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
@@ -115,6 +108,18 @@ def connector_plugins(rest: str) -> list[str]:
 def put_connector(rest: str, name: str, config: dict[str, str]) -> dict[str, Any]:
     """Create or update connector `name` (idempotent: PUT /connectors/<name>/config)."""
     return dict(_request("PUT", f"{rest}/connectors/{name}/config", config))
+
+
+def validate_connector(rest: str, config: dict[str, str]) -> dict[str, list[str]]:
+    """The errors the worker and the plugin find in `config`, by key ({} when it is valid).
+
+    PUT /connector-plugins/<class>/config/validate: the same checks as creating the connector, without
+    creating it.
+    """
+    plugin = config["connector.class"].rsplit(".", 1)[-1]
+    answer = _request("PUT", f"{rest}/connector-plugins/{plugin}/config/validate", config)
+    values = (entry["value"] for entry in answer["configs"])
+    return {value["name"]: value["errors"] for value in values if value["errors"]}
 
 
 def connector_status(rest: str, name: str) -> dict[str, Any]:
@@ -140,17 +145,17 @@ def _request(method: str, url: str, body: object = None) -> Any:
 
 class KafkaConnectService(Service):
     name = "connect"
-    summary = f"Kafka Connect worker (distributed mode) with the Aiven S3 sink {AIVEN_S3_VERSION}"
+    summary = "Kafka Connect worker (distributed mode) with the S3 Parquet sink (connectors/s3-parquet-sink)"
     depends_on = ("kafka",)
 
     def install(self, console: Console) -> None:
         kafka_libs_dir(console)
-        ensure_copied(aiven_s3_plugin(), console)
+        ensure_copied(s3_parquet_sink_plugin(), console)
 
     def start(self, ctx: StackContext, deps: dict[str, ServiceRecord]) -> ServiceRecord:
         libs = kafka_libs_dir(ctx.console)
         # plugin.path lists folders whose sub-folders are plugins: the plugin's home holds libs/.
-        plugin_home = ensure_copied(aiven_s3_plugin(), ctx.console).parent
+        plugin_home = ensure_copied(s3_parquet_sink_plugin(), ctx.console).parent
         data_dir = ctx.data_dir(self.name)
         rest_port = _rest_port(ctx, self.name, data_dir)
         config = data_dir / "connect-distributed.properties"
@@ -171,8 +176,8 @@ class KafkaConnectService(Service):
         rest = f"http://127.0.0.1:{rest_port}"
         try:
             wait_until(
-                self.name, lambda: AIVEN_S3_SINK_CLASS in connector_plugins(rest), pid, log, timeout=180,
-                what=f"for {AIVEN_S3_SINK_CLASS} in GET /connector-plugins",
+                self.name, lambda: S3_SINK_CLASS in connector_plugins(rest), pid, log, timeout=180,
+                what=f"for {S3_SINK_CLASS} in GET /connector-plugins",
             )  # fmt: skip
         except BaseException:
             stop_process_group(pid)
@@ -183,7 +188,7 @@ class KafkaConnectService(Service):
 
     def healthy(self, record: ServiceRecord) -> bool:
         try:
-            return record.alive() and AIVEN_S3_SINK_CLASS in connector_plugins(record.endpoints["rest"])
+            return record.alive() and S3_SINK_CLASS in connector_plugins(record.endpoints["rest"])
         except Exception:
             return False
 

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from fraudlake.lake.connector import AIVEN_S3_SINK_CLASS
+from fraudlake.lake.connector import S3_SINK_CLASS
 from fraudlake.operator import naming
 from fraudlake.operator.builders import (
     Pipeline,
@@ -81,12 +81,12 @@ def test_children_validate_against_the_strimzi_1_2_schemas(pipeline: Pipeline) -
     jsonschema.validate(connector_manifest(pipeline), _strimzi_schema("kafkaconnector.yaml"))
 
 
-def test_connector_runs_the_aiven_parquet_sink_without_inline_secrets(pipeline: Pipeline) -> None:
+def test_connector_runs_the_s3_parquet_sink_without_inline_secrets(pipeline: Pipeline) -> None:
     connector = connector_manifest(pipeline)
     assert connector["metadata"]["namespace"] == "kafka"
     assert connector["metadata"]["labels"][naming.STRIMZI_CLUSTER_LABEL] == "fraudlake-connect"
     spec = connector["spec"]
-    assert spec["class"] == AIVEN_S3_SINK_CLASS
+    assert spec["class"] == S3_SINK_CLASS
     config = spec["config"]
     # Strimzi rejects these inside config: they come from the KafkaConnector's own fields.
     assert not {"name", "connector.class", "tasks.max"} & set(config)

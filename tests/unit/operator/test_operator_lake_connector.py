@@ -1,11 +1,11 @@
-"""The Aiven S3 sink config: one function for the KafkaConnector and the local worker."""
+"""The S3 Parquet sink config: one function for the KafkaConnector and the local worker."""
 
 from __future__ import annotations
 
 import pytest
 
 from fraudlake.lake.connector import (
-    AIVEN_S3_SINK_CLASS,
+    S3_SINK_CLASS,
     LiteralCredentials,
     SecretCredentials,
     connector_properties,
@@ -44,6 +44,8 @@ def test_parquet_with_typed_records_and_replay_safe_object_names() -> None:
     assert template == "p/q/raw/{{topic}}/{{partition:padding=true}}-{{start_offset:padding=true}}.parquet"
     assert config["file.max.records"] == "500"
     assert config["aws.s3.endpoint"] == "http://127.0.0.1:9000"
+    assert config["aws.s3.path.style.access.enabled"] == "true"  # MinIO
+    assert config["file.flush.interval.ms"] == "5000"
     assert config["aws.s3.bucket.name"] == "lake"
     assert "aws.access.key.id" not in config  # no credentials: AWS default chain (IRSA)
 
@@ -60,7 +62,7 @@ def test_local_worker_gets_the_same_config_plus_name_class_and_literal_keys() ->
     literal = LiteralCredentials("minio", "minio-secret")
     props = connector_properties(SPEC, "ns", "demo", literal)
     assert props["name"] == "fraudlake.ns.demo.lake-sink"
-    assert props["connector.class"] == AIVEN_S3_SINK_CLASS
+    assert props["connector.class"] == S3_SINK_CLASS
     assert props["tasks.max"] == "1"
     shared = s3_sink_config(SPEC, "ns", "demo", literal)
     assert {k: props[k] for k in shared} == shared

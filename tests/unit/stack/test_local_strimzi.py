@@ -37,7 +37,8 @@ def test_a_missing_secret_key_is_an_error_not_an_empty_value() -> None:
 def test_status_is_strimzi_shaped_and_not_ready_carries_reason() -> None:
     ok = ready_status(3, True)
     assert ok["observedGeneration"] == 3
-    assert ok["conditions"][0]["type"] == "Ready" and ok["conditions"][0]["status"] == "True"
+    assert ok["conditions"][0]["type"] == "Ready"
+    assert ok["conditions"][0]["status"] == "True"
     bad = ready_status(4, False, "RuntimeError", "connector failed")
     assert bad["conditions"][0] | {"lastTransitionTime": ""} == {
         "type": "Ready",
