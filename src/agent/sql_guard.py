@@ -1,0 +1,376 @@
+"""Read-only SQL for the agent and the UI's SQL playground: a parser guard plus ClickHouse's own limits.
+
+Two independent layers, so that either one alone keeps the data safe:
+
+1. :class:`SqlGuard` parses the text with sqlglot's ClickHouse dialect and accepts exactly one
+   SELECT (``WITH … SELECT`` and ``UNION`` of SELECTs included) that reads only the pipeline
+   database's own tables and views. It refuses comments, non-ASCII outside string literals, table
+   functions (``s3()``, ``url()``, ``file()``, ``remote()`` …), functions that read other tables by
+   name (``joinGet``, ``dictGet`` …), ``SETTINGS`` / ``FORMAT`` / ``INTO OUTFILE`` clauses and query
+   parameters, and it injects or clamps ``LIMIT``. What runs is the SQL *regenerated from the
+   checked syntax tree* with every table qualified by the pipeline database, so a difference between
+   sqlglot's parser and ClickHouse's cannot smuggle anything past the check.
+2. :class:`ReadOnlySqlRunner` executes on its own client whose session has ``readonly=1`` (set after
+   ``max_execution_time``, ``max_result_rows`` and ``max_memory_usage``, because readonly=1 also
+   freezes settings): ClickHouse itself refuses writes, DDL and setting changes even if the parser
+   were bypassed (:meth:`ReadOnlySqlRunner.execute_unchecked` exists to prove exactly that).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import TokenType
+
+from fraudlake.clickhouse.ddl import SchemaParams, expected_objects, render_statements
+
+DIALECT = "clickhouse"
+DEFAULT_MAX_ROWS = 200
+MAX_SQL_CHARS = 8000
+
+# Table functions and functions that reach beyond the allowlisted tables (by name, through the
+# network or the file system), reveal server internals, or only burn time. Checked case-insensitively
+# as prefixes, so `dictGetString`, `s3Cluster`, `remoteSecure` … are covered too.
+DENIED_FUNCTION_PREFIXES = (
+    "azureblobstorage",
+    "catboost",
+    "cluster",
+    "currentprofiles",
+    "currentroles",
+    "currentuser",
+    "deltalake",
+    "dictget",
+    "dicthas",
+    "dictisin",
+    "executable",
+    "file",
+    "gcs",
+    "generaterandom",
+    "getclienthttpheader",
+    "getmacro",
+    "getserverport",
+    "getserversetting",
+    "getsetting",
+    "hascolumnintable",
+    "hdfs",
+    "hostname",
+    "hudi",
+    "iceberg",
+    "initialquery",
+    "input",
+    "jdbc",
+    "joinget",
+    "loop",
+    "merge",
+    "mongodb",
+    "mysql",
+    "odbc",
+    "postgresql",
+    "redis",
+    "remote",
+    "s3",
+    "serveruuid",
+    "sleep",
+    "sqlite",
+    "throwif",
+    "url",
+    "view",
+)
+
+# Statements are whitelisted by the root node's type; everything else (Insert, Drop, Create,
+# Alter, Set, Command for ATTACH/KILL/OPTIMIZE/SYSTEM/SHOW/EXPLAIN, Describe, …) is refused.
+_QUERY_ROOTS = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+_SET_OPERATIONS = (exp.Union, exp.Intersect, exp.Except)
+# Statement nodes that must not appear anywhere in the tree, not even nested.
+_STATEMENTS = (
+    exp.Alter, exp.Analyze, exp.Attach, exp.Cache, exp.Command, exp.Commit, exp.Copy, exp.Create,
+    exp.Delete, exp.Describe, exp.Detach, exp.Drop, exp.Grant, exp.Insert, exp.Into, exp.Kill,
+    exp.LoadData, exp.Merge, exp.Pragma, exp.Refresh, exp.Set, exp.Show, exp.Transaction,
+    exp.TruncateTable, exp.Uncache, exp.Update, exp.Use,
+)  # fmt: skip
+# Raw text outside string literals may only hold printable ASCII and ordinary whitespace.
+_PLAIN_TEXT = re.compile(r"^[\x20-\x7e\t\r\n]*$")
+_COMMENT_MARKERS = ("--", "/*", "*/", "#")
+
+
+class SqlRejectedError(ValueError):
+    """The SQL is not a single read-only SELECT over the pipeline's tables; the message says why."""
+
+
+@dataclass(frozen=True)
+class GuardedQuery:
+    """A checked query: the SQL to run (regenerated, qualified, limited) and what it reads."""
+
+    sql: str
+    tables: tuple[str, ...]
+    limit: int
+
+
+def pipeline_tables(database: str) -> frozenset[str]:
+    """Tables and views the DDL creates for `database` (the default rendering, without Kafka tables).
+
+    The streaming hot path's Kafka-engine queue table is deliberately absent: a SELECT from it
+    would consume messages. Its landing table ``transactions_rt`` is plain data and allowed.
+    """
+    objects = expected_objects(render_statements(SchemaParams(database)))
+    return frozenset([*objects, "transactions_rt"])
+
+
+class SqlGuard:
+    """Checks SQL text against the pipeline database's allowlist; stateless and thread-safe."""
+
+    def __init__(
+        self,
+        database: str,
+        allowed_tables: Iterable[str] | None = None,
+        max_rows: int = DEFAULT_MAX_ROWS,
+    ) -> None:
+        self.database = database
+        self.allowed_tables = (
+            frozenset(allowed_tables) if allowed_tables is not None else pipeline_tables(database)
+        )
+        self.max_rows = max_rows
+
+    def check(self, sql: str) -> GuardedQuery:
+        """The query to run for `sql`, or SqlRejectedError naming the first rule it breaks."""
+        _check_text(sql)
+        tree = _parse_single_statement(sql)
+        ctes = _cte_names(tree)
+        tables = [self._check_table(table, ctes) for table in tree.find_all(exp.Table)]
+        for node in tree.walk():
+            _check_node(node, self.database)
+        limited, limit = self._limited(tree)
+        return GuardedQuery(
+            sql=limited.sql(dialect=DIALECT, comments=False),
+            tables=tuple(sorted({t for t in tables if t})),
+            limit=limit,
+        )
+
+    def _check_table(self, table: exp.Table, ctes: set[str]) -> str | None:
+        """Qualify a table reference in place; returns its name (None for a CTE reference)."""
+        if not isinstance(table.this, exp.Identifier):
+            name = table.this.sql(dialect=DIALECT) if table.this else "?"
+            raise SqlRejectedError(
+                f"table functions are not allowed (found {name[:60]}); read the pipeline's tables"
+            )
+        if table.catalog:
+            raise SqlRejectedError(f"three-part table names are not allowed: {table.sql(dialect=DIALECT)}")
+        name, database = table.name, table.db
+        if not database and name in ctes:
+            return None
+        if database and database != self.database:
+            raise SqlRejectedError(
+                f"only the pipeline database {self.database!r} may be read, not {database!r} ({name})"
+            )
+        if name not in self.allowed_tables:
+            raise SqlRejectedError(
+                f"unknown table {name!r}; readable tables: {', '.join(sorted(self.allowed_tables))}"
+            )
+        table.set("db", exp.to_identifier(self.database))
+        return name
+
+    def _limited(self, tree: exp.Expression) -> tuple[exp.Expression, int]:
+        """`tree` with a top-level LIMIT of at most max_rows (injected when absent)."""
+        if isinstance(tree, exp.Select) and _plain_limit(tree.args.get("limit")):
+            requested = _literal_int(tree.args["limit"].expression)
+            limit = min(requested, self.max_rows) if requested is not None else self.max_rows
+            tree.args["limit"].set("expression", exp.Literal.number(limit))
+            return tree, limit
+        if isinstance(tree, exp.Select) and tree.args.get("limit") is None:
+            return tree.limit(self.max_rows, copy=False), self.max_rows
+        # UNION (whose trailing LIMIT binds to its last SELECT in ClickHouse), LIMIT … BY, WITH TIES
+        # or a computed limit: cap the whole result from outside.
+        wrapped = exp.select("*").from_(exp.Subquery(this=tree)).limit(self.max_rows)
+        return wrapped, self.max_rows
+
+
+def _check_text(sql: str) -> None:
+    if not sql or not sql.strip():
+        raise SqlRejectedError("empty query")
+    if len(sql) > MAX_SQL_CHARS:
+        raise SqlRejectedError(f"query longer than {MAX_SQL_CHARS} characters")
+    for char in sql:
+        if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs") and char not in "\t\r\n":
+            raise SqlRejectedError(f"invisible or control character U+{ord(char):04X} in the query")
+    try:
+        tokens = sqlglot.Dialect.get_or_raise(DIALECT).tokenize(sql)
+    except TokenError as exc:
+        raise SqlRejectedError(f"cannot tokenize the query: {exc}") from exc
+    for token in tokens:
+        if token.comments:
+            raise SqlRejectedError("comments are not allowed in queries")
+        if token.token_type in (TokenType.STRING, TokenType.NATIONAL_STRING):
+            continue
+        if not _PLAIN_TEXT.match(token.text):
+            raise SqlRejectedError(f"non-ASCII text outside string literals: {token.text[:40]!r}")
+        if token.token_type != TokenType.IDENTIFIER and any(m in token.text for m in _COMMENT_MARKERS):
+            raise SqlRejectedError("comment markers are not allowed in queries")
+
+
+def _parse_single_statement(sql: str) -> exp.Expression:
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=DIALECT) if s is not None]
+    except ParseError as exc:
+        first = exc.errors[0]["description"] if exc.errors else str(exc)
+        raise SqlRejectedError(f"not a query this endpoint accepts ({first}); send one SELECT") from exc
+    if len(statements) != 1:
+        raise SqlRejectedError(f"exactly one statement allowed, got {len(statements)}")
+    tree = statements[0]
+    if not isinstance(tree, _QUERY_ROOTS):
+        kind = tree.key.upper() if not isinstance(tree, exp.Command) else str(tree.this).upper()
+        raise SqlRejectedError(f"only SELECT queries are allowed, got {kind}")
+    return tree
+
+
+def _cte_names(tree: exp.Expression) -> set[str]:
+    return {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+
+
+def _check_node(node: exp.Expression, database: str) -> None:
+    """Refuse clauses and expressions that leave the read-only, allowlisted world."""
+    if isinstance(node, _STATEMENTS):
+        raise SqlRejectedError(f"{node.key.upper()} is not allowed inside a query")
+    if isinstance(node, (exp.Select, *_SET_OPERATIONS)):
+        for clause in ("settings", "format", "into"):
+            if node.args.get(clause):
+                raise SqlRejectedError(f"{clause.upper()} clauses are not allowed")
+    if isinstance(node, (exp.Placeholder, exp.Parameter)):
+        raise SqlRejectedError("query parameters are not supported; inline the values")
+    if isinstance(node, exp.In) and node.args.get("field") is not None:
+        raise SqlRejectedError("IN <table> is not allowed; write IN (SELECT … FROM <table>)")
+    if isinstance(node, exp.Column) and node.args.get("db") and node.text("db") != database:
+        raise SqlRejectedError(f"column of another database: {node.sql(dialect=DIALECT)}")
+    if isinstance(node, exp.Func):
+        name = _function_name(node).lower()
+        if name.startswith(DENIED_FUNCTION_PREFIXES):
+            raise SqlRejectedError(f"function {name}() is not allowed in agent queries")
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.this)
+    return node.sql_name()
+
+
+def _plain_limit(limit: exp.Expression | None) -> bool:
+    """An ordinary `LIMIT n [OFFSET m]` (not LIMIT … BY, not WITH TIES)."""
+    return (
+        isinstance(limit, exp.Limit)
+        and not limit.args.get("expressions")
+        and not limit.args.get("with_ties")
+        and _literal_int(limit.expression) is not None
+    )
+
+
+def _literal_int(node: exp.Expression | None) -> int | None:
+    if isinstance(node, exp.Literal) and not node.is_string and node.this.isdigit():
+        return int(node.this)
+    return None
+
+
+# --- execution -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SqlLimits:
+    """What one guarded query may cost. ClickHouse enforces these, not only the guard."""
+
+    max_rows: int = DEFAULT_MAX_ROWS
+    max_execution_seconds: int = 10
+    # ClickHouse checks max_result_rows for subquery results too (e.g. `IN (SELECT …)`), so the
+    # engine-level backstop is wider than the LIMIT the guard puts on the final result.
+    engine_max_result_rows: int = 100_000
+    max_memory_bytes: int = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    """Rows of one executed query, JSON-ready, with the SQL that actually ran."""
+
+    sql: str
+    columns: list[str]
+    rows: list[list[Any]]
+    truncated: bool  # the result reached the LIMIT: more rows may exist
+
+    def as_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+def readonly_session_settings(limits: SqlLimits) -> dict[str, Any]:
+    """Session settings of the read-only client; `readonly` comes last because it freezes the rest."""
+    return {
+        "max_execution_time": limits.max_execution_seconds,
+        "max_result_rows": limits.engine_max_result_rows,
+        "result_overflow_mode": "throw",
+        "max_memory_usage": limits.max_memory_bytes,
+        "readonly": 1,
+    }
+
+
+class ReadOnlySqlRunner:
+    """Runs guarded SELECTs on a dedicated ClickHouse client in a readonly=1 session.
+
+    The client is opened on first use and reused; calls are serialised because one chDB handle
+    must not run two queries at once. Raises SqlRejectedError for refused SQL and clickhouse-connect's
+    DatabaseError for queries ClickHouse fails (time limit, memory, unknown column …).
+    """
+
+    def __init__(
+        self,
+        dsn: str,
+        database: str,
+        limits: SqlLimits | None = None,
+        allowed_tables: Iterable[str] | None = None,
+    ) -> None:
+        self.dsn = dsn
+        self.database = database
+        self.limits = limits or SqlLimits()
+        self.guard = SqlGuard(database, allowed_tables, self.limits.max_rows)
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def run(self, sql: str) -> SqlResult:
+        """Check `sql` with the guard, then execute the regenerated query."""
+        guarded = self.guard.check(sql)
+        return self.execute_unchecked(guarded.sql, limit=guarded.limit)
+
+    def execute_unchecked(self, sql: str, limit: int | None = None) -> SqlResult:
+        """Execute `sql` as is on the readonly session: no parsing, ClickHouse's limits only."""
+        with self._lock:
+            result = self._readonly_client().query(sql)
+        rows = [[_json_value(v) for v in row] for row in result.result_rows]
+        cap = limit or self.limits.max_rows
+        return SqlResult(sql=sql, columns=list(result.column_names), rows=rows, truncated=len(rows) >= cap)
+
+    def _readonly_client(self) -> Any:
+        if self._client is None:
+            from fraudlake.clickhouse.client import connect
+
+            self._client = connect(self.dsn, database=self.database, **readonly_session_settings(self.limits))
+        return self._client
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _json_value(v) for k, v in value.items()}
+    if isinstance(value, float) and value != value:  # NaN is not JSON
+        return None
+    return value
