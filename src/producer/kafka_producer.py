@@ -158,7 +158,9 @@ class TopicWriter:
             if self.stop_requested():
                 raise StopRequested
 
-    def _produce_range(self, values: list[str], keys: list[str], start: int, end: int, ack: Any) -> None:
+    def _produce_range(
+        self, values: list[str] | list[bytes], keys: list[str], start: int, end: int, ack: Any
+    ) -> None:
         produce, topic = self.producer.produce, self.topic
         for i in range(start, end):
             while True:

@@ -4,6 +4,7 @@ checkpoint, a clean flush on Ctrl-C/SIGTERM and an exit code that says whether e
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Iterator
@@ -118,7 +119,7 @@ class ProduceRun:
                     self.settings.chunk_records,
                     self.encoders[stream],
                 )
-                writer.on_chunk = lambda stream=stream: self._after_chunk(stream)
+                writer.on_chunk = functools.partial(self._after_chunk, stream)
                 writer.stop_requested = self._stop.is_set
                 self._send_stream(stream, writer)
             finished = True
