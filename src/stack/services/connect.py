@@ -42,10 +42,11 @@ CONNECT_QUIET_LOGGERS = (*QUIET_LOGGERS, "org.apache.kafka.connect.runtime.isola
 def pom_version(pom: Path) -> str:
     """The project's own <version> in `pom` (the single place the connector's version is written)."""
     namespace = {"m": "http://maven.apache.org/POM/4.0.0"}
-    version = ET.parse(pom).getroot().find("m:version", namespace)  # noqa: S314 - our own pom
-    if version is None or not (version.text or "").strip():
+    element = ET.parse(pom).getroot().find("m:version", namespace)  # noqa: S314 - our own pom
+    version = (element.text or "").strip() if element is not None else ""
+    if not version:
         raise StackError(f"{pom} has no <version>")
-    return version.text.strip()
+    return version
 
 
 def s3_parquet_sink_plugin() -> MavenLibs:
