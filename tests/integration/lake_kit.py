@@ -8,6 +8,9 @@ the record's Kafka ``offset`` and ``timestamp``.
 from __future__ import annotations
 
 import io
+import json
+import time
+import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -103,3 +106,32 @@ def minio_store(minio: ServiceRecord, bucket: str, prefix: str) -> LakeStore:
 
 def create_database(dsn: str, database: str) -> None:
     apply_schema(connect(dsn), render_statements(SchemaParams(database)))
+
+
+def rewind_sink(rest: str, connector: str, topic: str, partitions: int, offset: int = 0) -> None:
+    """Make the sink re-deliver `topic` from `offset`, as a crash before its offset commit would.
+
+    Kafka Connect's offsets API (KIP-875): stop the connector, reset its consumer offsets, resume.
+    """
+
+    def call(method: str, path: str, body: object = None) -> object:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(  # noqa: S310 - the local worker
+            f"{rest}/connectors/{connector}{path}", data, {"Content-Type": "application/json"}, method=method
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            payload = response.read()
+        return json.loads(payload) if payload else None
+
+    call("PUT", "/stop")
+    deadline = time.monotonic() + 120
+    while call("GET", "/status")["connector"]["state"] != "STOPPED":  # type: ignore[index]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{connector} did not stop")
+        time.sleep(0.5)
+    positions = [
+        {"partition": {"kafka_topic": topic, "kafka_partition": p}, "offset": {"kafka_offset": offset}}
+        for p in range(partitions)
+    ]
+    call("PATCH", "/offsets", {"offsets": positions})
+    call("PUT", "/resume")
