@@ -1,0 +1,82 @@
+"""Fraudlake analyst console: `streamlit run src/ui/app.py` (or `fraudlake ui serve`).
+
+The page assembles the tabs; each tab lives in its own module and reaches data only through the
+scoring API (FRAUDLAKE_API_URL, FRAUDLAKE_API_KEY) via `fraudlake.ui.deps.get_client()`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fraudlake.ui import agent_tab, deps, live_tab, pipelines_tab, score_tab
+from fraudlake.ui.client import ClientError, EndpointMissingError, PipelineStatus
+from fraudlake.ui.theme import PRIMARY, error_message
+
+PAGE_CSS = f"""
+<style>
+  .block-container {{ padding-top: 2.2rem; }}
+  h1 {{ color: {PRIMARY}; font-weight: 700; letter-spacing: -0.5px; }}
+  [data-testid="stSidebar"] {{ border-right: 1px solid #E3E8EF; }}
+</style>
+"""
+
+
+def _sidebar(client: object) -> None:
+    with st.sidebar:
+        st.markdown("### :material/shield: Fraudlake")
+        st.caption("Real-time card-fraud detection")
+        base_url = getattr(client, "base_url", "")
+        try:
+            model = client.model()  # type: ignore[attr-defined]
+        except ClientError as exc:
+            st.error(error_message(exc), icon=":material/cloud_off:")
+        else:
+            st.success("API connected", icon=":material/cloud_done:")
+            st.markdown(f"**Model** `{model.version}`")
+            review, decline = model.thresholds.get("review"), model.thresholds.get("decline")
+            if review is not None or decline is not None:
+                st.caption(f"Review ≥ {_threshold(review)} · Decline ≥ {_threshold(decline)}")
+        if base_url:
+            st.caption(f"API: `{base_url}`")
+
+
+def _threshold(value: float | None) -> str:
+    return "off" if value is None else f"{value:.2f}"
+
+
+def _pipelines(client: object) -> list[PipelineStatus] | ClientError | None:
+    """The pipelines, the error to show in their tab, or None when the API has no such endpoint."""
+    try:
+        return client.pipelines()  # type: ignore[attr-defined]
+    except EndpointMissingError:
+        return None
+    except ClientError as exc:
+        return exc
+
+
+def main() -> None:
+    st.set_page_config(page_title="Fraudlake · Analyst console", page_icon=":material/shield:", layout="wide")
+    st.markdown(PAGE_CSS, unsafe_allow_html=True)
+    client = deps.get_client()
+    _sidebar(client)
+    st.title("Fraud analyst console")
+    pipelines = _pipelines(client)
+    names = ["Score", "Agent", "Live"] + (["Pipelines"] if pipelines is not None else [])
+    tabs = st.tabs([f"{icon} {name}" for icon, name in zip(TAB_ICONS, names, strict=False)])
+    with tabs[0]:
+        score_tab.render()
+    with tabs[1]:
+        agent_tab.render()
+    with tabs[2]:
+        live_tab.render()
+    if pipelines is not None:
+        with tabs[3]:
+            if isinstance(pipelines, ClientError):
+                st.error(error_message(pipelines), icon=":material/error:")
+            else:
+                pipelines_tab.render(pipelines)
+
+
+TAB_ICONS = [":material/bolt:", ":material/forum:", ":material/monitoring:", ":material/account_tree:"]
+
+main()

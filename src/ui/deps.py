@@ -1,0 +1,16 @@
+"""Where the UI gets its API client: one module-level factory, replaced by a fake in tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fraudlake.ui.client import client_from_env
+
+# Tests assign a function returning a fake with the same methods as `FraudlakeClient`.
+client_factory: Callable[[], Any] = client_from_env
+
+
+def get_client() -> Any:
+    """The API client for this script run (a `FraudlakeClient` outside tests)."""
+    return client_factory()
