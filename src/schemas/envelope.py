@@ -90,6 +90,7 @@ def _value_bytes(column: pa.Array) -> np.ndarray:
     """The UTF-8 bytes of all values (a view of the data buffer), to scan for characters to escape."""
     if len(column) == 0 or column.buffers()[2] is None:
         return np.zeros(0, dtype=np.uint8)
-    offsets = np.frombuffer(column.buffers()[1], dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
+    offsets_buffer = column.buffers()[1]
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=len(column) + 1, offset=column.offset * 4)
     data = np.frombuffer(column.buffers()[2], dtype=np.uint8)
     return data[offsets[0] : offsets[-1]]
