@@ -45,6 +45,9 @@ def _chat() -> None:
         for turn in history:
             render_turn(turn)
     question = st.chat_input("Ask about alerts, merchants, cards or the data…", key="agent_input")
+    # ?ask=<question> (a shareable link, used by the browser test) asks once, on a fresh conversation.
+    if not question and not history and "agent_asked" not in st.session_state and st.query_params.get("ask"):
+        question = st.session_state["agent_asked"] = st.query_params["ask"]
     if question:
         with messages:
             with st.chat_message("user"):

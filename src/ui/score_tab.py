@@ -134,7 +134,9 @@ def _form() -> None:
         left.date_input("Date (UTC)", key="score_date")
         right.time_input("Time (UTC)", key="score_time", step=60)
         submitted = st.form_submit_button("Score", type="primary", icon=":material/bolt:", width="stretch")
-    if submitted:
+    # ?score=example (a shareable link, used by the browser test) scores the defaults once.
+    deep_link = st.query_params.get("score") == "example" and RESULT_KEY not in st.session_state
+    if submitted or deep_link:
         values = {key: st.session_state[key] for key in DEFAULTS}
         result = call_api(deps.get_client().score, transaction_from_form(values))
         st.session_state[RESULT_KEY] = result

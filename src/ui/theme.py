@@ -50,6 +50,10 @@ def _api_error_message(exc: ApiError) -> str:
             problems = "\n".join(f"- **{f.field}**: {f.message}" for f in exc.fields)
             return f"The API rejected the input:\n\n{problems}"
         return f"The API rejected the input: {exc.message}"
+    if exc.status == 400:  # the SQL guard's refusal or ClickHouse's error: its message says it all
+        return exc.message[:1].upper() + exc.message[1:]
+    if exc.code == "agent_unavailable":
+        return f"The agent is not configured on this API: {exc.message}"
     if exc.status == 503:
         return f"The API is up but not ready yet: {exc.message}"
     return f"The API answered {exc.status} ({exc.code}): {exc.message}"

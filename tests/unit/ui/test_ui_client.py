@@ -20,7 +20,7 @@ SCORE_BODY = {
 }
 
 
-def _client(handler) -> FraudlakeClient:  # noqa: ANN001 - httpx handler
+def _client(handler) -> FraudlakeClient:
     return FraudlakeClient("http://api", "k" * 20, transport=httpx.MockTransport(handler))
 
 
@@ -83,3 +83,14 @@ def test_chat_citations_nested_or_flat() -> None:
     answer = _client(lambda _: httpx.Response(200, json=body)).chat("q")
     assert answer.documents[0].id == "card:1"
     assert answer.sql[0].records() == [{"x": 1}]
+
+
+def test_serve_command_runs_the_app_headless_with_the_theme() -> None:
+    from fraudlake.ui.cli import APP_PATH, streamlit_command
+
+    argv = streamlit_command(8600, "127.0.0.1")
+    assert argv[1:5] == ["-m", "streamlit", "run", str(APP_PATH)]
+    assert APP_PATH.is_file()
+    assert "--server.port=8600" in argv
+    assert "--server.headless=true" in argv
+    assert any(arg.startswith("--theme.primaryColor=") for arg in argv)
