@@ -7,4 +7,4 @@ view=.typecheck/fraudlake
 rm -rf .typecheck && mkdir -p "$view"
 for entry in src/*; do ln -s "../../$entry" "$view/$(basename "$entry")"; done
 ln -s ../../operator "$view/operator"
-exec uv run mypy --explicit-package-bases -p fraudlake "$@" 2>&1 | sed 's#^\.typecheck/fraudlake/operator/#operator/#; s#^\.typecheck/fraudlake/#src/#'
+MYPYPATH=.typecheck exec uv run mypy -p fraudlake "$@" 2>&1 | sed 's#^\.typecheck/fraudlake/operator/#operator/#; s#^\.typecheck/fraudlake/#src/#'

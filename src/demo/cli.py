@@ -17,6 +17,7 @@ def demo(
     clean: Annotated[bool, typer.Option(help="Stop the stack and delete its data first.")] = False,
     serve: Annotated[bool, typer.Option(help="Keep the API and UI running until Ctrl-C.")] = True,
     live: Annotated[int, typer.Option(help="Live transactions to score through the API.")] = 200,
+    keep_stack: Annotated[bool, typer.Option(help="Leave the services running at the end.")] = False,
     stack_dir: Annotated[
         Path | None,
         typer.Option(envvar="FRAUDLAKE_STACK_DIR", help="Run folder [default: ./.fraudlake/stack]."),
@@ -25,17 +26,15 @@ def demo(
     """Run the whole platform end to end on the local stack of real services."""
     from fraudlake.demo.runner import DemoOptions, run_demo
     from fraudlake.demo.stages import StageError
-    from fraudlake.demo.summary import print_summary
     from fraudlake.stack.errors import StackError
 
     console = Console()
-    options = DemoOptions(stack_dir or default_stack_dir(), rows, seed, clean, serve, live)
+    options = DemoOptions(stack_dir or default_stack_dir(), rows, seed, clean, serve, live, keep_stack)
     try:
-        result = run_demo(options, console)
+        run_demo(options, console)
     except StageError as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(code=1) from None
     except StackError as exc:
         console.print(f"[red]error:[/] stage '1. stack' failed: {exc}")
         raise typer.Exit(code=1) from None
-    print_summary(console, result, options)

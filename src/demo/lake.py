@@ -29,10 +29,18 @@ def ensure_bucket(minio: ServiceRecord, bucket: str) -> None:
 
 
 def produce(
-    kafka: ServiceRecord, namespace: str, pipeline: str, rows: int, seed: int, log: Path, state_dir: Path
+    kafka: ServiceRecord,
+    namespace: str,
+    pipeline: str,
+    rows: int,
+    seed: int,
+    days: int,
+    log: Path,
+    state_dir: Path,
 ) -> None:
     """`fraudlake produce` as its own process (the producer is its own component, like in production)."""
     state_file = state_dir / f"producer-{namespace}.{pipeline}.json"
+    today = datetime.now(UTC).date()
     argv = [
         sys.executable,
         "-m",
@@ -48,6 +56,11 @@ def produce(
         str(rows),
         "--seed",
         str(seed),
+        # Recent event times, so the model's training window and the agent's "this week" see them.
+        "--start",
+        (today - timedelta(days=days)).isoformat(),
+        "--end",
+        today.isoformat(),
         "--state-file",
         str(state_file),
         "--progress",

@@ -17,9 +17,10 @@ from typing import Any
 
 from rich.console import Console
 
-from fraudlake.demo import lake
+from fraudlake.demo import lake, serve
 from fraudlake.demo.platform import ControlPlane, local_manifests, pipeline_of
 from fraudlake.demo.stages import StageTimer
+from fraudlake.demo.summary import print_summary
 from fraudlake.stack import manager
 from fraudlake.stack.service import StackContext
 
@@ -32,6 +33,8 @@ class DemoOptions:
     clean: bool = False
     serve: bool = True
     live: int = 200
+    keep_stack: bool = False  # leave the services running when the demo ends
+    days: int = 90  # event-time span of the generated history, ending today
 
 
 @dataclass
@@ -41,6 +44,7 @@ class DemoResult:
     in_clickhouse: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
+    live_decisions: dict[str, int] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
 
 
@@ -48,11 +52,21 @@ STREAMS = ("users", "cards", "transactions")
 
 
 def run_demo(options: DemoOptions, console: Console) -> DemoResult:
-    """Run stages 1-5 (and 6 when serving); returns the numbers the summary prints."""
-    if options.clean and options.stack_dir.exists():
-        manager.down(StackContext(options.stack_dir, console))
-        shutil.rmtree(options.stack_dir)
+    """Run every stage, print the summary, serve until Ctrl-C (with `serve`), then stop the stack."""
     ctx = StackContext(options.stack_dir, console)
+    try:
+        return _run_stages(options, ctx)
+    finally:
+        if not options.keep_stack:
+            console.print("stopping the local stack …")
+            manager.down(ctx)
+
+
+def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
+    console = ctx.console
+    if options.clean and options.stack_dir.exists():
+        manager.down(ctx)
+        shutil.rmtree(options.stack_dir)
     timer = StageTimer(console)
     result = DemoResult(durations=timer.durations)
 
@@ -81,6 +95,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
                 name,
                 options.rows,
                 options.seed,
+                options.days,
                 ctx.log("producer"),
                 ctx.data_dir("producer"),
             )
@@ -95,6 +110,36 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
             _prepare_airflow(records, pipeline)
             lake.run_dag("lake_to_clickhouse", lake.load_interval())
             result.in_clickhouse = _clickhouse_counts(records, pipeline)
+
+        with timer.stage("6. airflow: train_model", "Airflow DAG train_model", records["airflow"].log):
+            lake.run_dag("train_model")
+            result.metrics = _champion_metrics(records, pipeline)
+
+        with timer.stage(
+            "7. airflow: index_to_chroma", "Airflow DAG index_to_chroma", records["airflow"].log
+        ):
+            lake.run_dag("index_to_chroma")
+
+        with timer.stage("8. serve", "scoring API / UI", str(ctx.log("ui"))):
+            serving = serve.start_serving(records, pipeline, ctx.logs_dir)
+        try:
+            with timer.stage("9. live scoring", "scoring API", "this terminal"):
+                result.live_decisions = dict(serve.score_live(serving, options.live, options.seed))
+            airflow = records["airflow"]
+            result.urls = {
+                "Scoring API": f"{serving.api_url}/docs   (X-API-Key: {serving.api_key})",
+                "Analyst UI": serving.ui_url,
+                "Airflow UI": f"{airflow.endpoints['url']}   (user {airflow.credentials['username']}, "
+                f"password {airflow.credentials['password']})",
+                "MinIO console": f"{records['minio'].endpoints.get('console', '')}",
+                "kubeconfig": f"{records['kube'].endpoints['kubeconfig']}   (kubectl get fp -A)",
+            }
+            print_summary(console, result, options)
+            if options.serve:
+                console.print("[bold]Serving. Press Ctrl-C to stop everything.[/]")
+                serve.wait_for_interrupt()
+        finally:
+            serving.stop()
     return result
 
 
@@ -128,7 +173,10 @@ def _prepare_airflow(records: dict[str, Any], pipeline: dict[str, Any]) -> None:
         access_key=minio.credentials["access_key"],
         secret_key=minio.credentials["secret_key"],
     )
+    from fraudlake.agent.airflow_tasks import airflow_environment as index_environment
+
     os.environ.update(airflow_environment(lake_pipeline, store, records["clickhouse"].endpoints["dsn"]))
+    os.environ.update(index_environment(lake_pipeline.database, records["chroma"].endpoints["url"]))
     errors = prepare_dag_test(Path(records["airflow"].endpoints["airflow_home"]))
     if any(errors.values()):
         raise RuntimeError(f"DAG import errors: {errors}")
@@ -143,3 +191,22 @@ def _clickhouse_counts(records: dict[str, Any], pipeline: dict[str, Any]) -> dic
         table: int(client.command(f"SELECT count() FROM {database}.{table} FINAL"))
         for table in ("users", "cards", "transactions")
     }
+
+
+def _champion_metrics(records: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
+    """Test-split metrics of the champion model: the seeds' rule, XGBoost, XGBoost + graph."""
+    from fraudlake.ml.registry import ModelStoreSettings, registry_from_settings
+
+    minio = records["minio"]
+    registry = registry_from_settings(
+        ModelStoreSettings(
+            s3_endpoint=minio.endpoints["url"],
+            s3_access_key=minio.credentials["access_key"],
+            s3_secret_key=minio.credentials["secret_key"],
+            lake_bucket=pipeline["spec"]["lake"]["bucket"],
+        )
+    )
+    champion = registry.load_champion()
+    if champion is None:
+        raise RuntimeError("train_model finished but no champion model is in the registry")
+    return {"version": champion.metrics.get("version", ""), **champion.metrics["test"]}

@@ -27,6 +27,8 @@ def print_summary(console: Console, result: DemoResult, options: DemoOptions) ->
             "model", "AUC-PR", "ROC-AUC", "recall@90%P", "recall@95%P", title="Model vs baselines"
         )
         for model, m in result.metrics.items():
+            if not isinstance(m, dict):
+                continue
             metrics.add_row(
                 model,
                 *(
@@ -35,6 +37,9 @@ def print_summary(console: Console, result: DemoResult, options: DemoOptions) ->
                 ),
             )
         console.print(metrics)
+    if result.live_decisions:
+        decided = ", ".join(f"{k} {v}" for k, v in sorted(result.live_decisions.items()))
+        console.print(f"live transactions scored through the API: {decided}")
     if result.urls:
         for what, url in result.urls.items():
             console.print(f"{what}: {url}")
