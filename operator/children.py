@@ -15,11 +15,14 @@ from fraudlake.operator.builders import (
     topic_manifests,
 )
 from fraudlake.operator.conditions import CONNECTORS_READY, TOPICS_READY, condition, strimzi_readiness
-from fraudlake.operator.results import Event, StepResult
+from fraudlake.operator.results import Event, Known, StepResult
 
 
-def reconcile_topics(pipeline: Pipeline, drift: bool = False) -> StepResult:
-    """Ensure one KafkaTopic per stream; partitions only grow (a shrink is refused, not applied)."""
+def reconcile_topics(pipeline: Pipeline, known: Known) -> StepResult:
+    """Ensure one KafkaTopic per stream; partitions only grow (a shrink is refused, not applied).
+
+    A missing topic that `known` lists was deleted behind our back: recreating it is a repair.
+    """
     names, waiting_on, refusals, events, repaired = [], [], [], [], []
     for desired in topic_manifests(pipeline):
         name = desired["metadata"]["name"]
@@ -29,11 +32,11 @@ def reconcile_topics(pipeline: Pipeline, drift: bool = False) -> StepResult:
         current = existing
         if plan.action == "create":
             current = kube.create_strimzi(plan.manifest)
-            verb = "Recreated" if drift else "Created"
+            verb = "Recreated" if name in known.topics else "Created"
             events.append(
                 Event("Normal", f"Topic{verb}", f"{verb} KafkaTopic {pipeline.kafka_namespace}/{name}")
             )
-            if drift:
+            if name in known.topics:
                 repaired.append(f"KafkaTopic {name}")
         elif plan.action == "update":
             current = kube.patch_strimzi(plan.manifest)
@@ -69,7 +72,7 @@ def reconcile_topics(pipeline: Pipeline, drift: bool = False) -> StepResult:
     return StepResult(condition(TOPICS_READY, True, "TopicsReady", message), status, events, repaired)
 
 
-def reconcile_connector(pipeline: Pipeline, drift: bool = False) -> StepResult:
+def reconcile_connector(pipeline: Pipeline, known: Known) -> StepResult:
     """Ensure the lake sink KafkaConnector exists with the desired config."""
     desired = connector_manifest(pipeline)
     namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
@@ -78,9 +81,9 @@ def reconcile_connector(pipeline: Pipeline, drift: bool = False) -> StepResult:
     current = existing
     if existing is None:
         current = kube.create_strimzi(desired)
-        verb = "Recreated" if drift else "Created"
+        verb = "Recreated" if name == known.connector else "Created"
         events.append(Event("Normal", f"Connector{verb}", f"{verb} KafkaConnector {namespace}/{name}"))
-        if drift:
+        if name == known.connector:
             repaired.append(f"KafkaConnector {name}")
     elif connector_differs(existing, desired):
         current = kube.patch_strimzi(desired)

@@ -9,7 +9,8 @@ pure builders. Run with ``fraudlake operator run`` (or ``kopf run -m fraudlake.o
 - pause annotation ``fraudlake.io/pause-reconciliation: "true"``: stop applying changes
   (condition ReconciliationPaused); removing it reconciles everything that changed meanwhile;
 - delete (finalizer ``fraudlake.io/finalizer``): deletionPolicy Retain keeps children, Delete removes them;
-- drift timer: recreate deleted children, re-apply missing tables, record the check in status.drift.
+- drift timer: recreate deleted children, re-apply missing tables, record the check in status.drift
+  (any handler that recreates a child the status listed records it there too).
 """
 
 from __future__ import annotations
@@ -101,15 +102,18 @@ def delete_pipeline(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.timer(
     *RESOURCE, interval=SETTINGS.drift_interval_seconds, initial_delay=SETTINGS.drift_interval_seconds
 )
-def check_drift(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+def check_drift(
+    body: kopf.Body,
+    status: kopf.Status,
+    patch: kopf.Patch,
+    memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
+    **_: Any,
+) -> None:
     with _lock(memo):
-        # Handlers own a generation until they have recorded it; a paused pipeline is left alone.
-        if reconcile.is_paused(body["metadata"]) or status.get("observedGeneration") != body.meta.get(
-            "generation"
-        ):
+        if not _drift_check_due(body, status, stopped):
             return
-        pipeline = reconcile.pipeline_from(body)
-        outcome = reconcile.converge(pipeline, drift=True)
+        outcome = reconcile.converge(reconcile.pipeline_from(body), status)
         reconcile.publish(
             outcome,
             body,
@@ -122,6 +126,17 @@ def check_drift(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: k
         )
 
 
+def _drift_check_due(body: kopf.Body, status: kopf.Status, stopped: kopf.DaemonStopped) -> bool:
+    # Not while deleting (the delete handler decides about children), not while paused, and not
+    # before the handlers have recorded the current generation (they own a new spec until then).
+    return not (
+        stopped
+        or body.meta.get("deletionTimestamp")
+        or reconcile.is_paused(body["metadata"])
+        or status.get("observedGeneration") != body.meta.get("generation")
+    )
+
+
 def _reconcile(
     steps: tuple[Step, ...], body: kopf.Body, status: Any, patch: kopf.Patch, memo: kopf.Memo
 ) -> None:
@@ -130,7 +145,7 @@ def _reconcile(
         return
     with _lock(memo):
         pipeline = reconcile.pipeline_from(body)
-        outcome = reconcile.converge(pipeline, steps)
+        outcome = reconcile.converge(pipeline, status, steps)
         reconcile.publish(outcome, body, patch, status, pipeline.generation, SETTINGS.retry_delay_seconds)
 
 

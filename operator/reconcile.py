@@ -18,11 +18,11 @@ from pydantic import ValidationError
 from fraudlake.operator import conditions, naming
 from fraudlake.operator.builders import Pipeline
 from fraudlake.operator.children import delete_children, reconcile_connector, reconcile_topics
-from fraudlake.operator.results import Event, StepResult
+from fraudlake.operator.results import Event, Known, StepResult
 from fraudlake.operator.spec import FraudPipelineSpec
 from fraudlake.operator.tables import ClickHouseUnavailableError, drop_pipeline_database, reconcile_tables
 
-Step = Callable[[Pipeline, bool], StepResult]
+Step = Callable[[Pipeline, Known], StepResult]
 TOPICS: tuple[Step, ...] = (reconcile_topics,)
 CONNECTOR: tuple[Step, ...] = (reconcile_connector,)
 TABLES: tuple[Step, ...] = (reconcile_tables,)
@@ -69,9 +69,12 @@ def is_paused(meta: Mapping[str, Any]) -> bool:
     return str(annotations.get(naming.PAUSE_ANNOTATION, "")).lower() == "true"
 
 
-def converge(pipeline: Pipeline, steps: Iterable[Step] = ALL_STEPS, drift: bool = False) -> Outcome:
-    """Run `steps` (each idempotent) and collect their results."""
-    return Outcome([step(pipeline, drift) for step in steps])
+def converge(
+    pipeline: Pipeline, status: Mapping[str, Any] | None, steps: Iterable[Step] = ALL_STEPS
+) -> Outcome:
+    """Run `steps` (each idempotent) and collect their results; `status` says which children existed."""
+    known = Known.from_status(status)
+    return Outcome([step(pipeline, known) for step in steps])
 
 
 def status_patch(
@@ -87,11 +90,12 @@ def status_patch(
         patch.update(result.status)
     if generation is not None:
         patch["observedGeneration"] = generation
-    if drift_check:
-        # A repair stays on record until the next one; a clean check only moves lastCheckTime.
-        patch["drift"] = {"lastCheckTime": at}
-        if outcome.repaired:
-            patch["drift"] |= {"lastRepairTime": at, "repaired": outcome.repaired}
+    # A repair stays on record until the next one; a timer check without repairs only moves lastCheckTime.
+    drift: dict[str, Any] = {"lastCheckTime": at} if drift_check else {}
+    if outcome.repaired:
+        drift |= {"lastRepairTime": at, "repaired": outcome.repaired}
+    if drift:
+        patch["drift"] = drift
     return patch
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,3 +33,22 @@ class StepResult:
     repaired: list[str] = field(default_factory=list)
     waiting: str | None = None
     permanent: str | None = None
+
+
+@dataclass(frozen=True)
+class Known:
+    """Children the pipeline's status already lists: creating one of these again is a repair (drift),
+    whichever handler or timer notices it."""
+
+    topics: frozenset[str] = frozenset()
+    connector: str = ""
+    tables: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_status(cls, status: Mapping[str, Any] | None) -> Known:
+        status = status or {}
+        return cls(
+            topics=frozenset(status.get("topics") or ()),
+            connector=str(status.get("connector") or ""),
+            tables=frozenset(status.get("tables") or ()),
+        )

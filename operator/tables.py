@@ -30,7 +30,7 @@ from fraudlake.clickhouse.ddl import (
 from fraudlake.operator import kube
 from fraudlake.operator.builders import Pipeline, schema_params
 from fraudlake.operator.conditions import TABLES_READY, condition
-from fraudlake.operator.results import Event, StepResult
+from fraudlake.operator.results import Event, Known, StepResult
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -63,8 +63,11 @@ def clickhouse(dsn: str) -> Iterator[Client]:
             raise ClickHouseUnavailableError(_first_line(exc)) from exc
 
 
-def reconcile_tables(pipeline: Pipeline, drift: bool = False) -> StepResult:
-    """Apply the pipeline's DDL idempotently and report which tables and views are present."""
+def reconcile_tables(pipeline: Pipeline, known: Known) -> StepResult:
+    """Apply the pipeline's DDL idempotently and report which tables and views are present.
+
+    Objects that `known` lists but that were missing (dropped behind our back) are reported repaired.
+    """
     params = schema_params(pipeline)
     statements = render_statements(params)
     expected = expected_objects(statements)
@@ -92,8 +95,9 @@ def reconcile_tables(pipeline: Pipeline, drift: bool = False) -> StepResult:
         )
     present = [name for name in expected if name not in missing_after]
     status |= {"tables": present, "tablesReady": f"{len(present)}/{len(expected)}"}
-    events = _table_events(params.database, expected, missing_before, stale, altered, drift)
-    repaired = [f"ClickHouse {params.database}.{name}" for name in missing_before] if drift else []
+    recreated = [name for name in missing_before if name in known.tables]
+    events = _table_events(params.database, missing_before, recreated, stale, altered)
+    repaired = [f"ClickHouse {params.database}.{name}" for name in recreated]
     if missing_after:
         message = f"tables missing after applying the DDL: {', '.join(missing_after)}"
         return StepResult(
@@ -114,12 +118,14 @@ def drop_pipeline_database(pipeline: Pipeline) -> None:
 
 
 def _table_events(
-    database: str, expected: list[str], missing: list[str], stale: list[str], altered: list[str], drift: bool
+    database: str, missing: list[str], recreated: list[str], stale: list[str], altered: list[str]
 ) -> list[Event]:
     events = []
-    if missing:
-        verb = "Recreated" if drift and len(missing) < len(expected) else "Created"
-        events.append(Event("Normal", f"Tables{verb}", f"{verb} in {database}: {', '.join(missing)}"))
+    created = [name for name in missing if name not in recreated]
+    if created:
+        events.append(Event("Normal", "TablesCreated", f"Created in {database}: {', '.join(created)}"))
+    if recreated:
+        events.append(Event("Normal", "TablesRecreated", f"Recreated in {database}: {', '.join(recreated)}"))
     if stale:
         events.append(
             Event("Normal", "RuleViewsDropped", f"Dropped views of removed rules: {', '.join(stale)}")

@@ -45,7 +45,7 @@ from fraudlake.operator.tables import clickhouse as operator_clickhouse
 from fraudlake.stack.process import free_port
 from fraudlake.stack.service import ServiceRecord
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 __all__ = ["api", "crd", "kubectl"]  # fixtures
 
 CORE_OBJECTS = {"transactions", "cards", "users", "load_ledger", "predictions", "alerts", "card_windows_10m"}
@@ -80,7 +80,7 @@ class Env:
             naming.GROUP, naming.VERSION, self.namespace, naming.PLURAL, name, body
         )
 
-    def wait_ready(self, name: str = "demo", status: str = "True", timeout: float = 90) -> dict[str, Any]:
+    def wait_ready(self, name: str = "demo", status: str = "True", timeout: float = 180) -> dict[str, Any]:
         def ready() -> dict[str, Any] | None:
             obj = self.get(name)
             observed = obj["status"].get("observedGeneration") == obj["metadata"]["generation"]
@@ -102,7 +102,7 @@ class Env:
         self.custom.delete_namespaced_custom_object(
             naming.GROUP, naming.VERSION, self.namespace, naming.PLURAL, name
         )
-        eventually(lambda: not _exists(self, name), 60, what=f"{name} to be deleted")
+        eventually(lambda: not _exists(self, name), 180, what=f"{name} to be deleted")
 
 
 def _exists(env: Env, name: str) -> bool:
@@ -114,7 +114,7 @@ def _exists(env: Env, name: str) -> bool:
 
 def run_operator(namespace: str, *extra: str) -> KopfRunner:
     args = ["run", "--standalone", f"--namespace={namespace}", *extra, "-m", "fraudlake.operator.handlers"]
-    return KopfRunner(args, timeout=60)
+    return KopfRunner(args, timeout=120)
 
 
 @pytest.fixture(scope="module")
@@ -159,13 +159,13 @@ def test_example_pipeline_becomes_ready(
             topics = condition(get_pipeline(api, namespace, "demo"), "TopicsReady")
             return topics if "3/4 topics ready" in topics.get("message", "") else None
 
-        topics_condition = eventually(waiting_for_cards, 60, what="TopicsReady=False with 3/4 ready")
+        topics_condition = eventually(waiting_for_cards, 120, what="TopicsReady=False with 3/4 ready")
         assert topics_condition["reason"] == "TopicsNotReady"
         assert "cards: not reconciled by Strimzi yet" in topics_condition["message"]
         assert condition(get_pipeline(api, namespace, "demo"), "Ready")["status"] == "False"
 
         fake.hold.clear()
-        waited = kubectl("wait", "--for=condition=Ready", "fp/demo", "-n", namespace, "--timeout=90s")
+        waited = kubectl("wait", "--for=condition=Ready", "fp/demo", "-n", namespace, "--timeout=180s")
         assert waited.returncode == 0, waited.stderr
 
         obj = get_pipeline(api, namespace, "demo")
@@ -204,7 +204,7 @@ def test_example_pipeline_becomes_ready(
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as health:
             assert health.status == 200
 
-        deleted = kubectl("delete", "fp/demo", "-n", namespace, "--timeout=60s")
+        deleted = kubectl("delete", "fp/demo", "-n", namespace, "--timeout=180s")
         assert deleted.returncode == 0, deleted.stderr
     # deletionPolicy Retain (the example's): children and tables stay.
     assert (
@@ -278,7 +278,7 @@ def test_drift_timer_recreates_deleted_children(env: Env, ch: Client) -> None:
         return wanted <= seen
 
     try:
-        eventually(all_repaired, 30, what="repairs of the topic, the connector and the table")
+        eventually(all_repaired, 90, what="repairs of the topic, the connector and the table")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; seen {seen}; status {env.get()['status']}") from None
     assert env.topic("cards") is not None
@@ -293,7 +293,7 @@ def test_pause_and_resume(env: Env) -> None:
     env.create()
     env.wait_ready()
     env.patch({"metadata": {"annotations": {naming.PAUSE_ANNOTATION: "true"}}})
-    paused = eventually(lambda: condition(env.get(), "ReconciliationPaused"), 30, what="ReconciliationPaused")
+    paused = eventually(lambda: condition(env.get(), "ReconciliationPaused"), 90, what="ReconciliationPaused")
     assert paused["status"] == "True"
 
     env.patch({"spec": {"kafka": {"topics": {"transactions": {"partitions": 5}}}}})
@@ -306,7 +306,7 @@ def test_pause_and_resume(env: Env) -> None:
         eventually(lambda: env.topic("transactions")["spec"]["partitions"] == 5 or env.topic("cards"), 5)
 
     env.patch({"metadata": {"annotations": {naming.PAUSE_ANNOTATION: None}}})
-    eventually(lambda: not condition(env.get(), "ReconciliationPaused"), 30, what="pause condition removed")
+    eventually(lambda: not condition(env.get(), "ReconciliationPaused"), 90, what="pause condition removed")
     ready = env.wait_ready()
     assert ready["status"]["observedGeneration"] == 2
     assert env.topic("transactions")["spec"]["partitions"] == 5
@@ -337,7 +337,7 @@ def test_retained_topic_is_never_shrunk(env: Env, ch: Client) -> None:
         topics = condition(env.get(), "TopicsReady")
         return topics if topics.get("reason") == "PartitionShrinkRefused" else None
 
-    topics = eventually(refused, 30, what="PartitionShrinkRefused")
+    topics = eventually(refused, 90, what="PartitionShrinkRefused")
     assert "has 3 partitions, the spec asks for 2" in topics["message"]
     assert condition(env.get(), "Ready")["status"] == "False"
     assert env.topic("transactions")["spec"]["partitions"] == 3
@@ -350,7 +350,7 @@ def test_missing_dsn_secret_is_reported_then_recovered(env: Env) -> None:
         tables_condition = condition(env.get("nosecret"), "TablesReady")
         return tables_condition if tables_condition.get("reason") == "SecretNotFound" else None
 
-    missing = eventually(secret_missing, 30, what="SecretNotFound")
+    missing = eventually(secret_missing, 90, what="SecretNotFound")
     assert f"Secret {env.namespace}/not-yet not found" in missing["message"]
     env.apply(dsn_secret(env.namespace, env.dsn, name="not-yet"))
     env.wait_ready("nosecret")
@@ -364,7 +364,7 @@ def test_streaming_ingest_on_chdb_is_refused_with_a_reason(env: Env, ch: Client)
         tables_condition = condition(env.get(), "TablesReady")
         return tables_condition if tables_condition.get("reason") == "StreamingIngestUnsupported" else None
 
-    assert "chDB cannot host the Kafka-engine table" in eventually(refused, 30, what="refusal")["message"]
+    assert "chDB cannot host the Kafka-engine table" in eventually(refused, 90, what="refusal")["message"]
     assert condition(env.get(), "Ready")["status"] == "False"
     assert "transactions_queue" not in tables(ch, database)
 
@@ -377,7 +377,7 @@ def test_operator_restarted_mid_reconcile_converges(
         fake.hold.add(naming.connector_name(env.namespace, "demo"))
         with run_operator(env.namespace):
             database = env.create()["spec"]["clickhouse"]["database"]
-            waiting = eventually(lambda: condition(env.get(), "ConnectorsReady"), 30, what="ConnectorsReady")
+            waiting = eventually(lambda: condition(env.get(), "ConnectorsReady"), 90, what="ConnectorsReady")
             assert waiting["reason"] == "ConnectorNotReady"
             assert condition(env.get(), "Ready")["status"] == "False"
         # The operator is gone mid-reconcile; meanwhile a child disappears and the spec changes.
