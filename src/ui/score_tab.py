@@ -15,7 +15,6 @@ from fraudlake.ui import deps
 from fraudlake.ui.client import ScoreResult
 from fraudlake.ui.theme import (
     DECISION_COLORS,
-    DECISION_LABELS,
     LOWERS_COLOR,
     RAISES_COLOR,
     call_api,
@@ -154,7 +153,8 @@ def render_result(result: ScoreResult) -> None:
         st.caption(f"Transaction `{result.txn_id}` · model `{result.model_version}`")
     st.markdown("##### Top reasons")
     if result.reasons:
-        st.altair_chart(reasons_chart(result), width="stretch")
+        # An explicit height: with "content" the bars of a stretched chart collapse to a sliver.
+        st.altair_chart(reasons_chart(result), width="stretch", height=80 + 34 * len(result.reasons))
     else:
         st.caption("The API returned no reasons for this transaction.")
     st.markdown("##### Rules fired")
@@ -180,12 +180,10 @@ def score_gauge(score: float, decision: str) -> alt.LayerChart:
             tooltip=[alt.Tooltip("value:Q", format=".1%")],
         )
     )
-    label = DECISION_LABELS.get(decision, decision)
-    text = pd.DataFrame({"line": [f"{score:.0%}", label], "dy": [-6, 16], "size": [26, 13]})
     center = (
-        alt.Chart(text)
-        .mark_text(fontWeight="bold", color=color)
-        .encode(text="line:N", size=alt.Size("size:Q", scale=None, legend=None), yOffset="dy:Q")
+        alt.Chart(pd.DataFrame({"line": [f"{score:.0%}"]}))
+        .mark_text(fontWeight="bold", color=color, fontSize=28)
+        .encode(text="line:N")
     )
     return alt.layer(arc, center).properties(height=190, width=190)
 
@@ -221,5 +219,5 @@ def reasons_chart(result: ScoreResult) -> alt.Chart:
                 alt.Tooltip("contribution:Q", format="+.3f"),
             ],
         )
-        .properties(height=max(120, 32 * len(rows)))
+        .properties(height=34 * len(rows))
     )
