@@ -16,17 +16,21 @@ A run's interval is its data interval; ``dag_run.conf`` may override it with ``i
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fraudlake.lake.connector import sink_topics
 from fraudlake.lake.layout import LakeObject, parse_object
 from fraudlake.lake.quality import LakeLoadError
 from fraudlake.lake.store import LakeStore
 from fraudlake.lake.targets import target_for
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 PIPELINE_VARIABLE = "fraudlake_lake"
 LAKE_CONNECTION = "fraudlake_lake"
@@ -103,6 +107,21 @@ def store_from_airflow(pipeline: LakePipeline) -> LakeStore:
     )
 
 
+def clickhouse_from_airflow() -> Client:
+    """The ClickHouse client of this process for the configured DSN (one per process, reused)."""
+    return _client_for(clickhouse_dsn_from_airflow())
+
+
+@functools.cache
+def _client_for(dsn: str) -> Client:
+    # One client per worker process: opening a chDB connection inside an Airflow task took 10-20 s
+    # on a busy machine (it is 0.03 s in a plain process), longer than the load itself; the HTTP
+    # client keeps its connection pool across tasks the same way.
+    from fraudlake.clickhouse.client import connect
+
+    return connect(dsn)
+
+
 def clickhouse_dsn_from_airflow() -> str:
     from airflow.sdk import Connection
 
@@ -143,25 +162,23 @@ def airflow_environment(pipeline: LakePipeline, store: LakeStore, clickhouse_dsn
 
 def list_new_objects(interval: Interval) -> list[dict[str, Any]]:
     """References (key, etag, …) of the interval's objects that the ledger does not have as loaded."""
-    from fraudlake.clickhouse.client import connect
     from fraudlake.lake.ledger import LOADED, Ledger
 
     pipeline = pipeline_from_airflow()
     store = store_from_airflow(pipeline)
     objects = store.list_objects(pipeline.topics(), interval.start, interval.end)
-    states = Ledger(connect(clickhouse_dsn_from_airflow()), pipeline.database).states(objects)
+    states = Ledger(clickhouse_from_airflow(), pipeline.database).states(objects)
     return [ref(obj) for obj in objects if states.get((obj.key, obj.etag)) != LOADED]
 
 
 def load_objects(refs: list[dict[str, Any]], interval: Interval, run_id: str) -> dict[str, object]:
     """Load the referenced objects; raises LakeLoadFailedError (naming the objects) if any failed."""
-    from fraudlake.clickhouse.client import connect
     from fraudlake.lake.ledger import RunInfo
     from fraudlake.lake.loader import LakeLoader
 
     pipeline = pipeline_from_airflow()
     loader = LakeLoader(
-        connect(clickhouse_dsn_from_airflow()),
+        clickhouse_from_airflow(),
         pipeline.database,
         store_from_airflow(pipeline),
         RunInfo(run_id, interval.start, interval.end),
@@ -172,12 +189,11 @@ def load_objects(refs: list[dict[str, Any]], interval: Interval, run_id: str) ->
 
 def verify_loaded(refs: list[dict[str, Any]]) -> dict[str, int]:
     """Check that the ledger has every referenced object as loaded; counts per table for the event."""
-    from fraudlake.clickhouse.client import connect
     from fraudlake.lake.ledger import LOADED, Ledger
 
     pipeline = pipeline_from_airflow()
     objects = from_refs(pipeline, refs)
-    states = Ledger(connect(clickhouse_dsn_from_airflow()), pipeline.database).states(objects)
+    states = Ledger(clickhouse_from_airflow(), pipeline.database).states(objects)
     missing = [obj.key for obj in objects if states.get((obj.key, obj.etag)) != LOADED]
     if missing:
         with data_problems_fail_the_task():
