@@ -3,8 +3,8 @@
 The API runs in-process (uvicorn on a free port, the small model of tests/model_kit.py in an
 in-memory registry); the console runs under `streamlit run` as a separate process. Debian's
 headless chromium, driven over the DevTools protocol, renders each tab; the page text is asserted and
-a screenshot saved for a person to look at (test-artifacts/ui/*.png). Without a browser driver there are no clicks: each tab is opened and
-driven through the console's shareable links (`?tab=Score&score=example`, `?tab=Agent&ask=…`).
+a screenshot saved for a person to look at (test-artifacts/ui/*.png). There are no clicks: each tab
+is opened and driven through the console's shareable links (`?tab=Score&score=example`, `?tab=Agent&ask=…`).
 """
 
 from __future__ import annotations
