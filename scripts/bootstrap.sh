@@ -20,3 +20,14 @@ if ! command -v uv >/dev/null 2>&1; then
   export PATH="$HOME/.local/bin:$PATH"
 fi
 uv sync --frozen --extra dev --quiet
+
+# The UI's browser test drives Debian's Chromium (no browser downloads are possible here).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing Debian's chromium for the UI browser test" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "bootstrap: chromium not found and cannot be installed here (needs root + apt-get);" \
+         "the UI browser test will fail — install Debian's 'chromium' package" >&2
+  fi
+fi
