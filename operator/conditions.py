@@ -45,9 +45,9 @@ def merge(
     """
     by_type: dict[str, Condition] = {c["type"]: dict(c) for c in previous or () if "type" in c}
     for update in updates:
-        old = by_type.get(update["type"])
-        changed = old is None or old.get("status") != update["status"]
-        stamp = at if changed or not old.get("lastTransitionTime") else old["lastTransitionTime"]
+        old = by_type.get(update["type"]) or {}
+        unchanged = old.get("status") == update["status"] and old.get("lastTransitionTime")
+        stamp = old["lastTransitionTime"] if unchanged else at
         by_type[update["type"]] = {**update, "lastTransitionTime": stamp}
     for type_ in remove:
         by_type.pop(type_, None)

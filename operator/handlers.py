@@ -102,16 +102,9 @@ def delete_pipeline(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.timer(
     *RESOURCE, interval=SETTINGS.drift_interval_seconds, initial_delay=SETTINGS.drift_interval_seconds
 )
-def check_drift(
-    body: kopf.Body,
-    status: kopf.Status,
-    patch: kopf.Patch,
-    memo: kopf.Memo,
-    stopped: kopf.DaemonStopped,
-    **_: Any,
-) -> None:
+def check_drift(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     with _lock(memo):
-        if not _drift_check_due(body, status, stopped):
+        if not _drift_check_due(body, status):
             return
         outcome = reconcile.converge(reconcile.pipeline_from(body), status)
         reconcile.publish(
@@ -126,12 +119,11 @@ def check_drift(
         )
 
 
-def _drift_check_due(body: kopf.Body, status: kopf.Status, stopped: kopf.DaemonStopped) -> bool:
+def _drift_check_due(body: kopf.Body, status: kopf.Status) -> bool:
     # Not while deleting (the delete handler decides about children), not while paused, and not
     # before the handlers have recorded the current generation (they own a new spec until then).
     return not (
-        stopped
-        or body.meta.get("deletionTimestamp")
+        body.meta.get("deletionTimestamp")
         or reconcile.is_paused(body["metadata"])
         or status.get("observedGeneration") != body.meta.get("generation")
     )

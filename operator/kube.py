@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import functools
 import os
-from typing import Any
+from typing import Any, cast
 
 import kopf
 from kubernetes import client, config
@@ -69,9 +69,10 @@ def core_api() -> client.CoreV1Api:
 def get_strimzi(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
     """A Strimzi object, or None when it does not exist."""
     try:
-        return custom_api().get_namespaced_custom_object(
+        found = custom_api().get_namespaced_custom_object(
             naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, namespace, STRIMZI_PLURALS[kind], name
         )
+        return cast(dict[str, Any], found)
     except ApiException as exc:
         if exc.status == 404:
             return None
@@ -90,13 +91,13 @@ def list_strimzi(kind: str, namespace: str, selector: str) -> list[dict[str, Any
         )
     except ApiException as exc:
         raise _transient(exc, f"listing {kind} in {namespace}") from exc
-    return list(result.get("items", []))
+    return list(cast(dict[str, Any], result).get("items", []))
 
 
 def create_strimzi(manifest: dict[str, Any]) -> dict[str, Any]:
     meta = manifest["metadata"]
     try:
-        return custom_api().create_namespaced_custom_object(
+        created = custom_api().create_namespaced_custom_object(
             naming.STRIMZI_GROUP,
             naming.STRIMZI_VERSION,
             meta["namespace"],
@@ -105,6 +106,7 @@ def create_strimzi(manifest: dict[str, Any]) -> dict[str, Any]:
         )
     except ApiException as exc:
         raise _transient(exc, f"creating {manifest['kind']} {meta['namespace']}/{meta['name']}") from exc
+    return cast(dict[str, Any], created)
 
 
 def patch_strimzi(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -112,7 +114,7 @@ def patch_strimzi(manifest: dict[str, Any]) -> dict[str, Any]:
     meta = manifest["metadata"]
     body = {"metadata": {"labels": meta["labels"]}, "spec": manifest["spec"]}
     try:
-        return custom_api().patch_namespaced_custom_object(
+        patched = custom_api().patch_namespaced_custom_object(
             naming.STRIMZI_GROUP,
             naming.STRIMZI_VERSION,
             meta["namespace"],
@@ -122,6 +124,7 @@ def patch_strimzi(manifest: dict[str, Any]) -> dict[str, Any]:
         )
     except ApiException as exc:
         raise _transient(exc, f"updating {manifest['kind']} {meta['namespace']}/{meta['name']}") from exc
+    return cast(dict[str, Any], patched)
 
 
 def delete_strimzi(kind: str, namespace: str, name: str) -> bool:

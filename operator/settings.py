@@ -14,10 +14,14 @@ class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FRAUDLAKE_OPERATOR_")
 
     drift_interval_seconds: float = Field(
-        60.0, gt=0, description="How often the drift timer re-checks children."
+        default=60.0, gt=0, description="How often the drift timer re-checks children."
     )
-    retry_delay_seconds: float = Field(10.0, gt=0, description="Retry delay while waiting for a dependency.")
-    request_timeout_seconds: float = Field(30.0, gt=0, description="Timeout of kopf's own API requests.")
+    retry_delay_seconds: float = Field(
+        default=10.0, gt=0, description="Retry delay while waiting for a dependency."
+    )
+    request_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of kopf's own API requests."
+    )
 
 
 @functools.cache

@@ -24,8 +24,8 @@ RULE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 DATA_KEY = r"^[-._a-zA-Z0-9]+$"  # a key within a Secret's data
 
 
-def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
-    validation = {"rule": rule, "message": message}
+def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
+    validation: dict[str, Any] = {"rule": rule, "message": message}
     if field_path:
         validation["fieldPath"] = field_path
     return validation
@@ -44,7 +44,7 @@ class ClusterRef(ApiModel):
         min_length=1, max_length=63, pattern=DNS_LABEL, description="Name of the Strimzi resource."
     )
     namespace: str | None = Field(
-        None,
+        default=None,
         max_length=63,
         pattern=DNS_LABEL,
         description="Namespace of the Strimzi resource; defaults to the FraudPipeline's namespace.",
@@ -55,20 +55,20 @@ class TopicSpec(ApiModel):
     """Shape of one Kafka topic (a Strimzi KafkaTopic)."""
 
     partitions: int = Field(
-        6, ge=1, le=1000, description="Number of partitions. It can grow later but never shrink."
+        default=6, ge=1, le=1000, description="Number of partitions. It can grow later but never shrink."
     )
-    replicas: int = Field(3, ge=1, le=32767, description="Replication factor.")
+    replicas: int = Field(default=3, ge=1, le=32767, description="Replication factor.")
     min_in_sync_replicas: int | None = Field(
-        None, ge=1, le=32767, description="min.insync.replicas; unset uses the broker default."
+        default=None, ge=1, le=32767, description="min.insync.replicas; unset uses the broker default."
     )
     retention: str = Field(
-        "7d",
+        default="7d",
         max_length=16,
         pattern=RETENTION,
         description="How long records are kept: a number with a unit (ms, s, m, h, d, w) or 'infinite'.",
     )
     cleanup_policy: Literal["delete", "compact", "compact,delete"] = Field(
-        "delete", description="Kafka cleanup.policy."
+        default="delete", description="Kafka cleanup.policy."
     )
 
     model_config = ConfigDict(
@@ -89,26 +89,26 @@ class EntityTopicSpec(TopicSpec):
     """Shape of a topic of entities keyed by id (compacted; the latest record per key is kept)."""
 
     partitions: int = Field(
-        3, ge=1, le=1000, description="Number of partitions. It can grow later but never shrink."
+        default=3, ge=1, le=1000, description="Number of partitions. It can grow later but never shrink."
     )
     retention: str = Field(
-        "infinite",
+        default="infinite",
         max_length=16,
         pattern=RETENTION,
         description="How long records are kept: a number with a unit (ms, s, m, h, d, w) or 'infinite'.",
     )
     cleanup_policy: Literal["delete", "compact", "compact,delete"] = Field(
-        "compact", description="Kafka cleanup.policy."
+        default="compact", description="Kafka cleanup.policy."
     )
 
 
 class TopicsSpec(ApiModel):
     """The pipeline's four streams; each becomes the topic fraudlake.<namespace>.<pipeline>.<stream>."""
 
-    transactions: TopicSpec = Field(TopicSpec(), description="Card transactions (keyed by card_id).")
-    cards: EntityTopicSpec = Field(EntityTopicSpec(), description="Cards (keyed by card_id).")
-    users: EntityTopicSpec = Field(EntityTopicSpec(), description="Users (keyed by user_id).")
-    alerts: TopicSpec = Field(TopicSpec(), description="Fraud alerts raised by scoring and rules.")
+    transactions: TopicSpec = Field(default=TopicSpec(), description="Card transactions (keyed by card_id).")
+    cards: EntityTopicSpec = Field(default=EntityTopicSpec(), description="Cards (keyed by card_id).")
+    users: EntityTopicSpec = Field(default=EntityTopicSpec(), description="Users (keyed by user_id).")
+    alerts: TopicSpec = Field(default=TopicSpec(), description="Fraud alerts raised by scoring and rules.")
 
     def items(self) -> list[tuple[str, TopicSpec]]:
         return [
@@ -126,18 +126,18 @@ class KafkaSpec(ApiModel):
         description="The Strimzi Kafka cluster; its namespace is where the KafkaTopics are created."
     )
     brokers: int | None = Field(
-        None,
+        default=None,
         ge=1,
         le=1000,
         description="Number of brokers in the cluster; when set, replicas above it are rejected.",
     )
     bootstrap_servers: str | None = Field(
-        None,
+        default=None,
         max_length=1024,
         pattern=BOOTSTRAP,
         description="host:port[,host:port] where ClickHouse reaches Kafka; for clickhouse.streamingIngest.",
     )
-    topics: TopicsSpec = Field(TopicsSpec(), description="Per-stream topic settings.")
+    topics: TopicsSpec = Field(default=TopicsSpec(), description="Per-stream topic settings.")
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -158,19 +158,19 @@ class CredentialsSecretRef(ApiModel):
 
     name: str = Field(min_length=1, max_length=253, description="Secret name.")
     namespace: str | None = Field(
-        None,
+        default=None,
         max_length=63,
         pattern=DNS_LABEL,
         description="Secret namespace; defaults to the Kafka Connect cluster's namespace.",
     )
     access_key_id_key: str = Field(
-        "AWS_ACCESS_KEY_ID",
+        default="AWS_ACCESS_KEY_ID",
         max_length=253,
         pattern=DATA_KEY,
         description="Key holding the access key id.",
     )
     secret_access_key_key: str = Field(
-        "AWS_SECRET_ACCESS_KEY",
+        default="AWS_SECRET_ACCESS_KEY",
         max_length=253,
         pattern=DATA_KEY,
         description="Key holding the secret key.",
@@ -181,10 +181,13 @@ class FlushSpec(ApiModel):
     """When the sink writes a Parquet object."""
 
     max_records: int = Field(
-        10000, ge=1, le=1_000_000, description="Records per Parquet object at most (file.max.records)."
+        default=10000,
+        ge=1,
+        le=1_000_000,
+        description="Records per Parquet object at most (file.max.records).",
     )
     interval_seconds: int = Field(
-        60,
+        default=60,
         ge=1,
         le=3600,
         description="Commit interval of the Kafka Connect worker (offset.flush.interval.ms); a worker-wide "
@@ -200,31 +203,31 @@ class LakeSpec(ApiModel):
     )
     bucket: str = Field(min_length=3, max_length=63, pattern=S3_BUCKET, description="Existing S3 bucket.")
     prefix: str = Field(
-        "fraudlake",
+        default="fraudlake",
         min_length=1,
         max_length=256,
         pattern=S3_PREFIX,
         description="Key prefix, without leading or trailing '/'; objects land under <prefix>/raw/<topic>/.",
     )
     endpoint: str | None = Field(
-        None,
+        default=None,
         max_length=256,
         pattern=S3_ENDPOINT,
         description="S3 endpoint URL for MinIO and other S3-compatible stores (path-style); unset: AWS S3.",
     )
-    region: str = Field("us-east-1", max_length=32, pattern=r"^[a-z0-9-]+$", description="S3 region.")
+    region: str = Field(default="us-east-1", max_length=32, pattern=r"^[a-z0-9-]+$", description="S3 region.")
     credentials_secret: CredentialsSecretRef | None = Field(
-        None, description="S3 credentials; unset: the AWS default chain (e.g. IRSA on EKS)."
+        default=None, description="S3 credentials; unset: the AWS default chain (e.g. IRSA on EKS)."
     )
-    flush: FlushSpec = Field(FlushSpec(), description="Flush settings.")
-    tasks_max: int = Field(1, ge=1, le=64, description="Connector tasks.")
+    flush: FlushSpec = Field(default=FlushSpec(), description="Flush settings.")
+    tasks_max: int = Field(default=1, ge=1, le=64, description="Connector tasks.")
 
 
 class SecretKeyRef(ApiModel):
     """One key of a Secret in the FraudPipeline's namespace."""
 
     name: str = Field(min_length=1, max_length=253, description="Secret name.")
-    key: str = Field("dsn", max_length=253, pattern=DATA_KEY, description="Key within the Secret.")
+    key: str = Field(default="dsn", max_length=253, pattern=DATA_KEY, description="Key within the Secret.")
 
 
 class ClickHouseSpec(ApiModel):
@@ -240,14 +243,15 @@ class ClickHouseSpec(ApiModel):
         description="Database for the pipeline's tables; immutable.",
     )
     retention_days: int = Field(
-        0,
+        default=0,
         ge=0,
         le=36500,
         description="TTL of transactions by event time in days; 0 keeps everything (historical replays "
         "such as the 2002-2020 TabFormer data would otherwise expire at once).",
     )
     streaming_ingest: bool = Field(
-        False, description="Also consume the transactions topic directly (Kafka engine) into transactions_rt."
+        default=False,
+        description="Also consume the transactions topic directly (Kafka engine) into transactions_rt.",
     )
 
     model_config = ConfigDict(
@@ -278,7 +282,7 @@ class Rule(ApiModel):
     min_count: int = Field(
         ge=1, le=100000, description="Transactions per card and window that trigger the rule."
     )
-    enabled: bool = Field(True, description="Disabled rules have no view.")
+    enabled: bool = Field(default=True, description="Disabled rules have no view.")
 
 
 SEED_RULES = (
@@ -290,7 +294,9 @@ SEED_RULES = (
 class ScoringSpec(ApiModel):
     """How the scoring service turns probabilities into alerts."""
 
-    threshold: float = Field(0.5, gt=0, lt=1, description="Fraud probability above which an alert is raised.")
+    threshold: float = Field(
+        default=0.5, gt=0, lt=1, description="Fraud probability above which an alert is raised."
+    )
 
 
 class FraudPipelineSpec(ApiModel):
@@ -300,11 +306,11 @@ class FraudPipelineSpec(ApiModel):
     lake: LakeSpec = Field(description="Kafka → S3/MinIO Parquet sink (Strimzi KafkaConnector).")
     clickhouse: ClickHouseSpec = Field(description="ClickHouse database and tables.")
     rules: tuple[Rule, ...] = Field(
-        SEED_RULES, max_length=16, description="Windowed fraud rules; defaults to the two seed rules."
+        default=SEED_RULES, max_length=16, description="Windowed fraud rules; defaults to the two seed rules."
     )
-    scoring: ScoringSpec = Field(ScoringSpec(), description="Scoring settings.")
+    scoring: ScoringSpec = Field(default=ScoringSpec(), description="Scoring settings.")
     deletion_policy: Literal["Retain", "Delete"] = Field(
-        "Retain",
+        default="Retain",
         description="On deletion, Retain keeps topics, connector and tables; Delete removes them.",
     )
 

@@ -18,30 +18,36 @@ class Condition(ApiModel):
 
     type: str = Field(description="Ready, TopicsReady, ConnectorsReady, TablesReady or ReconciliationPaused.")
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
-    reason: str = Field("", description="One CamelCase word.")
-    message: str = Field("", description="What happened, for a human.")
-    last_transition_time: str = Field("", description="When status last changed (UTC, RFC 3339).")
+    reason: str = Field(default="", description="One CamelCase word.")
+    message: str = Field(default="", description="What happened, for a human.")
+    last_transition_time: str = Field(default="", description="When status last changed (UTC, RFC 3339).")
 
 
 class DriftStatus(ApiModel):
     """The drift timer's last check and last repair."""
 
-    last_check_time: str = Field("", description="When the children were last compared with the spec.")
-    last_repair_time: str = Field("", description="When the timer last had to repair something.")
+    last_check_time: str = Field(
+        default="", description="When the children were last compared with the spec."
+    )
+    last_repair_time: str = Field(default="", description="When the timer last had to repair something.")
     repaired: tuple[str, ...] = Field((), description="What the last repair recreated or re-applied.")
 
 
 class FraudPipelineStatus(ApiModel):
     """Observed state, written by the operator."""
 
-    observed_generation: int | None = Field(None, description="The metadata.generation last reconciled.")
+    observed_generation: int | None = Field(
+        default=None, description="The metadata.generation last reconciled."
+    )
     conditions: tuple[Condition, ...] = Field(
-        (), description="Ready, TopicsReady, ConnectorsReady, TablesReady, ReconciliationPaused."
+        default=(), description="Ready, TopicsReady, ConnectorsReady, TablesReady, ReconciliationPaused."
     )
     topics: tuple[str, ...] = Field((), description="KafkaTopic names (in the Kafka cluster's namespace).")
-    topics_ready: str = Field("", description="Ready topics / topics, e.g. 4/4.")
-    connector: str = Field("", description="KafkaConnector name (in the Kafka Connect cluster's namespace).")
-    database: str = Field("", description="ClickHouse database.")
+    topics_ready: str = Field(default="", description="Ready topics / topics, e.g. 4/4.")
+    connector: str = Field(
+        default="", description="KafkaConnector name (in the Kafka Connect cluster's namespace)."
+    )
+    database: str = Field(default="", description="ClickHouse database.")
     tables: tuple[str, ...] = Field((), description="ClickHouse tables and views present.")
-    tables_ready: str = Field("", description="Present tables and views / expected, e.g. 13/13.")
-    drift: DriftStatus | None = Field(None, description="Drift timer's last check.")
+    tables_ready: str = Field(default="", description="Present tables and views / expected, e.g. 13/13.")
+    drift: DriftStatus | None = Field(default=None, description="Drift timer's last check.")

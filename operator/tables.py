@@ -12,6 +12,7 @@ import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
@@ -71,7 +72,7 @@ def reconcile_tables(pipeline: Pipeline, known: Known) -> StepResult:
     params = schema_params(pipeline)
     statements = render_statements(params)
     expected = expected_objects(statements)
-    status = {"database": params.database}
+    status: dict[str, Any] = {"database": params.database}
     try:
         dsn = pipeline_dsn(pipeline)
         with clickhouse(dsn) as client:
