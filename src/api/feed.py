@@ -1,0 +1,121 @@
+"""Keeping the online state current from outside the request path: the transactions topic
+(a background consumer) and a ClickHouse cold start at model load."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+log = logging.getLogger("fraudlake.api.feed")
+COLD_START_COLUMNS = (
+    "txn_id",
+    "event_ms",
+    "user_id",
+    "card_id",
+    "merchant_id",
+    "amount",
+    "use_chip",
+    "mcc",
+    "merchant_state",
+    "errors",
+    "is_fraud",
+)
+
+
+def decode_transaction(value: bytes) -> dict[str, Any] | None:
+    """A transactions-topic message (Connect JSON envelope or bare payload) as a record; None if unusable."""
+    try:
+        doc = json.loads(value)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    payload = doc.get("payload", doc) if isinstance(doc, dict) else None
+    needed = ("card_id", "user_id", "merchant_id", "amount", "mcc", "use_chip")
+    if not isinstance(payload, dict) or "event_ts" not in payload or any(k not in payload for k in needed):
+        return None
+    return payload
+
+
+class TransactionFeed:
+    """A confluent-kafka consumer in a daemon thread handing each transaction to `on_transaction`.
+
+    Every replica keeps its own state, so each process is its own consumer group (no shared offsets)
+    and starts at the topic's end: the cold start covers the past.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        on_transaction: Callable[[Mapping[str, Any]], Any],
+        group_id: str | None = None,
+    ):
+        self.bootstrap, self.topic, self.on_transaction = bootstrap, topic, on_transaction
+        self.group_id = group_id or f"fraudlake-api-{socket.gethostname()}-{os.getpid()}"
+        self.consumed = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="transactions-feed", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        from confluent_kafka import Consumer
+
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": self.group_id,
+                "auto.offset.reset": "latest",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.subscribe([self.topic])
+        try:
+            while not self._stop.is_set():
+                msg = consumer.poll(0.5)
+                if msg is None:
+                    continue
+                if msg.error():
+                    log.warning("transactions feed: %s", msg.error())
+                    continue
+                record = decode_transaction(msg.value())
+                if record is None:
+                    log.warning(
+                        "transactions feed: skipped an undecodable message", extra={"offset": msg.offset()}
+                    )
+                    continue
+                self.on_transaction(record)
+                self.consumed += 1
+        finally:
+            consumer.close()
+
+
+def cold_start_rows(dsn: str, database: str, window_ms: int, max_rows: int) -> list[dict[str, Any]]:
+    """The latest transactions in ClickHouse (the last `window_ms` of event time, at most `max_rows`),
+    oldest first, as records for `ServingState.observe`."""
+    from fraudlake.clickhouse.client import connect
+
+    client = connect(dsn, database)
+    result = client.query(
+        f"""SELECT txn_id, toUnixTimestamp64Milli(event_ts) AS event_ms, user_id, card_id, merchant_id,
+                   amount, use_chip, mcc, merchant_state, errors, is_fraud
+            FROM `{database}`.transactions FINAL
+            WHERE event_ts > (SELECT max(event_ts) FROM `{database}`.transactions)
+                             - toIntervalMillisecond({{window_ms:Int64}})
+            ORDER BY event_ts DESC, txn_id DESC
+            LIMIT {{max_rows:UInt64}}""",
+        parameters={"window_ms": window_ms, "max_rows": max_rows},
+    )
+    rows = [dict(zip(COLD_START_COLUMNS, row, strict=True)) for row in result.result_rows]
+    rows.reverse()
+    return rows

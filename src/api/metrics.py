@@ -1,0 +1,68 @@
+"""Prometheus metrics of one app instance (its own registry, so tests can build many apps)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Scoring is sub-millisecond to a few ms; the HTTP overhead is similar: buckets resolve that range.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class ApiMetrics:
+    """The service's metrics; `exposition()` renders them for `/metrics`."""
+
+    content_type = CONTENT_TYPE_LATEST
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.request_seconds = Histogram(
+            "fraudlake_api_request_duration_seconds",
+            "HTTP request latency by route template and status.",
+            ["method", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.scores = Counter(
+            "fraudlake_api_scores_total",
+            "Scored transactions by decision.",
+            ["decision"],
+            registry=self.registry,
+        )
+        self.rules_fired = Counter(
+            "fraudlake_api_rules_fired_total",
+            "Window rules that fired, by rule.",
+            ["rule"],
+            registry=self.registry,
+        )
+        self.model_info = Info(
+            "fraudlake_api_model", "The model version being served.", registry=self.registry
+        )
+        self.model_loaded = Gauge(
+            "fraudlake_api_model_loaded", "1 when a model is loaded.", registry=self.registry
+        )
+        self.model_reloads = Counter(
+            "fraudlake_api_model_reloads_total",
+            "Model loads by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.sink_dropped = Counter(
+            "fraudlake_api_sink_dropped_total",
+            "Scores not written because a sink queue was full.",
+            ["sink"],
+            registry=self.registry,
+        )
+        self.state_transactions = Counter(
+            "fraudlake_api_state_transactions_total",
+            "Transactions added to the online feature state, by source.",
+            ["source"],
+            registry=self.registry,
+        )
+
+    def model_changed(self, version: str) -> None:
+        self.model_info.info({"version": version})
+        self.model_loaded.set(1)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,18 @@
+"""GET /v1/model: the served model version, its thresholds, metrics and training window."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from fraudlake.api.deps import Model
+from fraudlake.api.errors import error_responses
+from fraudlake.api.models import ModelInfo
+
+router = APIRouter(prefix="/v1/model", tags=["model"])
+
+
+@router.get(
+    "", response_model=ModelInfo, responses=error_responses(401, 503), summary="The model being served."
+)
+async def model_info(model: Model) -> ModelInfo:
+    return model.info

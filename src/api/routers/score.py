@@ -1,0 +1,78 @@
+"""POST /v1/score and /v1/score/batch.
+
+The single score is `async def` and runs on the event loop: it is CPU-bound for well under a
+millisecond, so a hop to the thread pool would cost more than it saves. The batch is `def` (thread
+pool): a thousand transactions take long enough that the loop should keep serving meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from fraudlake.api.deps import Model, ServicesDep, State
+from fraudlake.api.errors import error_responses
+from fraudlake.api.logs import current_request_id
+from fraudlake.api.models import (
+    EXAMPLE_TRANSACTION,
+    MAX_BATCH,
+    BatchRequest,
+    BatchResponse,
+    ScoreResponse,
+    TransactionIn,
+)
+from fraudlake.api.scoring import score_transactions
+
+router = APIRouter(prefix="/v1/score", tags=["score"])
+_EXAMPLES = {
+    "online": {"summary": "An online purchase", "value": EXAMPLE_TRANSACTION},
+    "in_store": {
+        "summary": "A chip purchase in a store",
+        "value": EXAMPLE_TRANSACTION
+        | {
+            "txn_id": "0b7c4c3e8d2f41a6b5e9d8c7f6a5b4c3",
+            "amount": 23.5,
+            "use_chip": "Chip Transaction",
+            "merchant_city": "La Verne",
+            "merchant_state": "CA",
+            "zip": "91750",
+            "mcc": 5411,
+        },
+    },
+}
+
+
+@router.post(
+    "",
+    response_model=ScoreResponse,
+    responses=error_responses(400, 401, 413, 422, 503),
+    summary="Score one transaction: probability, decision, reasons, rules fired.",
+)
+async def score(
+    txn: Annotated[TransactionIn, Body(openapi_examples=_EXAMPLES)],
+    model: Model,
+    state: State,
+    services: ServicesDep,
+) -> ScoreResponse:
+    scored = score_transactions(model, state, [txn], "all", services.settings.reasons)
+    services.publish(scored, model.version)
+    result = scored.results[0]
+    return ScoreResponse(request_id=current_request_id(), model_version=model.version, **dict(result))
+
+
+@router.post(
+    "/batch",
+    response_model=BatchResponse,
+    responses=error_responses(400, 401, 413, 422, 503),
+    summary=f"Score up to {MAX_BATCH} transactions in order.",
+)
+def score_batch(batch: BatchRequest, model: Model, state: State, services: ServicesDep) -> BatchResponse:
+    scored = score_transactions(model, state, batch.transactions, batch.reasons, services.settings.reasons)
+    services.publish(scored, model.version)
+    return BatchResponse(
+        request_id=current_request_id(),
+        model_version=model.version,
+        decisions=scored.decision_counts(),
+        results=scored.results,
+    )

@@ -1,0 +1,118 @@
+"""The scoring hot path: transaction → online features (+ graph columns) → calibrated score → decision,
+reasons and fired rules. numpy and XGBoost only; no pandas, no torch.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from fraudlake.api.bundle import ModelBundle
+from fraudlake.api.models import Reason, RuleHit, ScoreResult, TransactionIn
+from fraudlake.api.state import ServingState
+from fraudlake.ml.features import FEATURE_NAMES
+
+ReasonPolicy = Literal["all", "flagged", "none"]
+_N_TABULAR = len(FEATURE_NAMES)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """Results of one call with the inputs the sinks need (the records as the state saw them)."""
+
+    results: list[ScoreResult]
+    records: list[dict[str, Any]]
+
+    def decision_counts(self) -> dict[str, int]:
+        counts = Counter(r.decision for r in self.results)
+        return {name: counts.get(name, 0) for name in ("approve", "review", "decline")}
+
+
+def state_record(txn: TransactionIn) -> dict[str, Any]:
+    """The fields the feature state and the sinks read, with the event time as epoch milliseconds."""
+    return {
+        "txn_id": txn.txn_id or uuid.uuid4().hex,
+        "event_ms": round(txn.event_ts.timestamp() * 1000),
+        "user_id": txn.user_id,
+        "card_id": txn.card_id,
+        "merchant_id": txn.merchant_id,
+        "amount": txn.amount,
+        "use_chip": txn.use_chip,
+        "mcc": txn.mcc,
+        "merchant_state": txn.merchant_state,
+        "errors": txn.errors,
+    }
+
+
+def score_transactions(
+    bundle: ModelBundle,
+    state: ServingState,
+    txns: Sequence[TransactionIn],
+    reasons: ReasonPolicy = "all",
+    top_reasons: int = 5,
+) -> Scored:
+    """Score transactions in order; each one's features see the ones before it, then it joins the history."""
+    records = [state_record(t) for t in txns]
+    rows = np.empty((len(records), bundle.feature_count), dtype=np.float32)
+    hits: list[list[RuleHit]] = []
+    for i, rec in enumerate(records):
+        x_tab, fired = state.score_inputs(rec)
+        rows[i, :_N_TABULAR] = x_tab[0]
+        if bundle.uses_graph:
+            rows[i, _N_TABULAR:] = bundle.graph_columns(rec["card_id"], rec["merchant_id"], rec["user_id"])
+        hits.append(fired)
+    scores = bundle.probabilities(rows)
+    decisions = bundle.model.decide(scores)
+    explain = _explained_rows(decisions, reasons)
+    contributions = bundle.reason_contributions(rows[explain]) if len(explain) else None
+    explained = {int(row): k for k, row in enumerate(explain)}
+    results = []
+    for i, rec in enumerate(records):
+        k = explained.get(i)
+        why = (
+            []
+            if k is None or contributions is None
+            else _top_reasons(bundle, rows[i], contributions[k], top_reasons)
+        )
+        results.append(
+            ScoreResult(
+                txn_id=rec["txn_id"],
+                score=float(scores[i]),
+                decision=str(decisions[i]),
+                reasons=why,
+                rules_fired=hits[i],
+            )
+        )
+    return Scored(results, records)
+
+
+def _explained_rows(decisions: np.ndarray, policy: ReasonPolicy) -> np.ndarray:
+    if policy == "all":
+        return np.arange(len(decisions))
+    if policy == "flagged":
+        return np.flatnonzero(decisions != "approve")
+    return np.zeros(0, dtype=np.int64)
+
+
+def _top_reasons(bundle: ModelBundle, row: np.ndarray, contributions: np.ndarray, top: int) -> list[Reason]:
+    """The `top` reasons with the largest contribution magnitude, largest first."""
+    groups = bundle.reasons
+    order = np.argsort(-np.abs(contributions), kind="stable")[:top]
+    out = []
+    for g in order:
+        column = groups.value_column[g]
+        value = float(row[column]) if column >= 0 else None
+        out.append(
+            Reason(
+                feature=groups.names[g],
+                description=groups.descriptions[g],
+                value=None if value is None or not np.isfinite(value) else value,
+                contribution=round(float(contributions[g]), 6),
+            )
+        )
+    return out

@@ -1,0 +1,182 @@
+"""What one API process runs besides request handlers, built from the settings and started/stopped by
+the app's lifespan: the model watcher, the online state, the optional feed and sinks."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from fraudlake.api.bundle import ModelBundle, ModelWatcher
+from fraudlake.api.feed import TransactionFeed, cold_start_rows
+from fraudlake.api.metrics import ApiMetrics
+from fraudlake.api.scoring import Scored
+from fraudlake.api.settings import ApiSettings
+from fraudlake.api.sinks import (
+    BackgroundWriter,
+    alert_messages,
+    clickhouse_predictions_writer,
+    kafka_alerts_writer,
+    prediction_rows,
+)
+from fraudlake.api.state import ServingState
+from fraudlake.ml.registry import LocalStore, MinioStore, ModelRegistry
+
+log = logging.getLogger("fraudlake.api")
+
+
+class ApiKeys:
+    """The accepted keys; comparison is constant-time and checks every key, whichever matches."""
+
+    def __init__(self, keys: list[str]):
+        self._keys = [k.encode() for k in keys]
+
+    def accepts(self, offered: str) -> bool:
+        candidate = offered.encode()
+        matched = False
+        for key in self._keys:
+            matched |= hmac.compare_digest(candidate, key)
+        return matched
+
+
+def model_source(settings: ApiSettings) -> tuple[Callable[[], ModelRegistry], str]:
+    """How to open the model registry the settings point at, and its URI for messages."""
+    scheme, root, prefix = settings.model_location()
+    if scheme == "file":
+        return (
+            lambda: ModelRegistry(LocalStore(Path(root)), prefix, f"file://{root}")
+        ), f"file://{root}/{prefix}"
+    store_settings = settings.model_copy(update={"lake_bucket": root})
+    return (
+        lambda: ModelRegistry(MinioStore(store_settings), prefix, f"s3://{root}")
+    ), f"s3://{root}/{prefix}"
+
+
+class Services:
+    """The process's long-lived parts. `state` follows the model: a new state is built when a model with a
+    different feature configuration arrives (and warmed from ClickHouse when configured)."""
+
+    def __init__(self, settings: ApiSettings, registry: ModelRegistry | None = None, source: str = "memory"):
+        self.settings = settings
+        self.metrics = ApiMetrics()
+        self.keys = ApiKeys([k.get_secret_value() for k in settings.api_keys])
+        self.state: ServingState | None = None
+        self._registry, self._source = registry, source
+        self.watcher: ModelWatcher | None = None
+        self.feed: TransactionFeed | None = None
+        self.sinks: dict[str, BackgroundWriter] = {}
+        self._producer: Any = None
+
+    # -- model and state --------------------------------------------------------------------------
+    def _on_model(self, bundle: ModelBundle) -> None:
+        self.metrics.model_changed(bundle.version)
+        self.metrics.model_reloads.labels("loaded").inc()
+        config = bundle.model.feature_config
+        if self.state is None or self.state.config != config:
+            if self.state is not None:
+                log.warning("feature configuration changed with the model: starting a new online state")
+            state = ServingState(config, self.settings.rules, self.settings.seen_txn_ids)
+            self._cold_start(state)
+            self.state = state
+        if self.feed is None and self.settings.kafka_bootstrap and self.settings.transactions_topic:
+            self.feed = TransactionFeed(
+                self.settings.kafka_bootstrap,
+                self.settings.transactions_topic,
+                self._observe_from_topic,
+                self.settings.kafka_group_id,
+            )
+            self.feed.start()
+
+    def _observe_from_topic(self, record: Any) -> None:
+        if self.state is not None and self.state.observe(record):
+            self.metrics.state_transactions.labels("kafka").inc()
+
+    def _cold_start(self, state: ServingState) -> None:
+        settings = self.settings
+        if settings.clickhouse_dsn is None or settings.cold_start_max_rows == 0:
+            return
+        try:
+            rows = cold_start_rows(
+                settings.clickhouse_dsn.get_secret_value(),
+                settings.clickhouse_database,
+                state.config.user_norm_window_ms,
+                settings.cold_start_max_rows,
+            )
+        except Exception:
+            log.exception("cold start from ClickHouse failed; the state starts empty")
+            return
+        added = sum(state.observe(row) for row in rows)
+        self.metrics.state_transactions.labels("clickhouse").inc(added)
+        log.info("cold start from ClickHouse", extra={"transactions": added})
+
+    # -- sinks --------------------------------------------------------------------------------------
+    def _start_sinks(self) -> None:
+        s = self.settings
+        if s.write_predictions and s.clickhouse_dsn is not None:
+            write = clickhouse_predictions_writer(s.clickhouse_dsn.get_secret_value(), s.clickhouse_database)
+            self.sinks["predictions"] = BackgroundWriter(
+                "predictions", write, self.metrics, s.sink_queue_size, s.sink_batch_size
+            )
+        if s.kafka_bootstrap and s.alerts_topic:
+            write, self._producer = kafka_alerts_writer(s.kafka_bootstrap, s.alerts_topic)
+            self.sinks["alerts"] = BackgroundWriter(
+                "alerts", write, self.metrics, s.sink_queue_size, s.sink_batch_size
+            )
+        for sink in self.sinks.values():
+            sink.start()
+
+    def publish(self, scored: Scored, model_version: str) -> None:
+        """Hand results to the configured sinks (never blocks the request)."""
+        for decision in (r.decision for r in scored.results):
+            self.metrics.scores.labels(decision).inc()
+        for hit in (h for r in scored.results for h in r.rules_fired):
+            self.metrics.rules_fired.labels(hit.rule).inc()
+        if "predictions" in self.sinks:
+            for row in prediction_rows(scored, model_version):
+                self.sinks["predictions"].submit(row)
+        if "alerts" in self.sinks:
+            for message in alert_messages(scored, model_version):
+                self.sinks["alerts"].submit(message)
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._registry is not None:
+            registry = self._registry
+            make_registry, source = (lambda: registry), self._source
+        else:
+            make_registry, source = model_source(self.settings)
+        self.watcher = ModelWatcher(
+            make_registry,
+            source,
+            self.settings.model_poll_seconds,
+            self._on_model,
+            lambda _: self.metrics.model_reloads.labels("failed").inc(),
+        )
+        self._start_sinks()
+        self.watcher.start()
+
+    def stop(self) -> None:
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.feed is not None:
+            self.feed.stop()
+        for sink in self.sinks.values():
+            sink.stop()
+
+    @asynccontextmanager
+    async def lifespan(self, _: FastAPI) -> AsyncIterator[None]:
+        self.start()
+        watcher = self.watcher
+        assert watcher is not None
+        # Serving before the first model only produces 503s; a short wait avoids them at a normal start.
+        await anyio.to_thread.run_sync(watcher.wait_loaded, self.settings.startup_model_wait_seconds)
+        try:
+            yield
+        finally:
+            self.stop()

@@ -1,0 +1,69 @@
+"""The service's online state: the feature spec's per-card/user/merchant history plus the rule windows.
+
+Fed by every scored transaction and, when configured, by the transactions topic and a ClickHouse cold
+start. A transaction id enters the history once, whichever source brings it first, so a transaction
+that is both scored and consumed from Kafka is not counted twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from fraudlake.api.models import RuleHit
+from fraudlake.api.rules import RuleEngine
+from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig
+from fraudlake.ml.online import OnlineFeatureState, event_ms
+from fraudlake.operator.spec import Rule
+
+_USER_MEAN_ALL = FEATURE_NAMES.index("user_mean_all")
+
+
+class ServingState:
+    """Thread-safe wrapper: request handlers, the batch thread and the Kafka feed share one instance."""
+
+    def __init__(self, config: FeatureConfig, rules: Sequence[Rule], max_seen: int = 200_000):
+        self.config = config
+        self._features = OnlineFeatureState(config)
+        self._rules = RuleEngine(rules)
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._max_seen = max_seen
+        self._lock = threading.Lock()
+
+    def score_inputs(self, txn: Mapping[str, Any]) -> tuple[np.ndarray, list[RuleHit]]:
+        """Tabular features (1 × FEATURE_NAMES) and fired rules from the history before `txn`; then
+        `txn` joins the history (unless its id was seen before)."""
+        t = int(txn["event_ms"])
+        cents = round(float(txn["amount"]) * 100)
+        with self._lock:
+            x = self._features.features(txn)
+            hits = self._rules.evaluate(txn["card_id"], t, cents, float(x[0, _USER_MEAN_ALL]))
+            self._observe_locked(txn, t, cents)
+        return x, hits
+
+    def observe(self, txn: Mapping[str, Any]) -> bool:
+        """Add a transaction seen elsewhere (topic, cold start); False when its id is already known.
+
+        `txn` may carry `is_fraud` (a labelled replay): like training, the label counts only after the
+        feature spec's label delay.
+        """
+        t = event_ms(txn["event_ms"] if "event_ms" in txn else txn["event_ts"])
+        record = {**txn, "event_ms": t}
+        with self._lock:
+            return self._observe_locked(record, t, round(float(txn["amount"]) * 100))
+
+    def _observe_locked(self, txn: Mapping[str, Any], t: int, cents: int) -> bool:
+        txn_id = txn.get("txn_id")
+        if txn_id is not None:
+            if txn_id in self._seen:
+                return False
+            self._seen[txn_id] = None
+            if len(self._seen) > self._max_seen:
+                self._seen.popitem(last=False)
+        self._features.update(txn)
+        self._rules.observe(txn["card_id"], t, cents)
+        return True

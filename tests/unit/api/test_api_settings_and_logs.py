@@ -1,0 +1,113 @@
+"""Settings fail fast without echoing secrets; logs are JSON lines with request ids; the request
+model is the platform's transaction record."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+from api_kit import API_KEY, AUTH
+
+from fraudlake.api.logs import JsonFormatter, set_request_id
+from fraudlake.api.models import TransactionIn
+from fraudlake.api.settings import SettingsError, load_settings
+from fraudlake.schemas.records import TRANSACTIONS
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in ("FRAUDLAKE_API_KEYS", "FRAUDLAKE_API_KEY", "FRAUDLAKE_MODEL_URI", "FRAUDLAKE_S3_SECRET_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_api_keys_are_required(clean_env: pytest.MonkeyPatch) -> None:
+    with pytest.raises(SettingsError, match="FRAUDLAKE_API_KEYS: Field required"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [("changeme-changeme-changeme", "placeholder"), ("<your-api-key-goes-here>", "placeholder"),
+     ("sh0rt-k3y", "shorter than 16")],
+)  # fmt: skip
+def test_placeholder_and_weak_keys_are_refused_without_echoing_them(
+    clean_env: pytest.MonkeyPatch, keys: str, message: str
+) -> None:
+    clean_env.setenv("FRAUDLAKE_API_KEYS", f"{API_KEY},{keys}")
+    with pytest.raises(SettingsError, match=message) as raised:
+        load_settings()
+    assert API_KEY not in str(raised.value)
+    assert keys not in str(raised.value)
+
+
+def test_an_empty_key_list_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("FRAUDLAKE_API_KEYS", " , ")
+    with pytest.raises(SettingsError, match="one or more"):
+        load_settings()
+
+
+def test_keys_from_either_variable_and_comma_separated(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("FRAUDLAKE_API_KEYS", f" {API_KEY} , second-key-0123456789 ")
+    assert [k.get_secret_value() for k in load_settings().api_keys] == [API_KEY, "second-key-0123456789"]
+    clean_env.delenv("FRAUDLAKE_API_KEYS")
+    clean_env.setenv("FRAUDLAKE_API_KEY", API_KEY)  # the Helm chart's single-key name
+    assert [k.get_secret_value() for k in load_settings().api_keys] == [API_KEY]
+
+
+def test_placeholder_store_secret_is_refused(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("FRAUDLAKE_API_KEYS", API_KEY)
+    clean_env.setenv("FRAUDLAKE_S3_SECRET_KEY", "CHANGEME")
+    with pytest.raises(SettingsError, match="FRAUDLAKE_S3_SECRET_KEY"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("uri", "location"),
+    [(None, ("s3", "fraudlake", "models")), ("s3://lake/prod/models", ("s3", "lake", "prod/models")),
+     ("file:///srv/lake/models", ("file", "/srv/lake", "models"))],
+)  # fmt: skip
+def test_model_location(
+    clean_env: pytest.MonkeyPatch, uri: str | None, location: tuple[str, str, str]
+) -> None:
+    clean_env.setenv("FRAUDLAKE_API_KEYS", API_KEY)
+    if uri:
+        clean_env.setenv("FRAUDLAKE_MODEL_URI", uri)
+    assert load_settings().model_location() == location
+
+
+def test_json_log_lines_carry_the_request_id() -> None:
+    set_request_id("req-42")
+    record = logging.LogRecord("fraudlake.api", logging.INFO, __file__, 1, "scored %d", (3,), None)
+    record.decision = "review"
+    line = json.loads(JsonFormatter().format(record))
+    assert line["message"] == "scored 3"
+    assert line["request_id"] == "req-42"
+    assert line["decision"] == "review"
+    assert line["level"] == "info"
+    assert line["ts"].endswith("Z")
+
+
+def test_each_request_writes_one_access_line_with_its_id(
+    client: Any, transactions: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="fraudlake.api.access"):
+        response = client.post("/v1/score", json=transactions[1500], headers=AUTH)
+    (line,) = [r for r in caplog.records if r.name == "fraudlake.api.access"]
+    assert line.request_id == response.headers["x-request-id"]
+    assert (line.route, line.status) == ("/v1/score", 200)
+    assert line.duration_ms > 0
+    assert API_KEY not in JsonFormatter().format(line)
+
+
+def test_the_request_model_is_the_platform_transaction_record() -> None:
+    fields = TransactionIn.model_fields
+    assert set(fields) == set(TRANSACTIONS.names)
+    for field in TRANSACTIONS.fields:
+        assert fields[field.name].description.startswith(field.doc)
+        if field.nullable:
+            assert not fields[field.name].is_required()
