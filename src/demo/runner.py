@@ -34,7 +34,7 @@ class DemoOptions:
     serve: bool = True
     live: int = 200
     keep_stack: bool = False  # leave the services running when the demo ends
-    days: int = 90  # event-time span of the generated history, ending today
+    days: int = 180  # event-time span of the generated history, ending today (= train_model lookback)
 
 
 @dataclass
