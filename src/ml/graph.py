@@ -1,0 +1,200 @@
+"""GraphSAGE on the user–card–merchant graph: trained in torch on past labels, exported as numpy.
+
+Training objective (past labels only): at several cutoffs inside the GNN's own time period, the
+snapshot as of the cutoff predicts which cards / merchants / users get fraud in the following
+`horizon_ms`; every cutoff + horizon ends before the period's end minus the label delay, so the GNN
+never sees a label the later periods (XGBoost training, validation, test) would own.
+
+The layers are explicit `HeteroConv` of `SAGEConv((-1, -1), d)` (torch-geometric's `to_hetero`
+fails on this torch). Scoring rows use `embed_numpy.forward`, the code path serving runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch_geometric.nn import HeteroConv, SAGEConv
+
+from fraudlake.ml.batch_features import codes
+from fraudlake.ml.embed_numpy import SageWeights, forward, head_scores
+from fraudlake.ml.features import GRAPH_NODE_KINDS, FeatureConfig
+from fraudlake.ml.graph_data import (
+    AGGREGATION,
+    EDGE_TYPES,
+    NODE_TYPES,
+    GraphColumns,
+    GraphConfig,
+    Snapshot,
+    future_targets,
+    row_snapshot_index,
+    snapshot,
+)
+
+
+@dataclass(frozen=True)
+class GnnConfig:
+    hidden: int = 32
+    dim: int = 16
+    epochs: int = 30
+    lr: float = 0.01
+    weight_decay: float = 1e-4
+    max_train_snapshots: int = 8
+    seed: int = 7
+
+
+def graph_columns(cols: Mapping[str, np.ndarray]) -> tuple[GraphColumns, dict[str, np.ndarray]]:
+    """Integer-coded columns for snapshots, and each node type's ids in code order."""
+    coded, ids = {}, {}
+    for kind in NODE_TYPES:
+        values = np.asarray(cols[f"{kind}_id"])
+        coded[kind] = codes(values)
+        ids[kind] = np.empty(int(coded[kind].max(initial=-1)) + 1, dtype=object)
+        ids[kind][coded[kind]] = values
+    errors = np.asarray(cols["errors"]).astype(str)
+    graph = GraphColumns(
+        event_ms=np.asarray(cols["event_ms"], dtype=np.int64),
+        user=coded["user"], card=coded["card"], merchant=coded["merchant"],
+        log_amount=np.log1p(np.abs(np.asarray(cols["amount"], dtype=np.float64))),
+        online=(np.asarray(cols["use_chip"]).astype(str) == "Online Transaction").astype(np.float64),
+        error=(errors != "").astype(np.float64),
+        fraud=np.asarray(cols["is_fraud"], dtype=np.float64),
+        num_nodes={kind: len(ids[kind]) for kind in NODE_TYPES},
+    )  # fmt: skip
+    return graph, ids
+
+
+class HeteroSage(torch.nn.Module):
+    """Two heterogeneous SAGE layers and a linear risk head per node type."""
+
+    def __init__(self, hidden: int, dim: int):
+        super().__init__()
+        self.convs = torch.nn.ModuleList(
+            HeteroConv({et: SAGEConv((-1, -1), size, aggr=AGGREGATION[et]) for et in EDGE_TYPES}, aggr="sum")
+            for size in (hidden, dim)
+        )
+        self.heads = torch.nn.ModuleDict({kind: torch.nn.Linear(dim, 1) for kind in NODE_TYPES})
+
+    def forward(self, x: dict[str, torch.Tensor], edges: dict[tuple[str, str, str], torch.Tensor]
+                ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:  # fmt: skip
+        h = {k: torch.relu(v) for k, v in self.convs[0](x, edges).items()}
+        h = self.convs[1](h, edges)
+        return h, {kind: self.heads[kind](v).squeeze(-1) for kind, v in h.items()}
+
+    def export(self, x_mean: dict[str, np.ndarray], x_std: dict[str, np.ndarray]) -> SageWeights:
+        """The trained weights as numpy for `embed_numpy`."""
+        layers = []
+        for conv in self.convs:
+            layer = {}
+            for et in EDGE_TYPES:
+                sage = conv.convs[et]
+                layer[et] = (_np(sage.lin_l.weight), _np(sage.lin_l.bias), _np(sage.lin_r.weight))
+            layers.append(layer)
+        heads = {k: (_np(h.weight)[0], _np(h.bias)[0]) for k, h in self.heads.items()}
+        return SageWeights(layers, heads, x_mean, x_std)
+
+
+def _np(t: torch.Tensor) -> np.ndarray:
+    return t.detach().cpu().numpy().astype(np.float32)
+
+
+def tensors(snap: Snapshot, x_mean: Mapping[str, np.ndarray], x_std: Mapping[str, np.ndarray]
+            ) -> tuple[dict[str, torch.Tensor], dict[tuple[str, str, str], torch.Tensor]]:  # fmt: skip
+    x = {k: torch.from_numpy(((snap.x[k] - x_mean[k]) / x_std[k]).astype(np.float32)) for k in NODE_TYPES}
+    return x, {et: torch.from_numpy(e) for et, e in snap.edges.items()}
+
+
+def _standardization(snaps: list[Snapshot]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    mean, std = {}, {}
+    for kind in NODE_TYPES:
+        seen = np.concatenate([s.x[kind][s.x[kind][:, 0] > 0] for s in snaps])  # nodes with history
+        seen = seen if len(seen) else np.concatenate([s.x[kind] for s in snaps])
+        mean[kind] = seen.mean(axis=0).astype(np.float32)
+        std[kind] = np.maximum(seen.std(axis=0), 1e-3).astype(np.float32)
+    return mean, std
+
+
+def fit_gnn(graph: GraphColumns, cutoffs: np.ndarray, features: FeatureConfig, config: GraphConfig,
+            gnn: GnnConfig, progress: Callable[[int, int, float], None] | None = None
+            ) -> tuple[SageWeights, dict[str, Any]]:  # fmt: skip
+    """Train GraphSAGE on snapshots at `cutoffs`, each labelled by the fraud of the next horizon.
+
+    Returns the weights and a summary (snapshots used, labelled nodes, final loss). Snapshots whose
+    horizon holds no fraud teach nothing and are skipped; with none left the weights stay at their
+    seeded initialization, which the summary says (`usable_snapshots` = 0).
+    """
+    torch.manual_seed(gnn.seed)
+    snaps = [snapshot(graph, int(c), features, config) for c in cutoffs]
+    targets = [future_targets(graph, int(c), config.horizon_ms) for c in cutoffs]
+    x_mean, x_std = _standardization(snaps)
+    batches = [tensors(s, x_mean, x_std) for s in snaps]
+    model = HeteroSage(gnn.hidden, gnn.dim)
+    with torch.no_grad():
+        model(*batches[0])  # materializes the lazy (-1, -1) input sizes
+    optimizer = torch.optim.Adam(model.parameters(), lr=gnn.lr, weight_decay=gnn.weight_decay)
+    usable = [(b, terms) for b, t in zip(batches, targets, strict=True) if (terms := _loss_terms(t))]
+    steps, total, last_loss = 0, gnn.epochs * len(usable), float("nan")
+    for _ in range(gnn.epochs):
+        for (x, edges), terms in usable:
+            optimizer.zero_grad()
+            _, logits = model(x, edges)
+            loss = sum(fn(logits[kind]) for kind, fn in terms.items())
+            loss.backward()
+            optimizer.step()
+            steps += 1
+            last_loss = float(loss.detach())
+            if progress:
+                progress(steps, total, last_loss)
+    positives = {kind: int(sum(t[kind][0][t[kind][1]].sum() for t in targets)) for kind in NODE_TYPES}
+    summary = {"cutoffs": [int(c) for c in cutoffs], "usable_snapshots": len(usable), "steps": steps,
+               "final_loss": last_loss if steps else None, "positive_nodes": positives}  # fmt: skip
+    return model.export(x_mean, x_std), summary
+
+
+def _loss_terms(targets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+    """Class-balanced BCE per node type over the nodes active in the horizon."""
+    terms = {}
+    for kind, (fraud, active) in targets.items():
+        idx = torch.from_numpy(np.flatnonzero(active))
+        y = torch.from_numpy(fraud[active].astype(np.float32))
+        positives = float(y.sum())
+        if positives == 0 or positives == len(y):
+            continue
+        weight = torch.tensor(min((len(y) - positives) / positives, 200.0))
+
+        def term(logits: torch.Tensor, idx: torch.Tensor = idx, y: torch.Tensor = y, w: torch.Tensor = weight
+                 ) -> torch.Tensor:  # fmt: skip
+            return torch.nn.functional.binary_cross_entropy_with_logits(logits[idx], y, pos_weight=w)
+
+        terms[kind] = term
+    return terms
+
+
+def row_graph_features(graph: GraphColumns, rows: np.ndarray, cutoffs: np.ndarray, weights: SageWeights,
+                       features: FeatureConfig, config: GraphConfig,
+                       progress: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
+    """Graph columns (risks, then embeddings of card, merchant, user) for the given row indices.
+
+    Each row reads the latest snapshot at or before its event time, so nothing later than the row
+    (and no label younger than the delay) reaches its graph features.
+    """
+    dim = weights.dim
+    out = np.zeros((len(rows), len(GRAPH_NODE_KINDS) * (dim + 1)), dtype=np.float32)
+    which = row_snapshot_index(graph.event_ms[rows], cutoffs)
+    uniq = np.unique(which)
+    for step, k in enumerate(uniq):
+        snap = snapshot(graph, int(cutoffs[k]), features, config)
+        _, _, h2 = forward(weights, snap.x, snap.edges)
+        risk = head_scores(weights, h2)
+        mine = np.flatnonzero(which == k)
+        nodes = {kind: getattr(graph, kind)[rows[mine]] for kind in GRAPH_NODE_KINDS}
+        for j, kind in enumerate(GRAPH_NODE_KINDS):
+            out[mine, j] = risk[kind][nodes[kind]]
+            col = len(GRAPH_NODE_KINDS) + j * dim
+            out[mine, col : col + dim] = h2[kind][nodes[kind]]
+        if progress:
+            progress(step + 1, len(uniq))
+    return out

@@ -1,0 +1,213 @@
+"""Model registry in the object store: versioned directories and a `champion` pointer.
+
+Layout: `s3://<bucket>/<models_prefix>/<version>/<file>` (files: `fraudlake.ml.artifact`) and
+`s3://<bucket>/<models_prefix>/champion.json` = {"version", "test_auc_pr", "promoted_at"}.
+
+A version is uploaded file by file with its manifest last, so a reader never trusts a half-written
+version. The champion pointer moves only when the candidate's test AUC-PR is strictly higher than
+the champion's (a missing or unreadable champion counts as none). The API reads through
+`load_champion` (numpy + xgboost, no torch).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fraudlake.ml.artifact import MANIFEST, ArtifactError, FraudModel, verify
+
+CHAMPION = "champion.json"
+
+
+class ModelStoreSettings(BaseSettings):
+    """Where models live (FRAUDLAKE_* environment variables; in Kubernetes from a Secret or IRSA)."""
+
+    model_config = SettingsConfigDict(env_prefix="FRAUDLAKE_")
+
+    s3_endpoint: str | None = None  # e.g. http://127.0.0.1:9000 (MinIO); None: AWS S3
+    s3_access_key: str | None = None  # None: credentials from the AWS environment / IRSA
+    s3_secret_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    lake_bucket: str = "fraudlake"
+    models_prefix: str = "models"
+
+
+class ObjectStore(Protocol):
+    """The four operations the registry needs from S3."""
+
+    def put(self, key: str, data: bytes) -> None: ...
+    def get(self, key: str) -> bytes | None: ...  # None when the object does not exist
+    def list(self, prefix: str) -> list[str]: ...
+
+
+class MemoryStore:
+    """In-process store for tests."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+
+    def put(self, key: str, data: bytes) -> None:
+        self.objects[key] = bytes(data)
+
+    def get(self, key: str) -> bytes | None:
+        return self.objects.get(key)
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
+
+class LocalStore:
+    """A directory laid out like the bucket (offline runs, `fraudlake train --out`)."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.replace(path)  # readers never see half a file
+
+    def get(self, key: str) -> bytes | None:
+        path = self.root / key
+        return path.read_bytes() if path.is_file() else None
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file()
+                      and str(p.relative_to(self.root)).startswith(prefix))  # fmt: skip
+
+
+class MinioStore:
+    """S3 / MinIO through the `minio` client; creates the bucket if it is missing."""
+
+    def __init__(self, settings: ModelStoreSettings):
+        from minio import Minio
+        from minio.credentials import ChainedProvider, EnvAWSProvider, IamAwsProvider
+
+        endpoint = settings.s3_endpoint or "https://s3.amazonaws.com"
+        secure = endpoint.startswith("https://")
+        host = endpoint.removeprefix("https://").removeprefix("http://").rstrip("/")
+        if settings.s3_access_key:
+            secret = settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None
+            self.client = Minio(host, settings.s3_access_key, secret, secure=secure, region=settings.s3_region)
+        else:
+            provider = ChainedProvider([EnvAWSProvider(), IamAwsProvider()])
+            self.client = Minio(host, credentials=provider, secure=secure, region=settings.s3_region)
+        self.bucket = settings.lake_bucket
+        if not self.client.bucket_exists(self.bucket):
+            self.client.make_bucket(self.bucket)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data))
+
+    def get(self, key: str) -> bytes | None:
+        from minio.error import S3Error
+
+        try:
+            resp = self.client.get_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code == "NoSuchKey":
+                return None
+            raise
+        try:
+            return resp.read()
+        finally:
+            resp.close()
+            resp.release_conn()
+
+    def list(self, prefix: str) -> list[str]:
+        return sorted(o.object_name for o in self.client.list_objects(self.bucket, prefix, recursive=True))
+
+
+@dataclass(frozen=True)
+class PublishOutcome:
+    version: str
+    uri: str
+    promoted: bool
+    reason: str
+    previous_champion: dict[str, Any] | None
+
+
+class ModelRegistry:
+    def __init__(self, store: ObjectStore, prefix: str = "models", uri_base: str = ""):
+        self.store, self.prefix = store, prefix.strip("/")
+        self.uri_base = uri_base  # e.g. s3://fraudlake, only for messages
+
+    def _key(self, *parts: str) -> str:
+        return "/".join([self.prefix, *parts])
+
+    def upload(self, files: Mapping[str, bytes]) -> str:
+        """Upload one version (manifest last); returns the version."""
+        version = verify(files)["version"]
+        for name in sorted(files, key=lambda n: n == MANIFEST):
+            self.store.put(self._key(version, name), files[name])
+        return str(version)
+
+    def champion(self) -> dict[str, Any] | None:
+        raw = self.store.get(self._key(CHAMPION))
+        return json.loads(raw) if raw else None
+
+    def publish(self, files: Mapping[str, bytes]) -> PublishOutcome:
+        """Upload the version, then move the champion pointer if it beats the champion's test AUC-PR."""
+        return self.promote(self.upload(files))
+
+    def promote(self, version: str) -> PublishOutcome:
+        """The champion gate for an uploaded version: promote only on a strictly higher test AUC-PR."""
+        raw = self.store.get(self._key(version, MANIFEST))
+        if raw is None:
+            raise ArtifactError(f"no complete model version {version!r} under {self.prefix}/")
+        headline = json.loads(raw)["headline"].get("test_auc_pr")
+        candidate = float("nan") if headline is None else float(headline)
+        current = self.champion()
+        uri = f"{self.uri_base}/{self._key(version)}/"
+        if math.isnan(candidate):
+            return PublishOutcome(version, uri, False, "candidate has no test AUC-PR", current)
+        if current is not None and current["version"] == version:
+            return PublishOutcome(version, uri, True, "already the champion", current)
+        if current is not None and not candidate > float(current["test_auc_pr"]):
+            reason = (f"test AUC-PR {candidate:.4f} does not beat champion {current['version']} "
+                      f"({current['test_auc_pr']:.4f})")  # fmt: skip
+            return PublishOutcome(version, uri, False, reason, current)
+        pointer = {"version": version, "test_auc_pr": candidate, "promoted_at": datetime.now(UTC).isoformat()}
+        self.store.put(self._key(CHAMPION), json.dumps(pointer).encode())
+        reason = "first model" if current is None else f"beats {current['version']} ({current['test_auc_pr']:.4f})"
+        return PublishOutcome(version, uri, True, f"promoted: test AUC-PR {candidate:.4f}, {reason}", current)
+
+    def versions(self) -> list[str]:
+        """Complete versions (those with a manifest), oldest first."""
+        keys = self.store.list(self.prefix + "/")
+        return sorted(k.split("/")[-2] for k in keys if k.endswith("/" + MANIFEST))
+
+    def files(self, version: str) -> dict[str, bytes]:
+        keys = self.store.list(self._key(version) + "/")
+        if not keys:
+            raise ArtifactError(f"no model version {version!r} under {self.prefix}/")
+        return {k.rsplit("/", 1)[1]: self.store.get(k) or b"" for k in keys}
+
+    def load(self, version: str) -> FraudModel:
+        return FraudModel(self.files(version))
+
+    def load_champion(self) -> FraudModel | None:
+        """The champion model, or None when no model was ever promoted."""
+        pointer = self.champion()
+        return None if pointer is None else self.load(pointer["version"])
+
+
+def registry_from_settings(settings: ModelStoreSettings | None = None) -> ModelRegistry:
+    settings = settings or ModelStoreSettings()
+    return ModelRegistry(MinioStore(settings), settings.models_prefix, f"s3://{settings.lake_bucket}")
+
+
+def load_champion(settings: ModelStoreSettings | None = None) -> FraudModel | None:
+    """The API's entry point: the current champion from the configured object store."""
+    return registry_from_settings(settings).load_champion()

@@ -1,0 +1,204 @@
+"""Human-readable outputs of a training run: PR curves, feature importance, model card."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers and CI
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import precision_recall_curve  # noqa: E402
+
+from fraudlake.ml.train import TrainResult  # noqa: E402
+
+LABELS = {
+    "a_rule": "(a) seeds' rule: 10-min count ≥ 2 and total > user average",
+    "b_xgb_tabular": "(b) XGBoost, tabular features",
+    "c_xgb_graph": "(c) XGBoost + GraphSAGE embeddings",
+}
+
+
+def _png(fig: Any) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def pr_curves_png(result: TrainResult) -> bytes:
+    """Precision-recall curves of (a), (b), (c) on the test period."""
+    y = result.evaluation["y"]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for key, label in LABELS.items():
+        prec, rec, _ = precision_recall_curve(y, result.evaluation[key])
+        auc_pr = result.metrics["test"][key]["auc_pr"]
+        ax.step(rec, prec, where="post", label=f"{label} (AUC-PR {auc_pr:.3f})")
+    ax.axhline(y.mean(), color="grey", lw=0.8, ls=":", label=f"fraud rate {y.mean():.4f}")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
+           title=f"Test period: {len(y):,} transactions, {int(y.sum())} frauds")  # fmt: skip
+    ax.legend(loc="upper right", fontsize=8)
+    return _png(fig)
+
+
+def importance(result: TrainResult, top: int = 25) -> list[tuple[str, float]]:
+    """Top features of the served model by total gain."""
+    gain = result.booster.get_score(importance_type="total_gain")
+    return sorted(gain.items(), key=lambda kv: -kv[1])[:top]
+
+
+def importance_png(result: TrainResult, top: int = 25) -> bytes:
+    items = importance(result, top)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(items) + 1))
+    colors = ["tab:orange" if name.startswith("graph_") else "tab:blue" for name, _ in items]
+    ax.barh([n for n, _ in items], [v for _, v in items], color=colors)
+    ax.set(xlabel="total gain", title="Model (c): top features (orange = graph)")
+    return _png(fig)
+
+
+def _fmt(v: float) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and np.isnan(v)) else f"{v:.3f}"
+
+
+def model_card(result: TrainResult, source: str) -> str:
+    """Markdown model card: data window, metrics with intervals, decisions, limits."""
+    m = result.metrics
+    periods = "\n".join(
+        f"| {name} | {p['start'][:19]} | {p['end'][:19]} | {p['rows']:,} | {p['frauds']} | {p['cards']:,} |"
+        for name, p in m["periods"].items()
+    )
+    ci = m["test_auc_pr_ci95_by_card_bootstrap"]
+    rows = "\n".join(
+        f"| {LABELS[k]} | {_fmt(v['auc_pr'])} [{_fmt(ci[k][0]) if ci.get(k) else 'n/a'}, "
+        f"{_fmt(ci[k][1]) if ci.get(k) else 'n/a'}] | {_fmt(v['roc_auc'])} | {_fmt(v['recall_at_p90'])} "
+        f"| {_fmt(v['recall_at_p95'])} |"
+        for k, v in m["test"].items()
+    )
+    diffs = "\n".join(
+        f"- AUC-PR difference {k.replace('-', ' − ')}: 95% interval [{_fmt(v[0])}, {_fmt(v[1])}]"
+        for k, v in ci.items() if "-" in k and v
+    )  # fmt: skip
+    th = m["thresholds"]
+    dec = "\n".join(f"| {k} | {v['rows']:,} | {v['frauds']} | {_fmt(v['precision'])} | {_fmt(v['fraud_share'])} |"
+                    for k, v in m["test_decisions"].items())  # fmt: skip
+    top = ", ".join(name for name, _ in importance(result, 10))
+    return f"""# Fraud model {result.version}
+
+Served model: (c) XGBoost on tabular features plus GraphSAGE embeddings of the transaction's card,
+merchant and user, isotonic-calibrated. Trained from `{source}`.
+
+## Data window (time split by event time)
+
+| period | from | to | rows | frauds | cards |
+|---|---|---|---|---|---|
+{periods}
+
+`gnn` trains GraphSAGE (labels of that period only), `fit` trains XGBoost, `valid` early-stops,
+calibrates and sets the thresholds, `test` is used once, for the numbers below.
+
+## Test metrics
+
+| model | AUC-PR [95% card-bootstrap] | ROC-AUC | recall @ 90% precision | recall @ 95% precision |
+|---|---|---|---|---|
+{rows}
+
+{diffs}
+
+Test frauds: {int(result.evaluation['y'].sum())} on {m['test_fraud_cards']} cards.
+
+## Decisions
+
+Thresholds on the calibrated probability, chosen on the validation period: review at
+≥ {_fmt(th['review']['value'])} (target precision {m['targets']['review_precision']}), decline at
+≥ {_fmt(th['decline']['value'])} (target precision {m['targets']['decline_precision']};
+reachable on validation: {th['decline']['reachable']}). On the test period:
+
+| decision | rows | frauds | precision | share of frauds |
+|---|---|---|---|---|
+{dec}
+
+Most important features (total gain): {top}.
+
+## Limits
+
+{_gnn_limit(m.get("gnn_training", {}))}{_small_test_limit(m["test_fraud_cards"])}- Labels are used only when {result.spec['config']['label_delay_ms'] / 86_400_000:g} days old; real
+  chargeback delays vary, and a longer delay weakens merchant-risk and graph features.
+- Graph embeddings are refreshed once per {result.spec['graph']['snapshot_every_ms'] / 3_600_000:g} h
+  snapshot; fraud that moves faster than a snapshot is seen by the velocity features only.
+- Metrics hold for data like the training window; a new fraud pattern, a different population or a
+  fraud rate far from {m['periods']['test']['frauds'] / max(m['periods']['test']['rows'], 1):.4%}
+  changes precision at every threshold. Few test frauds mean wide intervals (see above): compare
+  models by the intervals, not the third decimal.
+- Trained on {"synthetic (generated)" if "gen" in source else "the given"} data; validate on real
+  labelled traffic before using the decline band.
+"""
+
+
+def _small_test_limit(fraud_cards: int) -> str:
+    if fraud_cards >= 10:
+        return ""
+    return (f"- The test period has frauds on only {fraud_cards} card(s): a bootstrap over so few cards cannot\n"
+            "  give a meaningful interval, and no model comparison on this data is conclusive.\n")  # fmt: skip
+
+
+def _gnn_limit(summary: dict[str, Any]) -> str:
+    if not summary:
+        return ""
+    if summary.get("usable_snapshots", 0) == 0:
+        return ("- GraphSAGE had no fraud to learn from in its period: its embeddings are untrained\n"
+                "  projections of the graph, and (c) can only be as good as (b).\n")  # fmt: skip
+    pos = summary.get("positive_nodes", {})
+    return (f"- GraphSAGE learned from {summary['usable_snapshots']} snapshots with {pos.get('card', 0)} "
+            f"defrauded cards and {pos.get('merchant', 0)} merchants (summed over snapshots).\n")
+
+
+def artifact_files(result: TrainResult, source: str) -> dict[str, bytes]:
+    """Every file of the model version (layout: `fraudlake.ml.artifact`), manifest included."""
+    from fraudlake.ml.artifact import manifest, npz_bytes
+
+    tables = {f"{kind}/{part}": arr for kind, parts in result.tables.items() for part, arr in parts.items()}
+    decision = {
+        "calibration": {"knots_x": result.calibration.knots_x.tolist(), "knots_y": result.calibration.knots_y.tolist()},
+        "thresholds": {k: t.__dict__ for k, t in result.thresholds.items()},
+    }
+    metrics = {"version": result.version, "source": source, **result.metrics,
+               "feature_importance": dict(importance(result, 40))}  # fmt: skip
+    files = {
+        "xgboost.json": bytes(result.booster.save_raw("json")),
+        "xgboost_tabular.json": bytes(result.booster_tabular.save_raw("json")),
+        "decision.json": _json(decision),
+        "feature_spec.json": _json(result.spec),
+        "gnn_weights.npz": npz_bytes(result.sage.to_arrays()),
+        "embeddings.npz": npz_bytes(tables),
+        "metrics.json": _json(metrics),
+        "model_card.md": model_card(result, source).encode(),
+        "pr_curves.png": pr_curves_png(result),
+        "feature_importance.png": importance_png(result),
+    }
+    headline = {"test_auc_pr": result.metrics["test"]["c_xgb_graph"]["auc_pr"],
+                "test_auc_pr_tabular": result.metrics["test"]["b_xgb_tabular"]["auc_pr"],
+                "test_auc_pr_rule": result.metrics["test"]["a_rule"]["auc_pr"],
+                "data_end": result.metrics["periods"]["test"]["end"]}  # fmt: skip
+    files["manifest.json"] = manifest(result.version, files, headline)
+    return files
+
+
+def _json(obj: Any) -> bytes:
+    # NaN/inf (e.g. an unreachable decline threshold) are written as null: strict JSON for every reader.
+    return json.dumps(_finite(obj), indent=2).encode()
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return _finite(obj.item())
+    return obj

@@ -1,0 +1,103 @@
+"""What the `train_model` DAG's tasks call: configuration from Airflow, then the training pipeline.
+
+Configuration reuses the lake DAG's channels (`fraudlake.lake.runtime`): Variable `fraudlake_lake`
+(database, bucket), Connection `fraudlake_lake` (S3/MinIO endpoint and keys, or IRSA) and
+Connection `fraudlake_clickhouse` (the DSN). Optional Variable `fraudlake_model`
+(`AIRFLOW_VAR_FRAUDLAKE_MODEL`), JSON: `lookback_days` (default 180), `label_delay_days` (7),
+`min_frauds` (30).
+
+A run trains on the `lookback_days` before its data interval's end, so a rerun of the same interval
+sees the same rows and produces the same version; tasks hand over versions, not data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from fraudlake.ml.registry import ModelRegistry, ModelStoreSettings, registry_from_settings
+
+MODEL_VARIABLE = "fraudlake_model"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelJob:
+    database: str
+    clickhouse_dsn: str
+    store: ModelStoreSettings
+    lookback_days: float = 180.0
+    label_delay_days: float = 7.0
+    min_frauds: int = 30
+
+    def window(self, interval_end: datetime) -> tuple[datetime, datetime]:
+        return interval_end - timedelta(days=self.lookback_days), interval_end
+
+    def registry(self) -> ModelRegistry:
+        return registry_from_settings(self.store)
+
+
+def job_from_airflow() -> ModelJob:
+    from airflow.sdk import Variable
+
+    from fraudlake.lake.runtime import clickhouse_dsn_from_airflow, pipeline_from_airflow, store_from_airflow
+
+    pipeline = pipeline_from_airflow()
+    lake = store_from_airflow(pipeline)
+    store = ModelStoreSettings(s3_endpoint=lake.endpoint_url, s3_access_key=lake.access_key,
+                               s3_secret_key=lake.secret_key, s3_region=lake.region,
+                               lake_bucket=pipeline.bucket)  # fmt: skip
+    options = Variable.get(MODEL_VARIABLE, default=None, deserialize_json=True) or {}
+    return ModelJob(pipeline.database, clickhouse_dsn_from_airflow(), store, **options)
+
+
+def check_training_data(job: ModelJob, interval_end: datetime) -> dict[str, Any]:
+    """Rows and frauds in the training window; fails the task when there is too little fraud to learn."""
+    from fraudlake.clickhouse.client import connect
+    from fraudlake.ml.data import TrainingDataError, _identifier
+
+    start, end = job.window(interval_end)
+    client = connect(job.clickhouse_dsn)
+    try:
+        rows, frauds = client.query(
+            f"SELECT count(), countIf(is_fraud) FROM {_identifier(job.database)}.transactions FINAL "
+            "WHERE event_ts >= {start:DateTime64(3, 'UTC')} AND event_ts < {end:DateTime64(3, 'UTC')}",
+            parameters={"start": start, "end": end},
+        ).result_rows[0]
+    finally:
+        client.close()
+    if frauds < job.min_frauds:
+        raise TrainingDataError(f"{frauds} frauds in [{start}, {end}) (need {job.min_frauds}): not training")
+    return {"start": start.isoformat(), "end": end.isoformat(), "rows": int(rows), "frauds": int(frauds)}
+
+
+def train_candidate(job: ModelJob, interval_end: datetime) -> dict[str, Any]:
+    """Train on the window and upload the version (without promoting it); returns its reference."""
+    from fraudlake.ml.data import read_clickhouse
+    from fraudlake.ml.features import DAY_MS
+    from fraudlake.ml.report import artifact_files
+    from fraudlake.ml.train import TrainConfig, train
+
+    start, end = job.window(interval_end)
+    frame = read_clickhouse(job.clickhouse_dsn, job.database, start, end)
+    config = TrainConfig()
+    config = replace(config, features=replace(config.features, label_delay_ms=int(job.label_delay_days * DAY_MS)))
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total:
+            log.info("%s: done (%d)", stage, total)
+
+    result = train(frame, config, progress)
+    files = artifact_files(result, f"clickhouse:{job.database}.transactions [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
+    version = job.registry().upload(files)
+    test = result.metrics["test"]
+    return {"version": version, "test_auc_pr": {k: v["auc_pr"] for k, v in test.items()}, "rows": len(frame)}
+
+
+def champion_gate(job: ModelJob, version: str) -> dict[str, Any]:
+    """Promote `version` if its test AUC-PR beats the champion's."""
+    outcome = job.registry().promote(version)
+    log.info("champion gate for %s: %s", version, outcome.reason)
+    return {"version": version, "promoted": outcome.promoted, "reason": outcome.reason, "uri": outcome.uri}

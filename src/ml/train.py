@@ -1,0 +1,225 @@
+"""Training pipeline: time split, features, GraphSAGE, XGBoost, calibration, thresholds, evaluation.
+
+Time periods (by event time, in this order; fractions are of rows):
+
+    gnn    the GraphSAGE model's own training period (its labels stay in it)
+    fit    XGBoost training rows for both (b) tabular and (c) tabular + graph
+    valid  early stopping, calibration, decision thresholds
+    test   the reported metrics, touched once
+
+Features of every row use all history before it (earlier periods included), never later rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from fraudlake.ml import evaluate
+from fraudlake.ml.batch_features import batch_features
+from fraudlake.ml.data import TrainingDataError, columns
+from fraudlake.ml.embed_numpy import SageWeights, forward
+from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig, graph_features, spec_json
+from fraudlake.ml.graph import GnnConfig, fit_gnn, graph_columns, row_graph_features
+from fraudlake.ml.graph_data import GraphConfig, snapshot, snapshot_times
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Period sizes as fractions of rows, or explicit start times of fit / valid / test."""
+
+    gnn: float = 0.30
+    fit: float = 0.40
+    valid: float = 0.15  # test gets the rest
+    starts: tuple[str, ...] | None = None  # ISO 8601 (UTC) starts of fit, valid, test
+
+
+@dataclass(frozen=True)
+class XgbConfig:
+    rounds: int = 400
+    early_stopping: int = 40
+    max_depth: int = 6
+    eta: float = 0.08
+    subsample: float = 0.8
+    colsample: float = 0.8
+    min_child_weight: float = 2.0
+    threads: int = 2
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    graph: GraphConfig = field(default_factory=GraphConfig)
+    gnn: GnnConfig = field(default_factory=GnnConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    xgb: XgbConfig = field(default_factory=XgbConfig)
+    review_precision: float = 0.30  # an analyst queue where ≥ 30% of reviewed transactions are fraud
+    decline_precision: float = 0.90  # automatic declines must be right ≥ 90% of the time
+    bootstrap: int = 200
+
+
+@dataclass
+class TrainResult:
+    """Everything the artifact stores; `evaluation` holds test labels and scores for the plots."""
+
+    version: str
+    spec: dict[str, Any]
+    booster: xgb.Booster  # (c) tabular + graph: the served model
+    booster_tabular: xgb.Booster  # (b), kept for comparison and fallback
+    calibration: evaluate.Calibration
+    thresholds: dict[str, evaluate.Threshold]
+    sage: SageWeights
+    tables: dict[str, dict[str, np.ndarray]]  # ids / x / h1 / h2 per node type, last snapshot
+    metrics: dict[str, Any]
+    evaluation: dict[str, np.ndarray]
+
+
+def split_bounds(event_ms: np.ndarray, split: SplitConfig) -> dict[str, tuple[int, int]]:
+    """Row index ranges per period; a boundary never cuts rows of the same millisecond apart."""
+    n = len(event_ms)
+    if split.starts is not None:
+        if len(split.starts) != 3:
+            raise TrainingDataError("explicit split needs three start times: fit, valid, test")
+        times = [pd.Timestamp(s, tz="UTC") if pd.Timestamp(s).tzinfo is None else pd.Timestamp(s) for s in split.starts]
+        cut_ms = [int(t.value // 1_000_000) for t in times]
+        if cut_ms != sorted(cut_ms):
+            raise TrainingDataError(f"split starts must be increasing, got {', '.join(split.starts)}")
+    else:
+        edges = np.cumsum([0.0, split.gnn, split.fit, split.valid])
+        cut_ms = [int(event_ms[min(int(f * n), n - 1)]) for f in edges[1:]]
+    cuts = [int(np.searchsorted(event_ms, c, "left")) for c in cut_ms]
+    bounds = [0, *cuts, n]
+    return {name: (bounds[i], bounds[i + 1]) for i, name in enumerate(("gnn", "fit", "valid", "test"))}
+
+
+def _gnn_cutoffs(event_ms: np.ndarray, gnn_end: int, config: TrainConfig) -> np.ndarray:
+    """Cutoffs whose labelled horizon ends before the GNN period ends minus the label delay."""
+    t0, t_end = int(event_ms[0]), int(event_ms[gnn_end - 1]) + 1
+    last = t_end - config.graph.horizon_ms - config.features.label_delay_ms
+    first = t0 + (last - t0) // 3  # leave the earliest history to build the first graphs from
+    grid = snapshot_times(first, last, config.graph.snapshot_every_ms)
+    grid = grid[(grid >= first) & (grid <= last)]
+    if len(grid) == 0:
+        raise TrainingDataError("the GNN period is shorter than horizon + label delay; use more history")
+    pick = np.unique(np.linspace(0, len(grid) - 1, min(config.gnn.max_train_snapshots, len(grid))).round())
+    return grid[pick.astype(int)]
+
+
+def _fit_xgb(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, names: list[str], cfg: XgbConfig
+             ) -> xgb.Booster:  # fmt: skip
+    params = {"objective": "binary:logistic", "eval_metric": "aucpr", "tree_method": "hist",
+              "max_depth": cfg.max_depth, "eta": cfg.eta, "subsample": cfg.subsample,
+              "colsample_bytree": cfg.colsample, "min_child_weight": cfg.min_child_weight,
+              "nthread": cfg.threads, "seed": cfg.seed}  # fmt: skip
+    train = xgb.QuantileDMatrix(x, y, feature_names=names)
+    valid = xgb.DMatrix(xv, yv, feature_names=names)
+    return xgb.train(params, train, cfg.rounds, evals=[(valid, "valid")],
+                     early_stopping_rounds=cfg.early_stopping, verbose_eval=False)  # fmt: skip
+
+
+def predict(booster: xgb.Booster, x: np.ndarray) -> np.ndarray:
+    """Raw probabilities with the early-stopped number of trees."""
+    best = getattr(booster, "best_iteration", None)
+    return booster.inplace_predict(x, iteration_range=(0, best + 1) if best is not None else (0, 0))
+
+
+def train(frame: pd.DataFrame, config: TrainConfig | None = None, progress: Progress | None = None) -> TrainResult:
+    """Train and evaluate on a prepared frame (`fraudlake.ml.data.prepare`)."""
+    config = config or TrainConfig()
+    report = progress or (lambda *_: None)
+    cols = columns(frame)
+    y = cols["is_fraud"].astype(int)
+    bounds = split_bounds(cols["event_ms"], config.split)
+    for name, (lo, hi) in bounds.items():
+        if y[lo:hi].sum() == 0 and name != "gnn":
+            raise TrainingDataError(f"no fraud in the {name} period ({hi - lo} rows): cannot train/evaluate")
+    report("tabular features", 0, 1)
+    x_tab = batch_features(cols, config.features).astype(np.float32)
+    report("tabular features", 1, 1)
+
+    graph, ids = graph_columns(cols)
+    cutoffs = _gnn_cutoffs(cols["event_ms"], bounds["gnn"][1], config)
+    sage, gnn_summary = fit_gnn(graph, cutoffs, config.features, config.graph, config.gnn,
+                                lambda i, n, _loss: report("GraphSAGE training", i, n))  # fmt: skip
+    lo = bounds["fit"][0]
+    grid = snapshot_times(int(cols["event_ms"][lo]), int(cols["event_ms"][-1]), config.graph.snapshot_every_ms)
+    rows = np.arange(lo, len(y))
+    x_graph = np.zeros((len(y), len(graph_features(config.gnn.dim))), dtype=np.float32)
+    x_graph[lo:] = row_graph_features(graph, rows, grid, sage, config.features, config.graph,
+                                      lambda i, n: report("graph embeddings", i, n))  # fmt: skip
+
+    names_b = list(FEATURE_NAMES)
+    names_c = names_b + [f.name for f in graph_features(config.gnn.dim)]
+    x_all = np.hstack([x_tab, x_graph])
+    del x_graph
+    fit, valid, test = (slice(*bounds[k]) for k in ("fit", "valid", "test"))
+    report("XGBoost (b) tabular", 0, 1)
+    booster_b = _fit_xgb(x_tab[fit], y[fit], x_tab[valid], y[valid], names_b, config.xgb)
+    report("XGBoost (b) tabular", 1, 1)
+    report("XGBoost (c) tabular + graph", 0, 1)
+    booster_c = _fit_xgb(x_all[fit], y[fit], x_all[valid], y[valid], names_c, config.xgb)
+    report("XGBoost (c) tabular + graph", 1, 1)
+
+    raw_valid = predict(booster_c, x_all[valid])
+    calibration = evaluate.Calibration.fit(raw_valid, y[valid])
+    cal_valid = calibration(raw_valid)
+    thresholds = {
+        "review": evaluate.choose_threshold(y[valid], cal_valid, config.review_precision),
+        "decline": evaluate.choose_threshold(y[valid], cal_valid, config.decline_precision),
+    }
+    scores = {"a_rule": evaluate.seed_rule(x_tab[test]), "b_xgb_tabular": predict(booster_b, x_tab[test]),
+              "c_xgb_graph": predict(booster_c, x_all[test])}  # fmt: skip
+    report("evaluation", 0, 1)
+    metrics = _metrics(cols, y, bounds, scores, calibration, thresholds, config) | {"gnn_training": gnn_summary}
+    report("evaluation", 1, 1)
+    final = snapshot(graph, int(cols["event_ms"][-1]) + 1, config.features, config.graph)
+    x_std, h1, h2 = forward(sage, final.x, final.edges)
+    tables = {kind: {"ids": ids[kind].astype(str), "x": x_std[kind].astype(np.float32),
+                     "h1": h1[kind].astype(np.float32), "h2": h2[kind].astype(np.float32)} for kind in ids}  # fmt: skip
+    spec = spec_json(config.features, config.gnn.dim) | {"graph": _asdict(config.graph)}
+    model_bytes = bytes(booster_c.save_raw("json"))
+    end = pd.Timestamp(int(cols["event_ms"][-1]), unit="ms", tz="UTC")
+    version = f"{end:%Y%m%dT%H%M%SZ}-{hashlib.sha256(model_bytes).hexdigest()[:8]}"
+    evaluation = {"y": y[test], **scores, "c_calibrated": calibration(scores["c_xgb_graph"])}
+    return TrainResult(version, spec, booster_c, booster_b, calibration, thresholds, sage, tables, metrics,
+                       evaluation)  # fmt: skip
+
+
+def _asdict(obj: Any) -> dict[str, Any]:
+    return dict(obj.__dict__)
+
+
+def _window(cols: dict[str, np.ndarray], lo: int, hi: int, y: np.ndarray) -> dict[str, Any]:
+    ts = pd.to_datetime(cols["event_ms"][[lo, hi - 1]], unit="ms", utc=True)
+    return {"start": ts[0].isoformat(), "end": ts[1].isoformat(), "rows": hi - lo, "frauds": int(y[lo:hi].sum()),
+            "cards": int(len(np.unique(cols["card_id"][lo:hi])))}  # fmt: skip
+
+
+def _metrics(cols: dict[str, np.ndarray], y: np.ndarray, bounds: dict[str, tuple[int, int]],
+             scores: dict[str, np.ndarray], calibration: evaluate.Calibration,
+             thresholds: dict[str, evaluate.Threshold], config: TrainConfig) -> dict[str, Any]:  # fmt: skip
+    lo, hi = bounds["test"]
+    y_test = y[lo:hi]
+    cards = cols["card_id"][lo:hi]
+    calibrated = calibration(scores["c_xgb_graph"])
+    decided = evaluate.decisions(calibrated, thresholds["review"].value, thresholds["decline"].value)
+    pairs = [("c_xgb_graph", "b_xgb_tabular"), ("b_xgb_tabular", "a_rule")]
+    return {
+        "periods": {name: _window(cols, a, b, y) for name, (a, b) in bounds.items()},
+        "test": {name: evaluate.ranking_metrics(y_test, s) for name, s in scores.items()},
+        "test_auc_pr_ci95_by_card_bootstrap": evaluate.card_bootstrap(
+            y_test, scores, cards, pairs, n=config.bootstrap, seed=config.xgb.seed),
+        "test_fraud_cards": int(len(np.unique(cards[y_test == 1]))),
+        "thresholds": {k: t.__dict__ for k, t in thresholds.items()},
+        "test_decisions": evaluate.decision_table(y_test, decided),
+        "targets": {"review_precision": config.review_precision, "decline_precision": config.decline_precision},
+    }  # fmt: skip

@@ -1,0 +1,114 @@
+"""A small end-to-end training run, its artifact, the champion gate and the serving model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudlake.ml.artifact import MODEL_FILES, ArtifactError, FraudModel, manifest, read_dir, write_dir
+from fraudlake.ml.features import DAY_MS, FEATURE_NAMES, FeatureConfig
+from fraudlake.ml.graph import GnnConfig
+from fraudlake.ml.graph_data import GraphConfig
+from fraudlake.ml.registry import LocalStore, MemoryStore, ModelRegistry
+from fraudlake.ml.report import artifact_files
+from fraudlake.ml.train import SplitConfig, TrainConfig, XgbConfig, split_bounds, train
+
+pytestmark = pytest.mark.unit
+FAST = TrainConfig(
+    features=FeatureConfig(label_delay_ms=2 * DAY_MS),
+    graph=GraphConfig(edge_window_ms=30 * DAY_MS, horizon_ms=7 * DAY_MS),
+    gnn=GnnConfig(hidden=8, dim=4, epochs=3, max_train_snapshots=3),
+    split=SplitConfig(gnn=0.4, fit=0.3, valid=0.15),
+    xgb=XgbConfig(rounds=30, early_stopping=10),
+    bootstrap=20,
+)
+
+
+@pytest.fixture(scope="module")
+def files(small_frame: pd.DataFrame) -> dict[str, bytes]:
+    return artifact_files(train(small_frame, FAST), "unit-test frame")
+
+
+def test_split_bounds_follow_time_and_keep_ties_together() -> None:
+    event_ms = np.array([0, 1, 1, 1, 2, 3, 3, 4, 5, 6])
+    bounds = split_bounds(event_ms, SplitConfig(gnn=0.2, fit=0.3, valid=0.2))
+    assert bounds == {"gnn": (0, 1), "fit": (1, 5), "valid": (5, 7), "test": (7, 10)}
+    explicit = split_bounds(np.array([0, DAY_MS, 2 * DAY_MS, 3 * DAY_MS]) + 1_500_000_000_000,
+                            SplitConfig(starts=("2017-07-15", "2017-07-16", "2017-07-17")))  # fmt: skip
+    assert [hi - lo for lo, hi in explicit.values()] == [1, 1, 1, 1]
+
+
+def test_training_writes_every_artifact_file(files: dict[str, bytes], tmp_path) -> None:
+    assert set(files) == {*MODEL_FILES, "manifest.json"}
+    metrics = json.loads(files["metrics.json"])
+    assert set(metrics["test"]) == {"a_rule", "b_xgb_tabular", "c_xgb_graph"}
+    assert metrics["periods"]["test"]["frauds"] > 0 and metrics["gnn_training"]["usable_snapshots"] > 0
+    assert files["pr_curves.png"].startswith(b"\x89PNG") and b"## Limits" in files["model_card.md"]
+    write_dir(files, tmp_path / "v")
+    assert read_dir(tmp_path / "v") == files
+
+
+def test_served_model_scores_from_online_features_and_graph(files: dict[str, bytes], small_frame) -> None:
+    model = FraudModel(files)
+    state = model.new_feature_state()
+    rows = small_frame.to_dict("records")
+    for txn in rows[:-1]:
+        state.update(txn)
+    last = rows[-1]
+    graph = model.graph_features(last["card_id"], last["merchant_id"], last["user_id"])
+    unseen = model.graph_features("new-card", "new-merchant", last["user_id"])
+    x = np.hstack([state.features(last)[0], graph])[None, :]
+    assert x.shape[1] == len(model.feature_names) and model.feature_names[: len(FEATURE_NAMES)] == list(FEATURE_NAMES)
+    p = model.score(x)
+    assert 0 <= p[0] <= 1 and model.decide(p)[0] in {"approve", "review", "decline"}
+    assert np.isfinite(unseen).all() and not np.array_equal(unseen, graph)
+    contributions = model.contributions(x)
+    assert contributions.shape == (1, x.shape[1] + 1)
+
+
+def _with_auc_pr(files: dict[str, bytes], version: str, auc_pr: float | None) -> dict[str, bytes]:
+    body = {k: v for k, v in files.items() if k != "manifest.json"}
+    return body | {"manifest.json": manifest(version, body, {"test_auc_pr": auc_pr})}
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "local"])
+def test_champion_moves_only_for_a_higher_test_auc_pr(files: dict[str, bytes], store_kind: str, tmp_path) -> None:
+    store = MemoryStore() if store_kind == "memory" else LocalStore(tmp_path)
+    registry = ModelRegistry(store)
+    assert registry.load_champion() is None
+    assert registry.publish(_with_auc_pr(files, "v1", 0.50)).promoted
+    assert not registry.publish(_with_auc_pr(files, "v2", 0.40)).promoted
+    assert not registry.publish(_with_auc_pr(files, "v3", 0.50)).promoted  # a tie does not beat
+    assert not registry.publish(_with_auc_pr(files, "v4", None)).promoted
+    assert registry.champion()["version"] == "v1"
+    outcome = registry.publish(_with_auc_pr(files, "v5", 0.61))
+    assert outcome.promoted and outcome.previous_champion["version"] == "v1"
+    assert registry.versions() == ["v1", "v2", "v3", "v4", "v5"]
+    assert registry.load_champion().version == "v5"
+
+
+def test_incomplete_or_altered_versions_are_rejected(files: dict[str, bytes]) -> None:
+    store = MemoryStore()
+    registry = ModelRegistry(store)
+    registry.upload(_with_auc_pr(files, "v1", 0.5))
+    store.objects["models/v1/xgboost.json"] = b"{}"
+    with pytest.raises(ArtifactError, match="sha256"):
+        registry.load("v1")
+    partial = {k: v for k, v in _with_auc_pr(files, "v2", 0.9).items() if k != "manifest.json"}
+    for name, data in partial.items():
+        store.put(f"models/v2/{name}", data)
+    assert "v2" not in registry.versions()
+    with pytest.raises(ArtifactError, match="no complete"):
+        registry.promote("v2")
+
+
+def test_training_refuses_data_without_fraud_to_evaluate(small_frame: pd.DataFrame) -> None:
+    from fraudlake.ml.data import TrainingDataError
+
+    clean = small_frame.assign(is_fraud=False)
+    with pytest.raises(TrainingDataError, match="no fraud"):
+        train(clean, replace(FAST, bootstrap=5))
