@@ -149,5 +149,6 @@ class FraudAnalystAgent:
                 ChatMessage(role="assistant", content=answer),
             )
         ]
-        output = await agent.run(user_msg=message, chat_history=chat_history, max_iterations=self.max_steps)
+        handler: Any = agent.run(user_msg=message, chat_history=chat_history, max_iterations=self.max_steps)
+        output = await handler
         return str(output.response.content or "").strip()

@@ -9,6 +9,7 @@ Every figure in an answer comes from a cited query or document.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from fraudlake.agent.documents import count, merchant_place, money, percent
 from fraudlake.agent.search import CARD_ID, HEX_ID, MERCHANT_ID
 from fraudlake.agent.sql_guard import SqlRejectedError
 from fraudlake.agent.tools import AnalystTools, ToolUnavailableError, excerpt
+
+log = logging.getLogger(__name__)
 
 OFFLINE_LABEL = (
     "[offline answer: no language model is configured; figures are taken directly from the cited data]"
@@ -152,8 +155,11 @@ class OfflineAnswerer:
             body = handler(intent, question)
         except SqlRejectedError as exc:
             body = f"That query was refused: {exc}."
-        except ToolUnavailableError as exc:
+        except (ToolUnavailableError, LookupError, ValueError) as exc:
             body = f"I cannot answer that here: {exc}."
+        except Exception as exc:  # the database or the index failed: say so instead of failing the chat
+            log.exception("offline answer failed")
+            body = f"The data sources failed while answering ({type(exc).__name__}: {str(exc)[:300]})."
         return f"{OFFLINE_LABEL}\n\n{body}"
 
     # --- routes ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ the first chat, SQL or notification request, so scoring never waits for any of t
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from functools import cached_property
 from typing import Any
@@ -53,8 +54,9 @@ class AgentService:
     # --- the three entry points ---------------------------------------------------------------
 
     async def chat(self, message: str, session_id: str | None = None) -> Any:
-        """One chat turn (see FraudAnalystAgent.achat)."""
-        return await self.agent.achat(message, session_id)
+        """One chat turn (see FraudAnalystAgent.achat); the first one builds the agent off the event loop."""
+        agent = await asyncio.to_thread(lambda: self.agent)
+        return await agent.achat(message, session_id)
 
     def run_sql(self, sql: str) -> SqlResult:
         """The UI's SQL playground: the same guard and read-only session as the agent's tool."""
@@ -116,6 +118,8 @@ class AgentService:
 
     @cached_property
     def agent(self) -> FraudAnalystAgent:
+        if self.llm is not None:
+            import llama_index.core.agent.workflow  # noqa: F401  (import once here, not on the event loop)
         return FraudAnalystAgent(
             self.tools, self.llm, self.sessions, self.settings.agent_max_tool_calls, self.provider
         )

@@ -36,13 +36,13 @@ class AgentSettings(BaseSettings):
     bedrock_model_id: str = DEFAULT_CLAUDE  # Converse model id or inference profile
     bedrock_embedding_model_id: str = TITAN_V2
     bedrock_embedding_dimensions: Literal[256, 512, 1024] = 1024
-    bedrock_max_retries: int = Field(4, ge=1, le=10)
-    agent_sql_max_rows: int = Field(200, ge=1, le=10_000)
-    agent_sql_timeout_seconds: int = Field(10, ge=1, le=300)
-    agent_max_tool_calls: int = Field(6, ge=1, le=20)
-    agent_session_turns: int = Field(10, ge=1, le=100)  # user+assistant pairs kept per session
-    agent_sessions: int = Field(1000, ge=1)  # sessions kept in memory (least recently used dropped)
-    agent_case_days: int = Field(30, ge=1, le=365)  # how far back indexed cases and profiles reach
+    bedrock_max_retries: int = Field(default=4, ge=1, le=10)
+    agent_sql_max_rows: int = Field(default=200, ge=1, le=10_000)
+    agent_sql_timeout_seconds: int = Field(default=10, ge=1, le=300)
+    agent_max_tool_calls: int = Field(default=6, ge=1, le=20)
+    agent_session_turns: int = Field(default=10, ge=1, le=100)  # user+assistant pairs kept per session
+    agent_sessions: int = Field(default=1000, ge=1)  # sessions kept in memory (least recently used dropped)
+    agent_case_days: int = Field(default=30, ge=1, le=365)  # how far back indexed cases and profiles reach
 
     def collection_name(self) -> str:
         return self.chroma_collection or collection_for(self.clickhouse_database)

@@ -148,6 +148,8 @@ class SqlGuard:
         ctes = _cte_names(tree)
         tables = [self._check_table(table, ctes) for table in tree.find_all(exp.Table)]
         for node in tree.walk():
+            if not isinstance(node, exp.Expression):  # fail closed on node kinds this guard does not know
+                raise SqlRejectedError(f"unsupported syntax ({type(node).__name__})")
             _check_node(node, self.database)
         limited, limit = self._limited(tree)
         return GuardedQuery(
