@@ -1,6 +1,9 @@
-"""The offline answerer's routing, and the agent's session memory."""
+"""The offline answerer's routing, the agent's session memory, and provider selection."""
 
 from __future__ import annotations
+
+import time
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +59,34 @@ def test_sessions_keep_recent_turns_and_drop_old_sessions() -> None:
     store.append("c", "qc", "ac")  # evicts b, the least recently used
     assert store.history("b") == []
     assert store.history("c") == [("qc", "ac")]
+
+
+AWS_CREDENTIAL_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+)
+
+
+def test_aws_credentials_are_detected_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from fraudlake.agent.llm import aws_credentials_configured
+
+    for name in AWS_CREDENTIAL_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    started = time.monotonic()
+    assert not aws_credentials_configured()  # without asking the instance metadata service
+    assert time.monotonic() - started < 5
+    assert not aws_credentials_configured("no-such-profile")
+
+    token = tmp_path / "token"
+    token.write_text("eyJ.irsa.token")
+    monkeypatch.setenv("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/fraudlake-api")
+    monkeypatch.setenv("AWS_WEB_IDENTITY_TOKEN_FILE", str(token))
+    assert aws_credentials_configured()  # IRSA in EKS: resolved lazily, no network here
