@@ -229,3 +229,24 @@ def test_titan_embeddings_request_and_response() -> None:
         vectors = TitanEmbedder(client, dimensions=256).embed(["card testing burst"])
         stubber.assert_no_pending_responses()
     assert vectors == [[0.6, 0.8]]
+
+
+def test_score_tool_reads_the_row_with_guarded_sql_and_cites_the_score() -> None:
+    row = {"txn_id": "ab12", "event_ts": "2019-03-14T18:52:00", "amount": 812.4, "card_id": "7-0"}
+    seen: list[dict[str, Any]] = []
+
+    def scorer(txn: Any) -> dict[str, Any]:
+        seen.append(dict(txn))
+        return {"score": 0.91, "decision": "decline", "model_version": "v7", "reasons": []}
+
+    runner = CannedSqlRunner([row])
+    tools = AnalystTools(runner, scorer=scorer)
+
+    scored = tools.score_transaction("ab12")
+
+    assert scored["decision"] == "decline"
+    assert seen == [row]
+    assert runner.executed[0].endswith(f"FROM {DB}.transactions FINAL WHERE txn_id = 'ab12' LIMIT 1")
+    assert [(s.txn_id, s.score, s.model_version) for s in tools.citations.scores] == [("ab12", 0.91, "v7")]
+    with pytest.raises(ValueError, match="txn_id"):
+        tools.score_transaction("x' OR 1=1 --")
