@@ -34,8 +34,18 @@ from fraudlake.ml.graph_data import NODE_TYPES, new_node_features
 from fraudlake.ml.online import OnlineFeatureState
 
 MANIFEST = "manifest.json"
-MODEL_FILES = ("xgboost.json", "xgboost_tabular.json", "decision.json", "feature_spec.json", "gnn_weights.npz",
-               "embeddings.npz", "metrics.json", "model_card.md", "pr_curves.png", "feature_importance.png")  # fmt: skip
+MODEL_FILES = (
+    "xgboost.json",
+    "xgboost_tabular.json",
+    "decision.json",
+    "feature_spec.json",
+    "gnn_weights.npz",
+    "embeddings.npz",
+    "metrics.json",
+    "model_card.md",
+    "pr_curves.png",
+    "feature_importance.png",
+)
 
 
 class ArtifactError(ValueError):
@@ -55,8 +65,12 @@ def read_npz(data: bytes) -> dict[str, np.ndarray]:
 
 def manifest(version: str, files: Mapping[str, bytes], headline: Mapping[str, Any]) -> bytes:
     """The manifest: written last, so a version without one is an interrupted upload."""
-    body = {"version": version, "spec_version": SPEC_VERSION, "headline": dict(headline),
-            "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}}  # fmt: skip
+    body = {
+        "version": version,
+        "spec_version": SPEC_VERSION,
+        "headline": dict(headline),
+        "files": {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())},
+    }
     return json.dumps(body, indent=2).encode()
 
 
@@ -71,7 +85,9 @@ def verify(files: Mapping[str, bytes]) -> dict[str, Any]:
         if hashlib.sha256(files[name]).hexdigest() != digest:
             raise ArtifactError(f"{body['version']}: {name} does not match its sha256 in the manifest")
     if body["spec_version"] != SPEC_VERSION:
-        raise ArtifactError(f"{body['version']}: feature spec v{body['spec_version']}, this code has v{SPEC_VERSION}")
+        raise ArtifactError(
+            f"{body['version']}: feature spec v{body['spec_version']}, this code has v{SPEC_VERSION}"
+        )
     return dict(body)
 
 
@@ -100,11 +116,14 @@ class FraudModel:
         self.booster.load_model(bytearray(files["xgboost.json"]))
         self.booster.set_param({"nthread": 1})  # one request, one thread: no pool start-up per call
         decision = json.loads(files["decision.json"])
-        self.calibration = Calibration(np.array(decision["calibration"]["knots_x"]),
-                                       np.array(decision["calibration"]["knots_y"]))  # fmt: skip
+        self.calibration = Calibration(
+            np.array(decision["calibration"]["knots_x"]), np.array(decision["calibration"]["knots_y"])
+        )
         # An unreachable target precision is stored as null: that band never triggers.
-        self.thresholds = {k: float("inf") if v["value"] is None else float(v["value"])
-                           for k, v in decision["thresholds"].items()}  # fmt: skip
+        self.thresholds = {
+            k: float("inf") if v["value"] is None else float(v["value"])
+            for k, v in decision["thresholds"].items()
+        }
         weights = SageWeights.from_arrays(read_npz(files["gnn_weights.npz"]))
         tables = read_npz(files["embeddings.npz"])
         self.embedder = GraphEmbedder(
@@ -122,13 +141,18 @@ class FraudModel:
         Known nodes read the last training snapshot; a node it lacks is embedded inductively as a new
         node linked by this transaction (card ↔ merchant, card ↔ user).
         """
-        links = {"card": {"merchant": [merchant_id], "user": [user_id]},
-                 "merchant": {"card": [card_id]}, "user": {"card": [card_id]}}  # fmt: skip
+        links = {
+            "card": {"merchant": [merchant_id], "user": [user_id]},
+            "merchant": {"card": [card_id]},
+            "user": {"card": [card_id]},
+        }
         ids = {"card": card_id, "merchant": merchant_id, "user": user_id}
         emb = {}
         for kind in GRAPH_NODE_KINDS:
             found = self.embedder.lookup(kind, ids[kind])
-            emb[kind] = found if found is not None else self.embedder.embed(kind, self._new_node[kind], links[kind])
+            emb[kind] = (
+                found if found is not None else self.embedder.embed(kind, self._new_node[kind], links[kind])
+            )
         risks = [self.embedder.score(kind, emb[kind]) for kind in GRAPH_NODE_KINDS]
         return np.concatenate([risks, *(emb[kind] for kind in GRAPH_NODE_KINDS)]).astype(np.float32)
 

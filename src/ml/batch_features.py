@@ -119,7 +119,9 @@ def raw_aggregates(cols: Mapping[str, np.ndarray], config: FeatureConfig) -> dic
     raw["user_state_jump"] = (in_person & (prev >= 0) & (prev_state != states)).astype(np.int64)
     merchants = EntityHistory(merchant, t, reach)
     raw["merchant_prior"] = merchants.expanding(ones)[0]
-    raw["merchant_known_count"], raw["merchant_known_frauds"] = merchants.matured(fraud, config.label_delay_ms)
+    raw["merchant_known_count"], raw["merchant_known_frauds"] = merchants.matured(
+        fraud, config.label_delay_ms
+    )
     raw["card_known_frauds"] = by["card"].matured(fraud, config.label_delay_ms)[1]
     return raw
 

@@ -34,8 +34,14 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
-def _load(input_path: Path | None, dsn: str | None, database: str, start: str | None, end: str | None,
-          max_rows: int | None) -> tuple[Any, str]:  # fmt: skip
+def _load(
+    input_path: Path | None,
+    dsn: str | None,
+    database: str,
+    start: str | None,
+    end: str | None,
+    max_rows: int | None,
+) -> tuple[Any, str]:
     from fraudlake.ml import data
 
     if (input_path is None) == (dsn is None):
@@ -57,10 +63,16 @@ def _registry(stack_dir: Path | None) -> Any:
 
         minio = StackContext(stack_dir or default_stack_dir()).load_state().get("minio")
         if minio is None:
-            raise typer.BadParameter("--upload needs FRAUDLAKE_S3_ENDPOINT (and keys) or a running local stack")
-        settings = settings.model_copy(update={
-            "s3_endpoint": minio.endpoints["url"], "s3_access_key": minio.credentials["access_key"],
-            "s3_secret_key": minio.credentials["secret_key"]})  # fmt: skip
+            raise typer.BadParameter(
+                "--upload needs FRAUDLAKE_S3_ENDPOINT (and keys) or a running local stack"
+            )
+        settings = settings.model_copy(
+            update={
+                "s3_endpoint": minio.endpoints["url"],
+                "s3_access_key": minio.credentials["access_key"],
+                "s3_secret_key": minio.credentials["secret_key"],
+            }
+        )
     return registry_from_settings(settings)
 
 
@@ -73,23 +85,35 @@ def _metrics_table(metrics: dict[str, Any]) -> Table:
     ci = metrics["test_auc_pr_ci95_by_card_bootstrap"]
     for key, m in metrics["test"].items():
         interval = ", ".join(f"{v:.3f}" for v in ci.get(key, []))
-        table.add_row(LABELS[key], f"{m['auc_pr']:.4f}", f"[{interval}]", f"{m['roc_auc']:.4f}",
-                      f"{m['recall_at_p90']:.3f}", f"{m['recall_at_p95']:.3f}")  # fmt: skip
+        table.add_row(
+            LABELS[key],
+            f"{m['auc_pr']:.4f}",
+            f"[{interval}]",
+            f"{m['roc_auc']:.4f}",
+            f"{m['recall_at_p90']:.3f}",
+            f"{m['recall_at_p95']:.3f}",
+        )
     return table
 
 
 @train_app.callback()
 def train(
-    input_path: Annotated[Path | None, typer.Option("--input", help="Parquet or CSV (platform or Kaggle format).")] = None,
+    input_path: Annotated[
+        Path | None, typer.Option("--input", help="Parquet or CSV (platform or Kaggle format).")
+    ] = None,
     dsn: Annotated[str | None, typer.Option(help="ClickHouse DSN: chdb:///path or http(s)://…")] = None,
     database: Annotated[str, typer.Option(help="ClickHouse database of the pipeline.")] = "fraudlake",
     start: Annotated[str | None, typer.Option(help="ClickHouse: first event time (ISO 8601, UTC).")] = None,
     end: Annotated[str | None, typer.Option(help="ClickHouse: end of the window (exclusive).")] = None,
     max_rows: Annotated[int | None, typer.Option(help="Use only the first N rows.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the version's files under OUT/<version>/.")] = None,
-    upload: Annotated[bool, typer.Option(help="Upload to the object store and run the champion gate.")] = False,
-    split_at: Annotated[str | None, typer.Option(
-        help="Explicit period starts 'FIT,VALID,TEST' (ISO dates) instead of row fractions.")] = None,
+    upload: Annotated[
+        bool, typer.Option(help="Upload to the object store and run the champion gate.")
+    ] = False,
+    split_at: Annotated[
+        str | None,
+        typer.Option(help="Explicit period starts 'FIT,VALID,TEST' (ISO dates) instead of row fractions."),
+    ] = None,
     label_delay_days: Annotated[float, typer.Option(help="Labels count only when this old.")] = 7.0,
     stack_dir: Annotated[Path | None, typer.Option(help="Local stack whose MinIO --upload uses.")] = None,
 ) -> None:
@@ -109,7 +133,12 @@ def train(
     try:
         frame, source = _load(input_path, dsn, database, start, end, max_rows)
         console.print(f"{len(frame):,} transactions, {int(frame['is_fraud'].sum())} frauds from {source}")
-        columns = (TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        columns = (
+            TextColumn("{task.description:<28}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=console) as progress:
             result = run_training(frame, config, RichProgress(progress))
             files = artifact_files(result, source)

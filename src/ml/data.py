@@ -17,8 +17,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 # What the model reads; everything else in the schema is ignored.
-COLUMNS = ("txn_id", "event_ts", "user_id", "card_id", "merchant_id", "amount", "use_chip",
-           "merchant_city", "merchant_state", "mcc", "errors", "is_fraud")  # fmt: skip
+COLUMNS = (
+    "txn_id",
+    "event_ts",
+    "user_id",
+    "card_id",
+    "merchant_id",
+    "amount",
+    "use_chip",
+    "merchant_city",
+    "merchant_state",
+    "mcc",
+    "errors",
+    "is_fraud",
+)
 KAGGLE_FRAUD_HEADER = "Is Fraud?"
 # The token is irrelevant to the model; a fixed key keeps training runs free of the producer's secret.
 _TRAINING_TOKEN_KEY = b"fraudlake-training-no-pan-is-used"
@@ -48,8 +60,7 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     out["amount"] = out["amount"].astype(np.float64)
     out["mcc"] = out["mcc"].astype(np.int64)
     out["is_fraud"] = out["is_fraud"].astype(bool)
-    out = out.sort_values(["event_ms", "txn_id"], kind="stable", ignore_index=True)
-    return out
+    return out.sort_values(["event_ms", "txn_id"], kind="stable", ignore_index=True)
 
 
 def columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -63,7 +74,7 @@ def read_file(path: Path, max_rows: int | None = None) -> pd.DataFrame:
     if not path.exists():
         raise TrainingDataError(f"{path}: no such file")
     if path.suffix == ".parquet" or path.is_dir():
-        table = pq.read_table(path, columns=[c for c in COLUMNS])
+        table = pq.read_table(path, columns=list(COLUMNS))
     elif _is_kaggle_csv(path):
         table = _read_kaggle_csv(path)
     else:
@@ -72,8 +83,13 @@ def read_file(path: Path, max_rows: int | None = None) -> pd.DataFrame:
     return prepare(frame.iloc[:max_rows] if max_rows else frame)
 
 
-def read_clickhouse(dsn: str, database: str, start: datetime | None = None, end: datetime | None = None,
-                    max_rows: int | None = None) -> pd.DataFrame:
+def read_clickhouse(
+    dsn: str,
+    database: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    max_rows: int | None = None,
+) -> pd.DataFrame:
     """Transactions with event_ts in [start, end) from `<database>.transactions` (FINAL: replays merged)."""
     from fraudlake.clickhouse.client import connect
 

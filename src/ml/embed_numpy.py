@@ -54,13 +54,23 @@ class SageWeights:
     def from_arrays(cls, arrays: Mapping[str, np.ndarray]) -> SageWeights:
         n_layers = 1 + max(int(k.split("/")[0][4:]) for k in arrays if k.startswith("conv"))
         layers = [
-            {et: (arrays[f"conv{i}/{_key(et)}/lin_l_weight"], arrays[f"conv{i}/{_key(et)}/lin_l_bias"],
-                  arrays[f"conv{i}/{_key(et)}/lin_r_weight"]) for et in EDGE_TYPES}
+            {
+                et: (
+                    arrays[f"conv{i}/{_key(et)}/lin_l_weight"],
+                    arrays[f"conv{i}/{_key(et)}/lin_l_bias"],
+                    arrays[f"conv{i}/{_key(et)}/lin_r_weight"],
+                )
+                for et in EDGE_TYPES
+            }
             for i in range(n_layers)
-        ]  # fmt: skip
+        ]
         heads = {k: (arrays[f"head/{k}/weight"], arrays[f"head/{k}/bias"]) for k in NODE_TYPES}
-        return cls(layers, heads, {k: arrays[f"x_mean/{k}"] for k in NODE_TYPES},
-                   {k: arrays[f"x_std/{k}"] for k in NODE_TYPES})  # fmt: skip
+        return cls(
+            layers,
+            heads,
+            {k: arrays[f"x_mean/{k}"] for k in NODE_TYPES},
+            {k: arrays[f"x_std/{k}"] for k in NODE_TYPES},
+        )
 
     @property
     def dim(self) -> int:
@@ -92,8 +102,9 @@ def _pool_rows(states: np.ndarray, how: str) -> np.ndarray:
     return states.mean(axis=0) if how == "mean" else states.max(axis=0)
 
 
-def _layer(layer: dict[EdgeType, Linear], h: dict[str, np.ndarray], edges: Mapping[EdgeType, np.ndarray]
-           ) -> dict[str, np.ndarray]:  # fmt: skip
+def _layer(
+    layer: dict[EdgeType, Linear], h: dict[str, np.ndarray], edges: Mapping[EdgeType, np.ndarray]
+) -> dict[str, np.ndarray]:
     out = {kind: np.zeros((len(h[kind]), layer[EDGE_TYPES[0]][1].shape[0])) for kind in NODE_TYPES}
     for et, (w_l, b, w_r) in layer.items():
         src, _, dst = et
@@ -101,8 +112,9 @@ def _layer(layer: dict[EdgeType, Linear], h: dict[str, np.ndarray], edges: Mappi
     return out
 
 
-def forward(weights: SageWeights, x_raw: Mapping[str, np.ndarray], edges: Mapping[EdgeType, np.ndarray]
-            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:  # fmt: skip
+def forward(
+    weights: SageWeights, x_raw: Mapping[str, np.ndarray], edges: Mapping[EdgeType, np.ndarray]
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(standardized inputs, layer-1 states, final embeddings) for every node of a snapshot."""
     x = {kind: weights.standardize(kind, x_raw[kind]) for kind in NODE_TYPES}
     h = x
@@ -126,8 +138,14 @@ class GraphEmbedder:
     `ids[kind]` names the rows of `x`, `h1`, `h2` (standardized inputs, layer-1 states, embeddings).
     """
 
-    def __init__(self, weights: SageWeights, ids: Mapping[str, np.ndarray], x: Mapping[str, np.ndarray],
-                 h1: Mapping[str, np.ndarray], h2: Mapping[str, np.ndarray]):  # fmt: skip
+    def __init__(
+        self,
+        weights: SageWeights,
+        ids: Mapping[str, np.ndarray],
+        x: Mapping[str, np.ndarray],
+        h1: Mapping[str, np.ndarray],
+        h2: Mapping[str, np.ndarray],
+    ):
         if len(weights.layers) != 2:
             raise ValueError("the inductive pass is written for two layers")
         self.weights, self.x, self.h1, self.h2 = weights, dict(x), dict(h1), dict(h2)
@@ -144,7 +162,9 @@ class GraphEmbedder:
         Neighbours unknown to the snapshot are skipped; with none left the node is embedded from its
         own features alone, as a new node in the full forward pass would be.
         """
-        neighbours = {src: list(dict.fromkeys(map(str, ids))) for src, ids in neighbours.items()}  # edges are sets
+        neighbours = {
+            src: list(dict.fromkeys(map(str, ids))) for src, ids in neighbours.items()
+        }  # edges are sets
         x_self = self.weights.standardize(kind, x_raw)
         h1_self = self._one(0, kind, x_self, neighbours, self.x)
         return self._one(1, kind, np.maximum(h1_self, 0.0), neighbours, self.h1)
@@ -153,8 +173,14 @@ class GraphEmbedder:
         w, c = self.weights.heads[kind]
         return float(embedding @ w + c)
 
-    def _one(self, layer: int, kind: str, h_self: np.ndarray, neighbours: Mapping[str, list[str]],
-             table: Mapping[str, np.ndarray]) -> np.ndarray:  # fmt: skip
+    def _one(
+        self,
+        layer: int,
+        kind: str,
+        h_self: np.ndarray,
+        neighbours: Mapping[str, list[str]],
+        table: Mapping[str, np.ndarray],
+    ) -> np.ndarray:
         out = np.zeros(self.weights.layers[layer][EDGE_TYPES[0]][1].shape[0])
         for et, (w_l, b, w_r) in self.weights.layers[layer].items():
             src, _, dst = et

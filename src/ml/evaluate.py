@@ -1,5 +1,8 @@
 """Metrics, the seeds' rule baseline, calibration and decision thresholds.
 
+Serving imports `Calibration` and `decisions` from here, so scikit-learn (not in the API image) is
+imported only inside the training-side functions.
+
 Ranking metrics (AUC-PR = average precision, ROC-AUC, recall at fixed precision) are computed on
 held-out rows only. Confidence intervals resample *cards*, not rows: frauds come in bursts on one
 card, so a row bootstrap would pretend to have many more independent frauds than there are.
@@ -11,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
-from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
 from fraudlake.ml.features import FEATURE_NAMES
 
@@ -30,6 +31,8 @@ def seed_rule(x_tab: np.ndarray) -> np.ndarray:
 
 def recall_at_precision(y: np.ndarray, score: np.ndarray, precision: float) -> float:
     """Highest recall of any threshold whose precision reaches `precision` (0 if none does)."""
+    from sklearn.metrics import precision_recall_curve
+
     if y.sum() == 0:
         return float("nan")
     prec, rec, _ = precision_recall_curve(y, score)
@@ -38,6 +41,8 @@ def recall_at_precision(y: np.ndarray, score: np.ndarray, precision: float) -> f
 
 
 def ranking_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
     y = np.asarray(y, dtype=int)
     if y.sum() == 0 or y.sum() == len(y):
         nan = float("nan")
@@ -50,9 +55,17 @@ def ranking_metrics(y: np.ndarray, score: np.ndarray) -> dict[str, float]:
     }
 
 
-def card_bootstrap(y: np.ndarray, scores: Mapping[str, np.ndarray], cards: np.ndarray,
-                   pairs: list[tuple[str, str]], n: int = 200, seed: int = 0) -> dict[str, list[float]]:  # fmt: skip
+def card_bootstrap(
+    y: np.ndarray,
+    scores: Mapping[str, np.ndarray],
+    cards: np.ndarray,
+    pairs: list[tuple[str, str]],
+    n: int = 200,
+    seed: int = 0,
+) -> dict[str, list[float]]:
     """95% intervals of AUC-PR per model and of the differences `a - b` for each pair (a, b)."""
+    from sklearn.metrics import average_precision_score
+
     rng = np.random.default_rng(seed)
     _, card_idx = np.unique(cards, return_inverse=True)
     n_cards = int(card_idx.max()) + 1
@@ -66,7 +79,10 @@ def card_bootstrap(y: np.ndarray, scores: Mapping[str, np.ndarray], cards: np.nd
             draws[k].append(v)
         for a, b in pairs:
             draws[f"{a}-{b}"].append(ap[a] - ap[b])
-    return {k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v else [] for k, v in draws.items()}
+    return {
+        k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v else []
+        for k, v in draws.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -81,8 +97,12 @@ class Calibration:
 
     @classmethod
     def fit(cls, raw: np.ndarray, y: np.ndarray) -> Calibration:
+        from sklearn.isotonic import IsotonicRegression
+
         iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(raw, y)
-        return cls(np.asarray(iso.X_thresholds_, dtype=np.float64), np.asarray(iso.y_thresholds_, dtype=np.float64))
+        return cls(
+            np.asarray(iso.X_thresholds_, dtype=np.float64), np.asarray(iso.y_thresholds_, dtype=np.float64)
+        )
 
 
 @dataclass(frozen=True)
@@ -93,7 +113,9 @@ class Threshold:
     reachable: bool
 
 
-def choose_threshold(y: np.ndarray, score: np.ndarray, target_precision: float, min_positives: int = 3) -> Threshold:
+def choose_threshold(
+    y: np.ndarray, score: np.ndarray, target_precision: float, min_positives: int = 3
+) -> Threshold:
     """Lowest threshold whose precision on (y, score) reaches the target, i.e. the most recall at it.
 
     A threshold must flag at least `min_positives` frauds, so a single lucky fraud on top of the
@@ -127,6 +149,10 @@ def decision_table(y: np.ndarray, decided: np.ndarray) -> dict[str, dict[str, fl
         mask = decided == name
         frauds = int(np.sum(y[mask]))
         rows = int(mask.sum())
-        out[name] = {"rows": rows, "frauds": frauds, "precision": frauds / rows if rows else float("nan"),
-                     "fraud_share": frauds / total}  # fmt: skip
+        out[name] = {
+            "rows": rows,
+            "frauds": frauds,
+            "precision": frauds / rows if rows else float("nan"),
+            "fraud_share": frauds / total,
+        }
     return out

@@ -27,7 +27,10 @@ MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 
 # Sliding windows over the entity's earlier transactions (event time in (t - window, t]).
 WINDOWS_MS: dict[str, int] = {"10m": 10 * MINUTE_MS, "1h": HOUR_MS, "24h": DAY_MS, "7d": 7 * DAY_MS}
-VELOCITY_WINDOWS: dict[str, tuple[str, ...]] = {"card": ("10m", "1h", "24h", "7d"), "user": ("1h", "24h", "7d")}
+VELOCITY_WINDOWS: dict[str, tuple[str, ...]] = {
+    "card": ("10m", "1h", "24h", "7d"),
+    "user": ("1h", "24h", "7d"),
+}
 ONLINE = "Online Transaction"
 CHIP = "Chip Transaction"
 CREDENTIAL_ERRORS = ("Bad CVV", "Bad Card Number", "Bad Expiration", "Bad PIN", "Bad Zipcode")
@@ -58,10 +61,20 @@ def _velocity_features() -> list[Feature]:
     out = []
     for entity, windows in VELOCITY_WINDOWS.items():
         for window in windows:
-            out.append(Feature(f"{entity}_count_{window}", f"transactions on this {entity} in the previous "
-                               f"{window}", "velocity"))
-            out.append(Feature(f"{entity}_sum_{window}", f"dollars spent on this {entity} in the previous "
-                               f"{window}", "velocity"))
+            out.append(
+                Feature(
+                    f"{entity}_count_{window}",
+                    f"transactions on this {entity} in the previous {window}",
+                    "velocity",
+                )
+            )
+            out.append(
+                Feature(
+                    f"{entity}_sum_{window}",
+                    f"dollars spent on this {entity} in the previous {window}",
+                    "velocity",
+                )
+            )
     return out
 
 
@@ -73,8 +86,11 @@ FEATURES: tuple[Feature, ...] = (
     Feature("is_chip", "chip transaction", "transaction"),
     Feature("mcc", "merchant category code", "transaction"),
     Feature("is_foreign", "merchant outside the US", "transaction"),
-    Feature("error_credentials", "authorization error on card credentials (CVV, number, expiry, PIN)",
-            "transaction"),
+    Feature(
+        "error_credentials",
+        "authorization error on card credentials (CVV, number, expiry, PIN)",
+        "transaction",
+    ),
     Feature("error_balance", "authorization error: insufficient balance", "transaction"),
     Feature("error_other", "other authorization error", "transaction"),
     *_velocity_features(),
@@ -86,15 +102,23 @@ FEATURES: tuple[Feature, ...] = (
     Feature("amount_zscore_user", "amount in standard deviations from the user's 30-day norm", "norm"),
     Feature("user_mean_all", "user's average spending over all earlier transactions", "norm"),
     Feature("card_prior_txns", "earlier transactions on this card", "novelty"),
-    Feature("card_merchant_prior_txns", "earlier visits of this card to this merchant (0 = new merchant)",
-            "novelty"),
+    Feature(
+        "card_merchant_prior_txns",
+        "earlier visits of this card to this merchant (0 = new merchant)",
+        "novelty",
+    ),
     Feature("card_mcc_prior_txns", "earlier transactions of this card in this merchant category", "novelty"),
-    Feature("card_state_prior_txns", "earlier transactions of this card in this state (0 = new place)",
-            "novelty"),
+    Feature(
+        "card_state_prior_txns", "earlier transactions of this card in this state (0 = new place)", "novelty"
+    ),
     Feature("user_state_jump", "state differs from the user's previous in-person transaction", "novelty"),
     Feature("merchant_prior_txns", "earlier transactions at this merchant (all cards)", "novelty"),
-    Feature("merchant_known_frauds", "confirmed frauds at this merchant (labels older than the delay)", "risk"),
-    Feature("merchant_fraud_rate", "confirmed fraud rate at this merchant, shrunk for little history", "risk"),
+    Feature(
+        "merchant_known_frauds", "confirmed frauds at this merchant (labels older than the delay)", "risk"
+    ),
+    Feature(
+        "merchant_fraud_rate", "confirmed fraud rate at this merchant, shrunk for little history", "risk"
+    ),
     Feature("card_known_frauds", "confirmed frauds on this card (labels older than the delay)", "risk"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
@@ -104,23 +128,41 @@ GRAPH_NODE_KINDS = ("card", "merchant", "user")
 def graph_features(dim: int) -> tuple[Feature, ...]:
     """Columns the graph model adds: each node's GraphSAGE risk score, then its embedding."""
     risks = tuple(
-        Feature(f"graph_{kind}_risk", f"graph risk of the {kind}: its links to cards and merchants with "
-                "confirmed fraud (GraphSAGE)", "graph") for kind in GRAPH_NODE_KINDS
-    )  # fmt: skip
+        Feature(
+            f"graph_{kind}_risk",
+            f"graph risk of the {kind}: its links to cards and merchants with confirmed fraud (GraphSAGE)",
+            "graph",
+        )
+        for kind in GRAPH_NODE_KINDS
+    )
     dims = tuple(
         Feature(f"graph_{kind}_{i}", f"graph embedding of the {kind} (component {i})", "graph")
-        for kind in GRAPH_NODE_KINDS for i in range(dim)
-    )  # fmt: skip
+        for kind in GRAPH_NODE_KINDS
+        for i in range(dim)
+    )
     return risks + dims
+
 
 # Raw aggregates both paths must produce: integer counts/cents, -1 for "no earlier transaction".
 RAW_AGGREGATES: tuple[str, ...] = (
     *[f"{e}_{kind}_{w}" for e, ws in VELOCITY_WINDOWS.items() for w in ws for kind in ("count", "cents")],
-    "card_last_ms", "user_last_ms",
-    "user_norm_count", "user_norm_cents", "user_norm_cents_sq", "user_all_count", "user_all_cents",
-    "card_prior", "card_merchant_prior", "card_mcc_prior", "card_state_prior", "user_state_jump",
-    "merchant_prior", "merchant_known_count", "merchant_known_frauds", "card_known_frauds",
-)  # fmt: skip
+    "card_last_ms",
+    "user_last_ms",
+    "user_norm_count",
+    "user_norm_cents",
+    "user_norm_cents_sq",
+    "user_all_count",
+    "user_all_cents",
+    "card_prior",
+    "card_merchant_prior",
+    "card_mcc_prior",
+    "card_state_prior",
+    "user_state_jump",
+    "merchant_prior",
+    "merchant_known_count",
+    "merchant_known_frauds",
+    "card_known_frauds",
+)
 
 
 def spec_json(config: FeatureConfig, graph_dim: int | None) -> dict[str, Any]:
@@ -208,7 +250,9 @@ def norm_stats(count: np.ndarray, cents: np.ndarray, cents_sq: np.ndarray) -> tu
     return mean_c / 100.0, np.sqrt(np.maximum(var_c, 0.0)) / 100.0
 
 
-def assemble(cols: Mapping[str, np.ndarray], raw: Mapping[str, np.ndarray], config: FeatureConfig) -> np.ndarray:
+def assemble(
+    cols: Mapping[str, np.ndarray], raw: Mapping[str, np.ndarray], config: FeatureConfig
+) -> np.ndarray:
     """Feature matrix (rows × FEATURE_NAMES, float64) from transaction columns and raw aggregates."""
     event_ms = np.asarray(cols["event_ms"], dtype=np.int64)
     out = transaction_fields(cols)
@@ -232,6 +276,8 @@ def assemble(cols: Mapping[str, np.ndarray], raw: Mapping[str, np.ndarray], conf
     out["merchant_known_frauds"] = frauds
     out["merchant_fraud_rate"] = frauds / (known + config.risk_prior_txns)
     out["card_known_frauds"] = np.asarray(raw["card_known_frauds"], dtype=np.float64)
-    return np.column_stack([out[name] for name in FEATURE_NAMES]) if len(event_ms) else np.zeros(
-        (0, len(FEATURE_NAMES))
+    return (
+        np.column_stack([out[name] for name in FEATURE_NAMES])
+        if len(event_ms)
+        else np.zeros((0, len(FEATURE_NAMES)))
     )

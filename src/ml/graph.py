@@ -39,10 +39,10 @@ from fraudlake.ml.graph_data import (
 class GnnConfig:
     hidden: int = 32
     dim: int = 16
-    epochs: int = 30
+    epochs: int = 12
     lr: float = 0.01
     weight_decay: float = 1e-4
-    max_train_snapshots: int = 8
+    max_train_snapshots: int = 6
     seed: int = 7
 
 
@@ -57,13 +57,15 @@ def graph_columns(cols: Mapping[str, np.ndarray]) -> tuple[GraphColumns, dict[st
     errors = np.asarray(cols["errors"]).astype(str)
     graph = GraphColumns(
         event_ms=np.asarray(cols["event_ms"], dtype=np.int64),
-        user=coded["user"], card=coded["card"], merchant=coded["merchant"],
+        user=coded["user"],
+        card=coded["card"],
+        merchant=coded["merchant"],
         log_amount=np.log1p(np.abs(np.asarray(cols["amount"], dtype=np.float64))),
         online=(np.asarray(cols["use_chip"]).astype(str) == "Online Transaction").astype(np.float64),
         error=(errors != "").astype(np.float64),
         fraud=np.asarray(cols["is_fraud"], dtype=np.float64),
         num_nodes={kind: len(ids[kind]) for kind in NODE_TYPES},
-    )  # fmt: skip
+    )
     return graph, ids
 
 
@@ -78,8 +80,9 @@ class HeteroSage(torch.nn.Module):
         )
         self.heads = torch.nn.ModuleDict({kind: torch.nn.Linear(dim, 1) for kind in NODE_TYPES})
 
-    def forward(self, x: dict[str, torch.Tensor], edges: dict[tuple[str, str, str], torch.Tensor]
-                ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:  # fmt: skip
+    def forward(
+        self, x: dict[str, torch.Tensor], edges: dict[tuple[str, str, str], torch.Tensor]
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         h = {k: torch.relu(v) for k, v in self.convs[0](x, edges).items()}
         h = self.convs[1](h, edges)
         return h, {kind: self.heads[kind](v).squeeze(-1) for kind, v in h.items()}
@@ -101,8 +104,9 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy().astype(np.float32)
 
 
-def tensors(snap: Snapshot, x_mean: Mapping[str, np.ndarray], x_std: Mapping[str, np.ndarray]
-            ) -> tuple[dict[str, torch.Tensor], dict[tuple[str, str, str], torch.Tensor]]:  # fmt: skip
+def tensors(
+    snap: Snapshot, x_mean: Mapping[str, np.ndarray], x_std: Mapping[str, np.ndarray]
+) -> tuple[dict[str, torch.Tensor], dict[tuple[str, str, str], torch.Tensor]]:
     x = {k: torch.from_numpy(((snap.x[k] - x_mean[k]) / x_std[k]).astype(np.float32)) for k in NODE_TYPES}
     return x, {et: torch.from_numpy(e) for et, e in snap.edges.items()}
 
@@ -117,9 +121,14 @@ def _standardization(snaps: list[Snapshot]) -> tuple[dict[str, np.ndarray], dict
     return mean, std
 
 
-def fit_gnn(graph: GraphColumns, cutoffs: np.ndarray, features: FeatureConfig, config: GraphConfig,
-            gnn: GnnConfig, progress: Callable[[int, int, float], None] | None = None
-            ) -> tuple[SageWeights, dict[str, Any]]:  # fmt: skip
+def fit_gnn(
+    graph: GraphColumns,
+    cutoffs: np.ndarray,
+    features: FeatureConfig,
+    config: GraphConfig,
+    gnn: GnnConfig,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> tuple[SageWeights, dict[str, Any]]:
     """Train GraphSAGE on snapshots at `cutoffs`, each labelled by the fraud of the next horizon.
 
     Returns the weights and a summary (snapshots used, labelled nodes, final loss). Snapshots whose
@@ -149,12 +158,19 @@ def fit_gnn(graph: GraphColumns, cutoffs: np.ndarray, features: FeatureConfig, c
             if progress:
                 progress(steps, total, last_loss)
     positives = {kind: int(sum(t[kind][0][t[kind][1]].sum() for t in targets)) for kind in NODE_TYPES}
-    summary = {"cutoffs": [int(c) for c in cutoffs], "usable_snapshots": len(usable), "steps": steps,
-               "final_loss": last_loss if steps else None, "positive_nodes": positives}  # fmt: skip
+    summary = {
+        "cutoffs": [int(c) for c in cutoffs],
+        "usable_snapshots": len(usable),
+        "steps": steps,
+        "final_loss": last_loss if steps else None,
+        "positive_nodes": positives,
+    }
     return model.export(x_mean, x_std), summary
 
 
-def _loss_terms(targets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
+def _loss_terms(
+    targets: dict[str, tuple[np.ndarray, np.ndarray]],
+) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     """Class-balanced BCE per node type over the nodes active in the horizon."""
     terms = {}
     for kind, (fraud, active) in targets.items():
@@ -165,17 +181,24 @@ def _loss_terms(targets: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, 
             continue
         weight = torch.tensor(min((len(y) - positives) / positives, 200.0))
 
-        def term(logits: torch.Tensor, idx: torch.Tensor = idx, y: torch.Tensor = y, w: torch.Tensor = weight
-                 ) -> torch.Tensor:  # fmt: skip
+        def term(
+            logits: torch.Tensor, idx: torch.Tensor = idx, y: torch.Tensor = y, w: torch.Tensor = weight
+        ) -> torch.Tensor:
             return torch.nn.functional.binary_cross_entropy_with_logits(logits[idx], y, pos_weight=w)
 
         terms[kind] = term
     return terms
 
 
-def row_graph_features(graph: GraphColumns, rows: np.ndarray, cutoffs: np.ndarray, weights: SageWeights,
-                       features: FeatureConfig, config: GraphConfig,
-                       progress: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
+def row_graph_features(
+    graph: GraphColumns,
+    rows: np.ndarray,
+    cutoffs: np.ndarray,
+    weights: SageWeights,
+    features: FeatureConfig,
+    config: GraphConfig,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
     """Graph columns (risks, then embeddings of card, merchant, user) for the given row indices.
 
     Each row reads the latest snapshot at or before its event time, so nothing later than the row

@@ -28,11 +28,26 @@ EDGE_TYPES: tuple[EdgeType, ...] = (
 AGGREGATION: dict[EdgeType, str] = {et: "max" if et[1] == "visited_by" else "mean" for et in EDGE_TYPES}
 NODE_FEATURES: dict[str, tuple[str, ...]] = {
     "user": ("log_txns", "log_txns_30d", "mean_log_amount", "online_share", "log_known_frauds", "log_cards"),
-    "card": ("log_txns", "log_txns_30d", "mean_log_amount", "online_share", "error_share", "log_known_frauds",
-             "log_days_since_last", "log_merchants_window"),
-    "merchant": ("log_txns", "log_txns_30d", "mean_log_amount", "online_share", "log_known_frauds",
-                 "fraud_rate", "log_cards_window"),
-}  # fmt: skip
+    "card": (
+        "log_txns",
+        "log_txns_30d",
+        "mean_log_amount",
+        "online_share",
+        "error_share",
+        "log_known_frauds",
+        "log_days_since_last",
+        "log_merchants_window",
+    ),
+    "merchant": (
+        "log_txns",
+        "log_txns_30d",
+        "mean_log_amount",
+        "online_share",
+        "log_known_frauds",
+        "fraud_rate",
+        "log_cards_window",
+    ),
+}
 NEVER_SEEN_DAYS = 365.0
 
 
@@ -112,8 +127,10 @@ def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: G
     merchant.append(np.expm1(merchant[4]) / (known_txns + config.risk_prior_txns))
     merchant.append(np.log1p(_count(visit_merchant, n_merchant)))
 
-    x = {kind: np.column_stack(feats).astype(np.float32) for kind, feats in
-         (("user", user), ("card", card), ("merchant", merchant))}  # fmt: skip
+    x = {
+        kind: np.column_stack(feats).astype(np.float32)
+        for kind, feats in (("user", user), ("card", card), ("merchant", merchant))
+    }
     edges = {
         ("user", "owns", "card"): np.stack([own_user, own_card]),
         ("card", "owned_by", "user"): np.stack([own_card, own_user]),
@@ -123,10 +140,14 @@ def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: G
     return Snapshot(cutoff_ms, x, {k: v.astype(np.int64) for k, v in edges.items()})
 
 
-def future_targets(cols: GraphColumns, cutoff_ms: int, horizon_ms: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def future_targets(
+    cols: GraphColumns, cutoff_ms: int, horizon_ms: int
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per node type: (had fraud in [cutoff, cutoff + horizon), was active then) — the GNN's labels."""
     t = cols.event_ms
-    rows = slice(int(np.searchsorted(t, cutoff_ms, "left")), int(np.searchsorted(t, cutoff_ms + horizon_ms, "left")))
+    rows = slice(
+        int(np.searchsorted(t, cutoff_ms, "left")), int(np.searchsorted(t, cutoff_ms + horizon_ms, "left"))
+    )
     out = {}
     for kind in NODE_TYPES:
         codes, n = getattr(cols, kind)[rows], cols.num_nodes[kind]

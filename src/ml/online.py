@@ -93,19 +93,30 @@ class OnlineFeatureState:
             raw[f"{entity}_last_ms"] = entity_state.last_ms
         horizon = t - self.config.user_norm_window_ms
         norm = [c for (ts, c) in us.recent if ts > horizon]
-        raw |= {"user_norm_count": len(norm), "user_norm_cents": sum(norm),
-                "user_norm_cents_sq": sum(c * c for c in norm),
-                "user_all_count": us.prior, "user_all_cents": us.all_cents, "card_prior": cs.prior,
-                "card_merchant_prior": self._card_pairs[("merchant", card, merchant)],
-                "card_mcc_prior": self._card_pairs[("mcc", card, int(txn["mcc"]))],
-                "card_state_prior": self._card_pairs[("state", card, state)],
-                "user_state_jump": int(state != "" and us.last_state not in ("", state)),
-                "merchant_prior": ms.prior, "merchant_known_count": ms.known_count,
-                "merchant_known_frauds": ms.known_frauds, "card_known_frauds": cs.known_frauds}  # fmt: skip
-        cols = {"event_ms": np.array([t]), "amount": np.array([float(txn["amount"])]),
-                "use_chip": np.array([txn["use_chip"]], dtype=object), "mcc": np.array([int(txn["mcc"])]),
-                "errors": np.array([txn.get("errors") or ""], dtype=object),
-                "merchant_state": np.array([state], dtype=object)}  # fmt: skip
+        raw |= {
+            "user_norm_count": len(norm),
+            "user_norm_cents": sum(norm),
+            "user_norm_cents_sq": sum(c * c for c in norm),
+            "user_all_count": us.prior,
+            "user_all_cents": us.all_cents,
+            "card_prior": cs.prior,
+            "card_merchant_prior": self._card_pairs[("merchant", card, merchant)],
+            "card_mcc_prior": self._card_pairs[("mcc", card, int(txn["mcc"]))],
+            "card_state_prior": self._card_pairs[("state", card, state)],
+            "user_state_jump": int(state != "" and us.last_state not in ("", state)),
+            "merchant_prior": ms.prior,
+            "merchant_known_count": ms.known_count,
+            "merchant_known_frauds": ms.known_frauds,
+            "card_known_frauds": cs.known_frauds,
+        }
+        cols = {
+            "event_ms": np.array([t]),
+            "amount": np.array([float(txn["amount"])]),
+            "use_chip": np.array([txn["use_chip"]], dtype=object),
+            "mcc": np.array([int(txn["mcc"])]),
+            "errors": np.array([txn.get("errors") or ""], dtype=object),
+            "merchant_state": np.array([state], dtype=object),
+        }
         values = np.array(list(raw.values()), dtype=np.int64)
         return assemble(cols, {k: values[i : i + 1] for i, k in enumerate(raw)}, self.config)
 

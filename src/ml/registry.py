@@ -83,8 +83,11 @@ class LocalStore:
         return path.read_bytes() if path.is_file() else None
 
     def list(self, prefix: str) -> list[str]:
-        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file()
-                      and str(p.relative_to(self.root)).startswith(prefix))  # fmt: skip
+        return sorted(
+            str(p.relative_to(self.root))
+            for p in self.root.rglob("*")
+            if p.is_file() and str(p.relative_to(self.root)).startswith(prefix)
+        )
 
 
 class MinioStore:
@@ -99,7 +102,9 @@ class MinioStore:
         host = endpoint.removeprefix("https://").removeprefix("http://").rstrip("/")
         if settings.s3_access_key:
             secret = settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None
-            self.client = Minio(host, settings.s3_access_key, secret, secure=secure, region=settings.s3_region)
+            self.client = Minio(
+                host, settings.s3_access_key, secret, secure=secure, region=settings.s3_region
+            )
         else:
             provider = ChainedProvider([EnvAWSProvider(), IamAwsProvider()])
             self.client = Minio(host, credentials=provider, secure=secure, region=settings.s3_region)
@@ -175,12 +180,16 @@ class ModelRegistry:
         if current is not None and current["version"] == version:
             return PublishOutcome(version, uri, True, "already the champion", current)
         if current is not None and not candidate > float(current["test_auc_pr"]):
-            reason = (f"test AUC-PR {candidate:.4f} does not beat champion {current['version']} "
-                      f"({current['test_auc_pr']:.4f})")  # fmt: skip
+            reason = (
+                f"test AUC-PR {candidate:.4f} does not beat champion {current['version']} "
+                f"({current['test_auc_pr']:.4f})"
+            )
             return PublishOutcome(version, uri, False, reason, current)
         pointer = {"version": version, "test_auc_pr": candidate, "promoted_at": datetime.now(UTC).isoformat()}
         self.store.put(self._key(CHAMPION), json.dumps(pointer).encode())
-        reason = "first model" if current is None else f"beats {current['version']} ({current['test_auc_pr']:.4f})"
+        reason = (
+            "first model" if current is None else f"beats {current['version']} ({current['test_auc_pr']:.4f})"
+        )
         return PublishOutcome(version, uri, True, f"promoted: test AUC-PR {candidate:.4f}, {reason}", current)
 
     def versions(self) -> list[str]:

@@ -10,11 +10,11 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on servers and CI
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.metrics import precision_recall_curve  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.metrics import precision_recall_curve
 
-from fraudlake.ml.train import TrainResult  # noqa: E402
+from fraudlake.ml.train import TrainResult
 
 LABELS = {
     "a_rule": "(a) seeds' rule: 10-min count ≥ 2 and total > user average",
@@ -39,8 +39,13 @@ def pr_curves_png(result: TrainResult) -> bytes:
         auc_pr = result.metrics["test"][key]["auc_pr"]
         ax.step(rec, prec, where="post", label=f"{label} (AUC-PR {auc_pr:.3f})")
     ax.axhline(y.mean(), color="grey", lw=0.8, ls=":", label=f"fraud rate {y.mean():.4f}")
-    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02),
-           title=f"Test period: {len(y):,} transactions, {int(y.sum())} frauds")  # fmt: skip
+    ax.set(
+        xlabel="recall",
+        ylabel="precision",
+        xlim=(0, 1),
+        ylim=(0, 1.02),
+        title=f"Test period: {len(y):,} transactions, {int(y.sum())} frauds",
+    )
     ax.legend(loc="upper right", fontsize=8)
     return _png(fig)
 
@@ -80,11 +85,14 @@ def model_card(result: TrainResult, source: str) -> str:
     )
     diffs = "\n".join(
         f"- AUC-PR difference {k.replace('-', ' − ')}: 95% interval [{_fmt(v[0])}, {_fmt(v[1])}]"
-        for k, v in ci.items() if "-" in k and v
-    )  # fmt: skip
+        for k, v in ci.items()
+        if "-" in k and v
+    )
     th = m["thresholds"]
-    dec = "\n".join(f"| {k} | {v['rows']:,} | {v['frauds']} | {_fmt(v['precision'])} | {_fmt(v['fraud_share'])} |"
-                    for k, v in m["test_decisions"].items())  # fmt: skip
+    dec = "\n".join(
+        f"| {k} | {v['rows']:,} | {v['frauds']} | {_fmt(v['precision'])} | {_fmt(v['fraud_share'])} |"
+        for k, v in m["test_decisions"].items()
+    )
     top = ", ".join(name for name, _ in importance(result, 10))
     return f"""# Fraud model {result.version}
 
@@ -108,14 +116,14 @@ calibrates and sets the thresholds, `test` is used once, for the numbers below.
 
 {diffs}
 
-Test frauds: {int(result.evaluation['y'].sum())} on {m['test_fraud_cards']} cards.
+Test frauds: {int(result.evaluation["y"].sum())} on {m["test_fraud_cards"]} cards.
 
 ## Decisions
 
 Thresholds on the calibrated probability, chosen on the validation period: review at
-≥ {_fmt(th['review']['value'])} (target precision {m['targets']['review_precision']}), decline at
-≥ {_fmt(th['decline']['value'])} (target precision {m['targets']['decline_precision']};
-reachable on validation: {th['decline']['reachable']}). On the test period:
+≥ {_fmt(th["review"]["value"])} (target precision {m["targets"]["review_precision"]}), decline at
+≥ {_fmt(th["decline"]["value"])} (target precision {m["targets"]["decline_precision"]};
+reachable on validation: {th["decline"]["reachable"]}). On the test period:
 
 | decision | rows | frauds | precision | share of frauds |
 |---|---|---|---|---|
@@ -125,12 +133,13 @@ Most important features (total gain): {top}.
 
 ## Limits
 
-{_gnn_limit(m.get("gnn_training", {}))}{_small_test_limit(m["test_fraud_cards"])}- Labels are used only when {result.spec['config']['label_delay_ms'] / 86_400_000:g} days old; real
+{_gnn_limit(m.get("gnn_training", {}))}{_small_test_limit(m["test_fraud_cards"])}\
+- Labels are used only when {result.spec["config"]["label_delay_ms"] / 86_400_000:g} days old; real
   chargeback delays vary, and a longer delay weakens merchant-risk and graph features.
-- Graph embeddings are refreshed once per {result.spec['graph']['snapshot_every_ms'] / 3_600_000:g} h
+- Graph embeddings are refreshed once per {result.spec["graph"]["snapshot_every_ms"] / 3_600_000:g} h
   snapshot; fraud that moves faster than a snapshot is seen by the velocity features only.
 - Metrics hold for data like the training window; a new fraud pattern, a different population or a
-  fraud rate far from {m['periods']['test']['frauds'] / max(m['periods']['test']['rows'], 1):.4%}
+  fraud rate far from {m["periods"]["test"]["frauds"] / max(m["periods"]["test"]["rows"], 1):.4%}
   changes precision at every threshold. Few test frauds mean wide intervals (see above): compare
   models by the intervals, not the third decimal.
 - Trained on {"synthetic (generated)" if "gen" in source else "the given"} data; validate on real
@@ -141,19 +150,25 @@ Most important features (total gain): {top}.
 def _small_test_limit(fraud_cards: int) -> str:
     if fraud_cards >= 10:
         return ""
-    return (f"- The test period has frauds on only {fraud_cards} card(s): a bootstrap over so few cards cannot\n"
-            "  give a meaningful interval, and no model comparison on this data is conclusive.\n")  # fmt: skip
+    return (
+        f"- The test period has frauds on only {fraud_cards} card(s): a bootstrap over so few cards cannot\n"
+        "  give a meaningful interval, and no model comparison on this data is conclusive.\n"
+    )
 
 
 def _gnn_limit(summary: dict[str, Any]) -> str:
     if not summary:
         return ""
     if summary.get("usable_snapshots", 0) == 0:
-        return ("- GraphSAGE had no fraud to learn from in its period: its embeddings are untrained\n"
-                "  projections of the graph, and (c) can only be as good as (b).\n")  # fmt: skip
+        return (
+            "- GraphSAGE had no fraud to learn from in its period: its embeddings are untrained\n"
+            "  projections of the graph, and (c) can only be as good as (b).\n"
+        )
     pos = summary.get("positive_nodes", {})
-    return (f"- GraphSAGE learned from {summary['usable_snapshots']} snapshots with {pos.get('card', 0)} "
-            f"defrauded cards and {pos.get('merchant', 0)} merchants (summed over snapshots).\n")
+    return (
+        f"- GraphSAGE learned from {summary['usable_snapshots']} snapshots with {pos.get('card', 0)} "
+        f"defrauded cards and {pos.get('merchant', 0)} merchants (summed over snapshots).\n"
+    )
 
 
 def artifact_files(result: TrainResult, source: str) -> dict[str, bytes]:
@@ -162,11 +177,18 @@ def artifact_files(result: TrainResult, source: str) -> dict[str, bytes]:
 
     tables = {f"{kind}/{part}": arr for kind, parts in result.tables.items() for part, arr in parts.items()}
     decision = {
-        "calibration": {"knots_x": result.calibration.knots_x.tolist(), "knots_y": result.calibration.knots_y.tolist()},
+        "calibration": {
+            "knots_x": result.calibration.knots_x.tolist(),
+            "knots_y": result.calibration.knots_y.tolist(),
+        },
         "thresholds": {k: t.__dict__ for k, t in result.thresholds.items()},
     }
-    metrics = {"version": result.version, "source": source, **result.metrics,
-               "feature_importance": dict(importance(result, 40))}  # fmt: skip
+    metrics = {
+        "version": result.version,
+        "source": source,
+        **result.metrics,
+        "feature_importance": dict(importance(result, 40)),
+    }
     files = {
         "xgboost.json": bytes(result.booster.save_raw("json")),
         "xgboost_tabular.json": bytes(result.booster_tabular.save_raw("json")),
@@ -179,10 +201,12 @@ def artifact_files(result: TrainResult, source: str) -> dict[str, bytes]:
         "pr_curves.png": pr_curves_png(result),
         "feature_importance.png": importance_png(result),
     }
-    headline = {"test_auc_pr": result.metrics["test"]["c_xgb_graph"]["auc_pr"],
-                "test_auc_pr_tabular": result.metrics["test"]["b_xgb_tabular"]["auc_pr"],
-                "test_auc_pr_rule": result.metrics["test"]["a_rule"]["auc_pr"],
-                "data_end": result.metrics["periods"]["test"]["end"]}  # fmt: skip
+    headline = {
+        "test_auc_pr": result.metrics["test"]["c_xgb_graph"]["auc_pr"],
+        "test_auc_pr_tabular": result.metrics["test"]["b_xgb_tabular"]["auc_pr"],
+        "test_auc_pr_rule": result.metrics["test"]["a_rule"]["auc_pr"],
+        "data_end": result.metrics["periods"]["test"]["end"],
+    }
     files["manifest.json"] = manifest(result.version, files, headline)
     return files
 

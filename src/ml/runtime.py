@@ -46,9 +46,13 @@ def job_from_airflow() -> ModelJob:
 
     pipeline = pipeline_from_airflow()
     lake = store_from_airflow(pipeline)
-    store = ModelStoreSettings(s3_endpoint=lake.endpoint_url, s3_access_key=lake.access_key,
-                               s3_secret_key=lake.secret_key, s3_region=lake.region,
-                               lake_bucket=pipeline.bucket)  # fmt: skip
+    store = ModelStoreSettings(
+        s3_endpoint=lake.endpoint_url,
+        s3_access_key=lake.access_key,
+        s3_secret_key=lake.secret_key,
+        s3_region=lake.region,
+        lake_bucket=pipeline.bucket,
+    )
     options = Variable.get(MODEL_VARIABLE, default=None, deserialize_json=True) or {}
     return ModelJob(pipeline.database, clickhouse_dsn_from_airflow(), store, **options)
 
@@ -83,14 +87,18 @@ def train_candidate(job: ModelJob, interval_end: datetime) -> dict[str, Any]:
     start, end = job.window(interval_end)
     frame = read_clickhouse(job.clickhouse_dsn, job.database, start, end)
     config = TrainConfig()
-    config = replace(config, features=replace(config.features, label_delay_ms=int(job.label_delay_days * DAY_MS)))
+    config = replace(
+        config, features=replace(config.features, label_delay_ms=int(job.label_delay_days * DAY_MS))
+    )
 
     def progress(stage: str, done: int, total: int) -> None:
         if done == total:
             log.info("%s: done (%d)", stage, total)
 
     result = train(frame, config, progress)
-    files = artifact_files(result, f"clickhouse:{job.database}.transactions [{start:%Y-%m-%d}, {end:%Y-%m-%d})")
+    files = artifact_files(
+        result, f"clickhouse:{job.database}.transactions [{start:%Y-%m-%d}, {end:%Y-%m-%d})"
+    )
     version = job.registry().upload(files)
     test = result.metrics["test"]
     return {"version": version, "test_auc_pr": {k: v["auc_pr"] for k, v in test.items()}, "rows": len(frame)}

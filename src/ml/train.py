@@ -89,7 +89,10 @@ def split_bounds(event_ms: np.ndarray, split: SplitConfig) -> dict[str, tuple[in
     if split.starts is not None:
         if len(split.starts) != 3:
             raise TrainingDataError("explicit split needs three start times: fit, valid, test")
-        times = [pd.Timestamp(s, tz="UTC") if pd.Timestamp(s).tzinfo is None else pd.Timestamp(s) for s in split.starts]
+        times = [
+            pd.Timestamp(s, tz="UTC") if pd.Timestamp(s).tzinfo is None else pd.Timestamp(s)
+            for s in split.starts
+        ]
         cut_ms = [int(t.value // 1_000_000) for t in times]
         if cut_ms != sorted(cut_ms):
             raise TrainingDataError(f"split starts must be increasing, got {', '.join(split.starts)}")
@@ -114,16 +117,31 @@ def _gnn_cutoffs(event_ms: np.ndarray, gnn_end: int, config: TrainConfig) -> np.
     return grid[pick.astype(int)]
 
 
-def _fit_xgb(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, names: list[str], cfg: XgbConfig
-             ) -> xgb.Booster:  # fmt: skip
-    params = {"objective": "binary:logistic", "eval_metric": "aucpr", "tree_method": "hist",
-              "max_depth": cfg.max_depth, "eta": cfg.eta, "subsample": cfg.subsample,
-              "colsample_bytree": cfg.colsample, "min_child_weight": cfg.min_child_weight,
-              "nthread": cfg.threads, "seed": cfg.seed}  # fmt: skip
+def _fit_xgb(
+    x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, names: list[str], cfg: XgbConfig
+) -> xgb.Booster:
+    params = {
+        "objective": "binary:logistic",
+        "eval_metric": "aucpr",
+        "tree_method": "hist",
+        "max_depth": cfg.max_depth,
+        "eta": cfg.eta,
+        "subsample": cfg.subsample,
+        "colsample_bytree": cfg.colsample,
+        "min_child_weight": cfg.min_child_weight,
+        "nthread": cfg.threads,
+        "seed": cfg.seed,
+    }
     train = xgb.QuantileDMatrix(x, y, feature_names=names)
     valid = xgb.DMatrix(xv, yv, feature_names=names)
-    return xgb.train(params, train, cfg.rounds, evals=[(valid, "valid")],
-                     early_stopping_rounds=cfg.early_stopping, verbose_eval=False)  # fmt: skip
+    return xgb.train(
+        params,
+        train,
+        cfg.rounds,
+        evals=[(valid, "valid")],
+        early_stopping_rounds=cfg.early_stopping,
+        verbose_eval=False,
+    )
 
 
 def predict(booster: xgb.Booster, x: np.ndarray) -> np.ndarray:
@@ -132,7 +150,9 @@ def predict(booster: xgb.Booster, x: np.ndarray) -> np.ndarray:
     return booster.inplace_predict(x, iteration_range=(0, best + 1) if best is not None else (0, 0))
 
 
-def train(frame: pd.DataFrame, config: TrainConfig | None = None, progress: Progress | None = None) -> TrainResult:
+def train(
+    frame: pd.DataFrame, config: TrainConfig | None = None, progress: Progress | None = None
+) -> TrainResult:
     """Train and evaluate on a prepared frame (`fraudlake.ml.data.prepare`)."""
     config = config or TrainConfig()
     report = progress or (lambda *_: None)
@@ -148,14 +168,23 @@ def train(frame: pd.DataFrame, config: TrainConfig | None = None, progress: Prog
 
     graph, ids = graph_columns(cols)
     cutoffs = _gnn_cutoffs(cols["event_ms"], bounds["gnn"][1], config)
-    sage, gnn_summary = fit_gnn(graph, cutoffs, config.features, config.graph, config.gnn,
-                                lambda i, n, _loss: report("GraphSAGE training", i, n))  # fmt: skip
+    sage, gnn_summary = fit_gnn(
+        graph,
+        cutoffs,
+        config.features,
+        config.graph,
+        config.gnn,
+        lambda i, n, _loss: report("GraphSAGE training", i, n),
+    )
     lo = bounds["fit"][0]
-    grid = snapshot_times(int(cols["event_ms"][lo]), int(cols["event_ms"][-1]), config.graph.snapshot_every_ms)
+    grid = snapshot_times(
+        int(cols["event_ms"][lo]), int(cols["event_ms"][-1]), config.graph.snapshot_every_ms
+    )
     rows = np.arange(lo, len(y))
     x_graph = np.zeros((len(y), len(graph_features(config.gnn.dim))), dtype=np.float32)
-    x_graph[lo:] = row_graph_features(graph, rows, grid, sage, config.features, config.graph,
-                                      lambda i, n: report("graph embeddings", i, n))  # fmt: skip
+    x_graph[lo:] = row_graph_features(
+        graph, rows, grid, sage, config.features, config.graph, lambda i, n: report("graph embeddings", i, n)
+    )
 
     names_b = list(FEATURE_NAMES)
     names_c = names_b + [f.name for f in graph_features(config.gnn.dim)]
@@ -176,22 +205,35 @@ def train(frame: pd.DataFrame, config: TrainConfig | None = None, progress: Prog
         "review": evaluate.choose_threshold(y[valid], cal_valid, config.review_precision),
         "decline": evaluate.choose_threshold(y[valid], cal_valid, config.decline_precision),
     }
-    scores = {"a_rule": evaluate.seed_rule(x_tab[test]), "b_xgb_tabular": predict(booster_b, x_tab[test]),
-              "c_xgb_graph": predict(booster_c, x_all[test])}  # fmt: skip
+    scores = {
+        "a_rule": evaluate.seed_rule(x_tab[test]),
+        "b_xgb_tabular": predict(booster_b, x_tab[test]),
+        "c_xgb_graph": predict(booster_c, x_all[test]),
+    }
     report("evaluation", 0, 1)
-    metrics = _metrics(cols, y, bounds, scores, calibration, thresholds, config) | {"gnn_training": gnn_summary}
+    metrics = _metrics(cols, y, bounds, scores, calibration, thresholds, config) | {
+        "gnn_training": gnn_summary
+    }
     report("evaluation", 1, 1)
     final = snapshot(graph, int(cols["event_ms"][-1]) + 1, config.features, config.graph)
     x_std, h1, h2 = forward(sage, final.x, final.edges)
-    tables = {kind: {"ids": ids[kind].astype(str), "x": x_std[kind].astype(np.float32),
-                     "h1": h1[kind].astype(np.float32), "h2": h2[kind].astype(np.float32)} for kind in ids}  # fmt: skip
+    tables = {
+        kind: {
+            "ids": ids[kind].astype(str),
+            "x": x_std[kind].astype(np.float32),
+            "h1": h1[kind].astype(np.float32),
+            "h2": h2[kind].astype(np.float32),
+        }
+        for kind in ids
+    }
     spec = spec_json(config.features, config.gnn.dim) | {"graph": _asdict(config.graph)}
     model_bytes = bytes(booster_c.save_raw("json"))
     end = pd.Timestamp(int(cols["event_ms"][-1]), unit="ms", tz="UTC")
     version = f"{end:%Y%m%dT%H%M%SZ}-{hashlib.sha256(model_bytes).hexdigest()[:8]}"
     evaluation = {"y": y[test], **scores, "c_calibrated": calibration(scores["c_xgb_graph"])}
-    return TrainResult(version, spec, booster_c, booster_b, calibration, thresholds, sage, tables, metrics,
-                       evaluation)  # fmt: skip
+    return TrainResult(
+        version, spec, booster_c, booster_b, calibration, thresholds, sage, tables, metrics, evaluation
+    )
 
 
 def _asdict(obj: Any) -> dict[str, Any]:
@@ -200,13 +242,24 @@ def _asdict(obj: Any) -> dict[str, Any]:
 
 def _window(cols: dict[str, np.ndarray], lo: int, hi: int, y: np.ndarray) -> dict[str, Any]:
     ts = pd.to_datetime(cols["event_ms"][[lo, hi - 1]], unit="ms", utc=True)
-    return {"start": ts[0].isoformat(), "end": ts[1].isoformat(), "rows": hi - lo, "frauds": int(y[lo:hi].sum()),
-            "cards": int(len(np.unique(cols["card_id"][lo:hi])))}  # fmt: skip
+    return {
+        "start": ts[0].isoformat(),
+        "end": ts[1].isoformat(),
+        "rows": hi - lo,
+        "frauds": int(y[lo:hi].sum()),
+        "cards": len(np.unique(cols["card_id"][lo:hi])),
+    }
 
 
-def _metrics(cols: dict[str, np.ndarray], y: np.ndarray, bounds: dict[str, tuple[int, int]],
-             scores: dict[str, np.ndarray], calibration: evaluate.Calibration,
-             thresholds: dict[str, evaluate.Threshold], config: TrainConfig) -> dict[str, Any]:  # fmt: skip
+def _metrics(
+    cols: dict[str, np.ndarray],
+    y: np.ndarray,
+    bounds: dict[str, tuple[int, int]],
+    scores: dict[str, np.ndarray],
+    calibration: evaluate.Calibration,
+    thresholds: dict[str, evaluate.Threshold],
+    config: TrainConfig,
+) -> dict[str, Any]:
     lo, hi = bounds["test"]
     y_test = y[lo:hi]
     cards = cols["card_id"][lo:hi]
@@ -217,9 +270,13 @@ def _metrics(cols: dict[str, np.ndarray], y: np.ndarray, bounds: dict[str, tuple
         "periods": {name: _window(cols, a, b, y) for name, (a, b) in bounds.items()},
         "test": {name: evaluate.ranking_metrics(y_test, s) for name, s in scores.items()},
         "test_auc_pr_ci95_by_card_bootstrap": evaluate.card_bootstrap(
-            y_test, scores, cards, pairs, n=config.bootstrap, seed=config.xgb.seed),
-        "test_fraud_cards": int(len(np.unique(cards[y_test == 1]))),
+            y_test, scores, cards, pairs, n=config.bootstrap, seed=config.xgb.seed
+        ),
+        "test_fraud_cards": len(np.unique(cards[y_test == 1])),
         "thresholds": {k: t.__dict__ for k, t in thresholds.items()},
         "test_decisions": evaluate.decision_table(y_test, decided),
-        "targets": {"review_precision": config.review_precision, "decline_precision": config.decline_precision},
-    }  # fmt: skip
+        "targets": {
+            "review_precision": config.review_precision,
+            "decline_precision": config.decline_precision,
+        },
+    }

@@ -21,8 +21,9 @@ DAY_MS, MIN_MS = 86_400_000, 60_000
 USER0_CSV = SHARED_DIR / "data" / "tabformer-sample" / "User0_credit_card_transactions.csv"
 
 
-def make_frame(rows: int = 6000, days: int = 120, cards: int = 150, merchants: int = 120, seed: int = 1
-               ) -> pd.DataFrame:  # fmt: skip
+def make_frame(
+    rows: int = 6000, days: int = 120, cards: int = 150, merchants: int = 120, seed: int = 1
+) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     card_user = rng.integers(0, cards // 2, cards)
     favourites = rng.integers(0, merchants, (cards, 4))
@@ -42,24 +43,30 @@ def make_frame(rows: int = 6000, days: int = 120, cards: int = 150, merchants: i
     amount = np.round(rng.lognormal(3.5, 1.0, rows), 2)
     amount[rng.random(rows) < 0.01] *= -1  # refunds
     amount[fraud] = np.round(amount[fraud] * 3, 2)
-    use_chip = rng.choice(["Swipe Transaction", "Chip Transaction", "Online Transaction"], rows, p=[0.6, 0.3, 0.1])
+    use_chip = rng.choice(
+        ["Swipe Transaction", "Chip Transaction", "Online Transaction"], rows, p=[0.6, 0.3, 0.1]
+    )
     state = rng.choice(["CA", "NY", "TX", "Italy"], rows, p=[0.7, 0.15, 0.1, 0.05]).astype(object)
     state[use_chip == "Online Transaction"] = None
-    errors = rng.choice(["", "Insufficient Balance", "Bad PIN", "Technical Glitch"], rows, p=[0.95, 0.03, 0.01, 0.01])
-    frame = pd.DataFrame({
-        "txn_id": [f"{i:032x}" for i in range(rows)],
-        "event_ts": pd.to_datetime(event_ms, unit="ms", utc=True),
-        "user_id": card_user[card].astype(str),
-        "card_id": [f"{u}-{c}" for u, c in zip(card_user[card], card, strict=True)],
-        "merchant_id": (merchant * 7919 + 12345).astype(str),
-        "amount": amount,
-        "use_chip": use_chip,
-        "merchant_city": np.where(use_chip == "Online Transaction", "ONLINE", "Town"),
-        "merchant_state": state,
-        "mcc": 5000 + merchant % 17,
-        "errors": np.where(errors == "", None, errors),
-        "is_fraud": fraud,
-    })  # fmt: skip
+    errors = rng.choice(
+        ["", "Insufficient Balance", "Bad PIN", "Technical Glitch"], rows, p=[0.95, 0.03, 0.01, 0.01]
+    )
+    frame = pd.DataFrame(
+        {
+            "txn_id": [f"{i:032x}" for i in range(rows)],
+            "event_ts": pd.to_datetime(event_ms, unit="ms", utc=True),
+            "user_id": card_user[card].astype(str),
+            "card_id": [f"{u}-{c}" for u, c in zip(card_user[card], card, strict=True)],
+            "merchant_id": (merchant * 7919 + 12345).astype(str),
+            "amount": amount,
+            "use_chip": use_chip,
+            "merchant_city": np.where(use_chip == "Online Transaction", "ONLINE", "Town"),
+            "merchant_state": state,
+            "mcc": 5000 + merchant % 17,
+            "errors": np.where(errors == "", None, errors),
+            "is_fraud": fraud,
+        }
+    )
     return prepare(frame)
 
 

@@ -16,8 +16,10 @@ def test_threshold_is_the_lowest_score_meeting_the_target_precision() -> None:
     score = np.array([0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2])
     y = np.array([1, 1, 1, 0, 1, 1, 0, 0, 1, 0])
     t = evaluate.choose_threshold(y, score, target_precision=0.8)
-    assert t.reachable and t.value == 0.6  # 5 of the top 6 are fraud: precision 0.83
-    assert t.precision == pytest.approx(5 / 6) and t.recall == pytest.approx(5 / 6)
+    assert t.reachable
+    assert t.value == 0.6
+    assert t.precision == pytest.approx(5 / 6)
+    assert t.recall == pytest.approx(5 / 6)
     assert evaluate.choose_threshold(y, score, 1.0).value == 0.9  # top three only
 
 
@@ -25,12 +27,14 @@ def test_threshold_needs_enough_frauds_and_never_splits_tied_scores() -> None:
     y = np.array([1, 0, 0, 0])
     assert not evaluate.choose_threshold(y, np.array([0.9, 0.1, 0.1, 0.1]), 0.9, min_positives=3).reachable
     tied = evaluate.choose_threshold(np.array([1, 1, 1, 0, 1]), np.array([0.9, 0.9, 0.9, 0.9, 0.5]), 0.7)
-    assert tied.value == 0.5 and tied.precision == pytest.approx(0.8)  # 0.9 admits all four tied rows
+    assert tied.value == 0.5
+    assert tied.precision == pytest.approx(0.8)
 
 
 def test_unreachable_target_declines_nothing() -> None:
     t = evaluate.choose_threshold(np.array([0, 1, 0, 1]), np.array([0.9, 0.8, 0.7, 0.6]), 0.95)
-    assert t.value == float("inf") and not t.reachable
+    assert t.value == float("inf")
+    assert not t.reachable
     assert (evaluate.decisions(np.array([1.0, 0.5]), 0.4, t.value) == ["review", "review"]).all()
 
 
@@ -58,13 +62,17 @@ def test_calibration_is_monotone_and_bounded() -> None:
     y = (rng.random(2000) < raw**3).astype(int)
     cal = evaluate.Calibration.fit(raw, y)
     out = cal(np.linspace(-1, 2, 50))
-    assert (np.diff(out) >= 0).all() and out.min() >= 0 and out.max() <= 1
+    assert (np.diff(out) >= 0).all()
+    assert out.min() >= 0
+    assert out.max() <= 1
 
 
 def test_card_bootstrap_gives_intervals_for_models_and_differences() -> None:
     rng = np.random.default_rng(1)
     y = (rng.random(3000) < 0.05).astype(int)
     good, noise = y + rng.normal(0, 0.3, 3000), rng.random(3000)
-    ci = evaluate.card_bootstrap(y, {"good": good, "noise": noise}, rng.integers(0, 300, 3000),
-                                 [("good", "noise")], n=50)  # fmt: skip
-    assert ci["good"][0] > ci["noise"][1] and ci["good-noise"][0] > 0
+    ci = evaluate.card_bootstrap(
+        y, {"good": good, "noise": noise}, rng.integers(0, 300, 3000), [("good", "noise")], n=50
+    )
+    assert ci["good"][0] > ci["noise"][1]
+    assert ci["good-noise"][0] > 0

@@ -72,18 +72,42 @@ def test_labels_count_only_after_the_label_delay(small_frame: pd.DataFrame) -> N
     assert batch_features(data.columns(flipped), CONFIG)[i, COL["merchant_known_frauds"]] == old.sum()
 
 
-def _txn(minute: int, amount: float, card: str = "1-0", merchant: str = "m1", state: str | None = "CA",
-         fraud: bool = False) -> dict:  # fmt: skip
-    return {"txn_id": f"{minute:04d}{card}", "event_ts": pd.Timestamp("2020-01-01", tz="UTC") + pd.Timedelta(minutes=minute),
-            "user_id": card.split("-")[0], "card_id": card, "merchant_id": merchant, "amount": amount,
-            "use_chip": "Swipe Transaction", "merchant_city": "X", "merchant_state": state, "mcc": 5411,
-            "errors": None, "is_fraud": fraud}  # fmt: skip
+def _txn(
+    minute: int,
+    amount: float,
+    card: str = "1-0",
+    merchant: str = "m1",
+    state: str | None = "CA",
+    fraud: bool = False,
+) -> dict:
+    return {
+        "txn_id": f"{minute:04d}{card}",
+        "event_ts": pd.Timestamp("2020-01-01", tz="UTC") + pd.Timedelta(minutes=minute),
+        "user_id": card.split("-")[0],
+        "card_id": card,
+        "merchant_id": merchant,
+        "amount": amount,
+        "use_chip": "Swipe Transaction",
+        "merchant_city": "X",
+        "merchant_state": state,
+        "mcc": 5411,
+        "errors": None,
+        "is_fraud": fraud,
+    }
 
 
 def test_window_edges_and_novelty_by_hand() -> None:
-    frame = data.prepare(pd.DataFrame([
-        _txn(0, 10.0), _txn(5, 20.0), _txn(5, 30.0, merchant="m2"), _txn(64, 40.0, state="NY"), _txn(65, 1.0),
-    ]))  # fmt: skip
+    frame = data.prepare(
+        pd.DataFrame(
+            [
+                _txn(0, 10.0),
+                _txn(5, 20.0),
+                _txn(5, 30.0, merchant="m2"),
+                _txn(64, 40.0, state="NY"),
+                _txn(65, 1.0),
+            ]
+        )
+    )
     x = batch_features(data.columns(frame), FeatureConfig())
     assert x[:, COL["card_count_10m"]].tolist() == [0, 1, 2, 0, 1]
     # windows are (t - 1h, t): at minute 64 both minute-5 rows count, at 65 they are exactly 1h old

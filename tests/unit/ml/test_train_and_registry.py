@@ -37,8 +37,10 @@ def test_split_bounds_follow_time_and_keep_ties_together() -> None:
     event_ms = np.array([0, 1, 1, 1, 2, 3, 3, 4, 5, 6])
     bounds = split_bounds(event_ms, SplitConfig(gnn=0.2, fit=0.3, valid=0.2))
     assert bounds == {"gnn": (0, 1), "fit": (1, 5), "valid": (5, 7), "test": (7, 10)}
-    explicit = split_bounds(np.array([0, DAY_MS, 2 * DAY_MS, 3 * DAY_MS]) + 1_500_000_000_000,
-                            SplitConfig(starts=("2017-07-15", "2017-07-16", "2017-07-17")))  # fmt: skip
+    explicit = split_bounds(
+        np.array([0, DAY_MS, 2 * DAY_MS, 3 * DAY_MS]) + 1_500_000_000_000,
+        SplitConfig(starts=("2017-07-15", "2017-07-16", "2017-07-17")),
+    )
     assert [hi - lo for lo, hi in explicit.values()] == [1, 1, 1, 1]
 
 
@@ -46,8 +48,10 @@ def test_training_writes_every_artifact_file(files: dict[str, bytes], tmp_path) 
     assert set(files) == {*MODEL_FILES, "manifest.json"}
     metrics = json.loads(files["metrics.json"])
     assert set(metrics["test"]) == {"a_rule", "b_xgb_tabular", "c_xgb_graph"}
-    assert metrics["periods"]["test"]["frauds"] > 0 and metrics["gnn_training"]["usable_snapshots"] > 0
-    assert files["pr_curves.png"].startswith(b"\x89PNG") and b"## Limits" in files["model_card.md"]
+    assert metrics["periods"]["test"]["frauds"] > 0
+    assert metrics["gnn_training"]["usable_snapshots"] > 0
+    assert files["pr_curves.png"].startswith(b"\x89PNG")
+    assert b"## Limits" in files["model_card.md"]
     write_dir(files, tmp_path / "v")
     assert read_dir(tmp_path / "v") == files
 
@@ -62,10 +66,13 @@ def test_served_model_scores_from_online_features_and_graph(files: dict[str, byt
     graph = model.graph_features(last["card_id"], last["merchant_id"], last["user_id"])
     unseen = model.graph_features("new-card", "new-merchant", last["user_id"])
     x = np.hstack([state.features(last)[0], graph])[None, :]
-    assert x.shape[1] == len(model.feature_names) and model.feature_names[: len(FEATURE_NAMES)] == list(FEATURE_NAMES)
+    assert x.shape[1] == len(model.feature_names)
+    assert model.feature_names[: len(FEATURE_NAMES)] == list(FEATURE_NAMES)
     p = model.score(x)
-    assert 0 <= p[0] <= 1 and model.decide(p)[0] in {"approve", "review", "decline"}
-    assert np.isfinite(unseen).all() and not np.array_equal(unseen, graph)
+    assert 0 <= p[0] <= 1
+    assert model.decide(p)[0] in {"approve", "review", "decline"}
+    assert np.isfinite(unseen).all()
+    assert not np.array_equal(unseen, graph)
     contributions = model.contributions(x)
     assert contributions.shape == (1, x.shape[1] + 1)
 
@@ -76,7 +83,9 @@ def _with_auc_pr(files: dict[str, bytes], version: str, auc_pr: float | None) ->
 
 
 @pytest.mark.parametrize("store_kind", ["memory", "local"])
-def test_champion_moves_only_for_a_higher_test_auc_pr(files: dict[str, bytes], store_kind: str, tmp_path) -> None:
+def test_champion_moves_only_for_a_higher_test_auc_pr(
+    files: dict[str, bytes], store_kind: str, tmp_path
+) -> None:
     store = MemoryStore() if store_kind == "memory" else LocalStore(tmp_path)
     registry = ModelRegistry(store)
     assert registry.load_champion() is None
@@ -86,7 +95,8 @@ def test_champion_moves_only_for_a_higher_test_auc_pr(files: dict[str, bytes], s
     assert not registry.publish(_with_auc_pr(files, "v4", None)).promoted
     assert registry.champion()["version"] == "v1"
     outcome = registry.publish(_with_auc_pr(files, "v5", 0.61))
-    assert outcome.promoted and outcome.previous_champion["version"] == "v1"
+    assert outcome.promoted
+    assert outcome.previous_champion["version"] == "v1"
     assert registry.versions() == ["v1", "v2", "v3", "v4", "v5"]
     assert registry.load_champion().version == "v5"
 
