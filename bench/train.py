@@ -1,0 +1,121 @@
+"""Training benchmark: end-to-end model training on N generated transactions, wall time and peak RSS.
+
+The generator writes N rows (default 1M, seed 42) to a Parquet file; a child process then runs the
+whole training path (`fraudlake.ml.train.train` + the artifact files) on it, so the peak RSS is the
+training's alone. The machine's load average is recorded with the result: on a shared machine
+wall time says as much about the neighbours as about the code.
+
+    uv run python bench/train.py                  # 1M rows
+    uv run python bench/train.py --rows 200000
+
+Writes bench/results/train.json (and a timestamped copy). Goal: 1M rows in ≤ 10 min and ≤ 8 GB on
+2 cores; the metrics of (a) rule, (b) tabular XGBoost, (c) XGBoost + graph are included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+GOAL_SECONDS, GOAL_RSS_GB = 600, 8.0
+
+CHILD = """
+import json, sys, time
+from fraudlake.ml import data
+from fraudlake.ml.report import artifact_files
+from fraudlake.ml.train import train
+stages, t0 = {}, time.perf_counter()
+def progress(stage, done, total):
+    stages.setdefault(stage, [time.perf_counter() - t0, None])
+    if done == total:
+        stages[stage][1] = time.perf_counter() - t0
+frame = data.read_file(sys.argv[1])
+read_s = time.perf_counter() - t0
+result = train(frame, progress=progress)
+files = artifact_files(result, sys.argv[1])
+print(json.dumps({"read_s": read_s, "total_s": time.perf_counter() - t0, "version": result.version,
+                  "stages_s": {k: round(v[1] - v[0], 1) for k, v in stages.items() if v[1] is not None},
+                  "artifact_bytes": sum(len(v) for v in files.values()), "metrics": result.metrics}))
+"""
+
+
+def generate(rows: int, path: Path, seed: int) -> float:
+    import pyarrow.parquet as pq
+
+    from fraudlake.producer.generator import GeneratorConfig, TransactionGenerator
+
+    started = time.perf_counter()
+    writer = None
+    for table in TransactionGenerator(
+        GeneratorConfig(seed=seed, rows=rows), token_key=b"bench-token-key-0123456789"
+    ).chunks():
+        writer = writer or pq.ParquetWriter(path, table.schema)
+        writer.write_table(table)
+    if writer:
+        writer.close()
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--input", type=Path, help="train on this Parquet instead of generating")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        path = args.input or Path(tmp) / "transactions.parquet"
+        gen_s = None if args.input else generate(args.rows, path, args.seed)
+        load_before = os.getloadavg()
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=False
+        )
+        wall = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"training failed:\n{done.stderr[-3000:]}")
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # Linux: KiB
+    result = {
+        "rows": args.rows if not args.input else None,
+        "input": str(args.input) if args.input else f"generator seed {args.seed}",
+        "generate_s": gen_s,
+        "train_wall_s": round(wall, 1),
+        "peak_rss_gb": round(peak_gb, 2),
+        "cpus": os.cpu_count(),
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+        "goal": {
+            "seconds": GOAL_SECONDS,
+            "rss_gb": GOAL_RSS_GB,
+            "met": wall <= GOAL_SECONDS and peak_gb <= GOAL_RSS_GB,
+        },
+        **child,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    text = json.dumps(result, indent=2, default=str)
+    (RESULTS / "train.json").write_text(text)
+    (RESULTS / f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(text)
+    test = child["metrics"]["test"]
+    print(
+        f"train {args.rows:,} rows: {wall:.0f} s wall, peak RSS {peak_gb:.2f} GB "
+        f"(goal ≤ {GOAL_SECONDS} s, ≤ {GOAL_RSS_GB} GB; "
+        f"load average {load_before[0]:.1f} on {os.cpu_count()} cpus)"
+    )
+    for name, m in test.items():
+        print(
+            f"  {name:<14} AUC-PR {m['auc_pr']:.4f}  ROC-AUC {m['roc_auc']:.4f}  "
+            f"R@P90 {m['recall_at_p90']:.3f}  R@P95 {m['recall_at_p95']:.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
