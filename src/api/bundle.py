@@ -13,12 +13,13 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import xgboost as xgb
 
 from fraudlake.api.models import ModelInfo, Threshold
+from fraudlake.api.trees import TreeEnsemble
 from fraudlake.ml.artifact import FraudModel
 from fraudlake.ml.features import FEATURE_NAMES
 from fraudlake.ml.registry import ModelRegistry
@@ -61,6 +62,20 @@ class ReasonGroups:
         return cls(tuple(names), tuple(texts), tuple(value_column), matrix)
 
 
+ReasonPolicy = Literal["all", "flagged", "none"]
+WALK_MAX_ROWS = 16  # up to this many rows the numpy tree walk beats XGBoost's per-call overhead
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Scores of a matrix of rows, with the reasons of the rows the policy explains."""
+
+    probabilities: np.ndarray
+    decisions: np.ndarray
+    explained: np.ndarray  # row indices that have reasons
+    contributions: np.ndarray  # len(explained) × reasons, log-odds
+
+
 @dataclass(frozen=True)
 class ModelBundle:
     """One loaded model version with what scoring needs precomputed. Never mutated after `load`."""
@@ -68,9 +83,8 @@ class ModelBundle:
     model: FraudModel
     info: ModelInfo
     reasons: ReasonGroups
+    trees: TreeEnsemble | None  # the numpy evaluator of the booster (None: XGBoost only)
     uses_graph: bool
-    review: float
-    decline: float
 
     @property
     def version(self) -> str:
@@ -89,31 +103,60 @@ class ModelBundle:
             model=model,
             info=_model_info(model, source),
             reasons=ReasonGroups.build(names, model.descriptions),
+            trees=TreeEnsemble.from_booster(model.booster),
             uses_graph=len(names) > len(FEATURE_NAMES),
-            review=model.thresholds["review"],
-            decline=model.thresholds["decline"],
         )
         bundle.warm_up()
         return bundle
 
     def warm_up(self) -> None:
         """First predictions allocate XGBoost's buffers: pay that at load, not on a request."""
-        x = np.zeros((2, self.feature_count), dtype=np.float32)
-        self.probabilities(x)
-        self.reason_contributions(x)
+        for rows in (1, WALK_MAX_ROWS + 1):
+            x = np.zeros((rows, self.feature_count), dtype=np.float32)
+            self.evaluate(x, "all")
+            self.evaluate(x, "all", exact_reasons=True)
 
     def graph_columns(self, card_id: str, merchant_id: str, user_id: str) -> np.ndarray:
         return self.model.graph_features(card_id, merchant_id, user_id)
 
-    def probabilities(self, x: np.ndarray) -> np.ndarray:
-        return self.model.score(x)
+    def evaluate(self, x: np.ndarray, policy: ReasonPolicy, exact_reasons: bool = False) -> Evaluation:
+        """Calibrated probabilities and decisions of rows of model inputs, and reasons for the rows the
+        policy names (all, flagged = review/decline, none).
 
-    def reason_contributions(self, x: np.ndarray) -> np.ndarray:
-        """Per-reason contributions to the log-odds (rows × reasons), from XGBoost's exact TreeSHAP
-        (`pred_contribs`). A plain DMatrix on one thread: feature names were checked at load."""
-        dmatrix = xgb.DMatrix(np.asarray(x, dtype=np.float32), nthread=1)
-        contribs = self.model.booster.predict(dmatrix, pred_contribs=True, validate_features=False)
-        return contribs @ self.reasons.matrix
+        Probabilities equal `FraudModel.score` bit for bit on either path. Reasons are XGBoost
+        per-feature contributions (`pred_contribs`): path attributions (`approx_contribs`, from the
+        numpy walk for a few rows), or exact TreeSHAP when `exact_reasons` (slower: milliseconds).
+        """
+        x = np.asarray(x, dtype=np.float32)
+        walk = self.trees is not None and len(x) <= WALK_MAX_ROWS
+        contributions = None
+        if walk:
+            assert self.trees is not None
+            leaves, contributions = self.trees.walk(x, contributions=policy != "none" and not exact_reasons)
+            raw = self.trees.probability(leaves)
+        else:
+            raw = self.model.booster.predict(xgb.DMatrix(x, nthread=1), validate_features=False)
+        probabilities = self.model.calibration(raw)
+        decisions = self.model.decide(probabilities)
+        explained = _explained_rows(decisions, policy)
+        if not len(explained):
+            return Evaluation(probabilities, decisions, explained, np.zeros((0, len(self.reasons.names))))
+        if contributions is None:
+            dmatrix = xgb.DMatrix(x[explained], nthread=1)
+            contributions = self.model.booster.predict(
+                dmatrix, pred_contribs=True, approx_contribs=not exact_reasons, validate_features=False
+            )
+        else:
+            contributions = contributions[explained]
+        return Evaluation(probabilities, decisions, explained, contributions @ self.reasons.matrix)
+
+
+def _explained_rows(decisions: np.ndarray, policy: ReasonPolicy) -> np.ndarray:
+    if policy == "all":
+        return np.arange(len(decisions))
+    if policy == "flagged":
+        return np.flatnonzero(decisions != "approve")
+    return np.zeros(0, dtype=np.int64)
 
 
 def _model_info(model: FraudModel, source: str) -> ModelInfo:

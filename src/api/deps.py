@@ -6,6 +6,7 @@ hop per request would cost more than the work they do.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -25,16 +26,20 @@ _api_key_header = APIKeyHeader(
 _bearer = HTTPBearer(auto_error=False, scheme_name="Bearer", description="The API key as a bearer token.")
 
 
-async def get_services(request: Request) -> Services:
+def _services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+async def get_services(request: Request) -> Services:
+    return _services(request)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 async def require_api_key(
-    services: ServicesDep,
+    request: Request,
     api_key: Annotated[str | None, Security(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
 ) -> None:
@@ -44,26 +49,39 @@ async def require_api_key(
         raise UnauthorizedError(
             "missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>"
         )
-    if not services.keys.accepts(offered):
+    if not _services(request).keys.accepts(offered):
         raise UnauthorizedError("invalid API key")
 
 
-async def current_model(services: ServicesDep) -> ModelBundle:
-    """The served model, read once per request (a reload mid-request does not affect it)."""
+def _loaded_model(services: Services) -> ModelBundle:
     bundle = services.watcher.current if services.watcher else None
     if bundle is None:
         raise ModelNotReadyError("no model loaded yet; retry when /readyz reports ready")
     return bundle
 
 
-async def online_state(
-    services: ServicesDep, _: Annotated[ModelBundle, Depends(current_model)]
-) -> ServingState:
-    """The online feature state (exists once a model is loaded)."""
+async def current_model(request: Request) -> ModelBundle:
+    """The served model, read once per request (a reload mid-request does not affect it)."""
+    return _loaded_model(_services(request))
+
+
+@dataclass(frozen=True)
+class ScoringContext:
+    """Everything a scoring route needs, resolved by one dependency (each dependency costs time)."""
+
+    services: Services
+    model: ModelBundle
+    state: ServingState
+
+
+async def scoring_context(request: Request) -> ScoringContext:
+    """The services, the served model (read once per request) and the online state; 503 until loaded."""
+    services = _services(request)
+    model = _loaded_model(services)
     if services.state is None:
         raise ModelNotReadyError("the online feature state is not ready yet")
-    return services.state
+    return ScoringContext(services, model, services.state)
 
 
 Model = Annotated[ModelBundle, Depends(current_model)]
-State = Annotated[ServingState, Depends(online_state)]
+Scoring = Annotated[ScoringContext, Depends(scoring_context)]

@@ -57,6 +57,7 @@ class TransactionFeed:
         self.bootstrap, self.topic, self.on_transaction = bootstrap, topic, on_transaction
         self.group_id = group_id or f"fraudlake-api-{socket.gethostname()}-{os.getpid()}"
         self.consumed = 0
+        self.assigned = threading.Event()  # set once partitions are assigned: from here nothing is missed
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="transactions-feed", daemon=True)
 
@@ -67,6 +68,11 @@ class TransactionFeed:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=10)
+
+    def _start_at_end(self, consumer: Any, partitions: list[Any]) -> None:
+        # "latest" would be resolved at the first fetch, skipping what arrives in between: pin it now.
+        consumer.assign(_resolve_end(consumer, partitions))
+        self.assigned.set()
 
     def _run(self) -> None:
         from confluent_kafka import Consumer
@@ -79,7 +85,7 @@ class TransactionFeed:
                 "enable.auto.commit": False,
             }
         )
-        consumer.subscribe([self.topic])
+        consumer.subscribe([self.topic], on_assign=self._start_at_end)
         try:
             while not self._stop.is_set():
                 msg = consumer.poll(0.5)
@@ -98,6 +104,13 @@ class TransactionFeed:
                 self.consumed += 1
         finally:
             consumer.close()
+
+
+def _resolve_end(consumer: Any, partitions: list[Any]) -> list[Any]:
+    """The partitions positioned at their current end offsets (resolved now, not at the first fetch)."""
+    for tp in partitions:
+        tp.offset = consumer.get_watermark_offsets(tp, timeout=10, cached=False)[1]
+    return partitions
 
 
 def cold_start_rows(dsn: str, database: str, window_ms: int, max_rows: int) -> list[dict[str, Any]]:

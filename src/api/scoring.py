@@ -8,16 +8,15 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
-from fraudlake.api.bundle import ModelBundle
+from fraudlake.api.bundle import ModelBundle, ReasonPolicy
 from fraudlake.api.models import Reason, RuleHit, ScoreResult, TransactionIn
 from fraudlake.api.state import ServingState
 from fraudlake.ml.features import FEATURE_NAMES
 
-ReasonPolicy = Literal["all", "flagged", "none"]
 _N_TABULAR = len(FEATURE_NAMES)
 
 
@@ -55,6 +54,7 @@ def score_transactions(
     txns: Sequence[TransactionIn],
     reasons: ReasonPolicy = "all",
     top_reasons: int = 5,
+    exact_reasons: bool = False,
 ) -> Scored:
     """Score transactions in order; each one's features see the ones before it, then it joins the history."""
     records = [state_record(t) for t in txns]
@@ -66,37 +66,22 @@ def score_transactions(
         if bundle.uses_graph:
             rows[i, _N_TABULAR:] = bundle.graph_columns(rec["card_id"], rec["merchant_id"], rec["user_id"])
         hits.append(fired)
-    scores = bundle.probabilities(rows)
-    decisions = bundle.model.decide(scores)
-    explain = _explained_rows(decisions, reasons)
-    contributions = bundle.reason_contributions(rows[explain]) if len(explain) else None
-    explained = {int(row): k for k, row in enumerate(explain)}
+    evaluation = bundle.evaluate(rows, reasons, exact_reasons)
+    explained = {int(row): k for k, row in enumerate(evaluation.explained)}
     results = []
     for i, rec in enumerate(records):
         k = explained.get(i)
-        why = (
-            []
-            if k is None or contributions is None
-            else _top_reasons(bundle, rows[i], contributions[k], top_reasons)
-        )
+        why = [] if k is None else _top_reasons(bundle, rows[i], evaluation.contributions[k], top_reasons)
         results.append(
             ScoreResult(
                 txn_id=rec["txn_id"],
-                score=float(scores[i]),
-                decision=str(decisions[i]),
+                score=float(evaluation.probabilities[i]),
+                decision=str(evaluation.decisions[i]),
                 reasons=why,
                 rules_fired=hits[i],
             )
         )
     return Scored(results, records)
-
-
-def _explained_rows(decisions: np.ndarray, policy: ReasonPolicy) -> np.ndarray:
-    if policy == "all":
-        return np.arange(len(decisions))
-    if policy == "flagged":
-        return np.flatnonzero(decisions != "approve")
-    return np.zeros(0, dtype=np.int64)
 
 
 def _top_reasons(bundle: ModelBundle, row: np.ndarray, contributions: np.ndarray, top: int) -> list[Reason]:

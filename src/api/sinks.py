@@ -121,7 +121,7 @@ def alert_messages(scored: Scored, model_version: str) -> list[tuple[str, bytes]
         message = "; ".join(
             [
                 f"model {model_version}: {result.decision} at score {result.score:.3f}",
-                *(hit.message for hit in result.rules_fired),
+                *(f"{hit.rule}: {hit.message}" for hit in result.rules_fired),
             ]
         )
         body = {
@@ -136,6 +136,7 @@ def alert_messages(scored: Scored, model_version: str) -> list[tuple[str, bytes]
             "severity": _SEVERITY.get(result.decision, "low"),
             "status": "open",
             "message": message,
+            "rules": [hit.rule for hit in result.rules_fired],
             "reasons": [r.model_dump() for r in result.reasons],
         }
         out.append((rec["card_id"], json.dumps(body).encode()))

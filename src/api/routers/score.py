@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body
+from fastapi import APIRouter, Body, Response
+from pydantic import BaseModel
 
-from fraudlake.api.deps import Model, ServicesDep, State
+from fraudlake.api.deps import Scoring
 from fraudlake.api.errors import error_responses
 from fraudlake.api.logs import current_request_id
 from fraudlake.api.models import (
@@ -50,15 +51,13 @@ _EXAMPLES = {
     summary="Score one transaction: probability, decision, reasons, rules fired.",
 )
 async def score(
-    txn: Annotated[TransactionIn, Body(openapi_examples=_EXAMPLES)],
-    model: Model,
-    state: State,
-    services: ServicesDep,
+    txn: Annotated[TransactionIn, Body(openapi_examples=_EXAMPLES)], ctx: Scoring
 ) -> ScoreResponse:
-    scored = score_transactions(model, state, [txn], "all", services.settings.reasons)
-    services.publish(scored, model.version)
+    settings = ctx.services.settings
+    scored = score_transactions(ctx.model, ctx.state, [txn], "all", settings.reasons, settings.exact_reasons)
+    ctx.services.publish(scored, ctx.model.version)
     result = scored.results[0]
-    return ScoreResponse(request_id=current_request_id(), model_version=model.version, **dict(result))
+    return ScoreResponse(request_id=current_request_id(), model_version=ctx.model.version, **dict(result))
 
 
 @router.post(
@@ -67,12 +66,22 @@ async def score(
     responses=error_responses(400, 401, 413, 422, 503),
     summary=f"Score up to {MAX_BATCH} transactions in order.",
 )
-def score_batch(batch: BatchRequest, model: Model, state: State, services: ServicesDep) -> BatchResponse:
-    scored = score_transactions(model, state, batch.transactions, batch.reasons, services.settings.reasons)
-    services.publish(scored, model.version)
-    return BatchResponse(
+def score_batch(batch: BatchRequest, ctx: Scoring) -> Response:
+    settings = ctx.services.settings
+    scored = score_transactions(
+        ctx.model, ctx.state, batch.transactions, batch.reasons, settings.reasons, settings.exact_reasons
+    )
+    ctx.services.publish(scored, ctx.model.version)
+    body = BatchResponse(
         request_id=current_request_id(),
-        model_version=model.version,
+        model_version=ctx.model.version,
         decisions=scored.decision_counts(),
         results=scored.results,
     )
+    return _json(body)
+
+
+def _json(body: BaseModel) -> Response:
+    """The response model serialized once by pydantic-core (the models were built, hence valid, here:
+    FastAPI's validate-then-encode pass would only repeat that work)."""
+    return Response(body.model_dump_json(), media_type="application/json")

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import xgboost
 from api_kit import AUTH, registry_with, wait_for_model
 from fastapi.testclient import TestClient
 from model_kit import frame_records
@@ -48,16 +49,35 @@ def test_api_scores_equal_the_training_feature_path(make_app, model_files, frame
     assert [r["decision"] for r in api] == list(model.decide(expected))
 
 
-def test_reasons_partition_the_shap_contributions(bundle: ModelBundle, frame: pd.DataFrame) -> None:
-    x = np.random.default_rng(0).normal(size=(20, bundle.feature_count)).astype(np.float32)
-    grouped = bundle.reason_contributions(x)
-    full = bundle.model.booster.predict(__import__("xgboost").DMatrix(x), pred_contribs=True,
-                                        validate_features=False)  # fmt: skip
+@pytest.mark.parametrize("exact", [False, True])
+@pytest.mark.parametrize("rows", [1, 40])  # the numpy walk and XGBoost's predict
+def test_reasons_partition_the_contributions(bundle: ModelBundle, rows: int, exact: bool) -> None:
+    x = np.random.default_rng(rows).normal(size=(rows, bundle.feature_count)).astype(np.float32) * 20
+    grouped = bundle.evaluate(x, "all", exact_reasons=exact).contributions
+    full = bundle.model.booster.predict(
+        xgboost.DMatrix(x), pred_contribs=True, approx_contribs=not exact, validate_features=False
+    )
     np.testing.assert_allclose(grouped.sum(axis=1), full[:, :-1].sum(axis=1), rtol=1e-4, atol=1e-4)
     names = bundle.reasons.names
     assert "graph_card_embedding" in names
     assert not any(n.startswith("graph_card_") and n[-1].isdigit() for n in names)
     assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("rows", [1, 3, 16, 17, 200])
+def test_both_evaluation_paths_equal_the_models_own_score(
+    bundle: ModelBundle, frame: pd.DataFrame, rows
+) -> None:
+    model = bundle.model
+    part = frame.iloc[-rows:].reset_index(drop=True)
+    tabular = batch_features(data.columns(part), model.feature_config)
+    graph = np.stack([model.graph_features(c, m, u) for c, m, u in
+                      zip(part["card_id"], part["merchant_id"], part["user_id"], strict=True)])  # fmt: skip
+    x = np.hstack([tabular, graph]).astype(np.float32)
+    evaluation = bundle.evaluate(x, "flagged")
+    np.testing.assert_array_equal(evaluation.probabilities, model.score(x))  # bit for bit
+    assert list(evaluation.decisions) == list(model.decide(model.score(x)))
+    assert list(evaluation.explained) == [i for i, d in enumerate(evaluation.decisions) if d != "approve"]
 
 
 def test_reasons_are_named_in_the_feature_specs_words(
