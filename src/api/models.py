@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from annotated_types import Interval
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
 
 from fraudlake.schemas.records import TRANSACTIONS
 
@@ -19,7 +20,23 @@ MAX_BATCH = 1000  # transactions per POST /v1/score/batch
 Decision = Literal["approve", "review", "decline"]
 UseChip = Literal["Swipe Transaction", "Chip Transaction", "Online Transaction"]
 EntityId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]
-EARLIEST, LATEST = datetime(1990, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: 7 and 7.0 are integers; "7", true and 7.5 are not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("must be an integer")
+    return value
+
+
+def json_int(low: int, high: int) -> Any:
+    """An integer in [low, high]; the bounds sit in the type so optional fields' schemas show them."""
+    return Annotated[int, Interval(ge=low, le=high), BeforeValidator(_json_integer)]
+
+
+YEARS = range(1990, 2100)  # as written (local to the given offset), like the schema's pattern
 
 
 def _doc(name: str, extra: str = "") -> str:
@@ -43,7 +60,8 @@ EXAMPLE_TRANSACTION: dict[str, Any] = {
 
 
 class TransactionIn(BaseModel):
-    """One transaction to score, in the platform's schema."""
+    """One transaction to score, in the platform's schema. Types are JSON's, not coerced: "12.5" is
+    not an amount, 1 is not a boolean, 7.0 is an integer."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_TRANSACTION]})
 
@@ -57,33 +75,42 @@ class TransactionIn(BaseModel):
     card_id: EntityId = Field(description=_doc("card_id"))
     merchant_id: EntityId = Field(description=_doc("merchant_id"))
     # ±$100,000 (the real data's largest is about $12,400) keeps the state's integer cent sums exact.
-    amount: float = Field(ge=-1e5, le=1e5, allow_inf_nan=False, description=_doc("amount"))
+    amount: float = Field(strict=True, ge=-1e5, le=1e5, allow_inf_nan=False, description=_doc("amount"))
     use_chip: UseChip = Field(description=_doc("use_chip"))
-    mcc: int = Field(ge=0, le=9999, description=_doc("mcc"))
+    mcc: json_int(0, 9999) = Field(description=_doc("mcc"))
     merchant_state: str | None = Field(None, max_length=64, description=_doc("merchant_state"))
     errors: str | None = Field(None, max_length=256, description=_doc("errors"))
     # The rest of the record: accepted, not used by the model.
     card_token: str | None = Field(None, pattern=r"^tok_[0-9a-f]{32}$", description=_doc("card_token"))
-    user: int | None = Field(None, ge=0, le=2**31 - 1, description=_doc("user"))
-    card: int | None = Field(None, ge=0, le=2**31 - 1, description=_doc("card"))
-    year: int | None = Field(None, ge=1900, le=2100, description=_doc("year"))
-    month: int | None = Field(None, ge=1, le=12, description=_doc("month"))
-    day: int | None = Field(None, ge=1, le=31, description=_doc("day"))
+    user: json_int(0, 2**31 - 1) | None = Field(None, description=_doc("user"))
+    card: json_int(0, 2**31 - 1) | None = Field(None, description=_doc("card"))
+    year: json_int(1900, 2100) | None = Field(None, description=_doc("year"))
+    month: json_int(1, 12) | None = Field(None, description=_doc("month"))
+    day: json_int(1, 31) | None = Field(None, description=_doc("day"))
     time: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description=_doc("time"))
-    merchant_name: int | None = Field(None, ge=-(2**63), le=2**63 - 1, description=_doc("merchant_name"))
+    merchant_name: json_int(-(2**63), 2**63 - 1) | None = Field(None, description=_doc("merchant_name"))
     merchant_city: str | None = Field(None, max_length=64, description=_doc("merchant_city"))
     zip: str | None = Field(None, pattern=r"^\d{5}$", description=_doc("zip"))
     is_fraud: bool | None = Field(
-        None, description=_doc("is_fraud", "Ignored: the service never learns labels from scoring requests.")
+        None,
+        strict=True,
+        description=_doc("is_fraud", "Ignored: the service never learns labels from scoring requests."),
     )
+
+    @field_validator("event_ts", mode="before")
+    @classmethod
+    def _text_not_number(cls, value: Any) -> Any:
+        # Pydantic would read a number as Unix time; the contract (and the JSON Schema) is ISO-8601 text.
+        if not isinstance(value, str | datetime):
+            raise ValueError("must be an ISO-8601 date-time string")
+        return value
 
     @field_validator("event_ts")
     @classmethod
-    def _utc_in_range(cls, value: datetime) -> datetime:
-        value = value if value.tzinfo else value.replace(tzinfo=UTC)
-        if not EARLIEST <= value < LATEST:
-            raise ValueError(f"must be between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}")
-        return value
+    def _in_range_as_utc(cls, value: datetime) -> datetime:
+        if value.year not in YEARS:
+            raise ValueError(f"the year must be within {YEARS.start}-{YEARS.stop - 1}")
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Reason(BaseModel):
@@ -114,6 +141,19 @@ class ScoreResult(BaseModel):
 
 
 class ScoreResponse(ScoreResult):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "txn_id": "9f1c2a7b3d4e5f60718293a4b5c6d7e8", "score": 0.87, "decision": "decline",
+        "reasons": [
+            {"feature": "card_count_1h", "description": "transactions on this card in the previous 1h",
+             "value": 7.0, "contribution": 1.92},
+            {"feature": "graph_merchant_risk", "description": "graph risk of the merchant: its links to "
+             "cards and merchants with confirmed fraud (GraphSAGE)", "value": 2.4, "contribution": 1.1},
+        ],
+        "rules_fired": [{"rule": "velocity_5m", "type": "Velocity",
+                         "message": "12 transactions on this card within 5 minutes (rule: at least 11)"}],
+        "request_id": "4b1d9c0e7a2f4e6b8c3d5a1f0e9b7c6d", "model_version": "20190228T235900Z-1a2b3c4d",
+    }]})  # fmt: skip
+
     request_id: str
     model_version: str
 

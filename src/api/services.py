@@ -3,6 +3,7 @@ the app's lifespan: the model watcher, the online state, the optional feed and s
 
 from __future__ import annotations
 
+import gc
 import hmac
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -112,6 +113,9 @@ class Services:
             log.exception("cold start from ClickHouse failed; the state starts empty")
             return
         added = sum(state.observe(row) for row in rows)
+        # The warmed history is long-lived: keep the cyclic GC from rescanning it on every full pass
+        # (millions of small objects would show up as latency spikes).
+        gc.freeze()
         self.metrics.state_transactions.labels("clickhouse").inc(added)
         log.info("cold start from ClickHouse", extra={"transactions": added})
 
