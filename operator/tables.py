@@ -17,7 +17,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from fraudlake.clickhouse.client import InvalidDsn, connect
+from fraudlake.clickhouse.client import InvalidDsnError, connect
 from fraudlake.clickhouse.ddl import (
     StreamingIngestUnsupportedError,
     apply_schema,
@@ -60,7 +60,7 @@ def clickhouse(dsn: str) -> Iterator[Client]:
     with lock:
         try:
             yield _client(dsn)
-        except (ClickHouseError, InvalidDsn, OSError) as exc:
+        except (ClickHouseError, InvalidDsnError, OSError) as exc:
             raise ClickHouseUnavailableError(_first_line(exc)) from exc
 
 

@@ -15,7 +15,7 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 
-class InvalidDsn(ValueError):
+class InvalidDsnError(ValueError):
     """The DSN is neither chdb:///path nor http(s)://host[:port][/database]."""
 
 
@@ -24,13 +24,13 @@ def connect(dsn: str, database: str | None = None, **settings: Any) -> Client:
     parts = urlsplit(dsn)
     if parts.scheme == "chdb":
         if not parts.path or parts.path == "/":
-            raise InvalidDsn(f"chdb DSN needs a data directory path: chdb:///path, got {dsn!r}")
+            raise InvalidDsnError(f"chdb DSN needs a data directory path: chdb:///path, got {dsn!r}")
         return clickhouse_connect.get_client(
             interface="chdb", path=parts.path, database=database or "default", settings=settings or None
         )
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
-            raise InvalidDsn(f"ClickHouse DSN has no host: {dsn!r}")
+            raise InvalidDsnError(f"ClickHouse DSN has no host: {dsn!r}")
         query = dict(parse_qsl(parts.query))
         return clickhouse_connect.get_client(
             interface=parts.scheme,
@@ -42,4 +42,6 @@ def connect(dsn: str, database: str | None = None, **settings: Any) -> Client:
             settings=settings or None,
             verify=query.get("verify", "true") != "false",
         )
-    raise InvalidDsn(f"unsupported ClickHouse DSN scheme {parts.scheme!r}; use chdb:///path or http(s)://…")
+    raise InvalidDsnError(
+        f"unsupported ClickHouse DSN scheme {parts.scheme!r}; use chdb:///path or http(s)://…"
+    )

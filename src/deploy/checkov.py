@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fraudlake.stack.errors import StackError, ToolchainMissing
+from fraudlake.stack.errors import StackError, ToolchainMissingError
 
 CHECKOV_VERSION = "3.3.30"
 FRAMEWORKS = ("terraform", "kubernetes", "dockerfile")
@@ -54,7 +54,7 @@ class FrameworkReport:
 def scan(directory: Path, timeout: float = 900) -> dict[str, FrameworkReport]:
     """Scan `directory` with every framework in FRAMEWORKS; one report per framework that found something."""
     if shutil.which("uv") is None:
-        raise ToolchainMissing("uv", "checkov", "install uv (https://docs.astral.sh/uv/)")
+        raise ToolchainMissingError("uv", "checkov", "install uv (https://docs.astral.sh/uv/)")
     argv = [
         "uv", "tool", "run", "--from", f"checkov=={CHECKOV_VERSION}", "checkov",
         "--directory", str(directory),

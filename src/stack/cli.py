@@ -13,12 +13,19 @@ from fraudlake.stack.errors import StackError
 from fraudlake.stack.paths import default_stack_dir
 from fraudlake.stack.service import StackContext
 
-stack_app = typer.Typer(help="Run the local stack of real services (Kafka, MinIO, kube-apiserver, …).",
-                        no_args_is_help=True)
+stack_app = typer.Typer(
+    help="Run the local stack of real services (Kafka, MinIO, kube-apiserver, …).", no_args_is_help=True
+)
 console = Console(stderr=True)
 
-StackDir = Annotated[Path | None, typer.Option("--stack-dir", envvar="FRAUDLAKE_STACK_DIR",
-                                               help="Run folder: logs, data, state.json [default: ./.fraudlake/stack].")]
+StackDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--stack-dir",
+        envvar="FRAUDLAKE_STACK_DIR",
+        help="Run folder: logs, data, state.json [default: ./.fraudlake/stack].",
+    ),
+]
 Services = Annotated[list[str] | None, typer.Argument(help="Services (default: all).", show_default=False)]
 
 
@@ -37,9 +44,11 @@ def install(services: Services = None) -> None:
 
 
 @stack_app.command()
-def up(services: Services = None, stack_dir: StackDir = None,
-       port: Annotated[list[str] | None, typer.Option(help="Pin a port: SERVICE=PORT (repeatable).")] = None,
-       ) -> None:
+def up(
+    services: Services = None,
+    stack_dir: StackDir = None,
+    port: Annotated[list[str] | None, typer.Option(help="Pin a port: SERVICE=PORT (repeatable).")] = None,
+) -> None:
     """Start services (all by default) and wait until they answer."""
     try:
         ctx = StackContext(stack_dir or default_stack_dir(), console, _parse_ports(port or []))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fraudlake.stack.errors import DownloadFailed, StackError, ToolchainMissing
+from fraudlake.stack.errors import DownloadFailedError, StackError, ToolchainMissingError
 from fraudlake.stack.paths import REPO_ROOT, cache_dir, cache_root
 from fraudlake.stack.process import log_tail
 
@@ -81,13 +81,15 @@ class GoBuild:
 def ensure_built(build: GoBuild, console: Console | None = None) -> Path:
     """Build `build` into the cache unless it is already there; return its bin directory.
 
-    Raises ToolchainMissing without `go`, DownloadFailed when the module proxy cannot deliver a
+    Raises ToolchainMissingError without `go`, DownloadFailedError when the module proxy cannot deliver a
     module, StackError when compilation fails (each naming the build log).
     """
     if build.installed():
         return build.bin_dir
     if shutil.which("go") is None:
-        raise ToolchainMissing("go", build.name, "install Go >= 1.25 (https://go.dev/dl/) and put it on PATH")
+        raise ToolchainMissingError(
+            "go", build.name, "install Go >= 1.25 (https://go.dev/dl/) and put it on PATH"
+        )
     with _build_lock(build):
         if not build.installed():  # another process may have finished it while we waited
             _build_atomically(build, console or Console(stderr=True))
@@ -148,7 +150,7 @@ def _run_go(build: GoBuild, out_dir: Path, log: Path) -> None:
         return
     tail = log_tail(log, 15)
     if _FETCH_ERROR.search(tail):
-        raise DownloadFailed(f"the Go module proxy ({_goproxy()})", build.fetches, str(log))
+        raise DownloadFailedError(f"the Go module proxy ({_goproxy()})", build.fetches, str(log))
     raise StackError(f"go build of {build.name} {build.version} failed (exit {code}); log: {log}\n{tail}")
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from fraudlake.stack.errors import DownloadFailed, StackError, ToolchainMissing
+from fraudlake.stack.errors import DownloadFailedError, StackError, ToolchainMissingError
 from fraudlake.stack.paths import cache_dir, cache_root
 from fraudlake.stack.process import log_tail
 
@@ -81,14 +81,14 @@ class MavenLibs:
 def ensure_copied(libs: MavenLibs, console: Console | None = None) -> Path:
     """Copy `libs` into the cache unless it is already there; return its libs directory.
 
-    Raises ToolchainMissing without `java` or `mvn`, DownloadFailed (naming Maven Central and the
+    Raises ToolchainMissingError without `java` or `mvn`, DownloadFailedError (naming Maven Central and the
     artifacts) when an artifact cannot be fetched, StackError for any other Maven failure.
     """
     require_java(libs.name)
     if libs.installed():
         return libs.libs_dir
     if shutil.which("mvn") is None:
-        raise ToolchainMissing("mvn", libs.name, "install Maven 3.8+ (e.g. `apt-get install maven`)")
+        raise ToolchainMissingError("mvn", libs.name, "install Maven 3.8+ (e.g. `apt-get install maven`)")
     with _cache_lock(libs.home.name):
         if not libs.installed():  # another process may have finished it while we waited
             _copy_atomically(libs, console or Console(stderr=True))
@@ -98,7 +98,7 @@ def ensure_copied(libs: MavenLibs, console: Console | None = None) -> Path:
 def require_java(needed_for: str) -> None:
     if shutil.which("java") is None:
         hint = "install a Java 17+ runtime (e.g. `apt-get install openjdk-17-jre-headless`)"
-        raise ToolchainMissing("java", needed_for, hint)
+        raise ToolchainMissingError("java", needed_for, hint)
 
 
 def java_command(
@@ -176,7 +176,7 @@ def _build_with_maven(libs: MavenLibs, package_output: str, staging: Path, log: 
 
 
 def _call_maven(libs: MavenLibs, argv: list[str], out_dir: Path, log: Path, what: str) -> None:
-    """Run Maven into `log`; raise DownloadFailed (naming Maven Central) or StackError on failure."""
+    """Run Maven into `log`; raise DownloadFailedError (naming Maven Central) or StackError on failure."""
     with log.open("ab") as out:
         out.write(f"=== {' '.join(argv)}\n".encode())
         out.flush()
@@ -185,5 +185,5 @@ def _call_maven(libs: MavenLibs, argv: list[str], out_dir: Path, log: Path, what
         return
     tail = log_tail(log, 15)
     if _FETCH_ERROR.search(tail):
-        raise DownloadFailed(MAVEN_CENTRAL, libs.fetches, str(log))
+        raise DownloadFailedError(MAVEN_CENTRAL, libs.fetches, str(log))
     raise StackError(f"{what} for {libs.name} {libs.version} failed (exit {code}); log: {log}\n{tail}")

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from fraudlake.stack.errors import ServiceFailed, StackError
+from fraudlake.stack.errors import ServiceFailedError, StackError
 
 
 def free_port() -> int:
@@ -94,7 +94,9 @@ def spawn(
                 start_new_session=True,
             )
         except FileNotFoundError as exc:
-            raise ServiceFailed(service, f"could not start {argv[0]!r} ({exc.strerror})", str(log)) from exc
+            raise ServiceFailedError(
+                service, f"could not start {argv[0]!r} ({exc.strerror})", str(log)
+            ) from exc
     return proc.pid
 
 
@@ -110,14 +112,16 @@ def wait_until(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not pid_alive(pid):
-            raise ServiceFailed(service, "exited during start-up", str(log), log_tail(log))
+            raise ServiceFailedError(service, "exited during start-up", str(log), log_tail(log))
         try:
             if ready():
                 return
         except Exception:  # noqa: S110 - probes fail routinely until the service is up
             pass
         time.sleep(0.25)
-    raise ServiceFailed(service, f"did not come up within {timeout:.0f}s waiting {what}", str(log), log_tail(log))
+    raise ServiceFailedError(
+        service, f"did not come up within {timeout:.0f}s waiting {what}", str(log), log_tail(log)
+    )
 
 
 def stop_process_group(pid: int, grace: float = 15.0) -> None:
@@ -149,21 +153,33 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def run_checked(argv: Sequence[str], log: Path, what: str, env: Mapping[str, str] | None = None,
-                cwd: Path | None = None, registry: str | None = None) -> None:
+def run_checked(
+    argv: Sequence[str],
+    log: Path,
+    what: str,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    registry: str | None = None,
+) -> None:
     """Run an install/set-up step to completion, its output in `log`; raise one clear line on failure."""
-    from fraudlake.stack.errors import DownloadFailed
+    from fraudlake.stack.errors import DownloadFailedError
 
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         out.write(f"\n=== {' '.join(argv)}\n".encode())
         out.flush()
         try:
-            code = subprocess.call(list(argv), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env={**os.environ, **(env or {})}, cwd=cwd)
+            code = subprocess.call(
+                list(argv),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
+                cwd=cwd,
+            )
         except FileNotFoundError as exc:
             raise StackError(f"{argv[0]} not found on PATH (needed for {what})") from exc
     if code != 0:
         if registry:
-            raise DownloadFailed(registry, what, str(log))
+            raise DownloadFailedError(registry, what, str(log))
         raise StackError(f"{what} failed (exit {code}); log: {log}\n{log_tail(log, 15)}")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fraudlake.stack import gotools
-from fraudlake.stack.errors import DownloadFailed, StackError, ToolchainMissing
+from fraudlake.stack.errors import DownloadFailedError, StackError, ToolchainMissingError
 
 pytestmark = pytest.mark.unit
 
@@ -70,7 +70,7 @@ def test_helm_and_minio_are_go_installs_of_pinned_versions() -> None:
 
 def test_missing_go_is_a_toolchain_error(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(cache))  # an empty folder: no `go`
-    with pytest.raises(ToolchainMissing, match="go not found on PATH"):
+    with pytest.raises(ToolchainMissingError, match="go not found on PATH"):
         gotools.ensure_built(fake_build())
 
 
@@ -110,7 +110,7 @@ def test_proxy_failure_names_the_proxy_and_module(cache: Path, monkeypatch: pyte
     )
     monkeypatch.setenv("PATH", str(tools))
     with pytest.raises(
-        DownloadFailed, match=r"example.com/tool@v1.0.0 from the Go module proxy \(https://proxy"
+        DownloadFailedError, match=r"example.com/tool@v1.0.0 from the Go module proxy \(https://proxy"
     ):
         gotools.ensure_built(fake_build())
     assert not (cache / "tool-v1.0.0").exists()  # an interrupted/failed build never looks complete
@@ -123,4 +123,4 @@ def test_compile_failure_is_not_reported_as_a_download(cache: Path, monkeypatch:
     monkeypatch.setenv("PATH", str(tools))
     with pytest.raises(StackError, match="syntax error") as info:
         gotools.ensure_built(fake_build())
-    assert not isinstance(info.value, DownloadFailed)
+    assert not isinstance(info.value, DownloadFailedError)
