@@ -21,7 +21,7 @@ import re
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 from kubernetes import client
@@ -102,7 +102,9 @@ class LocalStrimzi:
         self._known_connectors = live
 
     def _list(self, plural: str) -> list[dict[str, Any]]:
-        return list(self.custom.list_cluster_custom_object(GROUP, VERSION, plural).get("items", []))
+        # The client types custom-object calls as `object`; with preloaded content they return the JSON dict.
+        listing = cast(dict[str, Any], self.custom.list_cluster_custom_object(GROUP, VERSION, plural))
+        return list(listing.get("items", []))
 
     def _reconcile(self, obj: dict[str, Any], plural: str, ensure: Callable[[dict[str, Any]], dict]) -> None:
         meta = obj["metadata"]
@@ -160,10 +162,10 @@ class LocalStrimzi:
         }
 
     def _read_secret(self, namespace: str, name: str, key: str) -> str:
-        secret = self.core.read_namespaced_secret(name, namespace)
-        if key not in (secret.data or {}):
+        data = self.core.read_namespaced_secret(name, namespace).data or {}
+        if key not in data:
             raise KeyError(f"Secret {namespace}/{name} has no key {key!r}")
-        return base64.b64decode(secret.data[key]).decode()
+        return base64.b64decode(data[key]).decode()
 
 
 def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
