@@ -195,7 +195,8 @@ class ModelWatcher:
     ):
         # The registry is opened on first use and again after a failure: an unreachable store at start
         # leaves the API alive and unready (`/readyz`), not crashed.
-        self._make_registry, self._registry = make_registry, None
+        self._make_registry = make_registry
+        self._registry: ModelRegistry | None = None
         self.source, self.poll_seconds, self.on_change, self.on_error = (
             source,
             poll_seconds,

@@ -27,8 +27,10 @@ COLD_START_COLUMNS = (
 )
 
 
-def decode_transaction(value: bytes) -> dict[str, Any] | None:
+def decode_transaction(value: bytes | None) -> dict[str, Any] | None:
     """A transactions-topic message (Connect JSON envelope or bare payload) as a record; None if unusable."""
+    if value is None:  # a tombstone carries no transaction
+        return None
     try:
         doc = json.loads(value)
     except (ValueError, UnicodeDecodeError):

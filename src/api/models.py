@@ -31,9 +31,15 @@ def _json_integer(value: Any) -> Any:
     return value
 
 
-def json_int(low: int, high: int) -> Any:
-    """An integer in [low, high]; the bounds sit in the type so optional fields' schemas show them."""
-    return Annotated[int, Interval(ge=low, le=high), BeforeValidator(_json_integer)]
+# JSON integers in [ge, le]. The bounds sit in the type so optional fields' schemas show them; each is
+# spelled out (not built by a function) so that type checkers read it as a type.
+_JSON_INTEGER = BeforeValidator(_json_integer)
+MccCode = Annotated[int, Interval(ge=0, le=9999), _JSON_INTEGER]
+NonNegativeInt32 = Annotated[int, Interval(ge=0, le=2**31 - 1), _JSON_INTEGER]
+Int64 = Annotated[int, Interval(ge=-(2**63), le=2**63 - 1), _JSON_INTEGER]
+CalendarYear = Annotated[int, Interval(ge=1900, le=2100), _JSON_INTEGER]
+CalendarMonth = Annotated[int, Interval(ge=1, le=12), _JSON_INTEGER]
+CalendarDay = Annotated[int, Interval(ge=1, le=31), _JSON_INTEGER]
 
 
 YEARS = range(1990, 2100)  # as written (local to the given offset), like the schema's pattern
@@ -77,18 +83,18 @@ class TransactionIn(BaseModel):
     # ±$100,000 (the real data's largest is about $12,400) keeps the state's integer cent sums exact.
     amount: float = Field(strict=True, ge=-1e5, le=1e5, allow_inf_nan=False, description=_doc("amount"))
     use_chip: UseChip = Field(description=_doc("use_chip"))
-    mcc: json_int(0, 9999) = Field(description=_doc("mcc"))
+    mcc: MccCode = Field(description=_doc("mcc"))
     merchant_state: str | None = Field(None, max_length=64, description=_doc("merchant_state"))
     errors: str | None = Field(None, max_length=256, description=_doc("errors"))
     # The rest of the record: accepted, not used by the model.
     card_token: str | None = Field(None, pattern=r"^tok_[0-9a-f]{32}$", description=_doc("card_token"))
-    user: json_int(0, 2**31 - 1) | None = Field(None, description=_doc("user"))
-    card: json_int(0, 2**31 - 1) | None = Field(None, description=_doc("card"))
-    year: json_int(1900, 2100) | None = Field(None, description=_doc("year"))
-    month: json_int(1, 12) | None = Field(None, description=_doc("month"))
-    day: json_int(1, 31) | None = Field(None, description=_doc("day"))
+    user: NonNegativeInt32 | None = Field(None, description=_doc("user"))
+    card: NonNegativeInt32 | None = Field(None, description=_doc("card"))
+    year: CalendarYear | None = Field(None, description=_doc("year"))
+    month: CalendarMonth | None = Field(None, description=_doc("month"))
+    day: CalendarDay | None = Field(None, description=_doc("day"))
     time: str | None = Field(None, pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description=_doc("time"))
-    merchant_name: json_int(-(2**63), 2**63 - 1) | None = Field(None, description=_doc("merchant_name"))
+    merchant_name: Int64 | None = Field(None, description=_doc("merchant_name"))
     merchant_city: str | None = Field(None, max_length=64, description=_doc("merchant_city"))
     zip: str | None = Field(None, pattern=r"^\d{5}$", description=_doc("zip"))
     is_fraud: bool | None = Field(

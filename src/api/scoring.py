@@ -8,12 +8,12 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from fraudlake.api.bundle import ModelBundle, ReasonPolicy
-from fraudlake.api.models import Reason, RuleHit, ScoreResult, TransactionIn
+from fraudlake.api.models import Decision, Reason, RuleHit, ScoreResult, TransactionIn
 from fraudlake.api.state import ServingState
 from fraudlake.ml.features import FEATURE_NAMES
 
@@ -76,7 +76,8 @@ def score_transactions(
             ScoreResult(
                 txn_id=rec["txn_id"],
                 score=float(evaluation.probabilities[i]),
-                decision=str(evaluation.decisions[i]),
+                # `decisions` only yields the three Decision labels; the model validates it again.
+                decision=cast(Decision, str(evaluation.decisions[i])),
                 reasons=why,
                 rules_fired=hits[i],
             )
