@@ -54,7 +54,8 @@ class ArtifactError(ValueError):
 
 def npz_bytes(arrays: Mapping[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    # numpy's stub also has a keyword `allow_pickle: bool`, which mypy assumes a str-keyed mapping may fill.
+    np.savez_compressed(buf, **arrays)  # type: ignore[arg-type]
     return buf.getvalue()
 
 

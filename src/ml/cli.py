@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 console = Console(stderr=True)
@@ -22,7 +22,8 @@ class RichProgress:
     """Training stages as rich progress bars (the `train.Progress` callback)."""
 
     def __init__(self, progress: Progress):
-        self.progress, self.tasks = progress, {}
+        self.progress = progress
+        self.tasks: dict[str, TaskID] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage not in self.tasks:
@@ -44,12 +45,12 @@ def _load(
 ) -> tuple[Any, str]:
     from fraudlake.ml import data
 
-    if (input_path is None) == (dsn is None):
-        raise typer.BadParameter("give exactly one of --input FILE or --dsn CLICKHOUSE_DSN")
-    if input_path is not None:
+    if input_path is not None and dsn is None:
         return data.read_file(input_path, max_rows), str(input_path)
-    frame = data.read_clickhouse(dsn, database, _parse_time(start), _parse_time(end), max_rows)
-    return frame, f"clickhouse:{database}.transactions"
+    if dsn is not None and input_path is None:
+        frame = data.read_clickhouse(dsn, database, _parse_time(start), _parse_time(end), max_rows)
+        return frame, f"clickhouse:{database}.transactions"
+    raise typer.BadParameter("give exactly one of --input FILE or --dsn CLICKHOUSE_DSN")
 
 
 def _registry(stack_dir: Path | None) -> Any:

@@ -89,14 +89,19 @@ class HeteroSage(torch.nn.Module):
 
     def export(self, x_mean: dict[str, np.ndarray], x_std: dict[str, np.ndarray]) -> SageWeights:
         """The trained weights as numpy for `embed_numpy`."""
+        # ModuleList/ModuleDict type their items as Module: name the classes __init__ put there.
         layers = []
         for conv in self.convs:
+            hetero: HeteroConv = conv
             layer = {}
             for et in EDGE_TYPES:
-                sage = conv.convs[et]
+                sage = hetero.convs[et]
                 layer[et] = (_np(sage.lin_l.weight), _np(sage.lin_l.bias), _np(sage.lin_r.weight))
             layers.append(layer)
-        heads = {k: (_np(h.weight)[0], _np(h.bias)[0]) for k, h in self.heads.items()}
+        heads = {}
+        for kind, head in self.heads.items():
+            assert isinstance(head, torch.nn.Linear)
+            heads[kind] = (_np(head.weight)[0], _np(head.bias)[0])
         return SageWeights(layers, heads, x_mean, x_std)
 
 
@@ -150,7 +155,8 @@ def fit_gnn(
         for (x, edges), terms in usable:
             optimizer.zero_grad()
             _, logits = model(x, edges)
-            loss = sum(fn(logits[kind]) for kind, fn in terms.items())
+            # A tensor start keeps the sum a tensor for the type checker; 0 + x is x, so nothing changes.
+            loss = sum((fn(logits[kind]) for kind, fn in terms.items()), torch.tensor(0.0))
             loss.backward()
             optimizer.step()
             steps += 1
@@ -172,7 +178,7 @@ def _loss_terms(
     targets: dict[str, tuple[np.ndarray, np.ndarray]],
 ) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
     """Class-balanced BCE per node type over the nodes active in the horizon."""
-    terms = {}
+    terms: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {}
     for kind, (fraud, active) in targets.items():
         idx = torch.from_numpy(np.flatnonzero(active))
         y = torch.from_numpy(fraud[active].astype(np.float32))

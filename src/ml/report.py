@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -52,7 +52,8 @@ def pr_curves_png(result: TrainResult) -> bytes:
 
 def importance(result: TrainResult, top: int = 25) -> list[tuple[str, float]]:
     """Top features of the served model by total gain."""
-    gain = result.booster.get_score(importance_type="total_gain")
+    # One number per feature: xgboost gives lists only for gblinear's "weight" importance.
+    gain = cast(dict[str, float], result.booster.get_score(importance_type="total_gain"))
     return sorted(gain.items(), key=lambda kv: -kv[1])[:top]
 
 
