@@ -164,7 +164,7 @@ def render_result(result: ScoreResult) -> None:
         st.warning(f"**{hit.rule}** ({hit.type}) — {hit.message}", icon=":material/rule:")
 
 
-def score_gauge(score: float, decision: str) -> alt.LayerChart:
+def score_gauge(score: float, decision: str) -> alt.LayerChart | alt.FacetChart:
     """A donut showing the probability, colored by the decision, with the percentage in the middle."""
     color = DECISION_COLORS.get(decision, "#607D8B")
     data = pd.DataFrame({"part": ["score", "rest"], "value": [score, 1 - score], "order": [0, 1]})

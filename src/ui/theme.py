@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import streamlit as st
 
@@ -14,8 +14,9 @@ T = TypeVar("T")
 PRIMARY = "#1F4E79"
 DECISION_COLORS = {"approve": "#2E7D32", "review": "#F9A825", "decline": "#C62828"}
 DECISION_LABELS = {"approve": "Approve", "review": "Review", "decline": "Decline"}
-# Streamlit badge colors closest to DECISION_COLORS.
-DECISION_BADGE = {"approve": "green", "review": "orange", "decline": "red"}
+# Streamlit badge colors closest to DECISION_COLORS (`st.badge` takes only its named colors).
+BadgeColor = Literal["green", "orange", "red", "gray"]
+DECISION_BADGE: dict[str, BadgeColor] = {"approve": "green", "review": "orange", "decline": "red"}
 RAISES_COLOR, LOWERS_COLOR = "#C62828", "#2E7D32"
 
 # Streamlit's own theme options, passed as `streamlit run` flags by `fraudlake ui serve`.
