@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from kubernetes import client, config
@@ -106,8 +106,9 @@ class ControlPlane:
         except ApiException as exc:
             if exc.status != 409:
                 raise
-            current = api.read_custom_resource_definition(crd["metadata"]["name"])
-            crd["metadata"]["resourceVersion"] = current.metadata.resource_version
+            current = api.read_custom_resource_definition(crd["metadata"]["name"]).metadata
+            assert current is not None  # the API server always returns an object's metadata
+            crd["metadata"]["resourceVersion"] = current.resource_version
             api.replace_custom_resource_definition(crd["metadata"]["name"], crd)
         _wait(lambda: _crd_established(api, crd["metadata"]["name"]), 60, "the FraudPipeline CRD")
 
@@ -117,16 +118,18 @@ class ControlPlane:
         for doc in sorted(docs, key=lambda d: d["kind"] != "Namespace"):
             meta = doc["metadata"]
             if doc["kind"] == "Namespace":
-                _ignore_conflict(lambda d=doc: core.create_namespace(d))
+                namespace = client.V1Namespace.model_validate(doc)
+                _ignore_conflict(lambda body=namespace: core.create_namespace(body))
             elif doc["kind"] == "Secret":
-                ns = meta["namespace"]
-                _ignore_conflict(lambda d=doc, n=ns: core.create_namespace({"metadata": {"name": n}}))
+                ns, secret = meta["namespace"], client.V1Secret.model_validate(doc)
+                owner = client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))
+                _ignore_conflict(lambda body=owner: core.create_namespace(body))
                 try:
-                    core.create_namespaced_secret(ns, doc)
+                    core.create_namespaced_secret(ns, secret)
                 except ApiException as exc:
                     if exc.status != 409:
                         raise
-                    core.replace_namespaced_secret(meta["name"], ns, doc)
+                    core.replace_namespaced_secret(meta["name"], ns, secret)
             else:
                 args = (naming.GROUP, naming.VERSION, meta["namespace"], naming.PLURAL)
                 try:
@@ -134,7 +137,7 @@ class ControlPlane:
                 except ApiException as exc:
                     if exc.status != 409:
                         raise
-                    current = custom.get_namespaced_custom_object(*args, meta["name"])
+                    current = cast(dict[str, Any], custom.get_namespaced_custom_object(*args, meta["name"]))
                     doc["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
                     custom.replace_namespaced_custom_object(*args, meta["name"], doc)
 
@@ -143,8 +146,12 @@ class ControlPlane:
         custom = client.CustomObjectsApi(self.api)
 
         def ready() -> dict[str, Any] | None:
-            obj = custom.get_namespaced_custom_object(
-                naming.GROUP, naming.VERSION, namespace, naming.PLURAL, name
+            # Custom objects come back as their JSON dict (the client types them `object`).
+            obj = cast(
+                dict[str, Any],
+                custom.get_namespaced_custom_object(
+                    naming.GROUP, naming.VERSION, namespace, naming.PLURAL, name
+                ),
             )
             status = obj.get("status") or {}
             conditions = {c["type"]: c for c in status.get("conditions", [])}
@@ -155,8 +162,9 @@ class ControlPlane:
 
 
 def _crd_established(api: client.ApiextensionsV1Api, name: str) -> bool:
-    crd = api.read_custom_resource_definition(name)
-    return any(c.type == "Established" and c.status == "True" for c in crd.status.conditions or [])
+    status = api.read_custom_resource_definition(name).status
+    conditions = (status.conditions if status else None) or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)
 
 
 def _ignore_conflict(call: Any) -> None:

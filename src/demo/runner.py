@@ -188,7 +188,7 @@ def _clickhouse_counts(records: dict[str, Any], pipeline: dict[str, Any]) -> dic
     database = pipeline["spec"]["clickhouse"]["database"]
     client = connect(records["clickhouse"].endpoints["dsn"])
     return {
-        table: int(client.command(f"SELECT count() FROM {database}.{table} FINAL"))
+        table: int(client.query(f"SELECT count() FROM {database}.{table} FINAL").result_rows[0][0])
         for table in ("users", "cards", "transactions")
     }
 
