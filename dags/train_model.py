@@ -53,7 +53,8 @@ def train_model():
 
         return champion_gate(job_from_airflow(), candidate["version"])
 
-    champion_gate(train_candidate(check_training_data()))
+    # Airflow ships no mypy plugin: a task called on another's output gets an XComArg, not the value.
+    champion_gate(train_candidate(check_training_data()))  # type: ignore[arg-type]
 
 
 train_model()
