@@ -5,11 +5,12 @@ All four describe the same JSON payload the producer sends (`event_ts` as epoch 
 
 from __future__ import annotations
 
-from typing import Any
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any
 
 from fraudlake.schemas.fields import Field, FieldType, RecordSchema
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 _AVRO: dict[FieldType, Any] = {
     FieldType.STRING: "string",
@@ -27,15 +28,6 @@ _JSON: dict[FieldType, dict[str, Any]] = {
     FieldType.FLOAT64: {"type": "number"},
     FieldType.BOOL: {"type": "boolean"},
     FieldType.TIMESTAMP_MS: {"type": "integer", "minimum": 0, "description": "UTC epoch milliseconds"},
-}
-
-_ARROW: dict[FieldType, pa.DataType] = {
-    FieldType.STRING: pa.string(),
-    FieldType.INT32: pa.int32(),
-    FieldType.INT64: pa.int64(),
-    FieldType.FLOAT64: pa.float64(),
-    FieldType.BOOL: pa.bool_(),
-    FieldType.TIMESTAMP_MS: pa.timestamp("ms", tz="UTC"),
 }
 
 _CONNECT: dict[FieldType, dict[str, Any]] = {
@@ -101,8 +93,21 @@ def to_json_schema(record: RecordSchema) -> dict[str, Any]:
 
 def to_arrow_schema(record: RecordSchema) -> pa.Schema:
     """pyarrow schema for Parquet files of this record (required fields are non-nullable)."""
+    # Imported here, not with the module: every `fraudlake` command imports the schemas (the CLI
+    # does), and pyarrow + numpy would add ~50 MB to processes that never build a Parquet schema
+    # (the operator's memory goal in bench/operator.py has no room for them).
+    import pyarrow as pa
+
+    arrow_types = {
+        FieldType.STRING: pa.string(),
+        FieldType.INT32: pa.int32(),
+        FieldType.INT64: pa.int64(),
+        FieldType.FLOAT64: pa.float64(),
+        FieldType.BOOL: pa.bool_(),
+        FieldType.TIMESTAMP_MS: pa.timestamp("ms", tz="UTC"),
+    }
     fields = [
-        pa.field(fld.name, _ARROW[fld.type], nullable=fld.nullable, metadata={"doc": fld.doc})
+        pa.field(fld.name, arrow_types[fld.type], nullable=fld.nullable, metadata={"doc": fld.doc})
         for fld in record.fields
     ]
     return pa.schema(

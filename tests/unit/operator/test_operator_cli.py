@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from typer.testing import CliRunner
 
@@ -22,3 +25,14 @@ def test_run_needs_exactly_one_scope(args: list[str]) -> None:
     result = CliRunner().invoke(app, ["operator", "run", *args])
     assert result.exit_code == 2
     assert "pass either --namespace NAME (repeatable) or --all-namespaces" in result.output
+
+
+def test_operator_process_loads_neither_pyarrow_nor_numpy() -> None:
+    # `fraudlake operator run` imports the whole CLI, then the handlers; the operator's memory goal
+    # (bench/operator.py) has no room for the ~50 MB of pyarrow + numpy that no handler uses.
+    probe = (
+        "import sys, fraudlake.cli, fraudlake.operator.handlers; "
+        "print(sorted({'pyarrow', 'numpy'} & set(sys.modules)))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
