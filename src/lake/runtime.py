@@ -17,8 +17,7 @@ A run's interval is its data interval; ``dag_run.conf`` may override it with ``i
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -28,6 +27,7 @@ from fraudlake.lake.layout import LakeObject, parse_object
 from fraudlake.lake.quality import LakeLoadError
 from fraudlake.lake.store import LakeStore
 from fraudlake.lake.targets import target_for
+from fraudlake.orchestration.failures import fail_without_retry
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -204,16 +204,9 @@ def verify_loaded(refs: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-@contextmanager
-def data_problems_fail_the_task() -> Iterator[None]:
-    """Turn LakeLoadError into AirflowFailException: retrying cannot fix a corrupt object or bad
-    data, so the task fails at once (its message names the objects); other errors keep retries."""
-    from airflow.sdk.exceptions import AirflowFailException
-
-    try:
-        yield
-    except LakeLoadError as exc:
-        raise AirflowFailException(str(exc)) from exc
+def data_problems_fail_the_task() -> AbstractContextManager[None]:
+    """A corrupt object or bad data fails the task at once (its message names the objects)."""
+    return fail_without_retry(LakeLoadError)
 
 
 def ref(obj: LakeObject) -> dict[str, Any]:

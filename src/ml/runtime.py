@@ -17,7 +17,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic import SecretStr
+
+from fraudlake.ml.data import TrainingDataError
 from fraudlake.ml.registry import ModelRegistry, ModelStoreSettings, registry_from_settings
+from fraudlake.orchestration.failures import fail_without_retry
 
 MODEL_VARIABLE = "fraudlake_model"
 log = logging.getLogger(__name__)
@@ -49,7 +53,7 @@ def job_from_airflow() -> ModelJob:
     store = ModelStoreSettings(
         s3_endpoint=lake.endpoint_url,
         s3_access_key=lake.access_key,
-        s3_secret_key=lake.secret_key,
+        s3_secret_key=SecretStr(lake.secret_key) if lake.secret_key is not None else None,
         s3_region=lake.region,
         lake_bucket=pipeline.bucket,
     )
@@ -57,10 +61,12 @@ def job_from_airflow() -> ModelJob:
     return ModelJob(pipeline.database, clickhouse_dsn_from_airflow(), store, **options)
 
 
+# Too little data (or fraud) is permanent for a run's window: it fails at once instead of retrying.
+@fail_without_retry(TrainingDataError)
 def check_training_data(job: ModelJob, interval_end: datetime) -> dict[str, Any]:
     """Rows and frauds in the training window; fails the task when there is too little fraud to learn."""
     from fraudlake.clickhouse.client import connect
-    from fraudlake.ml.data import TrainingDataError, _identifier
+    from fraudlake.ml.data import _identifier
 
     start, end = job.window(interval_end)
     client = connect(job.clickhouse_dsn)
@@ -77,6 +83,7 @@ def check_training_data(job: ModelJob, interval_end: datetime) -> dict[str, Any]
     return {"start": start.isoformat(), "end": end.isoformat(), "rows": int(rows), "frauds": int(frauds)}
 
 
+@fail_without_retry(TrainingDataError)
 def train_candidate(job: ModelJob, interval_end: datetime) -> dict[str, Any]:
     """Train on the window and upload the version (without promoting it); returns its reference."""
     from fraudlake.ml.data import read_clickhouse

@@ -20,6 +20,12 @@ Rows = Annotated[int | None, typer.Option(help="Generate this many transactions 
 Seed = Annotated[int, typer.Option(help="Generator seed: same seed, same rows.")]
 Start = Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="First day of generated data.")]
 End = Annotated[datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Stop before this day.")]
+Users = Annotated[
+    int | None,
+    typer.Option(
+        min=1, help="Only the first N real users and their cards (a smaller bank: rows span more days)."
+    ),
+]
 FraudRate = Annotated[float, typer.Option(help="Share of fraudulent transactions (real data: 0.00122).")]
 DataDir = Annotated[
     Path | None,
@@ -31,7 +37,12 @@ DataDir = Annotated[
 
 
 def _generator_config(
-    rows: int | None, seed: int, start: datetime, end: datetime | None, fraud_rate: float
+    rows: int | None,
+    seed: int,
+    start: datetime,
+    end: datetime | None,
+    fraud_rate: float,
+    users: int | None = None,
 ) -> Any:
     from fraudlake.producer.fraud_config import FraudConfig
     from fraudlake.producer.generator import GeneratorConfig
@@ -43,6 +54,7 @@ def _generator_config(
         start=start.date(),
         end=end.date() if end else None,
         rows=rows,
+        users=users,
         fraud=FraudConfig(rate=fraud_rate),
     )
 
@@ -93,6 +105,7 @@ def produce(
     start: Start = datetime(2015, 1, 1),
     end: End = None,
     fraud_rate: FraudRate = 0.0012,
+    users: Users = None,
     data_dir: DataDir = None,
     streams: Annotated[
         str, typer.Option(help="Comma-separated streams to send.")
@@ -172,7 +185,7 @@ def produce(
         source = (
             csv_source(from_csv, key, data)
             if from_csv
-            else generator_source(_generator_config(rows, seed, start, end, fraud_rate), key, data)
+            else generator_source(_generator_config(rows, seed, start, end, fraud_rate, users), key, data)
         )
         if check_topics or create_topics:
             ensure_topics(bootstrap, list(topics.values()), create_topics)
@@ -215,6 +228,7 @@ def generate(
     start: Start = datetime(2015, 1, 1),
     end: End = None,
     fraud_rate: FraudRate = 0.0012,
+    users: Users = None,
     data_dir: DataDir = None,
     with_truth: Annotated[
         bool, typer.Option(help="Parquet only: add fraud_mechanism / fraud_event.")
@@ -233,8 +247,11 @@ def generate(
         raise _fail("--out must end in .csv or .parquet")
     if with_truth and out.suffix != ".parquet":
         raise _fail("--with-truth needs a .parquet output (the Kaggle CSV format has no such columns)")
-    config = _generator_config(rows, seed, start, end, fraud_rate)
+    config = _generator_config(rows, seed, start, end, fraud_rate, users)
     show = progress if progress is not None else sys.stderr.isatty()
-    write_generated(
-        console, config, load_token_key(), data_dir or tabformer_dir(), out, with_truth, ledger, show
-    )
+    try:
+        write_generated(
+            console, config, load_token_key(), data_dir or tabformer_dir(), out, with_truth, ledger, show
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None

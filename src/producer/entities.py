@@ -75,6 +75,14 @@ def load_users(path: Path | None = None) -> pa.Table:
     return pa.table(out).select(USERS.names).cast(to_arrow_schema(USERS))
 
 
+def first_users(users: pa.Table, cards: pa.Table, count: int) -> tuple[pa.Table, pa.Table]:
+    """The first `count` users and their cards: a smaller bank whose ids are those of the full data
+    (user numbers stay 0-based row numbers, so the population's indices hold)."""
+    if not 1 <= count <= users.num_rows:
+        raise ValueError(f"users must be between 1 and {users.num_rows:,} (the real users), got {count:,}")
+    return users.slice(0, count), cards.filter(pc.less(cards["user"], count))
+
+
 def load_cards(token_key: bytes, path: Path | None = None) -> pa.Table:
     """sd254_cards.csv as a CARDS table: card number → token + last 4; the CVV is not read."""
     path = path or tabformer_dir() / CARDS_FILE

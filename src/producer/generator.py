@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from fraudlake.common.card_token import load_token_key
 from fraudlake.producer.calibration import Calibration, default_calibration, sample_amounts
-from fraudlake.producer.entities import load_cards, load_users
+from fraudlake.producer.entities import first_users, load_cards, load_users
 from fraudlake.producer.fraud import DAY, BlockContext, FraudEngine, FraudLedger
 from fraudlake.producer.fraud_config import FraudConfig
 from fraudlake.producer.population import Population, build_population
@@ -42,6 +42,8 @@ class GeneratorConfig:
     # to its fraud) is already flowing on the first day: the stream starts in steady state.
     warmup_days: int = 56
     travel_share: float = 0.05  # in-store purchases made on a trip away from home
+    # Only the first N real users and their cards: a smaller bank, so a row budget spans more days.
+    users: int | None = None
     fraud: FraudConfig = field(default_factory=FraudConfig)
 
 
@@ -62,6 +64,9 @@ class TransactionGenerator:
         self.cal = calibration or default_calibration()
         users = users if users is not None else load_users()
         cards = cards if cards is not None else load_cards(token_key or load_token_key())
+        if self.config.users is not None:
+            users, cards = first_users(users, cards, self.config.users)
+        self.users, self.cards = users, cards  # the entities behind the transactions
         self.pop: Population = build_population(users, cards, self.cal, self._rng(0))
         self.error_text = _error_table(self.cal)
         self.fraud = FraudEngine(

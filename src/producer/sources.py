@@ -38,7 +38,7 @@ def generator_source(config: GeneratorConfig, token_key: bytes, data_dir: Path) 
         "kind": "generator",
         "config": json.loads(json.dumps(dataclasses.asdict(config), default=str)),
     }
-    return Source(fingerprint, users, cards, generator.chunks, config.rows)
+    return Source(fingerprint, generator.users, generator.cards, generator.chunks, config.rows)
 
 
 def csv_source(path: Path, token_key: bytes, data_dir: Path) -> Source:
