@@ -13,14 +13,20 @@ from fastapi import APIRouter, Depends, FastAPI
 from fraudlake.api.deps import require_api_key
 from fraudlake.api.errors import error_responses, install_error_handlers
 from fraudlake.api.middleware import RequestContextMiddleware
-from fraudlake.api.routers import agent, alerts, health, model, score
+from fraudlake.api.routers import agent, alerts, health, model, pipelines, score
 from fraudlake.api.services import Services
 from fraudlake.api.settings import ApiSettings, load_settings
 from fraudlake.ml.registry import ModelRegistry
 
 # Routers without auth (probes, scrapers) and routers behind the API key. Add new resources here.
 PUBLIC_ROUTERS: list[APIRouter] = [health.router]
-PROTECTED_ROUTERS: list[APIRouter] = [score.router, model.router, agent.router, alerts.router]
+PROTECTED_ROUTERS: list[APIRouter] = [
+    score.router,
+    model.router,
+    agent.router,
+    alerts.router,
+    pipelines.router,
+]
 
 DESCRIPTION = """Real-time card-fraud scores with reasons.
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fraudlake.api.bundle import ModelBundle, ModelWatcher
 from fraudlake.api.feed import TransactionFeed, cold_start_rows
 from fraudlake.api.metrics import ApiMetrics
+from fraudlake.api.pipelines import PipelineSource
 from fraudlake.api.scoring import Scored
 from fraudlake.api.settings import ApiSettings
 from fraudlake.api.sinks import (
@@ -73,6 +74,7 @@ class Services:
         self.feed: TransactionFeed | None = None
         self.sinks: dict[str, BackgroundWriter] = {}
         self._producer: Any = None
+        self.pipelines: PipelineSource | None = None  # read by /v1/pipelines, made on first use
 
     # -- model and state --------------------------------------------------------------------------
     def _on_model(self, bundle: ModelBundle) -> None:

@@ -17,6 +17,7 @@ from fraudlake.ml.registry import ModelStoreSettings
 from fraudlake.operator.spec import SEED_RULES, Rule
 
 MIN_KEY_LENGTH = 16
+IN_CLUSTER = "in-cluster"  # FRAUDLAKE_KUBECONFIG value: the pod's service account
 _PLACEHOLDER_MARKERS = (
     "changeme",
     "change-me",
@@ -79,6 +80,11 @@ class ApiSettings(ModelStoreSettings):
     write_predictions: bool = False
     sink_queue_size: int = Field(10_000, ge=10)  # scores waiting for the background writers
     sink_batch_size: int = Field(500, ge=1)
+    # Optional Kubernetes API, read by GET /v1/pipelines (FraudPipeline resources and their status):
+    # `in-cluster` (the pod's service account) or a kubeconfig file. Unset: no pipelines endpoint (503).
+    kubeconfig: str | None = None
+    # Only this namespace's pipelines are read (a namespaced Role suffices); unset: all namespaces.
+    pipelines_namespace: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
     log_level: str = "INFO"
 
     @field_validator("api_keys", mode="before")
@@ -122,6 +128,13 @@ class ApiSettings(ModelStoreSettings):
         if value is not None and urlsplit(value).scheme not in ("s3", "file", ""):
             raise ValueError("use s3://bucket/prefix or file:///path/prefix")
         return value
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _kubeconfig_exists(cls, value: str | None) -> str | None:
+        if value in (None, IN_CLUSTER) or Path(value).expanduser().is_file():
+            return value
+        raise ValueError(f"set `{IN_CLUSTER}` or the path of a kubeconfig file; no file at {value}")
 
     def model_location(self) -> tuple[str, str, str]:
         """(scheme 's3' | 'file', bucket or root directory, prefix) of the model registry."""

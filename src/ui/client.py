@@ -1,10 +1,10 @@
 """A small typed HTTP client of the scoring API: the UI's only way to reach data.
 
 Every failure becomes one of three exceptions carrying a sentence a person can act on:
-`ApiUnreachableError` (connection refused, timeout), `EndpointMissingError` (404 on a route: this API build
-does not offer the feature) and `ApiError` (any other 4xx/5xx, with the API's common error body).
-Responses are parsed into plain dataclasses, leniently: unknown keys are ignored, so a newer API
-does not break an older UI.
+`ApiUnreachableError` (connection refused, timeout), `EndpointMissingError` (404 on a route, or the
+API saying the feature is not configured: this API does not offer it) and `ApiError` (any other
+4xx/5xx, with the API's common error body). Responses are parsed into plain dataclasses, leniently:
+unknown keys are ignored, so a newer API does not break an older UI.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import httpx
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_SECONDS = 30.0
+# The API's error code when it is not configured to read Kubernetes: the feature is absent, not failing.
+PIPELINES_UNAVAILABLE = "pipelines_unavailable"
 
 
 class ClientError(Exception):
@@ -145,9 +147,18 @@ class PipelineCondition:
 
 @dataclass(frozen=True)
 class PipelineStatus:
+    """A FraudPipeline as `GET /v1/pipelines` describes it (kubectl's columns plus conditions)."""
+
     name: str
     namespace: str = ""
     ready: bool = False
+    reason: str = ""
+    topics_ready: str = ""
+    tables_ready: str = ""
+    generation: int | None = None
+    observed_generation: int | None = None
+    up_to_date: bool = False
+    created: str = ""
     conditions: list[PipelineCondition] = field(default_factory=list)
 
 
@@ -207,29 +218,39 @@ def parse_notification(raw: dict[str, Any]) -> NotificationDraft:
     )
 
 
-def parse_pipelines(raw: Any) -> list[PipelineStatus]:
-    """A list of FraudPipeline resources (or `{"items": [...]}`) as name + conditions."""
-    items = raw.get("items", []) if isinstance(raw, dict) else raw
-    pipelines = []
-    for item in items:
-        meta = item.get("metadata") or item
-        conditions = [
-            PipelineCondition(
-                type=str(c.get("type", "")),
-                status=str(c.get("status", "")),
-                reason=str(c.get("reason", "")),
-                message=str(c.get("message", "")),
-                last_transition=str(c.get("lastTransitionTime", c.get("last_transition_time", ""))),
-            )
-            for c in (item.get("status") or {}).get("conditions") or item.get("conditions") or []
-        ]
-        ready = item.get("ready")
-        if ready is None:
-            ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
-        pipelines.append(
-            PipelineStatus(str(meta.get("name", "")), str(meta.get("namespace", "")), bool(ready), conditions)
+def parse_pipeline(raw: dict[str, Any]) -> PipelineStatus:
+    """One `Pipeline` body of the API; Ready falls back to the Ready condition when absent."""
+    conditions = [
+        PipelineCondition(
+            type=str(c.get("type", "")),
+            status=str(c.get("status", "")),
+            reason=str(c.get("reason", "")),
+            message=str(c.get("message", "")),
+            last_transition=str(c.get("last_transition_time", "")),
         )
-    return pipelines
+        for c in raw.get("conditions") or []
+    ]
+    ready = raw.get("ready")
+    if ready is None:
+        ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+    return PipelineStatus(
+        name=str(raw.get("name", "")),
+        namespace=str(raw.get("namespace", "")),
+        ready=bool(ready),
+        reason=str(raw.get("reason", "")),
+        topics_ready=str(raw.get("topics_ready", "")),
+        tables_ready=str(raw.get("tables_ready", "")),
+        generation=raw.get("generation"),
+        observed_generation=raw.get("observed_generation"),
+        up_to_date=bool(raw.get("up_to_date", False)),
+        created=str(raw.get("created", "")),
+        conditions=conditions,
+    )
+
+
+def parse_pipelines(raw: dict[str, Any]) -> list[PipelineStatus]:
+    """A `PipelineList` body of the API."""
+    return [parse_pipeline(item) for item in raw.get("items") or []]
 
 
 class FraudlakeClient:
@@ -293,7 +314,13 @@ class FraudlakeClient:
         return _sql_table(self._request("POST", "/v1/sql", json={"sql": query}))
 
     def pipelines(self) -> list[PipelineStatus]:
-        return parse_pipelines(self._request("GET", "/v1/pipelines"))
+        """The FraudPipelines; EndpointMissingError when this API does not read Kubernetes at all."""
+        try:
+            return parse_pipelines(self._request("GET", "/v1/pipelines"))
+        except ApiError as exc:
+            if exc.code == PIPELINES_UNAVAILABLE:
+                raise EndpointMissingError("/v1/pipelines") from exc
+            raise
 
 
 def _is_route_missing(response: httpx.Response) -> bool:

@@ -1,7 +1,9 @@
 """The analyst console in a real headless browser against the real API with a small trained model.
 
 The API runs in-process (uvicorn on a free port, the small model of tests/model_kit.py in an
-in-memory registry); the console runs under `streamlit run` as a separate process. Debian's
+in-memory registry) and reads FraudPipelines from the stack's real kube-apiserver (`kube` fixture:
+CRD installed, three pipelines whose status is written the way the operator writes it); the console
+runs under `streamlit run` as a separate process. Debian's
 headless chromium, driven over the DevTools protocol, renders each tab; the page text is asserted and
 a screenshot saved for a person to look at (test-artifacts/ui/*.png). There are no clicks: each tab
 is opened and driven through the console's shareable links (`?tab=Score&score=example`, `?tab=Agent&ask=…`).
@@ -17,19 +19,27 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 import websocket
+import yaml
+from kubernetes import client, config
 from model_kit import trained_model
 
 from fraudlake.api.main import create_app
 from fraudlake.api.settings import ApiSettings
 from fraudlake.ml.registry import MemoryStore, ModelRegistry
+from fraudlake.operator import conditions, naming
+from fraudlake.operator.crd_schema import packaged_crd_yaml
+from fraudlake.stack.gotools import kubectl_binary
 from fraudlake.stack.process import free_port
+from fraudlake.stack.service import ServiceRecord
 from fraudlake.ui.cli import streamlit_command
 
 pytestmark = pytest.mark.e2e
@@ -37,13 +47,105 @@ pytestmark = pytest.mark.e2e
 API_KEY = "e2e-ui-key-5b0f6c2d9e8a7143"
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+WIDTH = 1440
+
+
+EXAMPLE_PIPELINE = Path(__file__).resolve().parents[2] / "operator" / "examples" / "pipeline.yaml"
+
+
+def install_crd(kubeconfig: str) -> None:
+    """The FraudPipeline CRD, applied and Established (as `kubectl apply` would install it)."""
+    kubectl = [str(kubectl_binary()), f"--kubeconfig={kubeconfig}"]
+    apply = [*kubectl, "apply", "--server-side", "--force-conflicts", "-f", "-"]
+    subprocess.run(apply, input=packaged_crd_yaml(), text=True, check=True, capture_output=True, timeout=120)
+    crd = f"crd/{naming.PLURAL}.{naming.GROUP}"
+    wait = [*kubectl, "wait", "--for=condition=Established", crd, "--timeout=60s"]
+    subprocess.run(wait, check=True, capture_output=True, timeout=90)
+
+
+def pipeline_status(namespace: str, name: str, connector_running: bool) -> dict[str, Any]:
+    """The status the operator writes for a pipeline whose lake connector is (not) running."""
+    topics = [naming.topic_name(namespace, name, stream) for stream in naming.STREAMS]
+    connector, database = naming.connector_name(namespace, name), name.replace("-", "_")
+    connector_condition = (
+        conditions.condition(
+            conditions.CONNECTORS_READY,
+            True,
+            "ConnectorReady",
+            f"KafkaConnector kafka/{connector} is running",
+        )
+        if connector_running
+        else conditions.condition(
+            conditions.CONNECTORS_READY,
+            False,
+            "ConnectorNotReady",
+            f"waiting for KafkaConnector kafka/{connector}: task 0 is FAILED (S3 access denied)",
+        )
+    )
+    parts = [
+        conditions.condition(
+            conditions.TOPICS_READY, True, "TopicsReady", "4 KafkaTopics ready in namespace kafka"
+        ),
+        connector_condition,
+        conditions.condition(
+            conditions.TABLES_READY,
+            True,
+            "TablesReady",
+            f"13 tables and views present in ClickHouse database {database}",
+        ),
+    ]
+    return {
+        "observedGeneration": 1,
+        "topics": topics,
+        "topicsReady": "4/4",
+        "connector": connector,
+        "database": database,
+        "tablesReady": "13/13",
+        "conditions": conditions.merge(None, [*parts, conditions.ready_from_parts(parts)], conditions.now()),
+    }
 
 
 @pytest.fixture(scope="module")
-def api_url() -> Iterator[str]:
+def pipelines_namespace(kube: ServiceRecord) -> str:
+    """A namespace with pipelines as an analyst meets them: ready, failing (spec since changed), new."""
+    kubeconfig = kube.endpoints["kubeconfig"]
+    install_crd(kubeconfig)
+    api = config.new_client_from_config(config_file=kubeconfig)
+    custom = client.CustomObjectsApi(api)
+    namespace = f"fraud-{uuid.uuid4().hex[:6]}"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    example = yaml.safe_load(EXAMPLE_PIPELINE.read_text())
+    for name in ("cards-eu", "cards-us", "atm"):
+        body = example | {"metadata": {"name": name, "namespace": namespace}}
+        custom.create_namespaced_custom_object(naming.GROUP, naming.VERSION, namespace, naming.PLURAL, body)
+    for name, running in (("cards-eu", True), ("cards-us", False)):
+        custom.patch_namespaced_custom_object_status(
+            naming.GROUP, naming.VERSION, namespace, naming.PLURAL, name,
+            {"status": pipeline_status(namespace, name, running)},
+        )  # fmt: skip
+    # A spec change the operator has not reconciled yet: generation 2, observedGeneration 1.
+    custom.patch_namespaced_custom_object(
+        naming.GROUP,
+        naming.VERSION,
+        namespace,
+        naming.PLURAL,
+        "cards-us",
+        {"spec": {"scoring": {"threshold": 0.6}}},
+    )
+    return namespace
+
+
+@pytest.fixture(scope="module")
+def api_url(kube: ServiceRecord, pipelines_namespace: str) -> Iterator[str]:
     registry = ModelRegistry(MemoryStore(), "models")
     registry.publish(trained_model()[0])
-    app = create_app(ApiSettings(api_keys=API_KEY, model_poll_seconds=3600), registry)
+    settings = ApiSettings(
+        api_keys=API_KEY,
+        model_poll_seconds=3600,
+        kubeconfig=kube.endpoints["kubeconfig"],
+        pipelines_namespace=pipelines_namespace,
+    )
+    app = create_app(settings, registry)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -98,7 +200,7 @@ class Browser:
                 "--no-sandbox",
                 "--disable-gpu",
                 "--hide-scrollbars",
-                "--window-size=1440,1100",
+                f"--window-size={WIDTH},1100",
                 f"--remote-debugging-port={port}",
                 f"--user-data-dir={profile}",
                 "about:blank",
@@ -140,8 +242,22 @@ class Browser:
         time.sleep(2)  # let charts finish drawing before the screenshot
         return self.text()
 
-    def screenshot(self, path: Path) -> None:
-        path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"]))
+    def screenshot(self, path: Path, height: int | None = None) -> None:
+        """The window as a PNG; `height` makes the window that tall for this shot (long pages)."""
+        if height:
+            self.send(
+                "Emulation.setDeviceMetricsOverride",
+                width=WIDTH,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
+            time.sleep(2)  # Streamlit re-lays out the page for the new size
+        try:
+            path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"]))
+        finally:
+            if height:
+                self.send("Emulation.clearDeviceMetricsOverride")
 
     def close(self) -> None:
         self.socket.close()
@@ -192,3 +308,19 @@ def test_serve_command_exists() -> None:
     )
     assert done.returncode == 0
     assert "--port" in done.stdout
+
+
+def test_pipelines_tab_shows_the_clusters_pipelines_and_why_one_is_not_ready(
+    ui_url: str, browser: Browser, pipelines_namespace: str
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "pipelines.png"
+    text = browser.open_until(f"{ui_url}/?tab=Pipelines", "ConnectorNotReady", shot)
+    browser.screenshot(shot, height=1350)
+    assert "API connected" in text
+    assert "Traceback" not in text
+    for name in ("cards-eu", "cards-us", "atm"):
+        assert f"{pipelines_namespace}/{name}" in text
+    assert "1 / 2" in text  # cards-us: reconciled generation 1 of 2
+    assert "task 0 is FAILED (S3 access denied)" in text  # its expander is open: it is not ready
+    assert "No conditions yet" in text  # atm: never reconciled

@@ -69,8 +69,31 @@ class FakeClient:
         self.sql_table = SqlTable("SELECT 1", ["severity", "alerts"], [["high", 3]])
         self.pipeline_list = [
             PipelineStatus(
-                "cards", "fraud", True, [PipelineCondition("Ready", "True", "Reconciled", "all parts ready")]
-            )
+                name="atm",
+                namespace="fraud",
+                ready=False,
+                reason="ConnectorNotRunning",
+                topics_ready="4/4",
+                tables_ready="13/13",
+                generation=3,
+                observed_generation=2,
+                conditions=[
+                    PipelineCondition(
+                        "Ready", "False", "ConnectorNotRunning", "task 0 FAILED", "2026-12-01T10:02:13Z"
+                    ),
+                    PipelineCondition("TopicsReady", "True", "TopicsReady", "4/4 topics ready"),
+                ],
+            ),
+            PipelineStatus(
+                name="cards",
+                namespace="fraud",
+                ready=True,
+                reason="Reconciled",
+                generation=1,
+                observed_generation=1,
+                up_to_date=True,
+                conditions=[PipelineCondition("Ready", "True", "Reconciled", "all parts ready")],
+            ),
         ]
 
     def _call(self, name: str, arg: Any = None) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from fraudlake.api.errors import ApiError as ApiServerError
+from fraudlake.api.pipelines import KubernetesUnreachableError, PipelinesUnavailableError
+from fraudlake.api.routers.pipelines import PipelineList, pipeline_view
 from fraudlake.ui.client import ApiError, ApiUnreachableError, EndpointMissingError, FraudlakeClient
 
 pytestmark = pytest.mark.unit
@@ -94,3 +97,41 @@ def test_serve_command_runs_the_app_headless_with_the_theme() -> None:
     assert "--server.port=8600" in argv
     assert "--server.headless=true" in argv
     assert any(arg.startswith("--theme.primaryColor=") for arg in argv)
+
+
+def test_pipelines_parse_what_the_api_returns() -> None:
+    # The body is built by the API's own models from a FraudPipeline object, so both sides agree.
+    meta = {"namespace": "fraud", "name": "atm", "generation": 3, "creationTimestamp": "2026-11-30T09:12:44Z"}
+    ready = {
+        "type": "Ready",
+        "status": "False",
+        "reason": "TablesMissing",
+        "message": "1 missing",
+        "lastTransitionTime": "2026-12-01T10:02:13Z",
+    }
+    status = {"observedGeneration": 2, "topicsReady": "4/4", "tablesReady": "12/13", "conditions": [ready]}
+    obj = {"metadata": meta, "status": status}
+    body = PipelineList(request_id="r", namespace=None, items=[pipeline_view(obj)]).model_dump(mode="json")
+    (atm,) = _client(lambda _: httpx.Response(200, json=body)).pipelines()
+    assert (atm.namespace, atm.name, atm.ready, atm.reason) == ("fraud", "atm", False, "TablesMissing")
+    assert (atm.topics_ready, atm.tables_ready, atm.generation, atm.observed_generation) == (
+        "4/4",
+        "12/13",
+        3,
+        2,
+    )
+    assert atm.up_to_date is False
+    assert atm.created == "2026-11-30T09:12:44Z"
+    assert atm.conditions[0].last_transition == "2026-12-01T10:02:13Z"
+    assert atm.conditions[0].message == "1 missing"
+
+
+def test_pipelines_not_configured_is_a_missing_feature_but_kubernetes_trouble_is_an_error() -> None:
+    def body(error: type[ApiServerError]) -> dict[str, str]:
+        return {"error": error.code, "message": "m", "request_id": "r"}
+
+    with pytest.raises(EndpointMissingError):
+        _client(lambda _: httpx.Response(503, json=body(PipelinesUnavailableError))).pipelines()
+    with pytest.raises(ApiError) as caught:
+        _client(lambda _: httpx.Response(503, json=body(KubernetesUnreachableError))).pipelines()
+    assert caught.value.code == "kubernetes_unreachable"
