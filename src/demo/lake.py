@@ -41,6 +41,7 @@ def produce(
     """`fraudlake produce` as its own process (the producer is its own component, like in production)."""
     state_file = state_dir / f"producer-{namespace}.{pipeline}.json"
     today = datetime.now(UTC).date()
+    users = demo_users(rows, days)
     argv = [
         sys.executable,
         "-m",
@@ -61,6 +62,9 @@ def produce(
         (today - timedelta(days=days)).isoformat(),
         "--end",
         today.isoformat(),
+        # A bank small enough that `rows` cover about the whole span (a model needs months).
+        "--users",
+        str(users),
         "--state-file",
         str(state_file),
         "--progress",
@@ -77,6 +81,16 @@ def produce(
             f"the producer exited with {proc.returncode}; see {log} "
             "(after changing --rows or --seed, rerun the demo with --clean)"
         )
+
+
+def demo_users(rows: int, days: int) -> int:
+    """Users whose transactions reach `rows` a little before `days` end (the generator stops at
+    the row budget; `--end today` only guards against event times in the future)."""
+    from fraudlake.common.card_token import load_token_key
+    from fraudlake.producer.entities import load_cards, load_users
+    from fraudlake.producer.population import users_for_span
+
+    return users_for_span(rows, 0.95 * days, load_users(), load_cards(load_token_key()))
 
 
 def topic_end_offsets(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:

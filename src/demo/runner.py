@@ -20,7 +20,7 @@ from rich.console import Console
 from fraudlake.demo import lake, serve
 from fraudlake.demo.platform import ControlPlane, local_manifests, pipeline_of
 from fraudlake.demo.stages import StageTimer
-from fraudlake.demo.summary import print_summary
+from fraudlake.demo.summary import print_summary, write_summary
 from fraudlake.stack import manager
 from fraudlake.stack.service import StackContext
 
@@ -135,6 +135,8 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
                 "kubeconfig": f"{records['kube'].endpoints['kubeconfig']}   (kubectl get fp -A)",
             }
             print_summary(console, result, options)
+            summary = write_summary(result, options.stack_dir)
+            console.print(f"[dim]summary as JSON: {summary}[/]")
             if options.serve:
                 console.print("[bold]Serving. Press Ctrl-C to stop everything.[/]")
                 serve.wait_for_interrupt()

@@ -7,6 +7,7 @@ Deployment against the ClickHouse server. The UI is its own process and talks on
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -53,6 +54,8 @@ def api_environment(
         "FRAUDLAKE_CLICKHOUSE_DATABASE": spec["clickhouse"]["database"],
         "FRAUDLAKE_CHROMA_URL": records["chroma"].endpoints["url"],
         "FRAUDLAKE_STARTUP_MODEL_WAIT_SECONDS": "60",
+        # The UI's Pipelines tab: the API reads FraudPipelines from the stack's kube-apiserver.
+        "FRAUDLAKE_KUBECONFIG": records["kube"].endpoints["kubeconfig"],
     }
 
 
@@ -64,6 +67,8 @@ def start_serving(records: dict[str, ServiceRecord], pipeline: dict[str, Any], l
     from fraudlake.ui.cli import streamlit_command
 
     api_key = secrets.token_hex(16)
+    # One access line per request would bury the demo's own output; errors still show.
+    logging.getLogger("fraudlake.api.access").setLevel(logging.WARNING)
     os.environ.update(api_environment(records, pipeline, api_key))
     api_port, ui_port = free_port(), free_port()
     api_url = f"http://127.0.0.1:{api_port}"

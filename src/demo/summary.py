@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -45,3 +48,13 @@ def print_summary(console: Console, result: DemoResult, options: DemoOptions) ->
             console.print(f"{what}: {url}")
     timings = ", ".join(f"{k} {v:.0f}s" for k, v in result.durations.items())
     console.print(f"[dim]stages: {timings}[/]")
+
+
+SUMMARY_FILE = "demo-summary.json"
+
+
+def write_summary(result: DemoResult, stack_dir: Path) -> Path:
+    """The summary as JSON beside the stack's state, for scripts and the e2e test to read."""
+    path = stack_dir / SUMMARY_FILE
+    path.write_text(json.dumps(dataclasses.asdict(result), indent=2, default=str) + "\n")
+    return path

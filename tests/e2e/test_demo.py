@@ -1,0 +1,112 @@
+"""The README's first command at small scale: `fraudlake demo` end to end as its own process.
+
+The demo owns its chDB engine, so it cannot share this test session's stack (one engine per
+process): it runs as a subprocess with its own run folder, exactly as a user runs it, and keeps its
+stack up (`--keep-stack`) so the test can check what it left behind — the DAG runs in the Airflow
+UI's REST API and the FraudPipeline's Ready condition — before stopping it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fraudlake.demo.summary import SUMMARY_FILE
+from fraudlake.stack.gotools import kubectl_binary
+
+pytestmark = pytest.mark.e2e
+
+# Enough transactions for train_model's minimum of 30 frauds in its window (about 0.1 % are fraud).
+ROWS = 100_000
+LIVE = 40
+DAGS = ("lake_to_clickhouse", "train_model", "index_to_chroma")
+STREAMS = ("users", "cards", "transactions")
+
+
+def fraudlake(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "fraudlake.cli", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
+    stack_dir = tmp_path_factory.mktemp("demo") / "stack"
+    args = ["--rows", str(ROWS), "--live", str(LIVE), "--no-serve", "--keep-stack"]
+    try:
+        proc = fraudlake("demo", *args, "--stack-dir", str(stack_dir), timeout=1800)
+        output = (proc.stdout + proc.stderr)[-6000:]
+        assert proc.returncode == 0, f"the demo exited {proc.returncode}:\n{output}"
+        yield stack_dir, json.loads((stack_dir / SUMMARY_FILE).read_text())
+    finally:
+        fraudlake("stack", "down", "--stack-dir", str(stack_dir), timeout=300)
+
+
+def by_stream(counts: dict[str, int]) -> dict[str, int]:
+    """Counts keyed by stream, whether keyed by topic (`….transactions`) or by table."""
+    return {stream: sum(n for key, n in counts.items() if key.split(".")[-1] == stream) for stream in STREAMS}
+
+
+def test_every_row_reaches_kafka_the_lake_and_clickhouse(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    _, summary = demo_run
+    produced, in_lake = by_stream(summary["produced"]), by_stream(summary["in_lake"])
+    in_clickhouse = by_stream(summary["in_clickhouse"])
+    assert produced["transactions"] == ROWS
+    assert produced["users"] > 0
+    assert produced["cards"] > produced["users"]
+    assert in_lake == produced
+    assert in_clickhouse == produced
+
+
+def test_the_champion_is_measured_against_the_baselines(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    _, summary = demo_run
+    metrics = summary["metrics"]
+    assert metrics["version"]
+    for model in ("a_rule", "b_xgb_tabular", "c_xgb_graph"):
+        assert 0.0 <= metrics[model]["auc_pr"] <= 1.0, model
+        assert 0.0 <= metrics[model]["roc_auc"] <= 1.0, model
+
+
+def test_live_transactions_are_scored_through_the_api(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    _, summary = demo_run
+    decisions = summary["live_decisions"]
+    assert sum(decisions.values()) == LIVE
+    assert set(decisions) <= {"approve", "review", "decline"}
+    assert "X-API-Key" in summary["urls"]["Scoring API"]
+
+
+def test_the_dag_runs_are_visible_in_the_airflow_ui(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    stack_dir, _ = demo_run
+    airflow = json.loads((stack_dir / "state.json").read_text())["services"]["airflow"]
+    url = airflow["endpoints"]["url"]
+    creds = {"username": airflow["credentials"]["username"], "password": airflow["credentials"]["password"]}
+    token = httpx.post(f"{url}/auth/token", json=creds, timeout=30).raise_for_status().json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    for dag_id in DAGS:
+        runs = httpx.get(f"{url}/api/v2/dags/{dag_id}/dagRuns", headers=headers, timeout=30)
+        states = [run["state"] for run in runs.raise_for_status().json()["dag_runs"]]
+        assert "success" in states, f"{dag_id}: {states}"
+
+
+def test_the_pipeline_is_ready_for_kubectl_wait(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    stack_dir, _ = demo_run
+    kube = json.loads((stack_dir / "state.json").read_text())["services"]["kube"]
+    wait = [
+        str(kubectl_binary()),
+        f"--kubeconfig={kube['endpoints']['kubeconfig']}",
+        "wait",
+        "--for=condition=Ready",
+        "fp",
+        "--all",
+        "--all-namespaces",
+        "--timeout=30s",
+    ]
+    proc = subprocess.run(wait, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "condition met" in proc.stdout
