@@ -24,8 +24,9 @@ FRAUD_RATE_SQL = """SELECT toStartOfHour(event_ts) AS hour, count() AS transacti
 FROM transactions FINAL
 WHERE event_ts > (SELECT max(event_ts) FROM transactions) - INTERVAL 7 DAY
 GROUP BY hour ORDER BY hour"""
-TOP_MERCHANTS_SQL = """SELECT toString(merchant_id) AS merchant, countIf(is_fraud = 1) AS frauds,
-       count() AS transactions
+# Merchant ids are 19-digit hashes: the chart labels them by place and the id's last digits.
+TOP_MERCHANTS_SQL = """SELECT toString(merchant_id) AS merchant, any(merchant_city) AS city,
+       any(merchant_state) AS state, countIf(is_fraud = 1) AS frauds, count() AS transactions
 FROM transactions FINAL GROUP BY merchant HAVING frauds > 0 ORDER BY frauds DESC LIMIT 10"""
 TOP_MCCS_SQL = """SELECT toString(mcc) AS mcc, countIf(is_fraud = 1) AS frauds, count() AS transactions
 FROM transactions FINAL GROUP BY mcc HAVING frauds > 0 ORDER BY frauds DESC LIMIT 10"""
@@ -91,14 +92,14 @@ def _live_panels(run_every: int | None) -> None:
                 st.altair_chart(fraud_rate_chart(frame(rate)), width="stretch")
         with top_col:
             by_merchant, by_mcc = st.tabs(["Top merchants", "Top MCCs"])
-            for container, query, column in (
-                (by_merchant, TOP_MERCHANTS_SQL, "merchant"),
-                (by_mcc, TOP_MCCS_SQL, "mcc"),
-            ):
-                with container:
-                    top = call_api(client.sql, query)
-                    if top is not None:
-                        st.altair_chart(top_chart(frame(top), column), width="stretch")
+            with by_merchant:
+                top = call_api(client.sql, TOP_MERCHANTS_SQL)
+                if top is not None:
+                    st.altair_chart(top_chart(with_merchant_labels(frame(top)), "merchant"), width="stretch")
+            with by_mcc:
+                top = call_api(client.sql, TOP_MCCS_SQL)
+                if top is not None:
+                    st.altair_chart(top_chart(frame(top), "mcc"), width="stretch")
 
     panels()
 
@@ -129,13 +130,34 @@ def fraud_rate_chart(data: pd.DataFrame) -> alt.Chart:
     )
 
 
+def merchant_label(merchant: str, city: str, state: str) -> str:
+    """`Monterey Park, CA · …621833`: where the merchant is, and enough of its id to tell two apart."""
+    place = ", ".join(part for part in (city, state) if part)
+    return f"{place} · …{merchant[-6:]}" if place else merchant
+
+
+def with_merchant_labels(data: pd.DataFrame) -> pd.DataFrame:
+    """`data` with a `label` column per merchant (online merchants have no state: NULL)."""
+
+    def text(value: object) -> str:
+        return "" if value is None or pd.isna(value) else str(value)
+
+    labels = [
+        merchant_label(text(m), text(c), text(s))
+        for m, c, s in zip(data["merchant"], data["city"], data["state"], strict=True)
+    ]
+    return data.assign(label=labels)
+
+
 def top_chart(data: pd.DataFrame, column: str) -> alt.Chart:
+    """Frauds per `column` value as horizontal bars, every bar labelled (by `label` when present)."""
+    shown = "label" if "label" in data.columns else column
     return (
         alt.Chart(data)
         .mark_bar(color=PRIMARY, cornerRadiusEnd=3)
         .encode(
-            x=alt.X("frauds:Q", title="Frauds"),
-            y=alt.Y(f"{column}:N", sort="-x", title=None),
+            x=alt.X("frauds:Q", title="Frauds", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y(f"{shown}:N", sort="-x", title=None, axis=alt.Axis(labelLimit=240, labelOverlap=False)),
             tooltip=[f"{column}:N", "frauds:Q", "transactions:Q"],
         )
         .properties(height=260)

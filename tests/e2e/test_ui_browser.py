@@ -1,9 +1,11 @@
 """The analyst console in a real headless browser against the real API with a small trained model.
 
 The API runs in-process (uvicorn on a free port, the small model of tests/model_kit.py in an
-in-memory registry) and reads FraudPipelines from the stack's real kube-apiserver (`kube` fixture:
-CRD installed, three pipelines whose status is written the way the operator writes it); the console
-runs under `streamlit run` as a separate process. Debian's
+in-memory registry), reads FraudPipelines from the stack's real kube-apiserver (`kube` fixture:
+CRD installed, three pipelines whose status is written the way the operator writes it) and the
+pipeline's tables from the stack's ClickHouse (chDB in this process, loaded with the agent tests'
+generated world: two weeks of transactions, alerts, predictions); the console runs under
+`streamlit run` as a separate process. Debian's
 headless chromium, driven over the DevTools protocol, renders each tab; the page text is asserted and
 a screenshot saved for a person to look at (test-artifacts/ui/*.png). There are no clicks: each tab
 is opened and driven through the console's shareable links (`?tab=Score&score=example`, `?tab=Agent&ask=…`).
@@ -29,11 +31,16 @@ import pytest
 import uvicorn
 import websocket
 import yaml
+
+# tests/ is on sys.path (the root conftest), so tests/integration imports as a namespace package:
+# the Live tab shows the same generated world the agent's integration tests check their answers on.
+from integration.agent_kit import generate_world, load_world
 from kubernetes import client, config
 from model_kit import trained_model
 
 from fraudlake.api.main import create_app
 from fraudlake.api.settings import ApiSettings
+from fraudlake.clickhouse.client import connect
 from fraudlake.ml.registry import MemoryStore, ModelRegistry
 from fraudlake.operator import conditions, naming
 from fraudlake.operator.crd_schema import packaged_crd_yaml
@@ -136,7 +143,17 @@ def pipelines_namespace(kube: ServiceRecord) -> str:
 
 
 @pytest.fixture(scope="module")
-def api_url(kube: ServiceRecord, pipelines_namespace: str) -> Iterator[str]:
+def lake_database(clickhouse: ServiceRecord) -> str:
+    """A pipeline database holding the agent tests' generated world (what the Live tab reads)."""
+    database = f"ui_{uuid.uuid4().hex[:6]}"
+    load_world(connect(clickhouse.endpoints["dsn"]), database, generate_world())
+    return database
+
+
+@pytest.fixture(scope="module")
+def api_url(
+    kube: ServiceRecord, pipelines_namespace: str, clickhouse: ServiceRecord, lake_database: str
+) -> Iterator[str]:
     registry = ModelRegistry(MemoryStore(), "models")
     registry.publish(trained_model()[0])
     settings = ApiSettings(
@@ -144,6 +161,8 @@ def api_url(kube: ServiceRecord, pipelines_namespace: str) -> Iterator[str]:
         model_poll_seconds=3600,
         kubeconfig=kube.endpoints["kubeconfig"],
         pipelines_namespace=pipelines_namespace,
+        clickhouse_dsn=clickhouse.endpoints["dsn"],
+        clickhouse_database=lake_database,
     )
     app = create_app(settings, registry)
     port = free_port()
@@ -224,9 +243,12 @@ class Browser:
                 assert "error" not in message, message
                 return message["result"]
 
+    def evaluate(self, expression: str) -> Any:
+        """The value of a JavaScript expression in the page."""
+        return self.send("Runtime.evaluate", expression=expression, returnByValue=True)["result"].get("value")
+
     def text(self) -> str:
-        result = self.send("Runtime.evaluate", expression="document.body.innerText", returnByValue=True)
-        return str(result["result"].get("value", ""))
+        return str(self.evaluate("document.body.innerText") or "")
 
     def open_until(self, url: str, expected: str, shot: Path, timeout: float = 180) -> str:
         """Navigate, wait until the page shows `expected` and has stopped running; the page text.
@@ -282,8 +304,6 @@ TABS = {
     # tab: (query string, text the rendered page must contain)
     "score": ("tab=Score&score=example", "Fraud probability"),
     "agent": (f"tab=Agent&ask={QUESTION.replace(' ', '+')}", QUESTION),
-    # This API has no ClickHouse: the Live tab must say so readably (the 503 of /v1/sql).
-    "live": ("tab=Live", "FRAUDLAKE_CLICKHOUSE_DSN"),
 }
 
 
@@ -324,3 +344,19 @@ def test_pipelines_tab_shows_the_clusters_pipelines_and_why_one_is_not_ready(
     assert "1 / 2" in text  # cards-us: reconciled generation 1 of 2
     assert "task 0 is FAILED (S3 access denied)" in text  # its expander is open: it is not ready
     assert "No conditions yet" in text  # atm: never reconciled
+
+
+def test_live_tab_shows_alerts_fraud_rate_and_top_merchants_from_clickhouse(
+    ui_url: str, browser: Browser
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "live.png"
+    text = browser.open_until(f"{ui_url}/?tab=Live", "SQL playground", shot)
+    charts = "document.querySelectorAll('.vega-embed canvas, .vega-embed svg').length"
+    _wait_for(lambda: browser.evaluate(charts) >= 2, "fraud-rate and top-merchant charts", 60)
+    browser.screenshot(shot, height=1350)
+    for heading in ("Recent alerts", "Fraud rate, last 7 days", "Top merchants", "Top MCCs"):
+        assert heading in text
+    assert "API connected" in text
+    for failure in ("Traceback", "not configured", "The API answered", "unreachable"):
+        assert failure not in text

@@ -52,6 +52,15 @@ CHAT = ChatAnswer(
     ],
 )
 
+TOP_MERCHANTS = SqlTable(
+    "SELECT … FROM transactions",
+    ["merchant", "city", "state", "frauds", "transactions"],
+    [
+        ["-4081055502050415153", "Monterey Park", "CA", 9, 120],
+        ["7756457437662166501", "ONLINE", None, 7, 400],
+    ],
+)
+
 
 class FakeClient:
     """Same methods as `FraudlakeClient`; `failures[method]` makes that method raise."""
@@ -121,7 +130,7 @@ class FakeClient:
 
     def sql(self, query: str) -> SqlTable:
         self._call("sql", query)
-        return self.sql_table
+        return TOP_MERCHANTS if "merchant_city" in query else self.sql_table
 
     def pipelines(self) -> list[PipelineStatus]:
         self._call("pipelines")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import FakeClient
+from conftest import TOP_MERCHANTS, FakeClient
 from streamlit.testing.v1 import AppTest
 
 from fraudlake.ui.client import ApiError, ApiUnreachableError, PipelineStatus
+from fraudlake.ui.live_tab import frame, with_merchant_labels
 
 pytestmark = pytest.mark.unit
 
@@ -34,6 +35,12 @@ def test_live_panels_and_playground_from_the_sql_endpoint(app: AppTest, fake_cli
     app.button(key="live_sql_run").click().run()
     assert ("sql", "SELECT 42") in fake_client.calls
     assert not app.error
+
+
+def test_top_merchants_are_labelled_by_place_and_the_ids_last_digits() -> None:
+    labelled = with_merchant_labels(frame(TOP_MERCHANTS))
+    assert labelled["label"].tolist() == ["Monterey Park, CA · …415153", "ONLINE · …166501"]
+    assert labelled["merchant"].tolist() == ["-4081055502050415153", "7756457437662166501"]
 
 
 def test_live_unreachable_api_is_readable(app: AppTest, fake_client: FakeClient) -> None:
