@@ -130,9 +130,9 @@ class Services:
                 "predictions", write, self.metrics, s.sink_queue_size, s.sink_batch_size
             )
         if s.kafka_bootstrap and s.alerts_topic:
-            write, self._producer = kafka_alerts_writer(s.kafka_bootstrap, s.alerts_topic)
+            write_alerts, self._producer = kafka_alerts_writer(s.kafka_bootstrap, s.alerts_topic)
             self.sinks["alerts"] = BackgroundWriter(
-                "alerts", write, self.metrics, s.sink_queue_size, s.sink_batch_size
+                "alerts", write_alerts, self.metrics, s.sink_queue_size, s.sink_batch_size
             )
         for sink in self.sinks.values():
             sink.start()
