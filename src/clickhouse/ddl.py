@@ -103,7 +103,7 @@ def render_statements(params: SchemaParams) -> list[str]:
 @functools.cache
 def _compiled_templates() -> tuple[tuple[str, jinja2.Template], ...]:
     # Compiled once per process: the files ship with the package, and compiling them on every
-    # call cost the operator ~40 ms of CPU per reconcile attempt (bench/operator.py).
+    # call cost the operator ~40 ms of CPU per reconcile attempt (bench/operator_ready.py).
     # SQL, not HTML: identifiers are validated and strings go through the sql_string filter.
     env = jinja2.Environment(
         undefined=jinja2.StrictUndefined,

@@ -95,7 +95,7 @@ def to_arrow_schema(record: RecordSchema) -> pa.Schema:
     """pyarrow schema for Parquet files of this record (required fields are non-nullable)."""
     # Imported here, not with the module: every `fraudlake` command imports the schemas (the CLI
     # does), and pyarrow + numpy would add ~50 MB to processes that never build a Parquet schema
-    # (the operator's memory goal in bench/operator.py has no room for them).
+    # (the operator's memory goal in bench/operator_ready.py has no room for them).
     import pyarrow as pa
 
     arrow_types = {

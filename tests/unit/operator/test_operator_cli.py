@@ -29,7 +29,7 @@ def test_run_needs_exactly_one_scope(args: list[str]) -> None:
 
 def test_operator_process_loads_neither_pyarrow_nor_numpy() -> None:
     # `fraudlake operator run` imports the whole CLI, then the handlers; the operator's memory goal
-    # (bench/operator.py) has no room for the ~50 MB of pyarrow + numpy that no handler uses.
+    # (bench/operator_ready.py) has no room for the ~50 MB of pyarrow + numpy that no handler uses.
     probe = (
         "import sys, fraudlake.cli, fraudlake.operator.handlers; "
         "print(sorted({'pyarrow', 'numpy'} & set(sys.modules)))"

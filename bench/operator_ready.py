@@ -35,8 +35,8 @@ measured, and next to it the engine's share, measured in a reference process (th
 imports, a chDB engine on a scratch directory, the same DDL for as many databases as the run
 created): peak − share estimates the operator on an HTTP DSN. Medians over the runs are reported.
 
-    uv run python bench/operator.py                       # throw-away local stack, 3 runs
-    uv run python bench/operator.py --stack-dir .fraudlake/stack --runs 5 --pipelines 50
+    uv run python bench/operator_ready.py                       # throw-away local stack, 3 runs
+    uv run python bench/operator_ready.py --stack-dir .fraudlake/stack --runs 5 --pipelines 50
 
 Writes bench/results/operator.json (and a timestamped copy). Goals: 50 Ready within 60 s, operator
 RSS ≤ 250 MB.
