@@ -79,6 +79,9 @@ class LocalStrimzi:
     def __exit__(self, *_: object) -> None:
         self._stop.set()
         self._thread.join(timeout=15)
+        # librdkafka keeps reconnecting (and logging) while the client lives, even after the
+        # stack's Kafka is gone; AdminClient has no close(), so release it here.
+        del self.admin
 
     def _run(self) -> None:
         while not self._stop.is_set():
