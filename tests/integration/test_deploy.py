@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +44,11 @@ STANDARD_LABELS = (
     "helm.sh/chart",
 )
 CLUSTER_SCOPED = {"ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "Namespace"}
-# Namespaces the renderings use (the releases' own, the extra one the namespaced-operator example watches)
-# and the one docs/deploy.md puts the example pipeline in.
-NAMESPACES = (NAMESPACE, "fraudlake-data")
+# The namespace docs/deploy.md puts the example pipeline in (the API example reads pipelines there only).
 PIPELINE_NAMESPACE = "fraud"
+# Namespaces the renderings use: the releases' own, the extra one the namespaced-operator example watches,
+# and the pipelines' one (the API example's Role).
+NAMESPACES = (NAMESPACE, "fraudlake-data", PIPELINE_NAMESPACE)
 EKS_PIPELINE = REPO_ROOT / "operator" / "examples" / "pipeline-eks.yaml"
 
 
@@ -138,6 +141,60 @@ def test_namespaced_operator_gets_roles_not_cluster_roles(
     assert all(rule["resources"] == ["customresourcedefinitions"] for rule in cluster_rules), cluster_rules
 
 
+PIPELINES_READ = [
+    {"apiGroups": ["fraudlake.io"], "resources": ["fraudpipelines"], "verbs": ["get", "list", "watch"]}
+]
+RBAC_KINDS = ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+
+
+def _api_container(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The API Deployment's pod spec and its container's literal env values."""
+    pod = next(o for o in objects if o["kind"] == "Deployment")["spec"]["template"]["spec"]
+    env = {e["name"]: e["value"] for e in pod["containers"][0].get("env") or [] if "value" in e}
+    return pod, env
+
+
+def test_api_reads_pipelines_cluster_wide_by_default(rendered: dict[tuple[str, Path | None], str]) -> None:
+    objects = helm.manifests(rendered["fraudlake-api", None])
+    assert _rules(objects, "ClusterRole") == PIPELINES_READ
+    assert not [o for o in objects if o["kind"] in ("Role", "RoleBinding")]
+    binding = next(o for o in objects if o["kind"] == "ClusterRoleBinding")
+    account = next(o for o in objects if o["kind"] == "ServiceAccount")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
+    ]
+    pod, env = _api_container(objects)
+    assert pod["serviceAccountName"] == account["metadata"]["name"]
+    assert pod["automountServiceAccountToken"] is True, "in-cluster config reads the mounted token"
+    assert env["FRAUDLAKE_KUBECONFIG"] == "in-cluster"
+    assert "FRAUDLAKE_PIPELINES_NAMESPACE" not in env
+
+
+def test_api_with_a_pipelines_namespace_gets_a_role_there_only(
+    rendered: dict[tuple[str, Path | None], str],
+) -> None:
+    example = values_files("fraudlake-api")[1]
+    namespace = yaml.safe_load(example.read_text())["pipelines"]["namespace"]
+    objects = helm.manifests(rendered["fraudlake-api", example])
+    assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+    assert _rules(objects, "Role") == PIPELINES_READ
+    assert {o["metadata"]["namespace"] for o in objects if o["kind"] in ("Role", "RoleBinding")} == {
+        namespace
+    }
+    _, env = _api_container(objects)
+    assert env["FRAUDLAKE_PIPELINES_NAMESPACE"] == namespace
+
+
+def test_api_without_pipelines_has_no_rbac_and_no_token(tmp_path: Path) -> None:
+    values = tmp_path / "no-pipelines-values.yaml"
+    values.write_text(yaml.safe_dump({"pipelines": {"enabled": False, "namespace": PIPELINE_NAMESPACE}}))
+    objects = helm.manifests(helm.render("fraudlake-api", values))
+    assert not [o for o in objects if o["kind"] in RBAC_KINDS]
+    pod, env = _api_container(objects)
+    assert pod["automountServiceAccountToken"] is False
+    assert not {"FRAUDLAKE_KUBECONFIG", "FRAUDLAKE_PIPELINES_NAMESPACE"} & set(env)
+
+
 def test_api_service_monitor_scrapes_the_metrics_port(tmp_path: Path) -> None:
     """Optional ServiceMonitor (not in the dry run: the Prometheus Operator CRDs are not installed here)."""
     values = tmp_path / "monitoring-values.yaml"
@@ -183,7 +240,7 @@ def cluster(kube: ServiceRecord) -> ServiceRecord:
     crds = ("crd/fraudpipelines.fraudlake.io", "crd/kafkanodepools.kafka.strimzi.io")
     waited = kubectl(kube, "wait", "--for=condition=Established", "--timeout=60s", *crds)
     assert waited.returncode == 0, waited.stderr
-    for namespace in (*NAMESPACES, PIPELINE_NAMESPACE):
+    for namespace in NAMESPACES:
         created = kubectl(kube, "create", "namespace", namespace, "--dry-run=client", "-o", "yaml")
         kubectl(kube, "apply", "-f", "-", stdin=created.stdout)
     return kube
@@ -211,6 +268,49 @@ def test_server_side_dry_run_accepts_the_eks_example_pipeline(cluster: ServiceRe
     """docs/deploy.md applies operator/examples/pipeline-eks.yaml; the CRD the chart installs accepts it."""
     result = kubectl(cluster, "apply", "--dry-run=server", "--validate=strict", "-f", str(EKS_PIPELINE))
     assert result.returncode == 0, result.stderr
+
+
+def _can_i(kube: ServiceRecord, account: str, verb: str, resource: str, *scope: str) -> bool:
+    """`kubectl auth can-i` as the API's ServiceAccount (the admin kubeconfig impersonates it)."""
+    result = kubectl(kube, "auth", "can-i", verb, resource, f"--as=system:serviceaccount:{account}", *scope)
+    assert result.stdout.strip() in ("yes", "no"), result.stdout + result.stderr
+    return result.stdout.strip() == "yes"
+
+
+@pytest.mark.parametrize("namespace", ["", PIPELINE_NAMESPACE], ids=["cluster-wide", "namespaced"])
+def test_api_service_account_may_only_read_pipelines(
+    cluster: ServiceRecord, tmp_path: Path, namespace: str
+) -> None:
+    """The chart's RBAC applied for real: the API reads FraudPipelines where configured, and nothing more."""
+    release = f"fraudlake-api-rbac-{uuid.uuid4().hex[:8]}"  # own names: other runs share the API server
+    values = tmp_path / "rbac-values.yaml"
+    values.write_text(yaml.safe_dump({"fullnameOverride": release, "pipelines": {"namespace": namespace}}))
+    rbac = [o for o in helm.manifests(helm.render("fraudlake-api", values)) if o["kind"] in RBAC_KINDS]
+    manifest = yaml.safe_dump_all(rbac)
+    applied = kubectl(cluster, "apply", "-f", "-", stdin=manifest)
+    assert applied.returncode == 0, applied.stderr
+    account = f"{NAMESPACE}:{release}"
+    pipelines = "fraudpipelines.fraudlake.io"
+    everywhere = not namespace  # no pipelines.namespace: a ClusterRole
+    try:
+        # The authorizer sees new RBAC objects through its informers, a moment after the apply.
+        deadline = time.monotonic() + 15
+        while not _can_i(cluster, account, "get", pipelines, "-n", PIPELINE_NAMESPACE):
+            assert time.monotonic() < deadline, "the applied Role/ClusterRole never took effect"
+            time.sleep(0.5)
+        for verb in ("get", "list", "watch"):
+            assert _can_i(cluster, account, verb, pipelines, "-n", PIPELINE_NAMESPACE)
+        assert _can_i(cluster, account, "list", pipelines, "--all-namespaces") is everywhere
+        assert _can_i(cluster, account, "list", pipelines, "-n", NAMESPACE) is everywhere
+        for verb in ("create", "patch", "update", "delete"):
+            assert not _can_i(cluster, account, verb, pipelines, "-n", PIPELINE_NAMESPACE)
+        assert not _can_i(
+            cluster, account, "patch", pipelines, "--subresource=status", "-n", PIPELINE_NAMESPACE
+        )
+        assert not _can_i(cluster, account, "get", "secrets", "-n", PIPELINE_NAMESPACE)
+        assert not _can_i(cluster, account, "list", "kafkatopics.kafka.strimzi.io", "-n", PIPELINE_NAMESPACE)
+    finally:
+        kubectl(cluster, "delete", "--ignore-not-found", "-f", "-", stdin=manifest)
 
 
 def test_server_side_dry_run_rejects_what_the_crd_schema_forbids(

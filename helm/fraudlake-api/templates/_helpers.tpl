@@ -60,3 +60,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
 {{- end }}
 {{- end }}
+
+{{/* What GET /v1/pipelines needs: read FraudPipelines (spec and status come with the object), nothing more. */}}
+{{- define "fraudlake-api.pipelinesRules" -}}
+- apiGroups: ["fraudlake.io"]
+  resources: ["fraudpipelines"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
