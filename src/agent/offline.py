@@ -170,18 +170,21 @@ class OfflineAnswerer:
         if not rows:
             return f"No fraudulent transactions {period}."
         cited = {hit.id for hit in self.tools.documents([f"merchant:{row['merchant_id']}" for row in rows])}
-        lines = [f"Merchants linked to the most fraud {period}:"]
+        ranked = []
         for rank, row in enumerate(rows, 1):
             place = merchant_place(row["merchant_city"], row["merchant_state"], row["mcc"])
             doc = f" [merchant:{row['merchant_id']}]" if f"merchant:{row['merchant_id']}" in cited else ""
-            lines.append(
+            ranked.append(
                 f"{rank}. Merchant {row['merchant_id']}{place}: "
                 f"{count(row['fraud_txns'], 'fraudulent transaction')} on "
                 f"{count(row['fraud_cards'], 'card')}, {money(row['fraud_amount'])} "
                 f"({percent(row['fraud_txns'], row['txns'])} of its {row['txns']} transactions){doc}"
             )
-        lines.append("Ranked by fraudulent transactions, then distinct cards, then fraud amount [SQL].")
-        return "\n".join(lines)
+        return markdown_blocks(
+            [f"Merchants linked to the most fraud {period}:"],
+            ranked,
+            ["Ranked by fraudulent transactions, then distinct cards, then fraud amount [SQL]."],
+        )
 
     def _top_cards(self, intent: Intent, question: str) -> str:
         rows = self._rows(TOP_CARDS_SQL, intent.days)
@@ -189,15 +192,15 @@ class OfflineAnswerer:
         if not rows:
             return f"No fraudulent transactions {period}."
         cited = {hit.id for hit in self.tools.documents([f"card:{row['card_id']}" for row in rows])}
-        lines = [f"Cards with the most fraud {period}:"]
+        ranked = []
         for rank, row in enumerate(rows, 1):
             doc = f" [card:{row['card_id']}]" if f"card:{row['card_id']}" in cited else ""
-            lines.append(
+            ranked.append(
                 f"{rank}. Card {row['card_id']} (user {row['user_id']}): "
                 f"{count(row['fraud_txns'], 'fraudulent transaction')} "
                 f"at {count(row['fraud_merchants'], 'merchant')}, {money(row['fraud_amount'])}{doc}"
             )
-        return "\n".join(lines)
+        return markdown_blocks([f"Cards with the most fraud {period}:"], ranked)
 
     def _summary(self, intent: Intent, question: str) -> str:
         row = self._rows(SUMMARY_SQL, intent.days)[0]
@@ -225,8 +228,7 @@ class OfflineAnswerer:
             f"{row['fraud_txns']} fraudulent ({money(row['fraud_amount'])}) [SQL]."
             for row in rows
         ] or [f"No transactions for {kind} {', '.join(intent.ids)} in the pipeline database [SQL]."]
-        lines += self._documents_lines(question, kinds=("any",))
-        return "\n".join(lines)
+        return markdown_blocks(lines, self._documents_lines(question, kinds=("any",)))
 
     def _alert(self, intent: Intent, question: str) -> str:
         ids = ", ".join(f"'{value}'" for value in intent.ids[:TOP_N])
@@ -238,8 +240,7 @@ class OfflineAnswerer:
             f"status {row['status']} [SQL]."
             for row in rows
         ] or ["No alert with that id [SQL]."]
-        lines += self._documents_lines(question, kinds=("alert",))
-        return "\n".join(lines)
+        return markdown_blocks(lines, self._documents_lines(question, kinds=("alert",)))
 
     def _score(self, intent: Intent, question: str) -> str:
         scored = self.tools.score_transaction(intent.ids[0])
@@ -256,8 +257,7 @@ class OfflineAnswerer:
         lines += [
             f"- Merchant {r['merchant_id']}: {r['fraud_cards']} cards, {r['fraud_txns']} frauds" for r in rows
         ]
-        lines += self._documents_lines(question, kinds=("alert",))
-        return "\n".join(lines)
+        return markdown_blocks(lines, self._documents_lines(question, kinds=("alert",)))
 
     def _schema(self, intent: Intent, question: str) -> str:
         hits = self.tools.search_cases(question, kind="table", k=3)
@@ -305,6 +305,12 @@ class OfflineAnswerer:
         if days is None:
             return f"in all loaded data ({_minute(row.get('earliest'))} to {end})"
         return f"in the {count(days, 'day')} up to {end} (the latest transaction loaded)"
+
+
+def markdown_blocks(*blocks: list[str]) -> str:
+    """Lines grouped into Markdown blocks: a blank line between blocks, so text after a list is its own
+    paragraph (a line right after a list item would continue that item when the UI renders Markdown)."""
+    return "\n\n".join("\n".join(block) for block in blocks if block)
 
 
 def _sentence_case(text: str) -> str:
