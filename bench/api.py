@@ -14,7 +14,10 @@ local registry directory), a load generator (this file with `--load-generator`),
   `score_transactions` of the same 1,000 in-process (reasons for flagged rows, as the API's default).
   The bare `bundle.evaluate` of 1,000 ready feature rows is reported for context.
 
-Runs alternate the API and its in-process reference; medians of the runs are reported.
+The transactions are one time-ordered stream of the data's last period, consumed in the same order
+by the API and by the in-process reference (each with its own online state), so both do the same
+work per request. Within a run the API goes first, then its reference; medians of the runs are
+reported.
 
     uv run python bench/api.py                          # 3 runs of 15 s at 200 req/s
     uv run python bench/api.py --runs 5 --seconds 30
@@ -27,7 +30,6 @@ timestamped copy). Goals: p50 ≤ 2 ms, p99 ≤ 10 ms, batch ≥ 0.5 × in-proce
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import queue
@@ -142,14 +144,12 @@ def _model_dir(workdir: Path) -> tuple[Any, Any, str]:
     return files, frame, version
 
 
-def _bodies(frame: Any, count: int, tag: str) -> list[dict[str, Any]]:
-    """`count` transactions of the data's last period, in time order, with ids unique to `tag`."""
+def _stream(frame: Any, count: int) -> list[dict[str, Any]]:
+    """The data's last `count` transactions in time order: one stream that the API and the in-process
+    reference both consume in the same order, so their histories (and work per request) match."""
     from model_kit import frame_records
 
-    records = frame_records(frame, len(frame) - count)
-    for i, rec in enumerate(records):
-        rec["txn_id"] = hashlib.sha256(f"{tag}/{i}".encode()).hexdigest()[:32]
-    return records
+    return frame_records(frame, len(frame) - count)
 
 
 def _start_server(workdir: Path) -> tuple[int, int, Path]:
@@ -297,16 +297,15 @@ def main() -> None:
     runs = []
     try:
         count = int(args.rate * args.seconds)
+        per_run = count + args.batches * args.batch_size
+        stream = iter(_stream(frame, args.runs * per_run))
         for run in range(args.runs):
-            bodies = _bodies(frame, count, f"run{run}")
-            batch_bodies = _bodies(frame, args.batch_size, f"batch{run}")
+            bodies = [next(stream) for _ in range(count)]
+            batches = [[next(stream) for _ in range(args.batch_size)] for _ in range(args.batches)]
             latency = bench_latency(port, bodies, args.rate, args.connections, workdir)
-            in_process = reference.single(_bodies(frame, count, f"ref{run}"))
-            api_rates = [api_batch(port, batch_bodies) for _ in range(args.batches)]
-            ref_rates = [
-                reference.batch(_bodies(frame, args.batch_size, f"refbatch{run}-{k}"))
-                for k in range(args.batches)
-            ]
+            in_process = reference.single(bodies)
+            api_rates = [api_batch(port, batch) for batch in batches]
+            ref_rates = [reference.batch(batch) for batch in batches]
             runs.append(
                 {
                     "latency": latency,
