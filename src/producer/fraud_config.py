@@ -4,13 +4,16 @@ The overall fraud share of all transactions is `rate` (the real dataset: 29,757 
 0.122%); `mix` splits it between the four mechanisms, and each mechanism's event frequency is
 derived from its share so the realized rate tracks `rate` whatever the population.
 
-1. Compromised merchant (point of compromise, e.g. a breached payment system): a merchant brand
-   whose expected exposed cards per window lie in `poc_exposed_cards` is compromised for
-   `poc_window_days`; every card that shops there (any location or channel) in the window is exposed and,
-   with probability `poc_exploit_prob`, is defrauded `poc_delay_days` after its first visit in a
-   burst of `poc_burst_txns` transactions over up to `poc_burst_days` — online, or in-store with a
-   cloned magnetic stripe (`Swipe`) far away. Graph trace: fraud cards share one merchant days
-   before their fraud.
+1. Compromised merchant (point of compromise, e.g. a skimmer or POS malware at a small shop): a
+   merchant brand whose expected exposed cards per window lie in `poc_exposed_cards` (a local
+   store or small chain, never a brand that half the population visits) is compromised for
+   `poc_window_days`; every card that shops there (any location or channel) in the window is
+   exposed and, with probability `poc_exploit_prob`, is defrauded `poc_delay_days` after its first
+   visit in a burst of `poc_burst_txns` transactions over up to `poc_burst_days` — online, or
+   in-store with a cloned magnetic stripe (`Swipe`) far away. It is the largest share of the mix
+   (breached card data is the main source of card fraud). Graph trace: a dozen or more defrauded
+   cards share one small merchant days before their fraud, far above what chance gives it
+   (`fraudlake.ml.diagnostics` measures this without a model).
 2. Fraud ring: `rings` rings, each owning `ring_merchants` online merchants; a ring event charges
    a victim card `ring_txns` times within `ring_span_hours` at that ring's merchants only. Graph
    trace: unrelated cards converge on a small merchant set.
@@ -28,7 +31,7 @@ from dataclasses import dataclass, field
 
 
 def _default_mix() -> dict[str, float]:
-    return {"compromised_merchant": 0.40, "fraud_ring": 0.25, "card_testing": 0.20, "account_takeover": 0.15}
+    return {"compromised_merchant": 0.50, "fraud_ring": 0.20, "card_testing": 0.15, "account_takeover": 0.15}
 
 
 @dataclass(frozen=True)
@@ -36,11 +39,11 @@ class FraudConfig:
     rate: float = 0.0012
     mix: dict[str, float] = field(default_factory=_default_mix)
     # 1. compromised merchant
-    poc_window_days: tuple[float, float] = (5.0, 20.0)
-    poc_exposed_cards: tuple[float, float] = (8.0, 200.0)
-    poc_exploit_prob: float = 0.3
-    poc_delay_days: tuple[float, float] = (3.0, 30.0)
-    poc_burst_txns: tuple[int, int] = (2, 8)
+    poc_window_days: tuple[float, float] = (7.0, 21.0)
+    poc_exposed_cards: tuple[float, float] = (25.0, 100.0)
+    poc_exploit_prob: float = 0.5
+    poc_delay_days: tuple[float, float] = (3.0, 21.0)
+    poc_burst_txns: tuple[int, int] = (1, 4)
     poc_burst_days: float = 2.0
     poc_online_share: float = 0.6
     # 2. fraud rings

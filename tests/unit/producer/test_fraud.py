@@ -109,10 +109,28 @@ def test_cards_that_visited_a_compromised_merchant_are_defrauded_at_the_configur
 
 
 def test_compromises_connect_many_cards_through_one_merchant(generated) -> None:
-    exposures = defaultdict(set)
-    for event, card, _, _ in generated.generator.ledger.exposures:
-        exposures[event].add(card)
-    assert np.mean([len(cards) for cards in exposures.values()]) >= 8
+    exposed, exploited = defaultdict(set), defaultdict(set)
+    for event, card, _, defrauded in generated.generator.ledger.exposures:
+        exposed[event].add(card)
+        if defrauded:
+            exploited[event].add(card)
+    assert len(exposed) >= 25  # about 40 weeks: a breach every week or two
+    assert np.mean([len(cards) for cards in exposed.values()]) >= 20
+    assert np.mean([len(exploited[e]) for e in exposed]) >= 10  # a group of victims, not a few
+
+
+def test_breached_merchants_are_small_not_the_most_popular(generated) -> None:
+    legit = generated.table.filter(pc.invert(generated.table["is_fraud"]))
+    per_brand = legit.group_by("merchant_name").aggregate([("card_id", "count_distinct")]).to_pydict()
+    cards_of = dict(zip(per_brand["merchant_name"], per_brand["card_id_count_distinct"], strict=True))
+    breached = [
+        cards_of[brand] for _, brand, _, _ in generated.generator.ledger.compromises if brand in cards_of
+    ]
+    by_size = np.sort(list(cards_of.values()))[::-1]
+    assert len(breached) >= 25
+    # breaches hit local stores and small chains, never the big chains everyone shops at
+    assert max(breached) < by_size[19]
+    assert np.median(breached) < by_size[0] / 10
 
 
 def test_ring_fraud_stays_on_each_ring_s_small_merchant_set(high_rate) -> None:
