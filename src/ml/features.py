@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2  # 2: merchant nodes carry common-point-of-purchase features
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 
 # Sliding windows over the entity's earlier transactions (event time in (t - window, t]).

@@ -9,7 +9,7 @@ for an unseen card or merchant.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -46,6 +46,8 @@ NODE_FEATURES: dict[str, tuple[str, ...]] = {
         "log_known_frauds",
         "fraud_rate",
         "log_cards_window",
+        "log_cpp_fraud_cards",
+        "cpp_fraud_cards_z",
     ),
 }
 NEVER_SEEN_DAYS = 365.0
@@ -58,6 +60,10 @@ class GraphConfig:
     edge_window_ms: int = 30 * DAY_MS  # card–merchant edges from visits in the last 30 days
     horizon_ms: int = 14 * DAY_MS  # GNN training target: fraud within this long after the cutoff
     snapshot_every_ms: int = DAY_MS  # scoring rows use the latest snapshot at or before them
+    # Common point of purchase: a merchant counts the cards that visited it within `cpp_visit_ms`
+    # before a (known) fraud on the card, for frauds in the last `cpp_recent_ms` of known labels.
+    cpp_visit_ms: int = 30 * DAY_MS
+    cpp_recent_ms: int = 30 * DAY_MS
 
 
 @dataclass
@@ -73,6 +79,36 @@ class GraphColumns:
     error: np.ndarray
     fraud: np.ndarray
     num_nodes: dict[str, int]
+    _fraud_visits: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict, repr=False, compare=False)
+
+    def fraud_visits(self, visit_ms: int) -> tuple[np.ndarray, ...]:
+        """Cached `_find_fraud_visits`: computed once, read by every snapshot."""
+        if visit_ms not in self._fraud_visits:
+            self._fraud_visits[visit_ms] = self._find_fraud_visits(visit_ms)
+        return self._fraud_visits[visit_ms]
+
+    def _find_fraud_visits(self, visit_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(fraud time, card, merchant) for every fraud row and each merchant its card visited in a
+        legitimate transaction during the `visit_ms` before it: the raw material of a
+        common-point-of-purchase analysis. Only rows older than the fraud are read, so a snapshot
+        that keeps pairs with known fraud times sees known labels only."""
+        order = np.lexsort((self.event_ms, self.card))  # by card, then time
+        card_sorted, t_sorted = self.card[order], self.event_ms[order]
+        starts = np.searchsorted(card_sorted, np.arange(self.num_nodes["card"] + 1))
+        legit = self.fraud[order] == 0
+        times, cards, merchants = [], [], []
+        for row in np.flatnonzero(self.fraud):
+            c, t = int(self.card[row]), int(self.event_ms[row])
+            lo, hi = starts[c], starts[c + 1]
+            a = lo + int(np.searchsorted(t_sorted[lo:hi], t - visit_ms, "left"))
+            b = lo + int(np.searchsorted(t_sorted[lo:hi], t, "left"))
+            seen = np.unique(self.merchant[order[a:b][legit[a:b]]])
+            times.append(np.full(len(seen), t, dtype=np.int64))
+            cards.append(np.full(len(seen), c, dtype=np.int64))
+            merchants.append(seen.astype(np.int64))
+        if not times:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return np.concatenate(times), np.concatenate(cards), np.concatenate(merchants)
 
 
 @dataclass
@@ -126,6 +162,8 @@ def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: G
     known_txns = _count(cols.merchant[known], n_merchant)
     merchant.append(np.expm1(merchant[4]) / (known_txns + config.risk_prior_txns))
     merchant.append(np.log1p(_count(visit_merchant, n_merchant)))
+    cpp_cards, cpp_z = cpp_fraud_cards(cols, cutoff_ms, config.label_delay_ms, graph)
+    merchant.extend([np.log1p(cpp_cards), cpp_z])
 
     x = {
         kind: np.column_stack(feats).astype(np.float32)
@@ -138,6 +176,37 @@ def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: G
         ("merchant", "visited_by", "card"): np.stack([visit_merchant, visit_card]),
     }
     return Snapshot(cutoff_ms, x, {k: v.astype(np.int64) for k, v in edges.items()})
+
+
+def cpp_fraud_cards(
+    cols: GraphColumns, cutoff_ms: int, label_delay_ms: int, graph: GraphConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per merchant: defrauded cards that shopped there shortly before, and how far above chance
+    that count is (a z-score).
+
+    The count is of distinct cards that visited the merchant within `cpp_visit_ms` before a fraud
+    on the card whose label is known at the cutoff (fraud at least `label_delay_ms` old, and within
+    `cpp_recent_ms` of that). A popular merchant collects such cards by chance (every victim shops
+    somewhere): chance gives the merchant's visitors in the same period times the share of active
+    cards defrauded, with a Poisson spread, so the score is (count - expected) / sqrt(expected + 1).
+    A high score marks a breached merchant; its other recent visitors are the cards at risk.
+    """
+    fraud_ms, card, merchant = cols.fraud_visits(graph.cpp_visit_ms)
+    known_until = cutoff_ms - label_delay_ms
+    keep = (fraud_ms <= known_until) & (fraud_ms > known_until - graph.cpp_recent_ms)
+    n_merchant = cols.num_nodes["merchant"]
+    pairs = np.unique(card[keep] * n_merchant + merchant[keep])
+    counts = _count(pairs % n_merchant, n_merchant)
+    t = cols.event_ms
+    period = slice(
+        int(np.searchsorted(t, known_until - graph.cpp_recent_ms - graph.cpp_visit_ms, "left")),
+        int(np.searchsorted(t, known_until, "right")),
+    )
+    visits = np.unique(cols.card[period].astype(np.int64) * n_merchant + cols.merchant[period])
+    active_cards = len(np.unique(visits // n_merchant))
+    fraud_share = len(np.unique(card[keep])) / active_cards if active_cards else 0.0
+    expected = fraud_share * _count(visits % n_merchant, n_merchant)
+    return counts, (counts - expected) / np.sqrt(expected + 1)
 
 
 def future_targets(
