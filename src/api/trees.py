@@ -14,6 +14,8 @@ hold margins and probabilities bit-equal, and contributions equal, to XGBoost's.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -131,8 +133,19 @@ class TreeEnsemble:
     def probability(self, leaves: np.ndarray) -> np.ndarray:
         """XGBoost's `predict` output for binary:logistic (float32 sigmoid of the margin)."""
         one = np.float32(1)
-        # expf is correctly rounded; numpy's float32 exp is not always: exp in float64, rounded once.
-        return one / (one + np.exp(-self.margin(leaves).astype(np.float64)).astype(np.float32))
+        # XGBoost's Sigmoid: 1 / (expf(min(-x, 88.7f)) + 1). glibc's expf is not correctly rounded
+        # (≤ 0.502 ulp), so neither numpy's float32 exp nor a float64 exp rounded once always equals
+        # it: call the C library's expf itself.
+        return one / (_expf(np.minimum(-self.margin(leaves), np.float32(88.7))) + one)
+
+
+_LIBM = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
+_LIBM.expf.restype, _LIBM.expf.argtypes = ctypes.c_float, [ctypes.c_float]
+
+
+def _expf(x: np.ndarray) -> np.ndarray:
+    """The C library's float32 exp, element by element (single scores: a few elements)."""
+    return np.fromiter((_LIBM.expf(v) for v in x.tolist()), dtype=np.float32, count=len(x))
 
 
 def _node_means(left: np.ndarray, split: np.ndarray, cover: np.ndarray) -> tuple[np.ndarray, int]:
