@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 import schemathesis
 from api_kit import AUTH, api_settings, registry_with
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis.generation.modes import GenerationMode
 
 from fraudlake.api.main import create_app
@@ -44,6 +44,17 @@ CASES = [(m, p, GenerationMode.POSITIVE) for m, p, _ in OPERATIONS if p not in A
 ]
 
 
+def _beyond_int64(value: object) -> bool:
+    """An integer outside int64 anywhere in `value`. The generator checks bounds in floating point,
+    where 2**63 equals the int64 maximum, and then sends 2**63 as an integer: a "schema-valid" case
+    that is not (tests/unit/api/test_api_json_integers.py pins the bounds themselves)."""
+    if isinstance(value, dict):
+        return any(_beyond_int64(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_beyond_int64(v) for v in value)
+    return isinstance(value, int) and not -(2**63) <= value < 2**63
+
+
 @pytest.fixture(scope="module")
 def api_schema(model_files: dict[str, bytes]) -> Iterator[schemathesis.BaseSchema]:
     app = create_app(api_settings(), registry_with(model_files))
@@ -71,6 +82,7 @@ def test_no_server_errors_and_responses_match_the_schema(
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def authenticated(case: schemathesis.Case) -> None:
+        assume(mode is not GenerationMode.POSITIVE or not _beyond_int64(case.body))
         case.call_and_validate(headers=AUTH)
 
     @given(case=operation.as_strategy(generation_mode=mode))
