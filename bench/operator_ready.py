@@ -52,7 +52,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 import uuid
@@ -66,6 +65,7 @@ from kubernetes import client, config, watch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fraudlake.common.background import BackgroundThread
 from fraudlake.operator import naming
 from fraudlake.operator.crd_schema import packaged_crd_yaml
 from fraudlake.operator.settings import OperatorSettings
@@ -192,26 +192,17 @@ def is_ready(obj: dict[str, Any]) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", []))
 
 
-class ReadyWatch:
+class ReadyWatch(BackgroundThread):
     """Watches the namespace's FraudPipelines and records when each was first seen Ready."""
 
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.ready_at: dict[str, float] = {}
-        self._stop = threading.Event()
         listing = cluster.custom.list_namespaced_custom_object(
             naming.GROUP, naming.VERSION, cluster.namespace, naming.PLURAL
         )
         self._version = listing["metadata"]["resourceVersion"]
-        self._thread = threading.Thread(target=self._run, name="ready-watch", daemon=True)
-
-    def __enter__(self) -> ReadyWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        super().__init__("ready-watch")
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -248,22 +239,15 @@ class ReadyWatch:
             progress.update(task, completed=len(names))
 
 
-class RssSampler:
+class RssSampler(BackgroundThread):
     """Samples a process's resident set (VmRSS) from /proc; `peak_mb` also reads the kernel's VmHWM."""
+
+    join_timeout = 5.0
 
     def __init__(self, pid: int, interval: float = 0.25) -> None:
         self.pid, self.interval = pid, interval
         self.samples_mb: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+        super().__init__("rss-sampler")
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

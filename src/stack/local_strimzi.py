@@ -18,7 +18,6 @@ import base64
 import contextlib
 import logging
 import re
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -27,6 +26,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, Ne
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from fraudlake.common.background import BackgroundThread
 from fraudlake.stack.errors import StackError
 from fraudlake.stack.services import connect as connect_rest
 
@@ -59,8 +59,10 @@ def resolve_secret_refs(
     return {key: substitute(str(value)) for key, value in config.items()}
 
 
-class LocalStrimzi:
+class LocalStrimzi(BackgroundThread):
     """Background reconciler of KafkaTopics and KafkaConnectors against the local Kafka and Connect."""
+
+    join_timeout = 15.0  # a round may be waiting on Kafka Connect's REST API
 
     def __init__(self, api: client.ApiClient, bootstrap: str, connect_rest_url: str, interval: float = 1.0):
         self.custom = client.CustomObjectsApi(api)
@@ -69,16 +71,10 @@ class LocalStrimzi:
         self.rest = connect_rest_url
         self.interval = interval
         self._known_connectors: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="local-strimzi", daemon=True)
+        super().__init__("local-strimzi")
 
-    def __enter__(self) -> LocalStrimzi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=15)
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
         # librdkafka keeps reconnecting (and logging) while the client lives, even after the
         # stack's Kafka is gone; AdminClient has no close(), so release it here.
         del self.admin

@@ -10,7 +10,6 @@ has not reconciled yet).
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -18,27 +17,20 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from fraudlake.common.background import BackgroundThread
+
 GROUP, VERSION = "kafka.strimzi.io", "v1"
 SELECTOR = "app.kubernetes.io/managed-by=fraudlake-operator"
 
 
-class FakeStrimzi:
+class FakeStrimzi(BackgroundThread):
     """Background thread; use as a context manager."""
 
     def __init__(self, api: client.ApiClient, interval: float = 0.2) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.interval = interval
         self.hold: set[str] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fake-strimzi", daemon=True)
-
-    def __enter__(self) -> FakeStrimzi:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+        super().__init__("fake-strimzi")
 
     def _run(self) -> None:
         while not self._stop.is_set():
