@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from fraudlake.api.cli import api_app
+from fraudlake.clickhouse.cli import clickhouse_app
 from fraudlake.demo.cli import demo
 from fraudlake.lake.cli import lake_app
 from fraudlake.ml.cli import train_app
@@ -22,6 +23,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(lake_app, name="lake")
 app.add_typer(ui_app, name="ui")
 app.add_typer(api_app, name="api")
+app.add_typer(clickhouse_app, name="clickhouse")
 app.command("produce")(producer_cli.produce)
 app.command("generate")(producer_cli.generate)
 
