@@ -98,27 +98,25 @@ class TreeEnsemble:
         values = padded.ravel()
         missing = np.isnan(values)
         any_missing = bool(np.isnan(x).any())  # the padding column is never read
-        offsets = np.repeat(np.arange(n_rows) * width, n_trees) if n_rows > 1 else 0
-        nodes = np.tile(self.roots, n_rows) if n_rows > 1 else self.roots
-        path_index, path_delta = [], []
-        previous = self.mean[nodes] if contributions else None
+        several = n_rows > 1  # one row (the single score) needs no per-row offsets
+        offsets = np.repeat(np.arange(n_rows) * width, n_trees) if several else None
+        nodes = np.tile(self.roots, n_rows) if several else self.roots
+        path, visited = [], [nodes]
         for _ in range(self.depth):
-            at = self.feature[nodes] + offsets
+            at = self.feature[nodes] + offsets if several else self.feature[nodes]
             go_right = values[at] >= self.threshold[nodes]
             if any_missing:
                 go_right = np.where(missing[at], self.default_right[nodes], go_right)
             nodes = self.step[nodes] + go_right
-            if previous is not None:
-                current = self.mean[nodes]
-                path_index.append(at)
-                path_delta.append(current - previous)
-                previous = current
+            path.append(at)
+            visited.append(nodes)
         leaves = nodes.reshape(n_rows, n_trees)
         if not contributions:
             return leaves, None
-        out = np.bincount(
-            np.concatenate(path_index), weights=np.concatenate(path_delta), minlength=n_rows * width
-        )
+        # Each step credits the feature it split on with the change in expected value; a leaf's
+        # self-loop changes nothing, so padding levels add zeros.
+        deltas = np.diff(self.mean[np.stack(visited)], axis=0)
+        out = np.bincount(np.concatenate(path), weights=deltas.ravel(), minlength=n_rows * width)
         out = out.reshape(n_rows, width)
         out[:, -1] = float(self.base_margin) + self.mean[self.roots].sum()
         return leaves, out

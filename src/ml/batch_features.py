@@ -18,6 +18,7 @@ from fraudlake.ml.features import (
     WINDOWS_MS,
     FeatureConfig,
     assemble,
+    raw_matrix,
     state_code,
     to_cents,
 )
@@ -128,4 +129,4 @@ def raw_aggregates(cols: Mapping[str, np.ndarray], config: FeatureConfig) -> dic
 
 def batch_features(cols: Mapping[str, np.ndarray], config: FeatureConfig) -> np.ndarray:
     """Feature matrix (rows × FEATURE_NAMES) for a time-sorted batch of transactions."""
-    return assemble(cols, raw_aggregates(cols, config), config)
+    return assemble(cols, raw_matrix(raw_aggregates(cols, config)), config)

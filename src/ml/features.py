@@ -250,34 +250,77 @@ def norm_stats(count: np.ndarray, cents: np.ndarray, cents_sq: np.ndarray) -> tu
     return mean_c / 100.0, np.sqrt(np.maximum(var_c, 0.0)) / 100.0
 
 
-def assemble(
-    cols: Mapping[str, np.ndarray], raw: Mapping[str, np.ndarray], config: FeatureConfig
-) -> np.ndarray:
-    """Feature matrix (rows × FEATURE_NAMES, float64) from transaction columns and raw aggregates."""
-    event_ms = np.asarray(cols["event_ms"], dtype=np.int64)
-    out = transaction_fields(cols)
-    for entity, windows in VELOCITY_WINDOWS.items():
-        for w in windows:
-            out[f"{entity}_count_{w}"] = np.asarray(raw[f"{entity}_count_{w}"], dtype=np.float64)
-            out[f"{entity}_sum_{w}"] = np.asarray(raw[f"{entity}_cents_{w}"], dtype=np.int64) / 100.0
-    for entity in ("card", "user"):
-        last = np.asarray(raw[f"{entity}_last_ms"], dtype=np.int64)
-        out[f"{entity}_secs_since_last"] = np.where(last >= 0, (event_ms - last) / 1000.0, np.nan)
-    mean, std = norm_stats(raw["user_norm_count"], raw["user_norm_cents"], raw["user_norm_cents_sq"])
-    out["user_mean_30d"], out["user_std_30d"] = mean, std
-    out["amount_over_user_mean"] = out["amount"] / np.maximum(np.abs(mean), 1.0)
-    out["amount_zscore_user"] = (out["amount"] - mean) / np.maximum(std, 1.0)
-    out["user_mean_all"] = mean_dollars(raw["user_all_count"], raw["user_all_cents"])
-    for name in ("card_prior", "card_merchant_prior", "card_mcc_prior", "card_state_prior", "merchant_prior"):
-        out[f"{name}_txns"] = np.asarray(raw[name], dtype=np.float64)
-    out["user_state_jump"] = np.asarray(raw["user_state_jump"], dtype=np.float64)
-    known = np.asarray(raw["merchant_known_count"], dtype=np.float64)
-    frauds = np.asarray(raw["merchant_known_frauds"], dtype=np.float64)
-    out["merchant_known_frauds"] = frauds
-    out["merchant_fraud_rate"] = frauds / (known + config.risk_prior_txns)
-    out["card_known_frauds"] = np.asarray(raw["card_known_frauds"], dtype=np.float64)
+# Where assemble finds each feature that is a raw aggregate as it stands (counts, flags) or a cent sum
+# shown in dollars: index arrays, so one assignment fills a whole group (one numpy call, not one per
+# column: the single-score path runs this per request).
+_RAW_INDEX = {name: i for i, name in enumerate(RAW_AGGREGATES)}
+_COLUMN = {name: j for j, name in enumerate(FEATURE_NAMES)}
+_PRIORS = ("card_prior", "card_merchant_prior", "card_mcc_prior", "card_state_prior", "merchant_prior")
+
+
+def _plan(pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
+    """(feature columns, raw columns) of (feature, raw aggregate) pairs."""
     return (
-        np.column_stack([out[name] for name in FEATURE_NAMES])
-        if len(event_ms)
-        else np.zeros((0, len(FEATURE_NAMES)))
+        np.array([_COLUMN[f] for f, _ in pairs], dtype=np.intp),
+        np.array([_RAW_INDEX[r] for _, r in pairs], dtype=np.intp),
     )
+
+
+_AS_IS = _plan(
+    [(f"{e}_count_{w}",) * 2 for e, ws in VELOCITY_WINDOWS.items() for w in ws]
+    + [(f"{name}_txns", name) for name in _PRIORS]
+    + [(name,) * 2 for name in ("user_state_jump", "merchant_known_frauds", "card_known_frauds")]
+)
+_IN_DOLLARS = _plan([(f"{e}_sum_{w}", f"{e}_cents_{w}") for e, ws in VELOCITY_WINDOWS.items() for w in ws])
+_SINCE_LAST = _plan([(f"{e}_secs_since_last", f"{e}_last_ms") for e in ("card", "user")])
+_DERIVED = (
+    "user_mean_30d",
+    "user_std_30d",
+    "amount_over_user_mean",
+    "amount_zscore_user",
+    "user_mean_all",
+    "merchant_fraud_rate",
+)
+TRANSACTION_FIELDS = tuple(f.name for f in FEATURES if f.group == "transaction")
+
+
+def assembled_columns() -> list[int]:
+    """Every column `assemble` writes, once per write (a test holds it to each column exactly once)."""
+    plans = (_AS_IS, _IN_DOLLARS, _SINCE_LAST)
+    named = (*TRANSACTION_FIELDS, *_DERIVED)
+    return [_COLUMN[name] for name in named] + [int(j) for dst, _ in plans for j in dst]
+
+
+def raw_matrix(raw: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Raw aggregates by name → the rows × RAW_AGGREGATES int64 matrix `assemble` reads."""
+    return np.column_stack([np.asarray(raw[name], dtype=np.int64) for name in RAW_AGGREGATES])
+
+
+def assemble(cols: Mapping[str, np.ndarray], raw: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Feature matrix (rows × FEATURE_NAMES, float64) from transaction columns and the raw aggregates
+    (rows × RAW_AGGREGATES, integer)."""
+    raw = np.asarray(raw, dtype=np.int64).reshape(-1, len(RAW_AGGREGATES))
+    event_ms = np.asarray(cols["event_ms"], dtype=np.int64)
+    x = np.empty((len(raw), len(FEATURE_NAMES)))
+    for name, values in transaction_fields(cols).items():
+        x[:, _COLUMN[name]] = values
+    x[:, _AS_IS[0]] = raw[:, _AS_IS[1]]
+    x[:, _IN_DOLLARS[0]] = raw[:, _IN_DOLLARS[1]] / 100.0
+    last = raw[:, _SINCE_LAST[1]]
+    x[:, _SINCE_LAST[0]] = np.where(last >= 0, (event_ms[:, None] - last) / 1000.0, np.nan)
+
+    def aggregate(name: str) -> np.ndarray:
+        return raw[:, _RAW_INDEX[name]]
+
+    mean, std = norm_stats(
+        aggregate("user_norm_count"), aggregate("user_norm_cents"), aggregate("user_norm_cents_sq")
+    )
+    amount = x[:, _COLUMN["amount"]]
+    x[:, _COLUMN["user_mean_30d"]], x[:, _COLUMN["user_std_30d"]] = mean, std
+    x[:, _COLUMN["amount_over_user_mean"]] = amount / np.maximum(np.abs(mean), 1.0)
+    x[:, _COLUMN["amount_zscore_user"]] = (amount - mean) / np.maximum(std, 1.0)
+    x[:, _COLUMN["user_mean_all"]] = mean_dollars(aggregate("user_all_count"), aggregate("user_all_cents"))
+    known = aggregate("merchant_known_count").astype(np.float64)
+    frauds = aggregate("merchant_known_frauds").astype(np.float64)
+    x[:, _COLUMN["merchant_fraud_rate"]] = frauds / (known + config.risk_prior_txns)
+    return x

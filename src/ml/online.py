@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from fraudlake.ml.features import (
+    RAW_AGGREGATES,
     VELOCITY_WINDOWS,
     WINDOWS_MS,
     FeatureConfig,
@@ -117,8 +118,7 @@ class OnlineFeatureState:
             "errors": np.array([txn.get("errors") or ""], dtype=object),
             "merchant_state": np.array([state], dtype=object),
         }
-        values = np.array(list(raw.values()), dtype=np.int64)
-        return assemble(cols, {k: values[i : i + 1] for i, k in enumerate(raw)}, self.config)
+        return assemble(cols, np.array([[raw[name] for name in RAW_AGGREGATES]], dtype=np.int64), self.config)
 
     def update(self, txn: Mapping[str, Any]) -> None:
         """Make `txn` part of the history (its label, if present, matures after the delay)."""

@@ -50,14 +50,14 @@ _EXAMPLES = {
     responses=error_responses(400, 401, 413, 422, 503),
     summary="Score one transaction: probability, decision, reasons, rules fired.",
 )
-async def score(
-    txn: Annotated[TransactionIn, Body(openapi_examples=_EXAMPLES)], ctx: Scoring
-) -> ScoreResponse:
+async def score(txn: Annotated[TransactionIn, Body(openapi_examples=_EXAMPLES)], ctx: Scoring) -> Response:
     settings = ctx.services.settings
     scored = score_transactions(ctx.model, ctx.state, [txn], "all", settings.reasons, settings.exact_reasons)
     ctx.services.publish(scored, ctx.model.version)
     result = scored.results[0]
-    return ScoreResponse(request_id=current_request_id(), model_version=ctx.model.version, **dict(result))
+    return _json(
+        ScoreResponse(request_id=current_request_id(), model_version=ctx.model.version, **dict(result))
+    )
 
 
 @router.post(

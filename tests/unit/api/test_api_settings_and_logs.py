@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from api_kit import API_KEY, AUTH
 
-from fraudlake.api.logs import JsonFormatter, set_request_id
+from fraudlake.api import logs
+from fraudlake.api.logs import JsonFormatter, configure_logging, set_request_id
 from fraudlake.api.models import TransactionIn
 from fraudlake.api.settings import SettingsError, load_settings
 from fraudlake.schemas.records import TRANSACTIONS
@@ -90,6 +92,31 @@ def test_json_log_lines_carry_the_request_id() -> None:
     assert line["decision"] == "review"
     assert line["level"] == "info"
     assert line["ts"].endswith("Z")
+
+
+@pytest.fixture
+def restore_root_logging() -> Iterator[None]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    logs._stop_writer()
+    root.handlers[:], root.level = handlers, level
+
+
+def test_the_writer_thread_keeps_each_line_s_request_id_and_message(
+    restore_root_logging: None, capfd: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO")
+    log = logging.getLogger("fraudlake.api.test")
+    values = [1]
+    set_request_id("req-1")
+    log.info("scored %s", values)
+    values.append(2)  # changed after the call: the line shows what was logged
+    set_request_id("req-2")  # the next request: the queued line keeps its own id
+    log.debug("below the level")
+    logs._stop_writer()  # flushes the queue
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
+    assert [(line["message"], line["request_id"]) for line in lines] == [("scored [1]", "req-1")]
 
 
 def test_each_request_writes_one_access_line_with_its_id(

@@ -10,7 +10,14 @@ import pytest
 
 from fraudlake.ml import data
 from fraudlake.ml.batch_features import batch_features
-from fraudlake.ml.features import FEATURE_NAMES, FEATURES, FeatureConfig, graph_features, spec_json
+from fraudlake.ml.features import (
+    FEATURE_NAMES,
+    FEATURES,
+    FeatureConfig,
+    assembled_columns,
+    graph_features,
+    spec_json,
+)
 from fraudlake.ml.online import OnlineFeatureState
 
 pytestmark = pytest.mark.unit
@@ -135,3 +142,9 @@ def test_spec_is_complete_and_serializable() -> None:
     spec = json.loads(json.dumps(spec_json(CONFIG, 4)))
     assert [f["name"] for f in spec["features"]] == [*FEATURE_NAMES, *(f.name for f in graph_features(4))]
     assert spec["config"]["label_delay_ms"] == CONFIG.label_delay_ms
+
+
+def test_assemble_writes_every_column_exactly_once() -> None:
+    # assemble fills an uninitialized matrix: a column missed would hold garbage, one written twice
+    # would mean two definitions of a feature.
+    assert sorted(assembled_columns()) == list(range(len(FEATURE_NAMES)))
