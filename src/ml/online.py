@@ -59,6 +59,15 @@ class _EntityState:
     last_state: str = ""  # latest in-person merchant state (users)
 
 
+def _nested_windows(entity: str) -> tuple[list[int], list[tuple[str, str]]]:
+    """The entity's window spans, narrowest first, and their (count, cents) aggregate names."""
+    windows = sorted(VELOCITY_WINDOWS[entity], key=WINDOWS_MS.__getitem__)
+    return [WINDOWS_MS[w] for w in windows], [(f"{entity}_count_{w}", f"{entity}_cents_{w}") for w in windows]
+
+
+_NESTED_WINDOWS = {entity: _nested_windows(entity) for entity in VELOCITY_WINDOWS}
+
+
 class OnlineFeatureState:
     """Per-entity history for computing the spec's features one transaction at a time.
 
@@ -161,20 +170,21 @@ class OnlineFeatureState:
     @staticmethod
     def _windows(entity: str, recent: deque[tuple[int, int]], t: int) -> dict[str, int]:
         # One pass from the newest entry backwards; the windows are nested (10m ⊂ 1h ⊂ 24h ⊂ 7d).
-        windows = sorted(VELOCITY_WINDOWS[entity], key=WINDOWS_MS.__getitem__)
-        horizons = [t - WINDOWS_MS[w] for w in windows]
-        counts, sums = [0] * len(windows), [0] * len(windows)
+        spans, keys = _NESTED_WINDOWS[entity]
+        horizons = [t - span for span in spans]
+        widest = len(spans) - 1
+        counts, sums = [0] * len(spans), [0] * len(spans)
         for ts, cents in reversed(recent):
-            for k in range(len(windows) - 1, -1, -1):
+            for k in range(widest, -1, -1):
                 if ts <= horizons[k]:
                     break
                 counts[k] += 1
                 sums[k] += cents
             else:
                 continue
-            if k == len(windows) - 1:
+            if k == widest:
                 break
         out = {}
-        for k, w in enumerate(windows):
-            out[f"{entity}_count_{w}"], out[f"{entity}_cents_{w}"] = counts[k], sums[k]
+        for k, (count_key, cents_key) in enumerate(keys):
+            out[count_key], out[cents_key] = counts[k], sums[k]
         return out
