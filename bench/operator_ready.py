@@ -3,16 +3,28 @@ pipeline, and the operator's peak RSS; against one pipeline alone on the same op
 
 What runs (all on this machine): the local stack's real kube-apiserver + etcd with the Strimzi CRDs
 (`fraudlake stack` code, kube service) and its chDB data directory (clickhouse service); the
-FraudPipeline CRD applied with kubectl; the operator as its own process (`fraudlake operator run
---namespace …`, default settings) which owns the chDB engine, reading the chdb:// DSN from the
-pipelines' Secret as in any cluster; and a Strimzi stand-in. There is no Strimzi here, so the
+FraudPipeline CRD applied with kubectl; ClickHouse (see --clickhouse below); the operator as its
+own process (`fraudlake operator run --namespace …`, default settings), reading the ClickHouse DSN
+from the pipelines' Secret as in any cluster; and a Strimzi stand-in. There is no Strimzi here, so the
 integration tests' `FakeStrimzi` (tests/integration/fake_strimzi.py) writes the status Strimzi
 writes on success (observedGeneration + Ready) to every KafkaTopic and KafkaConnector the operator
 creates, polling every 0.2 s: no Kafka topic or connector is made, so the figures are the
 operator's work (API reads/writes, DDL in ClickHouse, retries) plus a prompt Strimzi.
 
-Each run starts a fresh operator, reconciles one warm-up pipeline (the first ClickHouse call of the
-process opens the chDB engine), then:
+ClickHouse, `--clickhouse`:
+
+- `http` (default, the production shape): the local ClickHouse server (`fraudlake clickhouse serve`,
+  the HTTP interface in front of chDB) runs as its own process on the stack's chDB data directory,
+  started once for all runs; the Secret holds its http://user:password@… DSN, so the operator talks
+  HTTP as to a ClickHouse server in a cluster and never loads chDB. The server's RSS is reported
+  apart from the operator's (its peak per run: the kernel's high-water mark, reset at each run's start).
+- `chdb`: the operator itself opens the chdb:// DSN and hosts the engine (one engine per process),
+  as before the server existed; its RSS then includes the engine, whose share is measured in a
+  reference process (the operator's imports, a chDB engine on a scratch directory, the same DDL for
+  as many databases as the run created): peak − share estimates the operator alone.
+
+Each run starts a fresh operator, reconciles one warm-up pipeline (its first ClickHouse call opens
+the HTTP connection pool, or the chDB engine), then:
 
 - reference: one pipeline applied alone, apply → Ready (× 50 = the same work done one by one);
 - batch: 50 pipelines in one `kubectl apply` (the integration tests' pipeline: 4 topics, the lake
@@ -29,17 +41,14 @@ pipelines rather than reconciling them one after another. Most of a lone pipelin
 operator's retry delay (FRAUDLAKE_OPERATOR_RETRY_DELAY_SECONDS, default 10 s): the first attempt
 creates the children and finds them not yet Ready, the retry finds them Ready.
 
-Memory: locally the operator process also hosts the ClickHouse engine (chDB, the only way to run
-ClickHouse here); in a cluster it talks HTTP to a ClickHouse server. So the RSS is reported as
-measured, and next to it the engine's share, measured in a reference process (the operator's
-imports, a chDB engine on a scratch directory, the same DDL for as many databases as the run
-created): peak − share estimates the operator on an HTTP DSN. Medians over the runs are reported.
+Medians over the runs are reported.
 
-    uv run python bench/operator_ready.py                       # throw-away local stack, 3 runs
+    uv run python bench/operator_ready.py                       # throw-away local stack, 3 runs, http
     uv run python bench/operator_ready.py --stack-dir .fraudlake/stack --runs 5 --pipelines 50
+    uv run python bench/operator_ready.py --clickhouse chdb     # the operator hosts the engine
 
 Writes bench/results/operator.json (and a timestamped copy). Goals: 50 Ready within 60 s, operator
-RSS ≤ 250 MB.
+RSS ≤ 250 MB (the operator process; in http mode the ClickHouse server is reported next to it).
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import statistics
 import subprocess
 import sys
@@ -59,12 +69,14 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from kubernetes import client, config, watch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from fraudlake.clickhouse.local_server import LocalClickHouseServer
 from fraudlake.common.background import BackgroundThread
 from fraudlake.operator import naming
 from fraudlake.operator.crd_schema import packaged_crd_yaml
@@ -265,6 +277,11 @@ def proc_status_mb(pid: int, field: str) -> float:
     raise LookupError(f"{field} not in /proc/{pid}/status")
 
 
+def reset_peak_rss(pid: int) -> None:
+    """Reset the kernel's high-water mark (VmHWM) of our own child to its current RSS (proc(5) clear_refs)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
 # -- the operator process ------------------------------------------------------------------------
 
 _HANDLER_LINE = re.compile(
@@ -329,8 +346,13 @@ def timed_ready(cluster: Cluster, names: list[str], timeout: float, progress: Pr
     return {"apply_s": apply_s, "ready_s": latencies, "all_ready_s": max(latencies)}
 
 
-def one_run(cluster: Cluster, run: int, pipelines: int, timeout: float) -> dict:
+def one_run(
+    cluster: Cluster, run: int, pipelines: int, timeout: float, server: LocalClickHouseServer | None
+) -> dict:
+    """One fresh operator through warm-up, single, batch and clean-up; `server`: the http mode's."""
     log = cluster.workdir / f"operator-run{run}.log"
+    if server:
+        reset_peak_rss(server.pid)
     operator = Operator(cluster, log)
     try:
         with RssSampler(operator.pid) as rss:
@@ -359,13 +381,19 @@ def one_run(cluster: Cluster, run: int, pipelines: int, timeout: float) -> dict:
         memory["rss_peak_sampled_mb"] = max(rss.samples_mb, default=0.0)
     finally:
         operator.stop()
-    engine = engine_reference(cluster.workdir / f"engine-run{run}", pipelines + 2)
-    engine_share = engine["rss_peak_mb"] - engine["rss_before_engine_mb"]
-    memory |= {
-        "engine_reference": engine,
-        "engine_share_mb": engine_share,
-        "rss_peak_without_engine_mb": memory["rss_peak_mb"] - engine_share,
-    }
+    if server:
+        memory |= {
+            "server_rss_after_run_mb": proc_status_mb(server.pid, "VmRSS"),
+            "server_rss_peak_mb": proc_status_mb(server.pid, "VmHWM"),
+        }
+    else:
+        engine = engine_reference(cluster.workdir / f"engine-run{run}", pipelines + 2)
+        engine_share = engine["rss_peak_mb"] - engine["rss_before_engine_mb"]
+        memory |= {
+            "engine_reference": engine,
+            "engine_share_mb": engine_share,
+            "rss_peak_without_engine_mb": memory["rss_peak_mb"] - engine_share,
+        }
     ready = batch["ready_s"]
     return {
         "single_ready_s": single,
@@ -398,11 +426,11 @@ def engine_reference(data_dir: Path, schemas: int) -> dict[str, float]:
 # -- report ----------------------------------------------------------------------------------------
 
 
-def summarize(runs: list[dict], pipelines: int) -> dict:
+def summarize(runs: list[dict], pipelines: int, clickhouse: str) -> dict:
     def median(key: str) -> float:
         return statistics.median(run[key] for run in runs)
 
-    keys = (
+    keys = [
         "single_ready_s",
         "apply_s",
         "all_ready_s",
@@ -416,25 +444,32 @@ def summarize(runs: list[dict], pipelines: int) -> dict:
         "rss_anon_after_batch_mb",
         "rss_file_after_batch_mb",
         "rss_peak_mb",
-        "engine_share_mb",
-        "rss_peak_without_engine_mb",
-    )
+    ]
+    if clickhouse == "http":
+        keys += ["server_rss_after_run_mb", "server_rss_peak_mb"]
+    else:
+        keys += ["engine_share_mb", "rss_peak_without_engine_mb"]
     medians = {f"median_{key}": median(key) for key in keys}
-    return {
+    summary = {
         "pipelines": pipelines,
         "runs": len(runs),
+        "clickhouse": clickhouse,
         **medians,
         "max_rss_peak_mb": max(run["rss_peak_mb"] for run in runs),
         "goals": GOALS,
         "ready_goal_met": medians["median_all_ready_s"] <= GOALS["all_ready_s"],
         "rss_goal_met": medians["median_rss_peak_mb"] <= GOALS["rss_mb"],
-        "rss_goal_met_without_engine": medians["median_rss_peak_without_engine_mb"] <= GOALS["rss_mb"],
     }
+    if clickhouse == "chdb":
+        summary["rss_goal_met_without_engine"] = (
+            medians["median_rss_peak_without_engine_mb"] <= GOALS["rss_mb"]
+        )
+    return summary
 
 
 def summary_lines(summary: dict) -> list[str]:
     s, n = summary, summary["pipelines"]
-    return [
+    lines = [
         f"{n} pipelines Ready in {s['median_all_ready_s']:.1f} s (goal ≤ {GOALS['all_ready_s']:.0f} s: "
         f"{'met' if s['ready_goal_met'] else 'missed'}); apply → Ready p50 {s['median_p50_ready_s']:.1f} s, "
         f"p95 {s['median_p95_ready_s']:.1f} s",
@@ -442,13 +477,24 @@ def summary_lines(summary: dict) -> list[str]:
         f"{s['median_ratio_vs_sequential']:.2f} × ({n} × single = {n * s['median_single_ready_s']:.0f} s); "
         f"kubectl apply of {n} {s['median_apply_s']:.1f} s; deletion of {n} {s['median_cleanup_s']:.1f} s",
         f"operator peak RSS {s['median_rss_peak_mb']:.0f} MB (max {s['max_rss_peak_mb']:.0f}; goal ≤ "
-        f"{GOALS['rss_mb']:.0f} MB: {'met' if s['rss_goal_met'] else 'missed'}); idle "
-        f"{s['median_rss_idle_mb']:.0f} MB, after {n}: anon {s['median_rss_anon_after_batch_mb']:.0f} "
-        f"+ file-backed {s['median_rss_file_after_batch_mb']:.0f} MB",
-        f"in-process chDB engine share {s['median_engine_share_mb']:.0f} MB (reference process); "
-        f"peak without it ≈ {s['median_rss_peak_without_engine_mb']:.0f} MB "
-        f"({'met' if s['rss_goal_met_without_engine'] else 'missed'} for an operator on an HTTP DSN)",
+        f"{GOALS['rss_mb']:.0f} MB: {'met' if s['rss_goal_met'] else 'missed'}; ClickHouse over "
+        f"{s['clickhouse']}); idle {s['median_rss_idle_mb']:.0f} MB, after {n}: anon "
+        f"{s['median_rss_anon_after_batch_mb']:.0f} + file-backed "
+        f"{s['median_rss_file_after_batch_mb']:.0f} MB",
     ]
+    if s["clickhouse"] == "http":
+        lines.append(
+            f"local ClickHouse server (its own process, the chDB engine): peak RSS "
+            f"{s['median_server_rss_peak_mb']:.0f} MB per run, {s['median_server_rss_after_run_mb']:.0f} MB "
+            "after the run"
+        )
+    else:
+        lines.append(
+            f"in-process chDB engine share {s['median_engine_share_mb']:.0f} MB (reference process); "
+            f"peak without it ≈ {s['median_rss_peak_without_engine_mb']:.0f} MB "
+            f"({'met' if s['rss_goal_met_without_engine'] else 'missed'} for an operator on an HTTP DSN)"
+        )
+    return lines
 
 
 def main() -> None:
@@ -461,6 +507,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--pipelines", type=int, default=50)
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for Ready or deletion")
+    parser.add_argument(
+        "--clickhouse",
+        choices=("http", "chdb"),
+        default="http",
+        help="http: the local ClickHouse server as its own process (default); chdb: in the operator",
+    )
     args = parser.parse_args()
 
     temporary = args.stack_dir is None
@@ -468,29 +520,32 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="fraudlake-bench-operator-work-"))
     load_before = os.getloadavg()
     runs = []
+    server: LocalClickHouseServer | None = None
     try:
         services = manager.up(ctx, ["kube", "clickhouse"])
-        cluster = Cluster(
-            services["kube"].endpoints["kubeconfig"], services["clickhouse"].endpoints["dsn"], workdir
-        )
+        dsn = services["clickhouse"].endpoints["dsn"]
+        if args.clickhouse == "http":
+            server = LocalClickHouseServer(
+                Path(urlsplit(dsn).path),
+                workdir / "clickhouse-server.log",
+                password=secrets.token_urlsafe(12),
+            )
+            server.start()
+            dsn = server.dsn
+        cluster = Cluster(services["kube"].endpoints["kubeconfig"], dsn, workdir)
         cluster.prepare()
         with FakeStrimzi(cluster.api):
             for run in range(args.runs):
-                runs.append(one_run(cluster, run, args.pipelines, args.timeout))
-                r = runs[-1]
-                print(
-                    f"run {run + 1}/{args.runs}: {args.pipelines} Ready in {r['all_ready_s']:.1f} s "
-                    f"(p50 {r['p50_ready_s']:.1f} s, p95 {r['p95_ready_s']:.1f} s), single "
-                    f"{r['single_ready_s']:.1f} s, ratio {r['ratio_vs_sequential']:.2f}, "
-                    f"peak RSS {r['rss_peak_mb']:.0f} MB (engine share {r['engine_share_mb']:.0f} MB), "
-                    f"handler attempts per pipeline {r['handler_attempts']}",
-                    flush=True,
-                )
+                runs.append(one_run(cluster, run, args.pipelines, args.timeout, server))
+                print(run_line(runs[-1], run, args.runs, args.pipelines), flush=True)
     finally:
+        if server:
+            server.stop()
         if temporary:
             manager.down(ctx)
     result = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "clickhouse": args.clickhouse,
         "operator_settings": OperatorSettings().model_dump(),
         "strimzi": "FakeStrimzi status writer (tests/integration/fake_strimzi.py), 0.2 s poll",
         "cpus": os.cpu_count(),
@@ -498,7 +553,7 @@ def main() -> None:
         "load_average_after": os.getloadavg(),
         "runs": runs,
     }
-    result["summary"] = summarize(runs, args.pipelines)
+    result["summary"] = summarize(runs, args.pipelines, args.clickhouse)
     RESULTS.mkdir(exist_ok=True)
     text = json.dumps(result, indent=2)
     (RESULTS / "operator.json").write_text(text + "\n")
@@ -506,6 +561,21 @@ def main() -> None:
     print(json.dumps(result["summary"], indent=2))
     for line in summary_lines(result["summary"]):
         print(line)
+
+
+def run_line(r: dict, run: int, runs: int, pipelines: int) -> str:
+    clickhouse = (
+        f"server peak RSS {r['server_rss_peak_mb']:.0f} MB"
+        if "server_rss_peak_mb" in r
+        else f"engine share {r['engine_share_mb']:.0f} MB"
+    )
+    return (
+        f"run {run + 1}/{runs}: {pipelines} Ready in {r['all_ready_s']:.1f} s "
+        f"(p50 {r['p50_ready_s']:.1f} s, p95 {r['p95_ready_s']:.1f} s), single "
+        f"{r['single_ready_s']:.1f} s, ratio {r['ratio_vs_sequential']:.2f}, "
+        f"operator peak RSS {r['rss_peak_mb']:.0f} MB ({clickhouse}), "
+        f"handler attempts per pipeline {r['handler_attempts']}"
+    )
 
 
 if __name__ == "__main__":

@@ -158,7 +158,7 @@ def apply_schema(client: Client, statements: Sequence[str]) -> None:
     and the statements hold a Kafka-engine table; clickhouse-connect's DatabaseError when a
     statement fails.
     """
-    if is_chdb(client) and any(_KAFKA_ENGINE.search(_without_comments(s)) for s in statements):
+    if is_chdb(client) and any(creates_kafka_table(s) for s in statements):
         raise StreamingIngestUnsupportedError(
             "chDB cannot host the Kafka-engine table of streamingIngest: chdb 4.4 fails to start its "
             "consumer and the data directory no longer opens afterwards; use a ClickHouse server for "
@@ -166,6 +166,11 @@ def apply_schema(client: Client, statements: Sequence[str]) -> None:
         )
     for statement in statements:
         client.command(statement)
+
+
+def creates_kafka_table(statement: str) -> bool:
+    """Whether `statement` creates a Kafka-engine table (which chDB cannot host)."""
+    return bool(_KAFKA_ENGINE.search(_without_comments(statement)))
 
 
 def is_chdb(client: Client) -> bool:

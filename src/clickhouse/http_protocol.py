@@ -233,14 +233,18 @@ def output_format(sql: str, default_format: str) -> str:
     return match.group(1) if match else default_format
 
 
-def produces_result(sql: str) -> bool:
+def first_word(sql: str) -> str:
+    """The statement's first keyword, upper-cased, past comments and opening parentheses."""
     words = sql[_LEADING_NOISE.match(sql).end() :].split(None, 1)  # type: ignore[union-attr]
-    return bool(words) and words[0].upper() in _RESULT_STATEMENTS
+    return words[0].upper() if words else ""
+
+
+def produces_result(sql: str) -> bool:
+    return first_word(sql) in _RESULT_STATEMENTS
 
 
 def is_set_statement(sql: str) -> bool:
-    words = sql[_LEADING_NOISE.match(sql).end() :].split(None, 1)  # type: ignore[union-attr]
-    return bool(words) and words[0].upper() == "SET"
+    return first_word(sql) == "SET"
 
 
 def content_type(fmt: str) -> str:

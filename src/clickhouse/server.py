@@ -39,6 +39,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from fraudlake.clickhouse.ddl import creates_kafka_table
 from fraudlake.clickhouse.http_protocol import (
     ClickHouseHTTPError,
     InsertWithData,
@@ -49,6 +50,7 @@ from fraudlake.clickhouse.http_protocol import (
     decode_body,
     encode_body,
     engine_error,
+    first_word,
     http_status,
     is_set_statement,
     not_implemented,
@@ -239,12 +241,17 @@ class Engine:
             result = connection.query(insert.from_file(str(spooled)), bind=request.bind)
             return EngineResult(b"", None, summary(result, 0))
         text = sql.decode("utf-8", errors="replace")
+        if creates_kafka_table(text) and first_word(text) in ("CREATE", "ATTACH"):
+            raise not_implemented(
+                "A Kafka-engine table (chdb 4.4 fails to start its consumer and the data directory no "
+                "longer opens afterwards)"
+            )
         if is_set_statement(text):
             connection.drop_url_settings()  # the SET changes the session's own values
         else:
             connection.apply_url_settings(request.settings)
         result = connection.query(text, request.default_format, request.bind)
-        if text.lstrip().upper().startswith("USE"):
+        if first_word(text) == "USE":
             connection.database = None  # the statement moved the connection: re-apply `database` next time
         body = result.bytes() or b""
         fmt = output_format(text, request.default_format) if body or produces_result(text) else None

@@ -176,6 +176,16 @@ def test_unsupported_protocol_features_are_refused(server: LocalClickHouseServer
     assert b"NOT_IMPLEMENTED" in body
 
 
+def test_kafka_engine_tables_are_refused_before_they_reach_chdb(ch: Client, database: str) -> None:
+    # chdb 4.4 cannot run the consumer and leaves the data directory unopenable: never try.
+    statements = ddl.render_statements(
+        ddl.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:1", kafka_topic="t")
+    )
+    with pytest.raises(DatabaseError, match=r"code: 48.*Kafka-engine table"):
+        ddl.apply_schema(ch, statements)
+    assert ch.command("SELECT 1") == 1
+
+
 def test_get_requests_are_read_only(server: LocalClickHouseServer, database: str) -> None:
     status, headers, body = http(server, "/?query=SELECT%2040%2B2")
     assert (status, body, headers["X-ClickHouse-Format"]) == (200, b"42\n", "TabSeparated")
