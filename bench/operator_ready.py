@@ -277,6 +277,11 @@ def proc_status_mb(pid: int, field: str) -> float:
     raise LookupError(f"{field} not in /proc/{pid}/status")
 
 
+def maps_chdb(pid: int) -> bool:
+    """Whether the process has chDB's engine library mapped (it must not, on an HTTP DSN)."""
+    return "chdb" in Path(f"/proc/{pid}/maps").read_text()
+
+
 def reset_peak_rss(pid: int) -> None:
     """Reset the kernel's high-water mark (VmHWM) of our own child to its current RSS (proc(5) clear_refs)."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")
@@ -376,6 +381,7 @@ def one_run(
                 for kind, field in (("total", "VmRSS"), ("anon", "RssAnon"), ("file", "RssFile"))
             }
             attempts = operator.handler_attempts(names)
+            memory["operator_maps_chdb"] = maps_chdb(operator.pid)
             cleanup_s = cluster.delete_all(timeout)
             memory["rss_peak_mb"] = rss.peak_mb()
         memory["rss_peak_sampled_mb"] = max(rss.samples_mb, default=0.0)
@@ -456,6 +462,7 @@ def summarize(runs: list[dict], pipelines: int, clickhouse: str) -> dict:
         "clickhouse": clickhouse,
         **medians,
         "max_rss_peak_mb": max(run["rss_peak_mb"] for run in runs),
+        "operator_maps_chdb": any(run["operator_maps_chdb"] for run in runs),
         "goals": GOALS,
         "ready_goal_met": medians["median_all_ready_s"] <= GOALS["all_ready_s"],
         "rss_goal_met": medians["median_rss_peak_mb"] <= GOALS["rss_mb"],
@@ -478,7 +485,8 @@ def summary_lines(summary: dict) -> list[str]:
         f"kubectl apply of {n} {s['median_apply_s']:.1f} s; deletion of {n} {s['median_cleanup_s']:.1f} s",
         f"operator peak RSS {s['median_rss_peak_mb']:.0f} MB (max {s['max_rss_peak_mb']:.0f}; goal ≤ "
         f"{GOALS['rss_mb']:.0f} MB: {'met' if s['rss_goal_met'] else 'missed'}; ClickHouse over "
-        f"{s['clickhouse']}); idle {s['median_rss_idle_mb']:.0f} MB, after {n}: anon "
+        f"{s['clickhouse']}, chDB {'loaded' if s['operator_maps_chdb'] else 'not loaded'}); "
+        f"idle {s['median_rss_idle_mb']:.0f} MB, after {n}: anon "
         f"{s['median_rss_anon_after_batch_mb']:.0f} + file-backed "
         f"{s['median_rss_file_after_batch_mb']:.0f} MB",
     ]

@@ -11,6 +11,7 @@ import os
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 # The drift timer's interval is fixed when the handlers module is imported (by the first KopfRunner).
@@ -40,6 +41,7 @@ from kubernetes import client
 
 from fraudlake.clickhouse.client import connect
 from fraudlake.clickhouse.ddl import existing_objects
+from fraudlake.clickhouse.local_server import LocalClickHouseServer
 from fraudlake.operator import naming
 from fraudlake.operator.tables import clickhouse as operator_clickhouse
 from fraudlake.stack.process import free_port
@@ -321,6 +323,23 @@ def test_delete_policy_delete_removes_children_and_database(env: Env, ch: Client
     assert env.topic("transactions") is None
     assert env.connector() is None
     assert tables(ch, database) == set()
+
+
+def test_pipeline_through_the_local_clickhouse_server(
+    api: client.ApiClient, kubectl: Kubectl, crd: dict[str, Any], tmp_path: Path
+) -> None:
+    """The production shape: the Secret holds an http:// DSN and ClickHouse is another process (the
+    local server on a chDB directory of its own); the tables are made and dropped through it."""
+    server = LocalClickHouseServer(tmp_path / "data", tmp_path / "server.log", password="operator-test")
+    with server, FakeStrimzi(api) as fake:
+        world = Env(api, kubectl, server.dsn, fake)
+        with run_operator(world.namespace):
+            database = world.create(deletionPolicy="Delete")["spec"]["clickhouse"]["database"]
+            assert world.wait_ready()["status"]["tablesReady"] == "10/10"
+            over_http = connect(server.dsn)
+            assert tables(over_http, database) >= CORE_OBJECTS
+            world.delete()
+            assert tables(over_http, database) == set()
 
 
 def test_retained_topic_is_never_shrunk(env: Env, ch: Client) -> None:
