@@ -68,9 +68,15 @@ def rows(count: int) -> list[list[object]]:
     ]
 
 
-def http(server: LocalClickHouseServer, path: str, body: bytes | None = None, password: str = PASSWORD):
+def http(
+    server: LocalClickHouseServer,
+    path: str,
+    body: bytes | None = None,
+    password: str = PASSWORD,
+    headers: dict[str, str] | None = None,
+):
     """A raw request (status, headers, body) for what clickhouse-connect does not expose."""
-    request = urllib.request.Request(f"{server.url}{path}", data=body)  # noqa: S310 - loopback
+    request = urllib.request.Request(f"{server.url}{path}", data=body, headers=headers or {})  # noqa: S310
     request.add_header("Authorization", "Basic " + base64.b64encode(f"default:{password}".encode()).decode())
     try:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
@@ -174,6 +180,11 @@ def test_unsupported_protocol_features_are_refused(server: LocalClickHouseServer
     status, headers, body = http(server, "/?compress=1", b"SELECT 1")
     assert (status, headers["X-ClickHouse-Exception-Code"]) == (501, "48")
     assert b"NOT_IMPLEMENTED" in body
+    # External data and form-encoded queries arrive as multipart/form-data.
+    form = {"Content-Type": "multipart/form-data; boundary=b"}
+    status, headers, body = http(server, "/", b"--b--\r\n", headers=form)
+    assert (status, headers["X-ClickHouse-Exception-Code"]) == (501, "48")
+    assert b"multipart/form-data" in body
 
 
 def test_kafka_engine_tables_are_refused_before_they_reach_chdb(ch: Client, database: str) -> None:
