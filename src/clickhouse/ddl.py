@@ -21,6 +21,7 @@ from typing import Literal
 
 import jinja2
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 DDL_PACKAGE = "fraudlake.ddl"
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -32,6 +33,9 @@ _CREATED_OBJECT = re.compile(
 )
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
 _KAFKA_ENGINE = re.compile(r"\bENGINE\s*=\s*Kafka\b")
+# How a server without a usable Kafka engine refuses one: NOT_IMPLEMENTED (the local chDB server)
+# or UNKNOWN_STORAGE (a ClickHouse built without Kafka). Both are permanent, not worth a retry.
+_NO_KAFKA_ENGINE = re.compile(r"\bcode: (48|56)\b", re.IGNORECASE)
 
 
 class SchemaParamsError(ValueError):
@@ -155,8 +159,8 @@ def apply_schema(client: Client, statements: Sequence[str]) -> None:
     """Run `statements` in order. Idempotent: every statement is IF NOT EXISTS / OR REPLACE / additive.
 
     Raises StreamingIngestUnsupportedError before running anything when `client` is in-process chDB
-    and the statements hold a Kafka-engine table; clickhouse-connect's DatabaseError when a
-    statement fails.
+    and the statements hold a Kafka-engine table, or when a server refuses that table as
+    unsupported; clickhouse-connect's DatabaseError when a statement fails otherwise.
     """
     if is_chdb(client) and any(creates_kafka_table(s) for s in statements):
         raise StreamingIngestUnsupportedError(
@@ -165,7 +169,16 @@ def apply_schema(client: Client, statements: Sequence[str]) -> None:
             "the hot path or set streamingIngest to false"
         )
     for statement in statements:
-        client.command(statement)
+        try:
+            client.command(statement)
+        except DatabaseError as exc:
+            if creates_kafka_table(statement) and _NO_KAFKA_ENGINE.search(str(exc)):
+                reason = str(exc).strip().splitlines()[0]
+                raise StreamingIngestUnsupportedError(
+                    f"this ClickHouse cannot host the Kafka-engine table of streamingIngest ({reason}); "
+                    "set streamingIngest to false or use a server with the Kafka engine"
+                ) from exc
+            raise
 
 
 def creates_kafka_table(statement: str) -> bool:

@@ -192,7 +192,8 @@ def test_kafka_engine_tables_are_refused_before_they_reach_chdb(ch: Client, data
     statements = ddl.render_statements(
         ddl.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:1", kafka_topic="t")
     )
-    with pytest.raises(DatabaseError, match=r"code: 48.*Kafka-engine table"):
+    # The refusal is permanent for the operator (StreamingIngestUnsupported), not a retry.
+    with pytest.raises(ddl.StreamingIngestUnsupportedError, match=r"code: 48.*Kafka-engine table"):
         ddl.apply_schema(ch, statements)
     assert ch.command("SELECT 1") == 1
 
