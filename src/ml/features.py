@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-SPEC_VERSION = 2  # 2: merchant nodes carry common-point-of-purchase features
+SPEC_VERSION = 3  # 2: merchant nodes carry common-point-of-purchase features; 3: GraphSAGE ensemble
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 
 # Sliding windows over the entity's earlier transactions (event time in (t - window, t]).
@@ -126,7 +126,8 @@ GRAPH_NODE_KINDS = ("card", "merchant", "user")
 
 
 def graph_features(dim: int) -> tuple[Feature, ...]:
-    """Columns the graph model adds: each node's GraphSAGE risk score, then its embedding."""
+    """Columns the graph model adds: each node's GraphSAGE risk score, then `dim` components of its
+    embedding (0: risks only)."""
     risks = tuple(
         Feature(
             f"graph_{kind}_risk",
@@ -168,9 +169,10 @@ RAW_AGGREGATES: tuple[str, ...] = (
 def spec_json(config: FeatureConfig, graph_dim: int | None) -> dict[str, Any]:
     """The spec as stored in the model artifact (serving checks the version and reuses the config).
 
-    `features` lists the model's input columns in order; `graph_dim` None means no graph columns.
+    `features` lists the model's input columns in order; `graph_dim` None means no graph columns, 0
+    the graph risks without embeddings.
     """
-    columns = FEATURES + (graph_features(graph_dim) if graph_dim else ())
+    columns = FEATURES + (graph_features(graph_dim) if graph_dim is not None else ())
     return {
         "version": SPEC_VERSION,
         "config": config.to_json(),
