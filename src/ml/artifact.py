@@ -7,10 +7,8 @@ Files of one version (the layout under `s3://<bucket>/models/<version>/` and of 
     xgboost_tabular.json    model (b): tabular features only (comparison, fallback)
     decision.json           isotonic calibration knots and the review/decline thresholds
     feature_spec.json       feature names, descriptions, windows, label delay, graph config
-    gnn_weights.npz         per GraphSAGE ensemble member (m0/, m1/, ...): layer weights, heads, input
-                            standardization
-    embeddings.npz          per node type: ids; per member and node type: standardized inputs x,
-                            layer-1 states h1, embeddings h2
+    gnn_weights.npz         GraphSAGE layer weights, heads, input standardization
+    embeddings.npz          per node type: ids, standardized inputs x, layer-1 states h1, embeddings h2
     metrics.json            periods, test metrics of (a)/(b)/(c), intervals, decisions
     model_card.md           data window, metrics, limits
     pr_curves.png           precision-recall curves of (a)/(b)/(c) on the test period
@@ -29,7 +27,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
-from fraudlake.ml.embed_numpy import GraphEmbedder, GraphEnsemble, members_from_arrays
+from fraudlake.ml.embed_numpy import GraphEmbedder, SageWeights
 from fraudlake.ml.evaluate import Calibration, decisions
 from fraudlake.ml.features import GRAPH_NODE_KINDS, SPEC_VERSION, FeatureConfig
 from fraudlake.ml.graph_data import NODE_TYPES, new_node_features
@@ -127,19 +125,11 @@ class FraudModel:
             k: float("inf") if v["value"] is None else float(v["value"])
             for k, v in decision["thresholds"].items()
         }
+        weights = SageWeights.from_arrays(read_npz(files["gnn_weights.npz"]))
         tables = read_npz(files["embeddings.npz"])
-        ids = {k: tables[f"{k}/ids"] for k in NODE_TYPES}
-        self.graph = GraphEnsemble(
-            [
-                GraphEmbedder(
-                    weights,
-                    ids,
-                    *({k: tables[f"m{i}/{k}/{part}"] for k in NODE_TYPES} for part in ("x", "h1", "h2")),
-                )
-                for i, weights in enumerate(members_from_arrays(read_npz(files["gnn_weights.npz"])))
-            ]
+        self.embedder = GraphEmbedder(
+            weights, *({k: tables[f"{k}/{part}"] for k in NODE_TYPES} for part in ("ids", "x", "h1", "h2"))
         )
-        self.graph_dim = int(self.spec["graph_dim"])  # embedding components per node among the inputs
         self._new_node = {kind: new_node_features(kind) for kind in NODE_TYPES}
 
     def new_feature_state(self) -> OnlineFeatureState:
@@ -147,8 +137,7 @@ class FraudModel:
         return OnlineFeatureState(self.feature_config)
 
     def graph_features(self, card_id: str, merchant_id: str, user_id: str) -> np.ndarray:
-        """Graph columns (the ensemble's mean risks, then the first member's embeddings if the model
-        takes them) for one transaction.
+        """Graph columns (risks, then embeddings) for one transaction.
 
         Known nodes read the last training snapshot; a node it lacks is embedded inductively as a new
         node linked by this transaction (card ↔ merchant, card ↔ user).
@@ -159,19 +148,14 @@ class FraudModel:
             "user": {"card": [card_id]},
         }
         ids = {"card": card_id, "merchant": merchant_id, "user": user_id}
-        risks = [
-            self.graph.risk(kind, ids[kind], self._new_node[kind], links[kind]) for kind in GRAPH_NODE_KINDS
-        ]
-        embeddings = [
-            self._embedding(kind, ids[kind], links[kind]) for kind in GRAPH_NODE_KINDS if self.graph_dim
-        ]
-        return np.concatenate([risks, *embeddings]).astype(np.float32)
-
-    def _embedding(self, kind: str, node_id: str, links: dict[str, list[str]]) -> np.ndarray:
-        first = self.graph.members[0]
-        found = first.lookup(kind, node_id)
-        embedding = found if found is not None else first.embed(kind, self._new_node[kind], links)
-        return embedding[: self.graph_dim]
+        emb = {}
+        for kind in GRAPH_NODE_KINDS:
+            found = self.embedder.lookup(kind, ids[kind])
+            emb[kind] = (
+                found if found is not None else self.embedder.embed(kind, self._new_node[kind], links[kind])
+            )
+        risks = [self.embedder.score(kind, emb[kind]) for kind in GRAPH_NODE_KINDS]
+        return np.concatenate([risks, *(emb[kind] for kind in GRAPH_NODE_KINDS)]).astype(np.float32)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Calibrated fraud probabilities for rows of `feature_names` columns."""

@@ -10,15 +10,11 @@ types, ReLU between layers) and a linear risk head per node type:
 
 `forward` runs it over a whole snapshot; `GraphEmbedder.embed` runs it for one node from its
 neighbours' stored states, which is how a card or merchant the model never saw gets an embedding.
-
-The served graph model is an ensemble: a few members trained alike but seeded differently. Their risk
-scores predict the same target, so they average (`mean_risks`, `GraphEnsemble.risks`) into a steadier
-score than any one seed gives; their embeddings are not aligned across seeds and are not averaged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -136,27 +132,6 @@ def head_scores(weights: SageWeights, embeddings: Mapping[str, np.ndarray]) -> d
     return {kind: embeddings[kind] @ weights.heads[kind][0] + weights.heads[kind][1] for kind in embeddings}
 
 
-def mean_risks(
-    members: Sequence[SageWeights], x_raw: Mapping[str, np.ndarray], edges: Mapping[EdgeType, np.ndarray]
-) -> dict[str, np.ndarray]:
-    """Risk logit per node of a snapshot, averaged over the ensemble's members."""
-    risks = [head_scores(w, forward(w, x_raw, edges)[2]) for w in members]
-    return {kind: np.mean([r[kind] for r in risks], axis=0) for kind in NODE_TYPES}
-
-
-def members_to_arrays(members: Sequence[SageWeights]) -> dict[str, np.ndarray]:
-    """The ensemble's weights as one flat mapping for `np.savez` (member i under `m{i}/`)."""
-    return {f"m{i}/{name}": arr for i, w in enumerate(members) for name, arr in w.to_arrays().items()}
-
-
-def members_from_arrays(arrays: Mapping[str, np.ndarray]) -> list[SageWeights]:
-    count = 1 + max(int(k.split("/")[0][1:]) for k in arrays)
-    return [
-        SageWeights.from_arrays({k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith(f"m{i}/")})
-        for i in range(count)
-    ]
-
-
 class GraphEmbedder:
     """Stored states of the last training snapshot plus the inductive pass for nodes not in it.
 
@@ -215,22 +190,3 @@ class GraphEmbedder:
             pooled = _pool_rows(table[src][rows], AGGREGATION[et]) if rows else np.zeros(w_l.shape[1])
             out += pooled @ w_l.T + b + h_self @ w_r.T
         return out
-
-
-class GraphEnsemble:
-    """One `GraphEmbedder` per ensemble member; a node's risk is the mean of the members' scores."""
-
-    def __init__(self, members: Sequence[GraphEmbedder]):
-        if not members:
-            raise ValueError("an ensemble needs at least one member")
-        self.members = list(members)
-
-    def risk(self, kind: str, node_id: str, x_new: np.ndarray, neighbours: Mapping[str, list[str]]) -> float:
-        """Mean risk logit of a node: stored states when the snapshot has it, else the inductive pass
-        from `x_new` (its raw features) and `neighbours`, as `GraphEmbedder.embed` does."""
-        scores = []
-        for member in self.members:
-            found = member.lookup(kind, node_id)
-            embedding = found if found is not None else member.embed(kind, x_new, neighbours)
-            scores.append(member.score(kind, embedding))
-        return float(np.mean(scores))

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-SPEC_VERSION = 3  # 2: merchant nodes carry common-point-of-purchase features; 3: GraphSAGE ensemble
+SPEC_VERSION = 2  # 2: merchant nodes carry common-point-of-purchase features
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 
 # Sliding windows over the entity's earlier transactions (event time in (t - window, t]).
@@ -126,8 +126,7 @@ GRAPH_NODE_KINDS = ("card", "merchant", "user")
 
 
 def graph_features(dim: int) -> tuple[Feature, ...]:
-    """Columns the graph model adds: each node's GraphSAGE risk score, then `dim` components of its
-    embedding (0: risks only)."""
+    """Columns the graph model adds: each node's GraphSAGE risk score, then its embedding."""
     risks = tuple(
         Feature(
             f"graph_{kind}_risk",
@@ -169,10 +168,9 @@ RAW_AGGREGATES: tuple[str, ...] = (
 def spec_json(config: FeatureConfig, graph_dim: int | None) -> dict[str, Any]:
     """The spec as stored in the model artifact (serving checks the version and reuses the config).
 
-    `features` lists the model's input columns in order; `graph_dim` None means no graph columns, 0
-    the graph risks without embeddings.
+    `features` lists the model's input columns in order; `graph_dim` None means no graph columns.
     """
-    columns = FEATURES + (graph_features(graph_dim) if graph_dim is not None else ())
+    columns = FEATURES + (graph_features(graph_dim) if graph_dim else ())
     return {
         "version": SPEC_VERSION,
         "config": config.to_json(),

@@ -20,7 +20,7 @@ import torch
 from torch_geometric.nn import HeteroConv, SAGEConv
 
 from fraudlake.ml.batch_features import codes
-from fraudlake.ml.embed_numpy import SageWeights, forward, mean_risks
+from fraudlake.ml.embed_numpy import SageWeights, forward, head_scores
 from fraudlake.ml.features import GRAPH_NODE_KINDS, FeatureConfig
 from fraudlake.ml.graph_data import (
     AGGREGATION,
@@ -43,18 +43,7 @@ class GnnConfig:
     lr: float = 0.01
     weight_decay: float = 1e-4
     max_train_snapshots: int = 6
-    # One member per seed, trained alike; their risk scores are averaged. One seed's GraphSAGE is a
-    # noisy feature: on the validation split, (c) - (b) AUC-PR was -0.010..+0.020 across single seeds,
-    # +0.010 for every 3-seed ensemble of risks tried.
-    seeds: tuple[int, ...] = (7, 17, 29)
-    # Also give XGBoost the first member's embeddings (not only the risks). Off: on the validation
-    # split they added seed noise, not signal (3-seed mean (c) - (b): +0.007 with, +0.010 without).
-    embedding_columns: bool = False
-
-    @property
-    def model_dim(self) -> int:
-        """Embedding components per node among the model's input columns."""
-        return self.dim if self.embedding_columns else 0
+    seed: int = 7
 
 
 def graph_columns(cols: Mapping[str, np.ndarray]) -> tuple[GraphColumns, dict[str, np.ndarray]]:
@@ -144,64 +133,24 @@ def fit_gnn(
     config: GraphConfig,
     gnn: GnnConfig,
     progress: Callable[[int, int, float], None] | None = None,
-) -> tuple[list[SageWeights], dict[str, Any]]:
-    """Train one GraphSAGE per seed of `gnn.seeds` on snapshots at `cutoffs`, each labelled by the
-    fraud of the next horizon.
+) -> tuple[SageWeights, dict[str, Any]]:
+    """Train GraphSAGE on snapshots at `cutoffs`, each labelled by the fraud of the next horizon.
 
-    Returns the members' weights and a summary (snapshots used, labelled nodes, final loss per
-    member). Snapshots whose horizon holds no fraud teach nothing and are skipped; with none left the
-    weights stay at their seeded initialization, which the summary says (`usable_snapshots` = 0).
+    Returns the weights and a summary (snapshots used, labelled nodes, final loss). Snapshots whose
+    horizon holds no fraud teach nothing and are skipped; with none left the weights stay at their
+    seeded initialization, which the summary says (`usable_snapshots` = 0).
     """
+    torch.manual_seed(gnn.seed)
     snaps = [snapshot(graph, int(c), features, config) for c in cutoffs]
     targets = [future_targets(graph, int(c), config.horizon_ms) for c in cutoffs]
     x_mean, x_std = _standardization(snaps)
     batches = [tensors(s, x_mean, x_std) for s in snaps]
-    usable = [(b, terms) for b, t in zip(batches, targets, strict=True) if (terms := _loss_terms(t))]
-    total = len(gnn.seeds) * gnn.epochs * len(usable)
-    members, losses = [], []
-    for i, seed in enumerate(gnn.seeds):
-        step = _shifted(progress, i * gnn.epochs * len(usable), total)
-        model, loss = _fit_member(batches[0], usable, gnn, seed, step)
-        members.append(model.export(x_mean, x_std))
-        losses.append(loss)
-    positives = {kind: int(sum(t[kind][0][t[kind][1]].sum() for t in targets)) for kind in NODE_TYPES}
-    summary = {
-        "cutoffs": [int(c) for c in cutoffs],
-        "usable_snapshots": len(usable),
-        "steps": total,
-        "seeds": list(gnn.seeds),
-        "final_loss": losses if usable else None,
-        "positive_nodes": positives,
-    }
-    return members, summary
-
-
-def _shifted(
-    progress: Callable[[int, int, float], None] | None, done: int, total: int
-) -> Callable[[int, float], None] | None:
-    """A member's step callback reporting into the whole ensemble's step count."""
-    if progress is None:
-        return None
-    return lambda k, loss: progress(done + k, total, loss)
-
-
-Batch = tuple[dict[str, torch.Tensor], dict[tuple[str, str, str], torch.Tensor]]
-
-
-def _fit_member(
-    first: Batch,
-    usable: list[tuple[Batch, dict[str, Callable[[torch.Tensor], torch.Tensor]]]],
-    gnn: GnnConfig,
-    seed: int,
-    progress: Callable[[int, float], None] | None,
-) -> tuple[HeteroSage, float]:
-    """One seeded GraphSAGE trained for `gnn.epochs` over the usable snapshots; (model, last loss)."""
-    torch.manual_seed(seed)
     model = HeteroSage(gnn.hidden, gnn.dim)
     with torch.no_grad():
-        model(*first)  # materializes the lazy (-1, -1) input sizes
+        model(*batches[0])  # materializes the lazy (-1, -1) input sizes
     optimizer = torch.optim.Adam(model.parameters(), lr=gnn.lr, weight_decay=gnn.weight_decay)
-    steps, last_loss = 0, float("nan")
+    usable = [(b, terms) for b, t in zip(batches, targets, strict=True) if (terms := _loss_terms(t))]
+    steps, total, last_loss = 0, gnn.epochs * len(usable), float("nan")
     for _ in range(gnn.epochs):
         for (x, edges), terms in usable:
             optimizer.zero_grad()
@@ -213,8 +162,16 @@ def _fit_member(
             steps += 1
             last_loss = float(loss.detach())
             if progress:
-                progress(steps, last_loss)
-    return model, last_loss
+                progress(steps, total, last_loss)
+    positives = {kind: int(sum(t[kind][0][t[kind][1]].sum() for t in targets)) for kind in NODE_TYPES}
+    summary = {
+        "cutoffs": [int(c) for c in cutoffs],
+        "usable_snapshots": len(usable),
+        "steps": steps,
+        "final_loss": last_loss if steps else None,
+        "positive_nodes": positives,
+    }
+    return model.export(x_mean, x_std), summary
 
 
 def _loss_terms(
@@ -243,33 +200,30 @@ def row_graph_features(
     graph: GraphColumns,
     rows: np.ndarray,
     cutoffs: np.ndarray,
-    members: list[SageWeights],
+    weights: SageWeights,
     features: FeatureConfig,
     config: GraphConfig,
-    model_dim: int = 0,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Graph columns for the given row indices: the ensemble's mean risk of card, merchant, user, then
-    (`model_dim` > 0) the first member's embeddings of each, `model_dim` components.
+    """Graph columns (risks, then embeddings of card, merchant, user) for the given row indices.
 
     Each row reads the latest snapshot at or before its event time, so nothing later than the row
     (and no label younger than the delay) reaches its graph features.
     """
-    kinds = len(GRAPH_NODE_KINDS)
-    out = np.zeros((len(rows), kinds * (model_dim + 1)), dtype=np.float32)
+    dim = weights.dim
+    out = np.zeros((len(rows), len(GRAPH_NODE_KINDS) * (dim + 1)), dtype=np.float32)
     which = row_snapshot_index(graph.event_ms[rows], cutoffs)
     uniq = np.unique(which)
     for step, k in enumerate(uniq):
         snap = snapshot(graph, int(cutoffs[k]), features, config)
-        risk = mean_risks(members, snap.x, snap.edges)
-        h2 = forward(members[0], snap.x, snap.edges)[2] if model_dim else {}
+        _, _, h2 = forward(weights, snap.x, snap.edges)
+        risk = head_scores(weights, h2)
         mine = np.flatnonzero(which == k)
         nodes = {kind: getattr(graph, kind)[rows[mine]] for kind in GRAPH_NODE_KINDS}
         for j, kind in enumerate(GRAPH_NODE_KINDS):
             out[mine, j] = risk[kind][nodes[kind]]
-            if model_dim:
-                col = kinds + j * model_dim
-                out[mine, col : col + model_dim] = h2[kind][nodes[kind], :model_dim]
+            col = len(GRAPH_NODE_KINDS) + j * dim
+            out[mine, col : col + dim] = h2[kind][nodes[kind]]
         if progress:
             progress(step + 1, len(uniq))
     return out

@@ -19,7 +19,7 @@ from fraudlake.ml.train import TrainResult
 LABELS = {
     "a_rule": "(a) seeds' rule: 10-min count ≥ 2 and total > user average",
     "b_xgb_tabular": "(b) XGBoost, tabular features",
-    "c_xgb_graph": "(c) XGBoost + GraphSAGE risks",
+    "c_xgb_graph": "(c) XGBoost + GraphSAGE embeddings",
 }
 
 
@@ -97,9 +97,8 @@ def model_card(result: TrainResult, source: str) -> str:
     top = ", ".join(name for name, _ in importance(result, 10))
     return f"""# Fraud model {result.version}
 
-Served model: (c) XGBoost on tabular features plus the GraphSAGE risk scores (mean of a
-{len(result.sage)}-seed ensemble) of the transaction's card, merchant and user, isotonic-calibrated.
-Trained from `{source}`.
+Served model: (c) XGBoost on tabular features plus GraphSAGE embeddings of the transaction's card,
+merchant and user, isotonic-calibrated. Trained from `{source}`.
 
 ## Data window (time split by event time)
 
@@ -138,7 +137,7 @@ Most important features (total gain): {top}.
 {_gnn_limit(m.get("gnn_training", {}))}{_small_test_limit(m["test_fraud_cards"])}\
 - Labels are used only when {result.spec["config"]["label_delay_ms"] / 86_400_000:g} days old; real
   chargeback delays vary, and a longer delay weakens merchant-risk and graph features.
-- Graph risks are refreshed once per {result.spec["graph"]["snapshot_every_ms"] / 3_600_000:g} h
+- Graph embeddings are refreshed once per {result.spec["graph"]["snapshot_every_ms"] / 3_600_000:g} h
   snapshot; fraud that moves faster than a snapshot is seen by the velocity features only.
 - Metrics hold for data like the training window; a new fraud pattern, a different population or a
   fraud rate far from {m["periods"]["test"]["frauds"] / max(m["periods"]["test"]["rows"], 1):.4%}
@@ -163,7 +162,7 @@ def _gnn_limit(summary: dict[str, Any]) -> str:
         return ""
     if summary.get("usable_snapshots", 0) == 0:
         return (
-            "- GraphSAGE had no fraud to learn from in its period: its risk scores are untrained\n"
+            "- GraphSAGE had no fraud to learn from in its period: its embeddings are untrained\n"
             "  projections of the graph, and (c) can only be as good as (b).\n"
         )
     pos = summary.get("positive_nodes", {})
@@ -176,8 +175,8 @@ def _gnn_limit(summary: dict[str, Any]) -> str:
 def artifact_files(result: TrainResult, source: str) -> dict[str, bytes]:
     """Every file of the model version (layout: `fraudlake.ml.artifact`), manifest included."""
     from fraudlake.ml.artifact import manifest, npz_bytes
-    from fraudlake.ml.embed_numpy import members_to_arrays
 
+    tables = {f"{kind}/{part}": arr for kind, parts in result.tables.items() for part, arr in parts.items()}
     decision = {
         "calibration": {
             "knots_x": result.calibration.knots_x.tolist(),
@@ -196,8 +195,8 @@ def artifact_files(result: TrainResult, source: str) -> dict[str, bytes]:
         "xgboost_tabular.json": bytes(result.booster_tabular.save_raw("json")),
         "decision.json": _json(decision),
         "feature_spec.json": _json(result.spec),
-        "gnn_weights.npz": npz_bytes(members_to_arrays(result.sage)),
-        "embeddings.npz": npz_bytes(result.tables),
+        "gnn_weights.npz": npz_bytes(result.sage.to_arrays()),
+        "embeddings.npz": npz_bytes(tables),
         "metrics.json": _json(metrics),
         "model_card.md": model_card(result, source).encode(),
         "pr_curves.png": pr_curves_png(result),

@@ -27,7 +27,7 @@ from fraudlake.ml.data import TrainingDataError, columns
 from fraudlake.ml.embed_numpy import SageWeights, forward
 from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig, graph_features, spec_json
 from fraudlake.ml.graph import GnnConfig, fit_gnn, graph_columns, row_graph_features
-from fraudlake.ml.graph_data import GraphConfig, Snapshot, snapshot, snapshot_times
+from fraudlake.ml.graph_data import GraphConfig, snapshot, snapshot_times
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -77,8 +77,8 @@ class TrainResult:
     booster_tabular: xgb.Booster  # (b), kept for comparison and fallback
     calibration: evaluate.Calibration
     thresholds: dict[str, evaluate.Threshold]
-    sage: list[SageWeights]  # the GraphSAGE ensemble's members
-    tables: dict[str, np.ndarray]  # `{kind}/ids`, `m{i}/{kind}/{x|h1|h2}` of member i: last snapshot
+    sage: SageWeights
+    tables: dict[str, dict[str, np.ndarray]]  # ids / x / h1 / h2 per node type, last snapshot
     metrics: dict[str, Any]
     evaluation: dict[str, np.ndarray]
 
@@ -168,7 +168,7 @@ def train(
 
     graph, ids = graph_columns(cols)
     cutoffs = _gnn_cutoffs(cols["event_ms"], bounds["gnn"][1], config)
-    members, gnn_summary = fit_gnn(
+    sage, gnn_summary = fit_gnn(
         graph,
         cutoffs,
         config.features,
@@ -181,21 +181,13 @@ def train(
         int(cols["event_ms"][lo]), int(cols["event_ms"][-1]), config.graph.snapshot_every_ms
     )
     rows = np.arange(lo, len(y))
-    model_dim = config.gnn.model_dim
-    x_graph = np.zeros((len(y), len(graph_features(model_dim))), dtype=np.float32)
+    x_graph = np.zeros((len(y), len(graph_features(config.gnn.dim))), dtype=np.float32)
     x_graph[lo:] = row_graph_features(
-        graph,
-        rows,
-        grid,
-        members,
-        config.features,
-        config.graph,
-        model_dim,
-        lambda i, n: report("graph features", i, n),
+        graph, rows, grid, sage, config.features, config.graph, lambda i, n: report("graph embeddings", i, n)
     )
 
     names_b = list(FEATURE_NAMES)
-    names_c = names_b + [f.name for f in graph_features(model_dim)]
+    names_c = names_b + [f.name for f in graph_features(config.gnn.dim)]
     x_all = np.hstack([x_tab, x_graph])
     del x_graph
     fit, valid, test = (slice(*bounds[k]) for k in ("fit", "valid", "test"))
@@ -224,25 +216,24 @@ def train(
     }
     report("evaluation", 1, 1)
     final = snapshot(graph, int(cols["event_ms"][-1]) + 1, config.features, config.graph)
-    tables = {f"{kind}/ids": ids[kind].astype(str) for kind in ids} | member_tables(members, final)
-    spec = spec_json(config.features, model_dim) | {"graph": _asdict(config.graph)}
+    x_std, h1, h2 = forward(sage, final.x, final.edges)
+    tables = {
+        kind: {
+            "ids": ids[kind].astype(str),
+            "x": x_std[kind].astype(np.float32),
+            "h1": h1[kind].astype(np.float32),
+            "h2": h2[kind].astype(np.float32),
+        }
+        for kind in ids
+    }
+    spec = spec_json(config.features, config.gnn.dim) | {"graph": _asdict(config.graph)}
     model_bytes = bytes(booster_c.save_raw("json"))
     end = pd.Timestamp(int(cols["event_ms"][-1]), unit="ms", tz="UTC")
     version = f"{end:%Y%m%dT%H%M%SZ}-{hashlib.sha256(model_bytes).hexdigest()[:8]}"
     evaluation = {"y": y[test], **scores, "c_calibrated": calibration(scores["c_xgb_graph"])}
     return TrainResult(
-        version, spec, booster_c, booster_b, calibration, thresholds, members, tables, metrics, evaluation
+        version, spec, booster_c, booster_b, calibration, thresholds, sage, tables, metrics, evaluation
     )
-
-
-def member_tables(members: list[SageWeights], final: Snapshot) -> dict[str, np.ndarray]:
-    """Each member's standardized inputs, layer-1 states and embeddings of every node of `final`:
-    what serving looks known nodes up in and embeds new ones from."""
-    tables: dict[str, np.ndarray] = {}
-    for i, weights in enumerate(members):
-        for part, states in zip(("x", "h1", "h2"), forward(weights, final.x, final.edges), strict=True):
-            tables |= {f"m{i}/{kind}/{part}": states[kind].astype(np.float32) for kind in states}
-    return tables
 
 
 def _asdict(obj: Any) -> dict[str, Any]:

@@ -14,14 +14,13 @@ from api_kit import AUTH, registry_with, wait_for_model
 from fastapi.testclient import TestClient
 from model_kit import frame_records
 
-from fraudlake.api.bundle import ModelBundle, ReasonGroups
+from fraudlake.api.bundle import ModelBundle
 from fraudlake.api.feed import decode_transaction
 from fraudlake.api.state import ServingState
 from fraudlake.ml import data
 from fraudlake.ml.artifact import FraudModel
 from fraudlake.ml.batch_features import batch_features
 from fraudlake.ml.evaluate import seed_rule
-from fraudlake.ml.features import FeatureConfig, spec_json
 from fraudlake.operator.spec import SEED_RULES
 
 pytestmark = pytest.mark.unit
@@ -60,20 +59,9 @@ def test_reasons_partition_the_contributions(bundle: ModelBundle, rows: int, exa
     )
     np.testing.assert_allclose(grouped.sum(axis=1), full[:, :-1].sum(axis=1), rtol=1e-4, atol=1e-4)
     names = bundle.reasons.names
-    assert "graph_card_risk" in names
+    assert "graph_card_embedding" in names
+    assert not any(n.startswith("graph_card_") and n[-1].isdigit() for n in names)
     assert len(names) == len(set(names))
-
-
-def test_an_embeddings_components_form_one_reason() -> None:
-    # The served model takes graph risks only (GnnConfig.embedding_columns off); a model trained with
-    # embeddings gets one reason per node's embedding, not one per component.
-    spec = spec_json(FeatureConfig(), 4)["features"]
-    groups = ReasonGroups.build([f["name"] for f in spec], {f["name"]: f["description"] for f in spec})
-    assert {"graph_card_embedding", "graph_merchant_embedding", "graph_user_embedding"} <= set(groups.names)
-    assert not any(n.startswith("graph_card_") and n[-1].isdigit() for n in groups.names)
-    embedding = groups.names.index("graph_card_embedding")
-    assert groups.value_column[embedding] == -1
-    assert groups.matrix[:, embedding].sum() == 4  # its four components
 
 
 @pytest.mark.parametrize("rows", [1, 3, 16, 17, 200])

@@ -11,18 +11,9 @@ import pytest
 import torch
 
 from fraudlake.ml import data
-from fraudlake.ml.embed_numpy import (
-    GraphEmbedder,
-    GraphEnsemble,
-    SageWeights,
-    forward,
-    head_scores,
-    mean_risks,
-    members_from_arrays,
-    members_to_arrays,
-)
+from fraudlake.ml.embed_numpy import GraphEmbedder, SageWeights, forward, head_scores
 from fraudlake.ml.features import DAY_MS, FeatureConfig
-from fraudlake.ml.graph import GnnConfig, HeteroSage, fit_gnn, graph_columns, row_graph_features, tensors
+from fraudlake.ml.graph import GnnConfig, HeteroSage, fit_gnn, graph_columns, tensors
 from fraudlake.ml.graph_data import EDGE_TYPES, GraphConfig, new_node_features, snapshot
 
 pytestmark = pytest.mark.unit
@@ -31,18 +22,12 @@ GRAPH = GraphConfig(edge_window_ms=30 * DAY_MS, horizon_ms=7 * DAY_MS)
 
 
 @pytest.fixture(scope="module")
-def ensemble(small_frame: pd.DataFrame):
+def trained(small_frame: pd.DataFrame):
     graph, ids = graph_columns(data.columns(small_frame))
     t0 = int(graph.event_ms[0])
     cutoffs = np.array([t0 + d * DAY_MS for d in (40, 55, 70, 85)])
-    members, _ = fit_gnn(graph, cutoffs, FEATURES, GRAPH, GnnConfig(hidden=8, dim=4, epochs=3, seeds=(7, 8)))
-    return graph, ids, members
-
-
-@pytest.fixture(scope="module")
-def trained(ensemble):
-    graph, ids, members = ensemble
-    return graph, ids, members[0]
+    weights, _ = fit_gnn(graph, cutoffs, FEATURES, GRAPH, GnnConfig(hidden=8, dim=4, epochs=3))
+    return graph, ids, weights
 
 
 def _torch_model(weights: SageWeights, x, edges) -> HeteroSage:
@@ -99,45 +84,6 @@ def test_weights_round_trip_through_arrays(trained) -> None:
     back = SageWeights.from_arrays(weights.to_arrays())
     for a, b in zip(weights.to_arrays().values(), back.to_arrays().values(), strict=True):
         np.testing.assert_array_equal(a, b)
-
-
-def test_members_differ_and_round_trip_through_arrays(ensemble) -> None:
-    _, _, members = ensemble
-    assert len(members) == 2
-    assert not np.array_equal(members[0].heads["card"][0], members[1].heads["card"][0])  # seeds differ
-    back = members_from_arrays(members_to_arrays(members))
-    for a, b in zip(members, back, strict=True):
-        for x, y in zip(a.to_arrays().values(), b.to_arrays().values(), strict=True):
-            np.testing.assert_array_equal(x, y)
-
-
-def test_row_risks_are_the_members_mean_and_serving_equals_them(ensemble) -> None:
-    """Training's row columns = mean of the members' head scores; serving's ensemble (stored states
-    for known nodes, the inductive pass for a node it lacks) gives the same numbers."""
-    graph, ids, members = ensemble
-    rows = np.arange(len(graph.event_ms) - 50, len(graph.event_ms))
-    cutoff = int(graph.event_ms[rows[0]])  # every row reads this one snapshot
-    cols = row_graph_features(graph, rows, np.array([cutoff]), members, FEATURES, GRAPH)
-    assert cols.shape == (len(rows), 3)
-    snap = snapshot(graph, cutoff, FEATURES, GRAPH)
-    single = [head_scores(w, forward(w, snap.x, snap.edges)[2]) for w in members]
-    for j, kind in enumerate(("card", "merchant", "user")):
-        expected = (single[0][kind] + single[1][kind]) / 2
-        np.testing.assert_allclose(cols[:, j], expected[getattr(graph, kind)[rows]], rtol=1e-5, atol=1e-6)
-    assert not np.allclose(single[0]["card"], single[1]["card"])  # the mean is not one member's
-
-    risks = mean_risks(members, snap.x, snap.edges)
-    served = GraphEnsemble([GraphEmbedder(w, ids, *forward(w, snap.x, snap.edges)) for w in members])
-    visits, owner = snap.edges[("card", "visits", "merchant")], snap.edges[("card", "owned_by", "user")]
-    for card in (0, 7, 42):
-        known = served.risk("card", ids["card"][card], new_node_features("card"), {})
-        assert known == pytest.approx(risks["card"][card], abs=1e-9)
-        neighbours = {
-            "merchant": list(ids["merchant"][visits[1][visits[0] == card]]),
-            "user": list(ids["user"][owner[1][owner[0] == card]]),
-        }
-        inductive = served.risk("card", "not-in-the-snapshot", snap.x["card"][card], neighbours)
-        assert inductive == pytest.approx(risks["card"][card], abs=1e-9)
 
 
 def test_snapshot_sees_only_the_past(small_frame: pd.DataFrame) -> None:
