@@ -59,7 +59,30 @@ class JsonFormatter(logging.Formatter):
 class _RequestQueueHandler(logging.handlers.QueueHandler):
     """Enqueues records for the writer thread, with what only the calling thread knows resolved now:
     the request id (a context variable) and the message (its arguments may change later).
-    Formatting is left to the writer (the stdlib's `prepare` would format here, on the request path)."""
+    Formatting is left to the writer (the stdlib's `prepare` would format here, on the request path).
+
+    The queue is bounded: when the writer cannot keep up (stderr blocked by a stalled log pipe), new
+    records are dropped and counted rather than held in memory without limit or stalling requests;
+    the next record that fits is preceded by a warning with the count."""
+
+    def __init__(self, records: queue.Queue[logging.LogRecord]) -> None:
+        super().__init__(records)
+        self.dropped = 0
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            if self.dropped:
+                self.queue.put_nowait(self._dropped_notice())
+                self.dropped = 0
+            self.queue.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def _dropped_notice(self) -> logging.LogRecord:
+        return logging.LogRecord(
+            __name__, logging.WARNING, __file__, 0,
+            f"{self.dropped} log records dropped: the log writer fell behind", None, None,
+        )  # fmt: skip
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         if not getattr(record, "request_id", None):
@@ -79,11 +102,12 @@ def _stop_writer() -> None:
         _listener = None
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Route the API's, uvicorn's and the libraries' logs through one JSON writer thread to stderr."""
+def configure_logging(level: str = "INFO", queue_size: int = 100_000) -> None:
+    """Route the API's, uvicorn's and the libraries' logs through one JSON writer thread to stderr
+    (at most `queue_size` records waiting)."""
     global _listener
     _stop_writer()  # reconfigured: the previous writer flushes what it holds first
-    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    records: queue.Queue[logging.LogRecord] = queue.Queue(queue_size)
     writer = logging.StreamHandler(sys.stderr)
     writer.setFormatter(JsonFormatter())
     _listener = logging.handlers.QueueListener(records, writer)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 from collections.abc import Iterator
 from typing import Any
 
@@ -117,6 +118,19 @@ def test_the_writer_thread_keeps_each_line_s_request_id_and_message(
     logs._stop_writer()  # flushes the queue
     lines = [json.loads(line) for line in capfd.readouterr().err.splitlines()]
     assert [(line["message"], line["request_id"]) for line in lines] == [("scored [1]", "req-1")]
+
+
+def test_a_full_log_queue_drops_and_counts_instead_of_blocking() -> None:
+    records: queue.Queue[logging.LogRecord] = queue.Queue(1)
+    handler = logs._RequestQueueHandler(records)
+    for n in range(3):
+        handler.handle(logging.LogRecord("t", logging.INFO, __file__, 1, "line %d", (n,), None))
+    assert [records.get_nowait().getMessage()] == ["line 0"]
+    assert handler.dropped == 2
+    handler.handle(logging.LogRecord("t", logging.INFO, __file__, 1, "line 3", None, None))
+    # Room for one: the notice of the drops goes first, the new line is dropped (and counted) in turn.
+    assert records.get_nowait().getMessage() == "2 log records dropped: the log writer fell behind"
+    assert handler.dropped == 1
 
 
 def test_each_request_writes_one_access_line_with_its_id(
