@@ -33,6 +33,10 @@ _CREATED_OBJECT = re.compile(
 )
 _STATEMENT_END = re.compile(r";[ \t]*(?:\n|$)")
 _KAFKA_ENGINE = re.compile(r"\bENGINE\s*=\s*Kafka\b")
+# Why chDB must never be given a Kafka-engine table (said by apply_schema and the local server).
+CHDB_KAFKA_LIMITATION = (
+    "chdb 4.4 fails to start its consumer and the data directory no longer opens afterwards"
+)
 # How a server without a usable Kafka engine refuses one: NOT_IMPLEMENTED (the local chDB server)
 # or UNKNOWN_STORAGE (a ClickHouse built without Kafka). Both are permanent, not worth a retry.
 _NO_KAFKA_ENGINE = re.compile(r"\bcode: (48|56)\b", re.IGNORECASE)
@@ -164,9 +168,8 @@ def apply_schema(client: Client, statements: Sequence[str]) -> None:
     """
     if is_chdb(client) and any(creates_kafka_table(s) for s in statements):
         raise StreamingIngestUnsupportedError(
-            "chDB cannot host the Kafka-engine table of streamingIngest: chdb 4.4 fails to start its "
-            "consumer and the data directory no longer opens afterwards; use a ClickHouse server for "
-            "the hot path or set streamingIngest to false"
+            f"chDB cannot host the Kafka-engine table of streamingIngest: {CHDB_KAFKA_LIMITATION}; "
+            "use a ClickHouse server for the hot path or set streamingIngest to false"
         )
     for statement in statements:
         try:

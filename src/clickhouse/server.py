@@ -39,7 +39,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from fraudlake.clickhouse.ddl import creates_kafka_table
+from fraudlake.clickhouse.ddl import CHDB_KAFKA_LIMITATION, creates_kafka_table
 from fraudlake.clickhouse.http_protocol import (
     ClickHouseHTTPError,
     InsertWithData,
@@ -242,10 +242,7 @@ class Engine:
             return EngineResult(b"", None, summary(result, 0))
         text = sql.decode("utf-8", errors="replace")
         if creates_kafka_table(text) and first_word(text) in ("CREATE", "ATTACH"):
-            raise not_implemented(
-                "A Kafka-engine table (chdb 4.4 fails to start its consumer and the data directory no "
-                "longer opens afterwards)"
-            )
+            raise not_implemented(f"A Kafka-engine table ({CHDB_KAFKA_LIMITATION})")
         if is_set_statement(text):
             connection.drop_url_settings()  # the SET changes the session's own values
         else:
