@@ -4,6 +4,7 @@ reasons and fired rules. numpy and XGBoost only; no pandas, no torch.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import Counter
 from collections.abc import Sequence
@@ -88,17 +89,18 @@ def score_transactions(
 def _top_reasons(bundle: ModelBundle, row: np.ndarray, contributions: np.ndarray, top: int) -> list[Reason]:
     """The `top` reasons with the largest contribution magnitude, largest first."""
     groups = bundle.reasons
-    order = np.argsort(-np.abs(contributions), kind="stable")[:top]
+    order = np.argsort(-np.abs(contributions), kind="stable")[:top].tolist()
+    values, amounts = row.tolist(), contributions.tolist()  # Python numbers: no numpy call per reason
     out = []
     for g in order:
         column = groups.value_column[g]
-        value = float(row[column]) if column >= 0 else None
+        value = values[column] if column >= 0 else None
         out.append(
             Reason(
                 feature=groups.names[g],
                 description=groups.descriptions[g],
-                value=None if value is None or not np.isfinite(value) else value,
-                contribution=round(float(contributions[g]), 6),
+                value=value if value is not None and math.isfinite(value) else None,
+                contribution=round(amounts[g], 6),
             )
         )
     return out

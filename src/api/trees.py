@@ -40,6 +40,7 @@ class TreeEnsemble:
     depth: int
     base_margin: np.float32
     n_features: int
+    bias: float  # contributions' bias column: the base margin plus every tree's expected value
 
     @classmethod
     def from_booster(cls, booster: xgb.Booster) -> TreeEnsemble | None:
@@ -81,26 +82,36 @@ class TreeEnsemble:
             offset += len(left)
             depth = max(depth, tree_depth)
         flat = {name: np.concatenate(arrays) for name, arrays in parts.items()}
+        roots_array = np.asarray(roots)
         return cls(
-            roots=np.asarray(roots), depth=depth, base_margin=base_margin, n_features=n_features, **flat
+            roots=roots_array,
+            depth=depth,
+            base_margin=base_margin,
+            n_features=n_features,
+            bias=float(base_margin) + flat["mean"][roots_array].sum(),
+            **flat,
         )
 
     def walk(self, x: np.ndarray, contributions: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """Leaf index per (row, tree), and per-feature path contributions (rows × features + 1) when asked.
 
         The last contribution column is the bias: the base margin plus every tree's expected value.
-        Rows are flattened into one vector of (row, tree) positions and padded to features + 1
-        values, so one index addresses both a row's value and its contribution slot.
+        Rows are flattened into one vector of (row, tree) positions, each row padded to features + 1
+        values, so one index addresses both a row's value and its contribution slot. (One row, the
+        single score, needs neither offsets nor padding: one call per numpy operation is its cost.)
         """
         n_rows, n_trees, width = len(x), len(self.roots), self.n_features + 1
-        padded = np.full((n_rows, width), np.nan, dtype=np.float32)
-        padded[:, : self.n_features] = x
-        values = padded.ravel()
+        several = n_rows > 1
+        if several:
+            padded = np.full((n_rows, width), np.nan, dtype=np.float32)
+            padded[:, : self.n_features] = x
+            values = padded.ravel()
+            offsets = np.repeat(np.arange(n_rows) * width, n_trees)
+            nodes = np.tile(self.roots, n_rows)
+        else:
+            values, nodes = x[0], self.roots
         missing = np.isnan(values)
-        any_missing = bool(np.isnan(x).any())  # the padding column is never read
-        several = n_rows > 1  # one row (the single score) needs no per-row offsets
-        offsets = np.repeat(np.arange(n_rows) * width, n_trees) if several else None
-        nodes = np.tile(self.roots, n_rows) if several else self.roots
+        any_missing = bool(missing.any())
         path, visited = [], [nodes]
         for _ in range(self.depth):
             at = self.feature[nodes] + offsets if several else self.feature[nodes]
@@ -115,17 +126,18 @@ class TreeEnsemble:
             return leaves, None
         # Each step credits the feature it split on with the change in expected value; a leaf's
         # self-loop changes nothing, so padding levels add zeros.
-        deltas = np.diff(self.mean[np.stack(visited)], axis=0)
-        out = np.bincount(np.concatenate(path), weights=deltas.ravel(), minlength=n_rows * width)
-        out = out.reshape(n_rows, width)
-        out[:, -1] = float(self.base_margin) + self.mean[self.roots].sum()
+        means = self.mean[np.array(visited)]
+        steps = (means[1:] - means[:-1]).ravel()
+        out = np.bincount(np.concatenate(path), weights=steps, minlength=n_rows * width).reshape(
+            n_rows, width
+        )
+        out[:, -1] = self.bias
         return leaves, out
 
     def margin(self, leaves: np.ndarray) -> np.ndarray:
         """Raw margins, summed like XGBoost: base margin first, then the trees in order, in float32."""
-        terms = np.concatenate(
-            [np.full((len(leaves), 1), self.base_margin, dtype=np.float32), self.value[leaves]], axis=1
-        )
+        terms = self.value[leaves]
+        terms[:, 0] += self.base_margin  # the running sum's first step: base margin + first tree
         return np.cumsum(terms, axis=1, dtype=np.float32)[:, -1]
 
     def probability(self, leaves: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Two paths compute the same *raw aggregates* over a transaction's history: `batch_features`
 (vectorized over a time-sorted frame, for training) and `online.OnlineFeatureState` (incremental,
-for the API). Both hand them to `assemble`, which alone turns aggregates into feature values, so
+for the API). Both turn them into feature values through the same formulas (`_formulas`): on numpy
+columns (`assemble`, all rows at once) or on Python numbers (`assemble_one`, one row per request), so
 the paths cannot drift apart in arithmetic. Money is summed in integer cents so that window sums are
 exact in both paths.
 
@@ -16,7 +17,8 @@ This module imports numpy only: the API imports it.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -192,103 +194,134 @@ def state_code(merchant_state: Any) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def _text_flags(errors: str, merchant_state: str) -> tuple[float, float, float, float]:
-    """(credential error, balance error, other error, foreign merchant) of one pair of text fields."""
+    """(foreign merchant, credential error, balance error, other error) of one pair of text fields."""
     cred = float(any(c in errors for c in CREDENTIAL_ERRORS))
     balance = float("Insufficient Balance" in errors)
     other = float(errors not in _EMPTY and not cred and not balance)
     foreign = float(len(merchant_state) > 2 and merchant_state not in _EMPTY)
-    return cred, balance, other, foreign
+    return foreign, cred, balance, other
 
 
 _EMPTY = ("", "None", "nan")
 
 
-def _flags(errors: np.ndarray, states: np.ndarray) -> np.ndarray:
-    """Rows × 4 flags of `_text_flags`, evaluated once per distinct (errors, state) pair."""
-    pairs = np.char.add(np.char.add(errors.astype(str), "\x1f"), states.astype(str))
+def _column_flags(errors: Any, states: Any) -> tuple[np.ndarray, ...]:
+    """The four `_text_flags` columns of arrays of text fields, evaluated once per distinct pair."""
+    pairs = np.char.add(np.char.add(np.asarray(errors).astype(str), "\x1f"), np.asarray(states).astype(str))
     uniq, idx = np.unique(pairs, return_inverse=True)
     table = np.array([_text_flags(*u.split("\x1f", 1)) for u in uniq], dtype=np.float64).reshape(-1, 4)
-    return table[idx.reshape(-1)]
+    return tuple(table[idx.reshape(-1)].T)
 
 
-def transaction_fields(cols: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Features of the transaction alone (no history): vectorized over arrays of the schema's columns."""
-    event_ms = np.asarray(cols["event_ms"], dtype=np.int64)
-    errors = np.asarray(cols["errors"], dtype=object)
-    states = np.asarray(cols["merchant_state"], dtype=object)
-    if len(errors) == 1:  # the serving path: skip the vectorized machinery
-        flags = np.array([_text_flags(str(errors[0]), str(states[0]))], dtype=np.float64)
-    else:
-        flags = _flags(errors, states)
-    use_chip = np.asarray(cols["use_chip"]).astype(str)
-    return {
-        "amount": to_cents(cols["amount"]) / 100.0,
-        "hour": ((event_ms // HOUR_MS) % 24).astype(np.float64),
-        "day_of_week": (((event_ms // DAY_MS) + 3) % 7).astype(np.float64),  # 1970-01-01 was a Thursday
-        "is_online": (use_chip == ONLINE).astype(np.float64),
-        "is_chip": (use_chip == CHIP).astype(np.float64),
-        "mcc": np.asarray(cols["mcc"], dtype=np.float64),
-        "is_foreign": flags[:, 3],
-        "error_credentials": flags[:, 0],
-        "error_balance": flags[:, 1],
-        "error_other": flags[:, 2],
-    }
+@dataclass(frozen=True)
+class _Ops:
+    """What the feature formulas need beyond arithmetic operators and comparisons, for numpy columns
+    (training: all rows at once) or for Python numbers (serving: one row, where numpy's fixed cost per
+    call would be most of a request's work). Both are IEEE double arithmetic, correctly rounded, so the
+    two give bit-identical features; tests hold them to it."""
+
+    integer: Callable[[Any], Any]
+    number: Callable[[Any], Any]  # integers and booleans as floats
+    text: Callable[[Any], Any]
+    rint: Callable[[Any], Any]  # round half to even
+    sqrt: Callable[[Any], Any]
+    maximum: Callable[[Any, float], Any]  # NaN stays NaN
+    ratio: Callable[[Any, Any], Any]  # a / b, NaN for 0 / 0 (no history)
+    known: Callable[[Any, Any], Any]  # (condition, value): the value where the condition holds, else NaN
+    text_flags: Callable[[Any, Any], tuple[Any, ...]]  # (foreign, credentials, balance, other)
 
 
-def mean_dollars(count: np.ndarray, cents: np.ndarray) -> np.ndarray:
-    """Mean amount in dollars from an integer count and cent sum; NaN where there is no history."""
+def _column_ratio(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.asarray(cents, dtype=np.float64) / np.asarray(count, dtype=np.float64) / 100.0
+        return np.asarray(a / b)
 
 
-def norm_stats(count: np.ndarray, cents: np.ndarray, cents_sq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation in dollars from integer sums; NaN where there is no history."""
-    n = np.asarray(count, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_c = np.asarray(cents, dtype=np.float64) / n
-        var_c = np.asarray(cents_sq, dtype=np.float64) / n - mean_c * mean_c
-    return mean_c / 100.0, np.sqrt(np.maximum(var_c, 0.0)) / 100.0
+def _scalar_ratio(a: float, b: float) -> float:
+    if b:
+        return a / b
+    return math.nan if a == 0 or a != a else math.copysign(math.inf, a)
 
 
-# Where assemble finds each feature that is a raw aggregate as it stands (counts, flags) or a cent sum
-# shown in dollars: index arrays, so one assignment fills a whole group (one numpy call, not one per
-# column: the single-score path runs this per request).
-_RAW_INDEX = {name: i for i, name in enumerate(RAW_AGGREGATES)}
-_COLUMN = {name: j for j, name in enumerate(FEATURE_NAMES)}
+_COLUMNS = _Ops(
+    integer=lambda v: np.asarray(v, dtype=np.int64),
+    number=lambda v: np.asarray(v, dtype=np.float64),
+    text=lambda v: np.asarray(v).astype(str),
+    rint=np.rint,
+    sqrt=np.sqrt,
+    maximum=np.maximum,
+    ratio=_column_ratio,
+    known=lambda condition, value: np.where(condition, value, np.nan),
+    text_flags=_column_flags,
+)
+_SCALARS = _Ops(
+    integer=int,
+    number=float,
+    text=str,
+    rint=lambda v: float(round(v)),  # Python's round(float) rounds half to even, like np.rint
+    sqrt=math.sqrt,
+    maximum=lambda a, b: a if a != a or a >= b else b,
+    ratio=_scalar_ratio,
+    known=lambda condition, value: value if condition else math.nan,
+    text_flags=lambda errors, state: _text_flags(str(errors), str(state)),
+)
+
+# (feature, raw aggregate) pairs of the features that are an aggregate as it stands, a cent sum in
+# dollars, or a time since the last transaction in seconds.
 _PRIORS = ("card_prior", "card_merchant_prior", "card_mcc_prior", "card_state_prior", "merchant_prior")
-
-
-def _plan(pairs: list[tuple[str, str]]) -> tuple[np.ndarray, np.ndarray]:
-    """(feature columns, raw columns) of (feature, raw aggregate) pairs."""
-    return (
-        np.array([_COLUMN[f] for f, _ in pairs], dtype=np.intp),
-        np.array([_RAW_INDEX[r] for _, r in pairs], dtype=np.intp),
-    )
-
-
-_AS_IS = _plan(
+_AS_IS = (
     [(f"{e}_count_{w}",) * 2 for e, ws in VELOCITY_WINDOWS.items() for w in ws]
     + [(f"{name}_txns", name) for name in _PRIORS]
     + [(name,) * 2 for name in ("user_state_jump", "merchant_known_frauds", "card_known_frauds")]
 )
-_IN_DOLLARS = _plan([(f"{e}_sum_{w}", f"{e}_cents_{w}") for e, ws in VELOCITY_WINDOWS.items() for w in ws])
-_SINCE_LAST = _plan([(f"{e}_secs_since_last", f"{e}_last_ms") for e in ("card", "user")])
-_DERIVED = (
-    "user_mean_30d",
-    "user_std_30d",
-    "amount_over_user_mean",
-    "amount_zscore_user",
-    "user_mean_all",
-    "merchant_fraud_rate",
-)
-TRANSACTION_FIELDS = tuple(f.name for f in FEATURES if f.group == "transaction")
+_IN_DOLLARS = [(f"{e}_sum_{w}", f"{e}_cents_{w}") for e, ws in VELOCITY_WINDOWS.items() for w in ws]
+_SINCE_LAST = [(f"{e}_secs_since_last", f"{e}_last_ms") for e in ("card", "user")]
 
 
-def assembled_columns() -> list[int]:
-    """Every column `assemble` writes, once per write (a test holds it to each column exactly once)."""
-    plans = (_AS_IS, _IN_DOLLARS, _SINCE_LAST)
-    named = (*TRANSACTION_FIELDS, *_DERIVED)
-    return [_COLUMN[name] for name in named] + [int(j) for dst, _ in plans for j in dst]
+def _formulas(
+    ops: _Ops, txn: Mapping[str, Any], raw: Callable[[str], Any], config: FeatureConfig
+) -> dict[str, Any]:
+    """Every feature by name from the transaction's own fields (`event_ms`, `amount`, `use_chip`, `mcc`,
+    `errors`, `merchant_state` as a state code) and its raw aggregates (`raw(name)`): the one place the
+    spec's arithmetic is written."""
+    t = ops.integer(txn["event_ms"])
+    amount = ops.rint(ops.number(txn["amount"]) * 100.0) / 100.0  # whole cents, as the sums count them
+    chip = ops.text(txn["use_chip"])
+    foreign, credentials, balance, other = ops.text_flags(txn["errors"], txn["merchant_state"])
+    out = {
+        "amount": amount,
+        "hour": ops.number(t // HOUR_MS % 24),
+        "day_of_week": ops.number((t // DAY_MS + 3) % 7),  # 1970-01-01 was a Thursday (Monday = 0)
+        "is_online": ops.number(chip == ONLINE),
+        "is_chip": ops.number(chip == CHIP),
+        "mcc": ops.number(txn["mcc"]),
+        "is_foreign": foreign,
+        "error_credentials": credentials,
+        "error_balance": balance,
+        "error_other": other,
+    }
+    for feature, aggregate in _AS_IS:
+        out[feature] = ops.number(raw(aggregate))
+    for feature, aggregate in _IN_DOLLARS:
+        out[feature] = ops.number(raw(aggregate)) / 100.0
+    for feature, aggregate in _SINCE_LAST:
+        last = raw(aggregate)
+        out[feature] = ops.known(last >= 0, (t - last) / 1000.0)
+    norm_count = ops.number(raw("user_norm_count"))
+    mean_cents = ops.ratio(ops.number(raw("user_norm_cents")), norm_count)
+    variance = ops.ratio(ops.number(raw("user_norm_cents_sq")), norm_count) - mean_cents * mean_cents
+    mean, std = mean_cents / 100.0, ops.sqrt(ops.maximum(variance, 0.0)) / 100.0
+    out["user_mean_30d"], out["user_std_30d"] = mean, std
+    out["amount_over_user_mean"] = amount / ops.maximum(abs(mean), 1.0)
+    out["amount_zscore_user"] = (amount - mean) / ops.maximum(std, 1.0)
+    out["user_mean_all"] = (
+        ops.ratio(ops.number(raw("user_all_cents")), ops.number(raw("user_all_count"))) / 100.0
+    )
+    known = ops.number(raw("merchant_known_count"))
+    out["merchant_fraud_rate"] = ops.number(raw("merchant_known_frauds")) / (known + config.risk_prior_txns)
+    return out
+
+
+_RAW_INDEX = {name: i for i, name in enumerate(RAW_AGGREGATES)}
 
 
 def raw_matrix(raw: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -297,30 +330,25 @@ def raw_matrix(raw: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def assemble(cols: Mapping[str, np.ndarray], raw: np.ndarray, config: FeatureConfig) -> np.ndarray:
-    """Feature matrix (rows × FEATURE_NAMES, float64) from transaction columns and the raw aggregates
-    (rows × RAW_AGGREGATES, integer)."""
+    """Feature matrix (rows × FEATURE_NAMES, float64) from columns of the transactions' fields and their
+    raw aggregates (rows × RAW_AGGREGATES, integer). NaN where a feature needs history there is not."""
     raw = np.asarray(raw, dtype=np.int64).reshape(-1, len(RAW_AGGREGATES))
-    event_ms = np.asarray(cols["event_ms"], dtype=np.int64)
+    values = _formulas(_COLUMNS, cols, lambda name: raw[:, _RAW_INDEX[name]], config)
     x = np.empty((len(raw), len(FEATURE_NAMES)))
-    for name, values in transaction_fields(cols).items():
-        x[:, _COLUMN[name]] = values
-    x[:, _AS_IS[0]] = raw[:, _AS_IS[1]]
-    x[:, _IN_DOLLARS[0]] = raw[:, _IN_DOLLARS[1]] / 100.0
-    last = raw[:, _SINCE_LAST[1]]
-    x[:, _SINCE_LAST[0]] = np.where(last >= 0, (event_ms[:, None] - last) / 1000.0, np.nan)
-
-    def aggregate(name: str) -> np.ndarray:
-        return raw[:, _RAW_INDEX[name]]
-
-    mean, std = norm_stats(
-        aggregate("user_norm_count"), aggregate("user_norm_cents"), aggregate("user_norm_cents_sq")
-    )
-    amount = x[:, _COLUMN["amount"]]
-    x[:, _COLUMN["user_mean_30d"]], x[:, _COLUMN["user_std_30d"]] = mean, std
-    x[:, _COLUMN["amount_over_user_mean"]] = amount / np.maximum(np.abs(mean), 1.0)
-    x[:, _COLUMN["amount_zscore_user"]] = (amount - mean) / np.maximum(std, 1.0)
-    x[:, _COLUMN["user_mean_all"]] = mean_dollars(aggregate("user_all_count"), aggregate("user_all_cents"))
-    known = aggregate("merchant_known_count").astype(np.float64)
-    frauds = aggregate("merchant_known_frauds").astype(np.float64)
-    x[:, _COLUMN["merchant_fraud_rate"]] = frauds / (known + config.risk_prior_txns)
+    for j, name in enumerate(FEATURE_NAMES):
+        x[:, j] = values[name]
     return x
+
+
+def assemble_one(txn: Mapping[str, Any], raw: Mapping[str, int], config: FeatureConfig) -> np.ndarray:
+    """One feature row (1 × FEATURE_NAMES) from one transaction's fields and its raw aggregates by name,
+    computed on Python numbers: the same formulas as `assemble`, without numpy's cost per call."""
+    values = _formulas(_SCALARS, txn, raw.__getitem__, config)
+    return np.array([[values[name] for name in FEATURE_NAMES]])
+
+
+def formula_names() -> list[str]:
+    """The features the formulas define, in definition order (a test holds them to FEATURE_NAMES)."""
+    raw = dict.fromkeys(RAW_AGGREGATES, 0)
+    txn = {"event_ms": 0, "amount": 0.0, "use_chip": CHIP, "mcc": 0, "errors": "", "merchant_state": ""}
+    return list(_formulas(_SCALARS, txn, raw.__getitem__, FeatureConfig()))

@@ -24,11 +24,10 @@ from typing import Any
 import numpy as np
 
 from fraudlake.ml.features import (
-    RAW_AGGREGATES,
     VELOCITY_WINDOWS,
     WINDOWS_MS,
     FeatureConfig,
-    assemble,
+    assemble_one,
     state_code,
 )
 
@@ -119,15 +118,15 @@ class OnlineFeatureState:
             "merchant_known_frauds": ms.known_frauds,
             "card_known_frauds": cs.known_frauds,
         }
-        cols = {
-            "event_ms": np.array([t]),
-            "amount": np.array([float(txn["amount"])]),
-            "use_chip": np.array([txn["use_chip"]], dtype=object),
-            "mcc": np.array([int(txn["mcc"])]),
-            "errors": np.array([txn.get("errors") or ""], dtype=object),
-            "merchant_state": np.array([state], dtype=object),
+        fields = {
+            "event_ms": t,
+            "amount": float(txn["amount"]),
+            "use_chip": txn["use_chip"],
+            "mcc": int(txn["mcc"]),
+            "errors": txn.get("errors") or "",
+            "merchant_state": state,
         }
-        return assemble(cols, np.array([[raw[name] for name in RAW_AGGREGATES]], dtype=np.int64), self.config)
+        return assemble_one(fields, raw, self.config)
 
     def update(self, txn: Mapping[str, Any]) -> None:
         """Make `txn` part of the history (its label, if present, matures after the delay)."""

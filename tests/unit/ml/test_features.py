@@ -14,7 +14,7 @@ from fraudlake.ml.features import (
     FEATURE_NAMES,
     FEATURES,
     FeatureConfig,
-    assembled_columns,
+    formula_names,
     graph_features,
     spec_json,
 )
@@ -144,7 +144,6 @@ def test_spec_is_complete_and_serializable() -> None:
     assert spec["config"]["label_delay_ms"] == CONFIG.label_delay_ms
 
 
-def test_assemble_writes_every_column_exactly_once() -> None:
-    # assemble fills an uninitialized matrix: a column missed would hold garbage, one written twice
-    # would mean two definitions of a feature.
-    assert sorted(assembled_columns()) == list(range(len(FEATURE_NAMES)))
+def test_formulas_define_every_feature_exactly_once() -> None:
+    # One definition per feature (a dict cannot hold two) and none missing or extra.
+    assert sorted(formula_names()) == sorted(FEATURE_NAMES)
