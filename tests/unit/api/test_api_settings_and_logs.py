@@ -120,8 +120,8 @@ def test_the_writer_thread_keeps_each_line_s_request_id_and_message(
     assert [(line["message"], line["request_id"]) for line in lines] == [("scored [1]", "req-1")]
 
 
-def test_a_full_log_queue_drops_and_counts_instead_of_blocking() -> None:
-    records: queue.Queue[logging.LogRecord] = queue.Queue(1)
+def test_a_full_log_buffer_drops_and_counts_instead_of_blocking() -> None:
+    records = logs._RecordBuffer(1)
     handler = logs._RequestQueueHandler(records)
     for n in range(3):
         handler.handle(logging.LogRecord("t", logging.INFO, __file__, 1, "line %d", (n,), None))
@@ -131,6 +131,11 @@ def test_a_full_log_queue_drops_and_counts_instead_of_blocking() -> None:
     # Room for one: the notice of the drops goes first, the new line is dropped (and counted) in turn.
     assert records.get_nowait().getMessage() == "2 log records dropped: the log writer fell behind"
     assert handler.dropped == 1
+    handler.handle(logging.LogRecord("t", logging.INFO, __file__, 1, "line 4", None, None))
+    records.put_nowait(None)  # the writer's stop sentinel gets in even when the buffer is full
+    assert [records.get_nowait(), records.get_nowait()][1] is None
+    with pytest.raises(queue.Empty):
+        records.get_nowait()
 
 
 def test_each_request_writes_one_access_line_with_its_id(
