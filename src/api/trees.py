@@ -142,20 +142,22 @@ class TreeEnsemble:
 
     def probability(self, leaves: np.ndarray) -> np.ndarray:
         """XGBoost's `predict` output for binary:logistic (float32 sigmoid of the margin)."""
-        one = np.float32(1)
-        # XGBoost's Sigmoid: 1 / (expf(min(-x, 88.7f)) + 1). glibc's expf is not correctly rounded
-        # (≤ 0.502 ulp), so neither numpy's float32 exp nor a float64 exp rounded once always equals
-        # it: call the C library's expf itself.
-        return one / (_expf(np.minimum(-self.margin(leaves), np.float32(88.7))) + one)
+        return np.array([_sigmoid(m) for m in self.margin(leaves).tolist()], dtype=np.float32)
 
 
 _LIBM = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
 _LIBM.expf.restype, _LIBM.expf.argtypes = ctypes.c_float, [ctypes.c_float]
+_ONE, _EXP_CAP = np.float32(1), float(np.float32(88.7))
 
 
-def _expf(x: np.ndarray) -> np.ndarray:
-    """The C library's float32 exp, element by element (single scores: a few elements)."""
-    return np.fromiter((_LIBM.expf(v) for v in x.tolist()), dtype=np.float32, count=len(x))
+def _sigmoid(margin: float) -> np.float32:
+    """XGBoost's Sigmoid of one float32 margin: 1 / (expf(min(-x, 88.7f)) + 1), in float32.
+
+    glibc's expf is not correctly rounded (≤ 0.502 ulp), so neither numpy's float32 exp nor a float64
+    exp rounded once always equals it: this calls the C library's expf itself. A few rows at a time,
+    so plain numbers: numpy's cost per call would exceed the arithmetic.
+    """
+    return _ONE / (np.float32(_LIBM.expf(min(-margin, _EXP_CAP))) + _ONE)
 
 
 def _node_means(left: np.ndarray, split: np.ndarray, cover: np.ndarray) -> tuple[np.ndarray, int]:

@@ -142,20 +142,19 @@ class FraudModel:
         Known nodes read the last training snapshot; a node it lacks is embedded inductively as a new
         node linked by this transaction (card ↔ merchant, card ↔ user).
         """
-        links = {
-            "card": {"merchant": [merchant_id], "user": [user_id]},
-            "merchant": {"card": [card_id]},
-            "user": {"card": [card_id]},
-        }
         ids = {"card": card_id, "merchant": merchant_id, "user": user_id}
-        emb = {}
+        risks, embeddings = [], []
         for kind in GRAPH_NODE_KINDS:
-            found = self.embedder.lookup(kind, ids[kind])
-            emb[kind] = (
-                found if found is not None else self.embedder.embed(kind, self._new_node[kind], links[kind])
-            )
-        risks = [self.embedder.score(kind, emb[kind]) for kind in GRAPH_NODE_KINDS]
-        return np.concatenate([risks, *(emb[kind] for kind in GRAPH_NODE_KINDS)]).astype(np.float32)
+            known = self.embedder.lookup(kind, ids[kind])
+            if known is None:
+                links = {"card": {"merchant": [merchant_id], "user": [user_id]}}.get(
+                    kind, {"card": [card_id]}
+                )
+                embedding = self.embedder.embed(kind, self._new_node[kind], links)
+                known = self.embedder.score(kind, embedding), embedding
+            risks.append(known[0])
+            embeddings.append(known[1])
+        return np.concatenate([risks, *embeddings]).astype(np.float32)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Calibrated fraud probabilities for rows of `feature_names` columns."""

@@ -150,11 +150,13 @@ class GraphEmbedder:
             raise ValueError("the inductive pass is written for two layers")
         self.weights, self.x, self.h1, self.h2 = weights, dict(x), dict(h1), dict(h2)
         self.index = {kind: {str(v): i for i, v in enumerate(ids[kind])} for kind in NODE_TYPES}
+        # Stored nodes' risks as training computes them (all rows at once), as Python floats.
+        self.risk = {kind: scores.tolist() for kind, scores in head_scores(weights, self.h2).items()}
 
-    def lookup(self, kind: str, node_id: str) -> np.ndarray | None:
-        """The stored embedding of a known node, None for a node the snapshot did not have."""
+    def lookup(self, kind: str, node_id: str) -> tuple[float, np.ndarray] | None:
+        """(risk, embedding) of a node the snapshot has, None for one it did not have."""
         row = self.index[kind].get(str(node_id))
-        return None if row is None else self.h2[kind][row]
+        return None if row is None else (self.risk[kind][row], self.h2[kind][row])
 
     def embed(self, kind: str, x_raw: np.ndarray, neighbours: Mapping[str, list[str]]) -> np.ndarray:
         """Embedding of one node from its raw features and its neighbours' ids (by node type).
