@@ -147,8 +147,9 @@ class FraudModel:
         for kind in GRAPH_NODE_KINDS:
             known = self.embedder.lookup(kind, ids[kind])
             if known is None:
-                links = {"card": {"merchant": [merchant_id], "user": [user_id]}}.get(
-                    kind, {"card": [card_id]}
+                # A new node, linked by this transaction: card ↔ merchant, card ↔ user.
+                links = (
+                    {"merchant": [merchant_id], "user": [user_id]} if kind == "card" else {"card": [card_id]}
                 )
                 embedding = self.embedder.embed(kind, self._new_node[kind], links)
                 known = self.embedder.score(kind, embedding), embedding

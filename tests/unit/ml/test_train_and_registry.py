@@ -73,6 +73,13 @@ def test_served_model_scores_from_online_features_and_graph(files: dict[str, byt
     assert model.decide(p)[0] in {"approve", "review", "decline"}
     assert np.isfinite(unseen).all()
     assert not np.array_equal(unseen, graph)
+    # Columns: three risks, then card, merchant and user embeddings. The new card is embedded as a node
+    # linked by this transaction to its merchant and user; the known user keeps its stored embedding.
+    dim = model.embedder.weights.dim
+    links = {"merchant": ["new-merchant"], "user": [last["user_id"]]}
+    new_card = model.embedder.embed("card", model._new_node["card"], links)
+    np.testing.assert_array_equal(unseen[3 : 3 + dim], new_card.astype(np.float32))
+    np.testing.assert_array_equal(unseen[3 + 2 * dim :], graph[3 + 2 * dim :])
     contributions = model.contributions(x)
     assert contributions.shape == (1, x.shape[1] + 1)
 
