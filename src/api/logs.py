@@ -90,11 +90,11 @@ class _RequestQueueHandler(logging.handlers.QueueHandler):
     the request id (a context variable) and the message (its arguments may change later).
     Formatting is left to the writer (the stdlib's `prepare` would format here, on the request path).
 
-    The queue is bounded: when the writer cannot keep up (stderr blocked by a stalled log pipe), new
+    The buffer is bounded: when the writer cannot keep up (stderr blocked by a stalled log pipe), new
     records are dropped and counted rather than held in memory without limit or stalling requests;
     the next record that fits is preceded by a warning with the count."""
 
-    def __init__(self, records: _RecordBuffer | queue.Queue[logging.LogRecord]) -> None:
+    def __init__(self, records: _RecordBuffer) -> None:
         super().__init__(records)
         self.dropped = 0
 

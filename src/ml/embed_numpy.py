@@ -129,7 +129,13 @@ def forward(
 
 def head_scores(weights: SageWeights, embeddings: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Risk logit per node from its final embedding."""
-    return {kind: embeddings[kind] @ weights.heads[kind][0] + weights.heads[kind][1] for kind in embeddings}
+    return {kind: _risk(weights, kind, h) for kind, h in embeddings.items()}
+
+
+def _risk(weights: SageWeights, kind: str, embedding: np.ndarray) -> np.ndarray:
+    """The risk head: embeddings (one or rows of them) → logit."""
+    w, c = weights.heads[kind]
+    return np.asarray(embedding @ w + c)
 
 
 class GraphEmbedder:
@@ -172,8 +178,7 @@ class GraphEmbedder:
         return self._one(1, kind, np.maximum(h1_self, 0.0), neighbours, self.h1)
 
     def score(self, kind: str, embedding: np.ndarray) -> float:
-        w, c = self.weights.heads[kind]
-        return float(embedding @ w + c)
+        return float(_risk(self.weights, kind, embedding))
 
     def _one(
         self,
