@@ -45,8 +45,8 @@ class ModelRecipe:
 
 SMALL = ModelRecipe()  # unit tests: a minute to train once, then cached
 BENCH = ModelRecipe(
-    users=400, rows=120_000, xgb_rounds=400, gnn_epochs=20, gnn_dim=16
-)  # realistic tree count
+    users=400, rows=120_000, xgb_rounds=400, gnn_epochs=20, gnn_dim=4
+)  # realistic tree count, the production GNN's size (`GnnConfig`)
 
 
 def _cache_key(recipe: ModelRecipe) -> str:

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-SPEC_VERSION = 2  # 2: merchant nodes carry common-point-of-purchase features
+# 2: merchant nodes carry common-point-of-purchase features; 3: graph nodes count activity over 30 days, not all history
+SPEC_VERSION = 3
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 
 # Sliding windows over the entity's earlier transactions (event time in (t - window, t]).

@@ -37,12 +37,15 @@ from fraudlake.ml.graph_data import (
 
 @dataclass(frozen=True)
 class GnnConfig:
-    hidden: int = 16
-    dim: int = 8  # 16 gave XGBoost more noise than signal on the validation split
-    epochs: int = 12
+    # Small and strongly regularized: node labels are few (a hundred or two defrauded cards in the
+    # GNN's period), and a larger model fitted them (card-level AUC 0.85-0.89 on its own cutoffs,
+    # 0.56-0.77 a few months later). Every cutoff of the period is used.
+    hidden: int = 8
+    dim: int = 4
+    epochs: int = 20
     lr: float = 0.01
-    weight_decay: float = 1e-4
-    max_train_snapshots: int = 6
+    weight_decay: float = 1e-2
+    max_train_snapshots: int = 30
     seed: int = 7
 
 
@@ -119,7 +122,7 @@ def tensors(
 def _standardization(snaps: list[Snapshot]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     mean, std = {}, {}
     for kind in NODE_TYPES:
-        seen = np.concatenate([s.x[kind][s.x[kind][:, 0] > 0] for s in snaps])  # nodes with history
+        seen = np.concatenate([s.x[kind][s.x[kind][:, 0] > 0] for s in snaps])  # active in 30 days
         seen = seen if len(seen) else np.concatenate([s.x[kind] for s in snaps])
         mean[kind] = seen.mean(axis=0).astype(np.float32)
         std[kind] = np.maximum(seen.std(axis=0), 1e-3).astype(np.float32)

@@ -5,6 +5,10 @@ when the transaction is at least `label_delay_ms` older than c — the same hist
 tabular features. Nodes are all users/cards/merchants of the frame (global integer codes); a node
 with no history yet has the features of a brand-new node, which is exactly what serving computes
 for an unseen card or merchant.
+
+Activity is counted over trailing windows, never over all history: a count over all history grows
+with the age of the data set, so a GNN trained on the first months would read another world later,
+and the served embeddings would depend on how much history the lake keeps.
 """
 
 from __future__ import annotations
@@ -27,9 +31,8 @@ EDGE_TYPES: tuple[EdgeType, ...] = (
 # one), which a mean over all its merchants would dilute; so merchants → card takes the max.
 AGGREGATION: dict[EdgeType, str] = {et: "max" if et[1] == "visited_by" else "mean" for et in EDGE_TYPES}
 NODE_FEATURES: dict[str, tuple[str, ...]] = {
-    "user": ("log_txns", "log_txns_30d", "mean_log_amount", "online_share", "log_known_frauds", "log_cards"),
+    "user": ("log_txns_30d", "mean_log_amount", "online_share", "log_known_frauds", "log_cards"),
     "card": (
-        "log_txns",
         "log_txns_30d",
         "mean_log_amount",
         "online_share",
@@ -39,7 +42,6 @@ NODE_FEATURES: dict[str, tuple[str, ...]] = {
         "log_merchants_window",
     ),
     "merchant": (
-        "log_txns",
         "log_txns_30d",
         "mean_log_amount",
         "online_share",
@@ -130,7 +132,7 @@ def _activity(cols: GraphColumns, kind: str, rows: slice, known: slice, recent: 
         mean_log_amount = np.nan_to_num(_count(codes[rows], n, cols.log_amount[rows]) / txns)
         online = np.nan_to_num(_count(codes[rows], n, cols.online[rows]) / txns)
     frauds = _count(codes[known], n, cols.fraud[known])
-    return [np.log1p(txns), np.log1p(_count(codes[recent], n)), mean_log_amount, online, np.log1p(frauds)]
+    return [np.log1p(_count(codes[recent], n)), mean_log_amount, online, np.log1p(frauds)]
 
 
 def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: GraphConfig) -> Snapshot:
@@ -150,9 +152,9 @@ def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: G
     user = _activity(cols, "user", rows, known, recent)
     user.append(np.log1p(_count(own_user, cols.num_nodes["user"])))
     card = _activity(cols, "card", rows, known, recent)
-    txns = np.expm1(card[0])
+    txns = _count(cols.card[rows], n_card)
     with np.errstate(invalid="ignore", divide="ignore"):
-        card.insert(4, np.nan_to_num(_count(cols.card[rows], n_card, cols.error[rows]) / txns))
+        card.insert(3, np.nan_to_num(_count(cols.card[rows], n_card, cols.error[rows]) / txns))
     last = np.full(n_card, -1, dtype=np.int64)
     np.maximum.at(last, cols.card[rows], t[rows])
     days = np.where(last >= 0, (cutoff_ms - last) / DAY_MS, NEVER_SEEN_DAYS)
@@ -160,7 +162,7 @@ def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: G
     card.append(np.log1p(_count(visit_card, n_card)))
     merchant = _activity(cols, "merchant", rows, known, recent)
     known_txns = _count(cols.merchant[known], n_merchant)
-    merchant.append(np.expm1(merchant[4]) / (known_txns + config.risk_prior_txns))
+    merchant.append(np.expm1(merchant[3]) / (known_txns + config.risk_prior_txns))
     merchant.append(np.log1p(_count(visit_merchant, n_merchant)))
     cpp_cards, cpp_z = cpp_fraud_cards(cols, cutoff_ms, config.label_delay_ms, graph)
     merchant.extend([np.log1p(cpp_cards), cpp_z])

@@ -14,7 +14,7 @@ from fraudlake.ml import data
 from fraudlake.ml.embed_numpy import GraphEmbedder, SageWeights, forward, head_scores
 from fraudlake.ml.features import DAY_MS, FeatureConfig
 from fraudlake.ml.graph import GnnConfig, HeteroSage, fit_gnn, graph_columns, tensors
-from fraudlake.ml.graph_data import EDGE_TYPES, GraphConfig, new_node_features, snapshot
+from fraudlake.ml.graph_data import EDGE_TYPES, NODE_FEATURES, GraphConfig, new_node_features, snapshot
 
 pytestmark = pytest.mark.unit
 FEATURES = FeatureConfig(label_delay_ms=2 * DAY_MS)
@@ -100,6 +100,27 @@ def test_snapshot_sees_only_the_past(small_frame: pd.DataFrame) -> None:
         np.testing.assert_array_equal(before.x[kind], after.x[kind])
     for et in before.edges:
         np.testing.assert_array_equal(before.edges[et], after.edges[et])
+
+
+def test_node_features_do_not_grow_with_the_length_of_history(small_frame: pd.DataFrame) -> None:
+    """The same behaviour a year earlier leaves every node's features as they were.
+
+    Activity counted over all history would grow with the data set's age (see `graph_data`). The copy
+    carries no fraud, so the confirmed-fraud counts (all known history, by design) stay equal; only
+    the merchant's fraud rate, a ratio over all known history, moves (its denominator grows).
+    """
+    cols = data.columns(small_frame)
+    cutoff = int(cols["event_ms"][-1]) + 1
+    earlier = {k: np.asarray(v) for k, v in cols.items()}
+    earlier["event_ms"] = earlier["event_ms"] - 400 * DAY_MS
+    earlier["is_fraud"] = np.zeros_like(earlier["is_fraud"])
+    longer = {k: np.concatenate([earlier[k], np.asarray(v)]) for k, v in cols.items()}
+    before = snapshot(graph_columns(cols)[0], cutoff, FEATURES, GRAPH)
+    after = snapshot(graph_columns(longer)[0], cutoff, FEATURES, GRAPH)
+    for kind, names in NODE_FEATURES.items():
+        for j, name in enumerate(names):
+            if (kind, name) != ("merchant", "fraud_rate"):
+                np.testing.assert_allclose(after.x[kind][:, j], before.x[kind][:, j], rtol=1e-6, err_msg=name)
 
 
 def test_serving_modules_do_not_import_torch() -> None:
