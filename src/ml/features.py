@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-# 2: merchant nodes carry common-point-of-purchase features; 3: graph nodes count activity over 30 days, not all history
+# 2: merchant nodes carry common-point-of-purchase features
+# 3: graph nodes count activity over the last 30 days, not over all history
 SPEC_VERSION = 3
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 
