@@ -145,16 +145,17 @@ class FraudModel:
         ids = {"card": card_id, "merchant": merchant_id, "user": user_id}
         risks, embeddings = [], []
         for kind in GRAPH_NODE_KINDS:
-            known = self.embedder.lookup(kind, ids[kind])
-            if known is None:
+            found = self.embedder.lookup(kind, ids[kind])
+            if found is None:
                 # A new node, linked by this transaction: card ↔ merchant, card ↔ user.
                 links = (
                     {"merchant": [merchant_id], "user": [user_id]} if kind == "card" else {"card": [card_id]}
                 )
                 embedding = self.embedder.embed(kind, self._new_node[kind], links)
-                known = self.embedder.score(kind, embedding), embedding
-            risks.append(known[0])
-            embeddings.append(known[1])
+                found = self.embedder.score(kind, embedding), embedding
+            risk, embedding = found
+            risks.append(risk)
+            embeddings.append(embedding)
         return np.concatenate([risks, *embeddings]).astype(np.float32)
 
     def score(self, x: np.ndarray) -> np.ndarray:

@@ -124,15 +124,19 @@ def _count(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.n
     return np.bincount(codes, weights=weights, minlength=n).astype(np.float64)
 
 
-def _activity(cols: GraphColumns, kind: str, rows: slice, known: slice, recent: slice) -> list[np.ndarray]:
-    """Features every node type shares: activity volume, amounts, channel, confirmed frauds."""
+def _activity(
+    cols: GraphColumns, kind: str, rows: slice, known: slice, recent: slice, shares: tuple[np.ndarray, ...]
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Features every node type shares, in `NODE_FEATURES` order: 30-day volume, mean amount, the share
+    of its transactions with each 0/1 flag in `shares`, confirmed frauds. Also returns the raw
+    confirmed-fraud counts (the merchant's fraud rate reads them)."""
     codes, n = getattr(cols, kind), cols.num_nodes[kind]
     txns = _count(codes[rows], n)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean_log_amount = np.nan_to_num(_count(codes[rows], n, cols.log_amount[rows]) / txns)
-        online = np.nan_to_num(_count(codes[rows], n, cols.online[rows]) / txns)
+        rates = [np.nan_to_num(_count(codes[rows], n, flag[rows]) / txns) for flag in shares]
     frauds = _count(codes[known], n, cols.fraud[known])
-    return [np.log1p(_count(codes[recent], n)), mean_log_amount, online, np.log1p(frauds)]
+    return [np.log1p(_count(codes[recent], n)), mean_log_amount, *rates, np.log1p(frauds)], frauds
 
 
 def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: GraphConfig) -> Snapshot:
@@ -149,21 +153,16 @@ def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: G
     owned = np.unique(cols.card[rows].astype(np.int64) * cols.num_nodes["user"] + cols.user[rows])
     own_card, own_user = owned // cols.num_nodes["user"], owned % cols.num_nodes["user"]
 
-    user = _activity(cols, "user", rows, known, recent)
+    user, _ = _activity(cols, "user", rows, known, recent, shares=(cols.online,))
     user.append(np.log1p(_count(own_user, cols.num_nodes["user"])))
-    card = _activity(cols, "card", rows, known, recent)
-    txns = _count(cols.card[rows], n_card)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        error_share = np.nan_to_num(_count(cols.card[rows], n_card, cols.error[rows]) / txns)
-    card.insert(NODE_FEATURES["card"].index("error_share"), error_share)
+    card, _ = _activity(cols, "card", rows, known, recent, shares=(cols.online, cols.error))
     last = np.full(n_card, -1, dtype=np.int64)
     np.maximum.at(last, cols.card[rows], t[rows])
     days = np.where(last >= 0, (cutoff_ms - last) / DAY_MS, NEVER_SEEN_DAYS)
     card.append(np.log1p(np.minimum(days, NEVER_SEEN_DAYS)))
     card.append(np.log1p(_count(visit_card, n_card)))
-    merchant = _activity(cols, "merchant", rows, known, recent)
+    merchant, known_frauds = _activity(cols, "merchant", rows, known, recent, shares=(cols.online,))
     known_txns = _count(cols.merchant[known], n_merchant)
-    known_frauds = _count(cols.merchant[known], n_merchant, cols.fraud[known])
     merchant.append(known_frauds / (known_txns + config.risk_prior_txns))
     merchant.append(np.log1p(_count(visit_merchant, n_merchant)))
     cpp_cards, cpp_z = cpp_fraud_cards(cols, cutoff_ms, config.label_delay_ms, graph)
