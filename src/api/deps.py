@@ -7,23 +7,15 @@ hop per request would cost more than the work they do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, FastAPI, Request
+from fastapi.security import APIKeyHeader
 
 from fraudlake.api.bundle import ModelBundle
 from fraudlake.api.errors import ModelNotReadyError, UnauthorizedError
 from fraudlake.api.services import Services
 from fraudlake.api.state import ServingState
-
-_api_key_header = APIKeyHeader(
-    name="X-API-Key",
-    auto_error=False,
-    scheme_name="ApiKey",
-    description="One of the keys in FRAUDLAKE_API_KEYS.",
-)
-_bearer = HTTPBearer(auto_error=False, scheme_name="Bearer", description="The API key as a bearer token.")
 
 
 def _services(request: Request) -> Services:
@@ -38,19 +30,59 @@ async def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-async def require_api_key(
-    request: Request,
-    api_key: Annotated[str | None, Security(_api_key_header)],
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
-) -> None:
-    """401 unless the request carries a configured key in X-API-Key or Authorization: Bearer."""
-    offered = api_key or (bearer.credentials if bearer else None)
-    if not offered:
-        raise UnauthorizedError(
-            "missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>"
-        )
-    if not _services(request).keys.accepts(offered):
-        raise UnauthorizedError("invalid API key")
+class ApiKeyAuth(APIKeyHeader):
+    """401 unless the request carries a configured key in `X-API-Key` or `Authorization: Bearer`.
+
+    Both headers are read here, in one dependency: FastAPI resolves each (sub-)dependency with a pass
+    of its own on every request, and on the scoring path that costs more than the check. The bearer
+    alternative is added to the OpenAPI document by `document_bearer_auth`.
+    """
+
+    async def __call__(self, request: Request) -> None:
+        offered = request.headers.get("x-api-key") or _bearer_token(request.headers.get("authorization"))
+        if not offered:
+            raise UnauthorizedError(
+                "missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>"
+            )
+        if not _services(request).keys.accepts(offered):
+            raise UnauthorizedError("invalid API key")
+
+
+def _bearer_token(authorization: str | None) -> str | None:
+    scheme, _, token = (authorization or "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+require_api_key = ApiKeyAuth(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="ApiKey",
+    description="One of the keys in FRAUDLAKE_API_KEYS (or send it as `Authorization: Bearer <key>`).",
+)
+_BEARER_SCHEME = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "The API key as a bearer token.",
+}
+
+
+def document_bearer_auth(app: FastAPI) -> None:
+    """Declare the bearer alternative in the app's OpenAPI document: the `Bearer` scheme, and on every
+    operation that requires `ApiKey`, `Bearer` as the other way to meet it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        document = build()  # FastAPI caches it as app.openapi_schema: edited once
+        document["components"]["securitySchemes"]["Bearer"] = _BEARER_SCHEME
+        for operations in document["paths"].values():
+            for operation in operations.values():
+                if {"ApiKey": []} in operation.get("security", []):
+                    operation["security"].append({"Bearer": []})
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _loaded_model(services: Services) -> ModelBundle:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -16,6 +18,7 @@ class ApiMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._request_children: dict[tuple[str, str, int], Any] = {}
         self.request_seconds = Histogram(
             "fraudlake_api_request_duration_seconds",
             "HTTP request latency by route template and status.",
@@ -59,6 +62,14 @@ class ApiMetrics:
             ["source"],
             registry=self.registry,
         )
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        # The labelled child is looked up once per (method, route, status): `labels()` validates,
+        # locks and hashes on every call, a measurable share of a sub-millisecond request.
+        key = (method, route, status)
+        if (child := self._request_children.get(key)) is None:
+            child = self._request_children[key] = self.request_seconds.labels(method, route, str(status))
+        child.observe(seconds)
 
     def model_changed(self, version: str) -> None:
         self.model_info.info({"version": version})

@@ -95,7 +95,7 @@ class RequestContextMiddleware:
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         route: Any = scope.get("route")
         template = getattr(route, "path", None) or "<unmatched>"
-        self.metrics.request_seconds.labels(scope["method"], template, str(status)).observe(seconds)
+        self.metrics.observe_request(scope["method"], template, status, seconds)
         level = logging.DEBUG if template in _QUIET_ROUTES else logging.INFO
         if access_log.isEnabledFor(level):
             access_log.log(

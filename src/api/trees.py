@@ -32,11 +32,10 @@ class TreeEnsemble:
 
     roots: np.ndarray  # (trees,) node index of each tree's root
     step: np.ndarray  # left child, or the leaf itself
-    feature: np.ndarray  # split feature (0 for leaves)
+    lookup: np.ndarray  # split feature, + n_features where a missing value goes right; leaves: 2 × n_features
     threshold: np.ndarray  # float32: x >= threshold goes right (XGBoost: x < threshold goes left)
-    default_right: np.ndarray  # where a missing value (NaN) goes
     value: np.ndarray  # float32 leaf values (0 for inner nodes)
-    mean: np.ndarray  # cover-weighted expected value of each node's subtree (XGBoost's node means)
+    gain: np.ndarray  # a node's expected value (XGBoost's node mean) minus its parent's: a path's credit
     depth: int
     base_margin: np.float32
     n_features: int
@@ -57,6 +56,13 @@ class TreeEnsemble:
             for t in trees
         ):
             return None
+        if any(  # a missing value's stand-in (±inf) must fall on its default side of every split
+            not np.isfinite(
+                np.asarray(t["split_conditions"], dtype=np.float32)[np.asarray(t["left_children"]) >= 0]
+            ).all()
+            for t in trees
+        ):
+            return None
         params = learner["learner_model_param"]
         base_score = float(str(params["base_score"]).strip("[]"))
         base_margin = np.float32(np.log(base_score / (1.0 - base_score)))
@@ -64,20 +70,22 @@ class TreeEnsemble:
 
     @classmethod
     def _build(cls, trees: list[dict[str, Any]], base_margin: np.float32, n_features: int) -> TreeEnsemble:
-        names = ("step", "feature", "threshold", "default_right", "value", "mean")
+        names = ("step", "lookup", "threshold", "value", "gain")
         parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
-        roots, offset, depth = [], 0, 0
+        roots, offset, depth, expected = [], 0, 0, 0.0
         for tree in trees:
             left = np.asarray(tree["left_children"], dtype=np.int64)
             leaf = left < 0
             split = np.asarray(tree["split_conditions"], dtype=np.float32)
             parts["step"].append(np.where(leaf, np.arange(len(left)), left) + offset)
-            parts["feature"].append(np.where(leaf, 0, np.asarray(tree["split_indices"], dtype=np.int64)))
+            feature = np.asarray(tree["split_indices"], dtype=np.int64)
+            missing_right = ~np.asarray(tree["default_left"], dtype=bool)
+            parts["lookup"].append(np.where(leaf, 2 * n_features, feature + missing_right * n_features))
             parts["threshold"].append(np.where(leaf, np.float32(np.nan), split))
-            parts["default_right"].append(~np.asarray(tree["default_left"], dtype=bool) & ~leaf)
             parts["value"].append(np.where(leaf, split, np.float32(0)))
             mean, tree_depth = _node_means(left, split, np.asarray(tree["sum_hessian"], dtype=np.float64))
-            parts["mean"].append(mean)
+            parts["gain"].append(_gains(left, mean))
+            expected += mean[0]
             roots.append(offset)
             offset += len(left)
             depth = max(depth, tree_depth)
@@ -88,7 +96,7 @@ class TreeEnsemble:
             depth=depth,
             base_margin=base_margin,
             n_features=n_features,
-            bias=float(base_margin) + flat["mean"][roots_array].sum(),
+            bias=float(base_margin) + expected,
             **flat,
         )
 
@@ -96,43 +104,45 @@ class TreeEnsemble:
         """Leaf index per (row, tree), and per-feature path contributions (rows × features + 1) when asked.
 
         The last contribution column is the bias: the base margin plus every tree's expected value.
-        Rows are flattened into one vector of (row, tree) positions, each row padded to features + 1
-        values, so one index addresses both a row's value and its contribution slot. (One row, the
-        single score, needs neither offsets nor padding: one call per numpy operation is its cost.)
+        A row is compared through two copies of its values, missing ones set to -inf in the first and
+        +inf in the second; a node reads the copy that sends a missing value its default way
+        (`lookup`), so the walk needs no missing-value test per level. Rows are flattened into one
+        vector of (row, tree) positions, so one index addresses a row's value and its contribution
+        slot. (One row, the single score, needs neither offsets nor flattening: one call per numpy
+        operation is its cost.)
         """
-        n_rows, n_trees, width = len(x), len(self.roots), self.n_features + 1
-        several = n_rows > 1
-        if several:
-            padded = np.full((n_rows, width), np.nan, dtype=np.float32)
-            padded[:, : self.n_features] = x
-            values = padded.ravel()
+        n_rows, n_trees, n = len(x), len(self.roots), self.n_features
+        width = 2 * n + 1  # both copies, then the bias slot
+        missing = np.isnan(x)
+        rows = np.empty((n_rows, width), dtype=np.float32)
+        rows[:, :n] = np.where(missing, _MINUS_INF, x)
+        rows[:, n : 2 * n] = np.where(missing, _PLUS_INF, x)
+        rows[:, -1] = 0  # the bias slot: leaves compare it with NaN, so they never move
+        values = rows.ravel()
+        if n_rows > 1:
             offsets = np.repeat(np.arange(n_rows) * width, n_trees)
             nodes = np.tile(self.roots, n_rows)
         else:
-            values, nodes = x[0], self.roots
-        missing = np.isnan(values)
-        any_missing = bool(missing.any())
+            nodes = self.roots
         path, visited = [], [nodes]
         for _ in range(self.depth):
-            at = self.feature[nodes] + offsets if several else self.feature[nodes]
-            go_right = values[at] >= self.threshold[nodes]
-            if any_missing:
-                go_right = np.where(missing[at], self.default_right[nodes], go_right)
-            nodes = self.step[nodes] + go_right
+            at = self.lookup[nodes] + offsets if n_rows > 1 else self.lookup[nodes]
+            nodes = self.step[nodes] + (values[at] >= self.threshold[nodes])
             path.append(at)
             visited.append(nodes)
         leaves = nodes.reshape(n_rows, n_trees)
         if not contributions:
             return leaves, None
-        # Each step credits the feature it split on with the change in expected value; a leaf's
-        # self-loop changes nothing, so padding levels add zeros.
-        means = self.mean[np.array(visited)]
-        steps = (means[1:] - means[:-1]).ravel()
-        out = np.bincount(np.concatenate(path), weights=steps, minlength=n_rows * width).reshape(
+        # Each step credits the feature it split on with the change in expected value. A leaf's
+        # self-loop reads and credits the bias slot, which is overwritten; credits to either copy
+        # of a feature are summed.
+        steps = self.gain[np.concatenate(visited[1:])]
+        credit = np.bincount(np.concatenate(path), weights=steps, minlength=n_rows * width).reshape(
             n_rows, width
         )
-        out[:, -1] = self.bias
-        return leaves, out
+        credit[:, :n] += credit[:, n : 2 * n]
+        credit[:, n] = self.bias
+        return leaves, credit[:, : n + 1]
 
     def margin(self, leaves: np.ndarray) -> np.ndarray:
         """Raw margins, summed like XGBoost: base margin first, then the trees in order, in float32."""
@@ -145,6 +155,7 @@ class TreeEnsemble:
         return np.array([_sigmoid(m) for m in self.margin(leaves).tolist()], dtype=np.float32)
 
 
+_MINUS_INF, _PLUS_INF = np.float32(-np.inf), np.float32(np.inf)
 _LIBM = ctypes.CDLL(ctypes.util.find_library("m") or "libm.so.6")
 _LIBM.expf.restype, _LIBM.expf.argtypes = ctypes.c_float, [ctypes.c_float]
 _ONE, _EXP_CAP = np.float32(1), float(np.float32(88.7))
@@ -158,6 +169,14 @@ def _sigmoid(margin: float) -> np.float32:
     so plain numbers: numpy's cost per call would exceed the arithmetic.
     """
     return _ONE / (np.float32(_LIBM.expf(min(-margin, _EXP_CAP))) + _ONE)
+
+
+def _gains(left: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Each node's mean minus its parent's (0 at the root)."""
+    parent_mean = mean.copy()  # the root is its own reference
+    inner = np.flatnonzero(left >= 0)
+    parent_mean[left[inner]] = parent_mean[left[inner] + 1] = mean[inner]
+    return mean - parent_mean
 
 
 def _node_means(left: np.ndarray, split: np.ndarray, cover: np.ndarray) -> tuple[np.ndarray, int]:

@@ -65,7 +65,7 @@ def test_every_configured_key_works_in_either_header(client: TestClient, headers
 def test_openapi_declares_both_auth_schemes_on_protected_routes(client: TestClient) -> None:
     doc = client.get("/openapi.json").json()
     assert set(doc["components"]["securitySchemes"]) == {"ApiKey", "Bearer"}
-    assert doc["paths"]["/v1/score"]["post"]["security"]
+    assert doc["paths"]["/v1/score"]["post"]["security"] == [{"ApiKey": []}, {"Bearer": []}]
     assert "security" not in doc["paths"]["/healthz"]["get"]
 
 

@@ -43,6 +43,9 @@ def test_margins_and_probabilities_equal_xgboost_bit_for_bit(booster: xgboost.Bo
     )
     np.testing.assert_array_equal(leaves - trees.roots, booster.predict(dmatrix, pred_leaf=True,
                                                                         validate_features=False))  # fmt: skip
+    # One row at a time (the single score's path) lands on the same leaves.
+    for i in range(0, len(x), 50):
+        np.testing.assert_array_equal(trees.walk(x[i : i + 1], contributions=False)[0], leaves[i : i + 1])
 
 
 def test_contributions_equal_xgboost_path_attributions(booster: xgboost.Booster) -> None:
@@ -54,6 +57,9 @@ def test_contributions_equal_xgboost_path_attributions(booster: xgboost.Booster)
         xgboost.DMatrix(x), pred_contribs=True, approx_contribs=True, validate_features=False
     )
     np.testing.assert_allclose(contributions, expected, rtol=1e-5, atol=1e-5)
+    for i in range(0, len(x), 10):
+        _, one = trees.walk(x[i : i + 1], contributions=True)
+        np.testing.assert_allclose(one, expected[i : i + 1], rtol=1e-5, atol=1e-5)
 
 
 def test_models_it_cannot_walk_are_left_to_xgboost() -> None:
