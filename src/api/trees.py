@@ -134,8 +134,8 @@ class TreeEnsemble:
         if not contributions:
             return leaves, None
         # Each step credits the feature it split on with the change in expected value. A leaf's
-        # self-loop reads and credits the bias slot, which is overwritten; credits to either copy
-        # of a feature are summed.
+        # self-loop credits the last slot, which is dropped. The two copies' credits are summed into
+        # the first copy, and column n (the second copy's first slot, already summed) takes the bias.
         steps = self.gain[np.concatenate(visited[1:])]
         credit = np.bincount(np.concatenate(path), weights=steps, minlength=n_rows * width).reshape(
             n_rows, width
