@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
-from fraudlake.api.deps import document_bearer_auth, require_api_key
+from fraudlake.api.deps import complete_openapi, require_api_key
 from fraudlake.api.errors import error_responses, install_error_handlers
 from fraudlake.api.middleware import RequestContextMiddleware
 from fraudlake.api.routers import agent, alerts, health, model, pipelines, score
@@ -51,7 +51,7 @@ def create_app(settings: ApiSettings | None = None, registry: ModelRegistry | No
         app.include_router(router)
     for router in PROTECTED_ROUTERS:
         app.include_router(router, dependencies=[Depends(require_api_key)], responses=error_responses(401))
-    document_bearer_auth(app)
+    complete_openapi(app)
     return app
 
 

@@ -69,6 +69,17 @@ def test_openapi_declares_both_auth_schemes_on_protected_routes(client: TestClie
     assert "security" not in doc["paths"]["/healthz"]["get"]
 
 
+def test_openapi_documents_the_single_score_body(client: TestClient) -> None:
+    """/v1/score reads its body itself (JsonBody); the document still describes it and its examples."""
+    doc = client.get("/openapi.json").json()
+    body = doc["paths"]["/v1/score"]["post"]["requestBody"]
+    media = body["content"]["application/json"]
+    assert body["required"] is True
+    assert media["schema"] == {"$ref": "#/components/schemas/TransactionIn"}
+    assert set(media["examples"]) == {"online", "in_store"}
+    assert "amount" in doc["components"]["schemas"]["TransactionIn"]["properties"]
+
+
 # -- POST /v1/score ---------------------------------------------------------------------------------
 
 
@@ -187,6 +198,34 @@ def test_422_for_a_missing_field_and_for_broken_json(
     )
     assert broken.status_code == 422
     assert broken.json()["error"] == "validation_error"
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe{}", b"", b"[]"])  # not UTF-8, empty, not an object
+def test_422_for_a_body_that_is_not_a_json_object(client: TestClient, content: bytes) -> None:
+    response = client.post("/v1/score", content=content, headers=AUTH | {"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert [f["field"] for f in response.json()["fields"]] == ["body"]
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", None])
+def test_422_for_a_body_not_sent_as_json(
+    client: TestClient, transactions: list[dict[str, Any]], content_type: str | None
+) -> None:
+    headers = AUTH | ({"Content-Type": content_type} if content_type else {})
+    response = client.post("/v1/score", content=json.dumps(transactions[405]).encode(), headers=headers)
+    assert response.status_code == 422
+    assert response.json()["fields"] == [
+        {"field": "body", "message": "the body must be JSON, sent as Content-Type: application/json"}
+    ]
+
+
+def test_the_single_score_reads_json_types_as_the_contract_does(
+    client: TestClient, transactions: list[dict[str, Any]]
+) -> None:
+    """The route validates the JSON text itself: 5411.0 is an integer, "5411" is not."""
+    assert client.post("/v1/score", json=transactions[406] | {"mcc": 5411.0}, headers=AUTH).status_code == 200
+    quoted = client.post("/v1/score", json=transactions[407] | {"mcc": "5411"}, headers=AUTH)
+    assert [f["field"] for f in quoted.json()["fields"]] == ["mcc"]
 
 
 def test_422_in_a_batch_names_the_item(client: TestClient, transactions: list[dict[str, Any]]) -> None:
