@@ -13,9 +13,10 @@ once the labelled transaction is `label_delay_ms` older than the transaction bei
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -48,8 +49,44 @@ def _cents(amount: Any) -> int:
 
 
 @dataclass
+class _History:
+    """An entity's transactions within reach in event-time order, with running totals: any window's
+    count, cents and squared cents come from one binary search and two subtractions, whatever its length.
+    """
+
+    times: list[int] = field(default_factory=list)  # event ms, nondecreasing
+    cents: list[int] = field(default_factory=lambda: [0])  # cents[k]: sum of the first k amounts
+    squares: list[int] = field(default_factory=lambda: [0])  # the same for squared amounts
+    start: int = 0  # entries before it are out of reach (dropped in bulk, not one by one)
+
+    def add(self, t: int, cents: int) -> None:
+        if self.times and t < self.times[-1]:  # late: into its place; the totals after it grow
+            at = bisect.bisect_right(self.times, t, self.start)
+            self.times.insert(at, t)
+            self.cents[at + 1 :] = [total + cents for total in self.cents[at:]]
+            self.squares[at + 1 :] = [total + cents * cents for total in self.squares[at:]]
+        else:
+            self.times.append(t)
+            self.cents.append(self.cents[-1] + cents)
+            self.squares.append(self.squares[-1] + cents * cents)
+
+    def since(self, horizon: int) -> tuple[int, int, int]:
+        """Count, cents and squared cents of the entries after `horizon` (event ms > horizon)."""
+        first = bisect.bisect_right(self.times, horizon, self.start)
+        cents, squares = self.cents, self.squares
+        return len(self.times) - first, cents[-1] - cents[first], squares[-1] - squares[first]
+
+    def forget_until(self, horizon: int) -> None:
+        """Drop entries at or before `horizon`; the lists are cut once half of them are dropped."""
+        self.start = bisect.bisect_right(self.times, horizon, self.start)
+        if self.start > 32 and 2 * self.start > len(self.times):
+            del self.times[: self.start], self.cents[: self.start], self.squares[: self.start]
+            self.start = 0
+
+
+@dataclass
 class _EntityState:
-    recent: deque[tuple[int, int]] = field(default_factory=deque)  # (event ms, cents), oldest first
+    history: _History = field(default_factory=_History)  # within the entity's longest window
     last_ms: int = -1
     prior: int = 0
     all_cents: int = 0
@@ -58,20 +95,20 @@ class _EntityState:
     last_state: str = ""  # latest in-person merchant state (users)
 
 
-def _nested_windows(entity: str) -> tuple[list[int], list[tuple[str, str]]]:
-    """The entity's window spans, narrowest first, and their (count, cents) aggregate names."""
-    windows = sorted(VELOCITY_WINDOWS[entity], key=WINDOWS_MS.__getitem__)
-    return [WINDOWS_MS[w] for w in windows], [(f"{entity}_count_{w}", f"{entity}_cents_{w}") for w in windows]
-
-
-_NESTED_WINDOWS = {entity: _nested_windows(entity) for entity in VELOCITY_WINDOWS}
+# Per entity: each velocity window's span and its (count, cents) aggregate names.
+_WINDOWS = {
+    entity: [(WINDOWS_MS[w], f"{entity}_count_{w}", f"{entity}_cents_{w}") for w in windows]
+    for entity, windows in VELOCITY_WINDOWS.items()
+}
 
 
 class OnlineFeatureState:
     """Per-entity history for computing the spec's features one transaction at a time.
 
-    The clock only moves forward: transactions must arrive in nondecreasing event time (a late one
-    is treated as arriving now, which only changes which labels count as matured).
+    The clock only moves forward: transactions should arrive in nondecreasing event time. A late one
+    takes its place in the windows by its event time; for labels it counts as arriving now (which only
+    changes which labels count as matured). Window totals are running sums, so a score costs the same
+    for a card with three transactions as for one with three thousand.
     """
 
     def __init__(self, config: FeatureConfig | None = None):
@@ -98,14 +135,14 @@ class OnlineFeatureState:
         state = state_code(txn.get("merchant_state"))
         raw: dict[str, int] = {}
         for entity, entity_state in (("card", cs), ("user", us)):
-            raw.update(self._windows(entity, entity_state.recent, t))
+            for span, count_key, cents_key in _WINDOWS[entity]:
+                raw[count_key], raw[cents_key], _ = entity_state.history.since(t - span)
             raw[f"{entity}_last_ms"] = entity_state.last_ms
-        horizon = t - self.config.user_norm_window_ms
-        norm = [c for (ts, c) in us.recent if ts > horizon]
+        norm_count, norm_cents, norm_squares = us.history.since(t - self.config.user_norm_window_ms)
         raw |= {
-            "user_norm_count": len(norm),
-            "user_norm_cents": sum(norm),
-            "user_norm_cents_sq": sum(c * c for c in norm),
+            "user_norm_count": norm_count,
+            "user_norm_cents": norm_cents,
+            "user_norm_cents_sq": norm_squares,
             "user_all_count": us.prior,
             "user_all_cents": us.all_cents,
             "card_prior": cs.prior,
@@ -136,9 +173,8 @@ class OnlineFeatureState:
         cents = _cents(txn["amount"])
         state = state_code(txn.get("merchant_state"))
         for entity, st in (("card", self._cards[card]), ("user", self._users[user])):
-            st.recent.append((t, cents))
-            while st.recent and st.recent[0][0] <= t - self._reach[entity]:
-                st.recent.popleft()
+            st.history.add(t, cents)
+            st.history.forget_until(t - self._reach[entity])
             st.last_ms, st.prior, st.all_cents = t, st.prior + 1, st.all_cents + cents
         if state:
             self._users[user].last_state = state
@@ -165,25 +201,3 @@ class OnlineFeatureState:
             self._merchants[merchant].known_count += txns
             self._merchants[merchant].known_frauds += frauds
             self._cards[card].known_frauds += frauds
-
-    @staticmethod
-    def _windows(entity: str, recent: deque[tuple[int, int]], t: int) -> dict[str, int]:
-        # One pass from the newest entry backwards; the windows are nested (10m ⊂ 1h ⊂ 24h ⊂ 7d).
-        spans, keys = _NESTED_WINDOWS[entity]
-        horizons = [t - span for span in spans]
-        widest = len(spans) - 1
-        counts, sums = [0] * len(spans), [0] * len(spans)
-        for ts, cents in reversed(recent):
-            for k in range(widest, -1, -1):
-                if ts <= horizons[k]:
-                    break
-                counts[k] += 1
-                sums[k] += cents
-            else:
-                continue
-            if k == widest:
-                break
-        out = {}
-        for k, (count_key, cents_key) in enumerate(keys):
-            out[count_key], out[cents_key] = counts[k], sums[k]
-        return out
