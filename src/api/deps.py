@@ -72,10 +72,11 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 class JsonBody(Generic[ModelT]):
     """The request body as `model`, validated by pydantic-core straight from the JSON bytes.
 
-    For the scoring hot path. FastAPI's own body handling decodes the JSON into Python objects and then
+    For the scoring routes. FastAPI's own body handling decodes the JSON into Python objects and then
     validates those: two passes, the second in pydantic's Python mode, while the contract is its JSON
     mode (`TransactionIn`: 7.0 is an integer, "7" is not; test_api_json_integers). Errors read as
-    FastAPI's: 422 naming each bad field under `body`. `complete_openapi` documents the body.
+    FastAPI's: 422 naming each bad field under `body`. `complete_openapi` documents the body and adds
+    the model's schema.
     """
 
     def __init__(self, model: type[ModelT], examples: dict[str, Any] | None = None):

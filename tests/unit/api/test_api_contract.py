@@ -69,15 +69,21 @@ def test_openapi_declares_both_auth_schemes_on_protected_routes(client: TestClie
     assert "security" not in doc["paths"]["/healthz"]["get"]
 
 
-def test_openapi_documents_the_single_score_body(client: TestClient) -> None:
-    """/v1/score reads its body itself (JsonBody); the document still describes it and its examples."""
+@pytest.mark.parametrize(
+    ("path", "model"), [("/v1/score", "TransactionIn"), ("/v1/score/batch", "BatchRequest")]
+)
+def test_openapi_documents_the_scoring_bodies(client: TestClient, path: str, model: str) -> None:
+    """The scoring routes read their bodies themselves (JsonBody); the document still describes them."""
     doc = client.get("/openapi.json").json()
-    body = doc["paths"]["/v1/score"]["post"]["requestBody"]
-    media = body["content"]["application/json"]
+    body = doc["paths"][path]["post"]["requestBody"]
     assert body["required"] is True
-    assert media["schema"] == {"$ref": "#/components/schemas/TransactionIn"}
-    assert set(media["examples"]) == {"online", "in_store"}
+    assert body["content"]["application/json"]["schema"] == {"$ref": f"#/components/schemas/{model}"}
     assert "amount" in doc["components"]["schemas"]["TransactionIn"]["properties"]
+
+
+def test_openapi_shows_examples_of_a_transaction(client: TestClient) -> None:
+    media = client.get("/openapi.json").json()["paths"]["/v1/score"]["post"]["requestBody"]["content"]
+    assert set(media["application/json"]["examples"]) == {"online", "in_store"}
 
 
 # -- POST /v1/score ---------------------------------------------------------------------------------
