@@ -18,7 +18,7 @@ class ApiMetrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self._request_children: dict[tuple[str, str, int], Any] = {}
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         self.request_seconds = Histogram(
             "fraudlake_api_request_duration_seconds",
             "HTTP request latency by route template and status.",
@@ -64,12 +64,19 @@ class ApiMetrics:
         )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        # The labelled child is looked up once per (method, route, status): `labels()` validates,
-        # locks and hashes on every call, a measurable share of a sub-millisecond request.
-        key = (method, route, status)
-        if (child := self._request_children.get(key)) is None:
-            child = self._request_children[key] = self.request_seconds.labels(method, route, str(status))
-        child.observe(seconds)
+        self._child(self.request_seconds, method, route, str(status)).observe(seconds)
+
+    def inc(self, counter: Counter, *labels: str) -> None:
+        """Count one event under `labels` (of the request path's counters: scores, rules fired)."""
+        self._child(counter, *labels).inc()
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        # Each labelled child is looked up once: `labels()` validates, locks and hashes on every call,
+        # a measurable share of a sub-millisecond request.
+        key = (metric, labels)
+        if (child := self._children.get(key)) is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def model_changed(self, version: str) -> None:
         self.model_info.info({"version": version})

@@ -139,10 +139,10 @@ class Services:
 
     def publish(self, scored: Scored, model_version: str) -> None:
         """Hand results to the configured sinks (never blocks the request)."""
-        for decision in (r.decision for r in scored.results):
-            self.metrics.scores.labels(decision).inc()
-        for hit in (h for r in scored.results for h in r.rules_fired):
-            self.metrics.rules_fired.labels(hit.rule).inc()
+        for result in scored.results:
+            self.metrics.inc(self.metrics.scores, result.decision)
+            for hit in result.rules_fired:
+                self.metrics.inc(self.metrics.rules_fired, hit.rule)
         if "predictions" in self.sinks:
             for row in prediction_rows(scored, model_version):
                 self.sinks["predictions"].submit(row)
