@@ -107,8 +107,8 @@ class OnlineFeatureState:
 
     The clock only moves forward: transactions should arrive in nondecreasing event time. A late one
     takes its place in the windows by its event time; for labels it counts as arriving now (which only
-    changes which labels count as matured). Window totals are running sums, so a score costs the same
-    for a card with three transactions as for one with three thousand.
+    changes which labels count as matured). Window totals are running sums: a busy card's windows cost
+    a binary search, not a walk over its transactions.
     """
 
     def __init__(self, config: FeatureConfig | None = None):
