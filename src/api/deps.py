@@ -40,7 +40,7 @@ class ApiKeyAuth(APIKeyHeader):
 
     Both headers are read here, in one dependency: FastAPI resolves each (sub-)dependency with a pass
     of its own on every request, and on the scoring path that costs more than the check. The bearer
-    alternative is added to the OpenAPI document by `document_bearer_auth`.
+    alternative is added to the OpenAPI document by `complete_openapi`.
     """
 
     async def __call__(self, request: Request) -> None:

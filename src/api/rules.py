@@ -9,13 +9,15 @@ what a real-time decision can see. A window holds the card's earlier transaction
 from __future__ import annotations
 
 import math
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Sequence
 
 from fraudlake.api.models import RuleHit
+from fraudlake.ml.online import AmountHistory
 from fraudlake.operator.spec import Rule
 
 MINUTE_MS = 60_000
+_NO_HISTORY = AmountHistory()  # a card seen for the first time (only read)
 
 
 class RuleEngine:
@@ -25,19 +27,15 @@ class RuleEngine:
     def __init__(self, rules: Sequence[Rule]):
         self.rules = tuple(rule for rule in rules if rule.enabled)
         self.reach_ms = max((rule.window_minutes * MINUTE_MS for rule in self.rules), default=0)
-        self._recent: dict[str, deque[tuple[int, int]]] = defaultdict(deque)  # card → (event ms, cents)
+        self._recent: dict[str, AmountHistory] = defaultdict(AmountHistory)
 
     def evaluate(self, card_id: str, t_ms: int, cents: int, user_average: float) -> list[RuleHit]:
         """Rules that fire for a transaction, given the user's average spending before it (NaN: none)."""
-        recent = self._recent.get(card_id, ())
+        recent = self._recent.get(card_id, _NO_HISTORY)
         hits = []
         for rule in self.rules:
-            window_ms = rule.window_minutes * MINUTE_MS
-            count, total = 1, cents
-            for ts, earlier_cents in reversed(recent):
-                if ts <= t_ms - window_ms:
-                    break
-                count, total = count + 1, total + earlier_cents
+            earlier, earlier_cents, _ = recent.since(t_ms - rule.window_minutes * MINUTE_MS)
+            count, total = earlier + 1, earlier_cents + cents
             if count < rule.min_count:
                 continue
             if rule.type == "Velocity":
@@ -70,6 +68,5 @@ class RuleEngine:
         if not self.rules:
             return
         recent = self._recent[card_id]
-        recent.append((t_ms, cents))
-        while recent and recent[0][0] <= t_ms - self.reach_ms:
-            recent.popleft()
+        recent.add(t_ms, cents)
+        recent.forget_until(t_ms - self.reach_ms)

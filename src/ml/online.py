@@ -49,9 +49,10 @@ def _cents(amount: Any) -> int:
 
 
 @dataclass
-class _History:
-    """An entity's transactions within reach in event-time order, with running totals: any window's
-    count, cents and squared cents come from one binary search and two subtractions, whatever its length.
+class AmountHistory:
+    """A card's or user's transactions within reach in event-time order, with running totals: any
+    window's count, cents and squared cents come from one binary search and two subtractions, whatever
+    its length. (The feature state's windows and the API's rule windows both read it.)
     """
 
     times: list[int] = field(default_factory=list)  # event ms, nondecreasing
@@ -86,7 +87,7 @@ class _History:
 
 @dataclass
 class _EntityState:
-    history: _History = field(default_factory=_History)  # within the entity's longest window
+    history: AmountHistory = field(default_factory=AmountHistory)  # within the entity's longest window
     last_ms: int = -1
     prior: int = 0
     all_cents: int = 0

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudlake.ml.online import _History
+from fraudlake.ml.online import AmountHistory
 
 pytestmark = pytest.mark.unit
 
@@ -23,19 +23,20 @@ def recount(kept: list[tuple[int, int]], horizon: int) -> tuple[int, int, int]:
 @settings(max_examples=200, deadline=None)
 @given(arrivals, st.integers(0, 300), st.integers(1, 200))
 def test_windows_equal_a_recount(steps: list[tuple[int, int]], reach: int, span: int) -> None:
-    history, kept, clock = _History(), [], 1_000
+    history, kept, clock = AmountHistory(), [], 1_000
     for gap, cents in steps:
         clock += gap
         history.add(clock, cents)
         kept.append((clock, cents))
         history.forget_until(clock - reach)
-        kept = [(t, c) for t, c in kept if t > clock - reach]  # what a history within reach holds
-        for horizon in (clock - span, clock - reach, clock):
-            assert history.since(max(horizon, clock - reach)) == recount(kept, max(horizon, clock - reach))
+        oldest = clock - reach
+        kept = [(t, c) for t, c in kept if t > oldest]  # what a history within reach holds
+        for horizon in (max(clock - span, oldest), oldest, clock):
+            assert history.since(horizon) == recount(kept, horizon)
 
 
 def test_a_late_transaction_takes_its_place_in_time() -> None:
-    history = _History()
+    history = AmountHistory()
     for t, cents in [(100, 1), (200, 10), (300, 100)]:
         history.add(t, cents)
     history.add(150, 1000)  # late
@@ -45,7 +46,7 @@ def test_a_late_transaction_takes_its_place_in_time() -> None:
 
 
 def test_dropped_entries_are_cut_in_bulk_and_totals_survive_the_cut() -> None:
-    history = _History()
+    history = AmountHistory()
     for t in range(100):
         history.add(t, t)
         history.forget_until(t - 10)
