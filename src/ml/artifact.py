@@ -8,7 +8,8 @@ Files of one version (the layout under `s3://<bucket>/models/<version>/` and of 
     decision.json           isotonic calibration knots and the review/decline thresholds
     feature_spec.json       feature names, descriptions, windows, label delay, graph config
     gnn_weights.npz         GraphSAGE layer weights, heads, input standardization
-    embeddings.npz          per node type: ids, standardized inputs x, layer-1 states h1, embeddings h2
+    embeddings.npz          per node type: ids, standardized inputs x, layer-1 states h1, embeddings h2;
+                            per card also its raw CPP exposures (`card/exposure`)
     metrics.json            periods, test metrics of (a)/(b)/(c), intervals, decisions
     model_card.md           data window, metrics, limits
     pr_curves.png           precision-recall curves of (a)/(b)/(c) on the test period
@@ -30,7 +31,7 @@ import xgboost as xgb
 from fraudlake.ml.embed_numpy import GraphEmbedder, SageWeights
 from fraudlake.ml.evaluate import Calibration, decisions
 from fraudlake.ml.features import GRAPH_NODE_KINDS, SPEC_VERSION, FeatureConfig
-from fraudlake.ml.graph_data import NODE_TYPES, new_node_features
+from fraudlake.ml.graph_data import EXPOSURES, NODE_TYPES, new_node_features
 from fraudlake.ml.online import OnlineFeatureState
 
 MANIFEST = "manifest.json"
@@ -131,13 +132,16 @@ class FraudModel:
             weights, *({k: tables[f"{k}/{part}"] for k in NODE_TYPES} for part in ("ids", "x", "h1", "h2"))
         )
         self._new_node = {kind: new_node_features(kind) for kind in NODE_TYPES}
+        # A card the snapshot lacks visited no merchant in its edge window: exposure 0, as in training.
+        self._card_exposure = tables["card/exposure"].astype(np.float64).tolist()
+        self._no_exposure = [0.0] * len(EXPOSURES)
 
     def new_feature_state(self) -> OnlineFeatureState:
         """Online feature state configured like the training run (windows, label delay)."""
         return OnlineFeatureState(self.feature_config)
 
     def graph_features(self, card_id: str, merchant_id: str, user_id: str) -> np.ndarray:
-        """Graph columns (risks, then embeddings) for one transaction.
+        """Graph columns (risks, the card's exposures, then embeddings) for one transaction.
 
         Known nodes read the last training snapshot; a node it lacks is embedded inductively as a new
         node linked by this transaction (card ↔ merchant, card ↔ user).
@@ -156,7 +160,9 @@ class FraudModel:
             risk, embedding = found
             risks.append(risk)
             embeddings.append(embedding)
-        return np.concatenate([risks, *embeddings]).astype(np.float32)
+        card_row = self.embedder.index["card"].get(str(card_id))
+        exposures = self._no_exposure if card_row is None else self._card_exposure[card_row]
+        return np.concatenate([risks, exposures, *embeddings]).astype(np.float32)
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Calibrated fraud probabilities for rows of `feature_names` columns."""

@@ -3,7 +3,7 @@
 Common point of purchase (CPP): fraud analysts look for the merchant that a group of defrauded
 cards all visited shortly before their fraud, then watch the other cards that shopped there. Here
 a transaction's *CPP exposure* is the largest z-score of such defrauded cards over chance
-(`graph_data.cpp_fraud_cards`) among the merchants its card visited in the graph's edge window, as
+(`graph_data.cpp_cards`) among the merchants its card visited in the graph's edge window, as
 known at the transaction's snapshot (labels at least `label_delay_ms` old: exactly what
 `graph_data.snapshot` gives the GNN as a merchant feature).
 The *oracle* variant counts every fraud in the data, future ones included: it measures how strong
@@ -21,7 +21,9 @@ from fraudlake.ml.features import FeatureConfig
 from fraudlake.ml.graph_data import (
     GraphColumns,
     GraphConfig,
-    cpp_fraud_cards,
+    cpp_cards,
+    edge_visits,
+    exposure,
     row_snapshot_index,
     snapshot_times,
 )
@@ -32,23 +34,19 @@ _FOREVER_MS = 10**15
 def cpp_exposure(
     graph: GraphColumns, rows: np.ndarray, features: FeatureConfig, config: GraphConfig, oracle: bool = False
 ) -> np.ndarray:
-    """Per row: max CPP z-score over the merchants its card visited in the edge window."""
+    """Per row: max CPP z-score of confirmed frauds over the merchants its card visited in the edge
+    window (the card's `cpp_exposure` node feature, or its oracle variant)."""
     t = graph.event_ms
     cutoffs = snapshot_times(int(t[rows].min()), int(t[rows].max()), config.snapshot_every_ms)
     which = row_snapshot_index(t[rows], cutoffs)
-    n_merchant = graph.num_nodes["merchant"]
     out = np.zeros(len(rows))
     for k in np.unique(which):
         cutoff = int(cutoffs[k])
         if oracle:
-            _, score = cpp_fraud_cards(graph, _FOREVER_MS, 0, replace(config, cpp_recent_ms=_FOREVER_MS))
+            _, score = cpp_cards(graph, _FOREVER_MS, 0, replace(config, cpp_recent_ms=_FOREVER_MS))
         else:
-            _, score = cpp_fraud_cards(graph, cutoff, features.label_delay_ms, config)
-        lo = int(np.searchsorted(t, cutoff - config.edge_window_ms, "left"))
-        hi = int(np.searchsorted(t, cutoff, "left"))
-        visits = np.unique(graph.card[lo:hi].astype(np.int64) * n_merchant + graph.merchant[lo:hi])
-        card_max = np.zeros(graph.num_nodes["card"])  # no merchant above chance: 0
-        np.maximum.at(card_max, visits // n_merchant, score[visits % n_merchant])
+            _, score = cpp_cards(graph, cutoff, features.label_delay_ms, config)
+        card_max = exposure(*edge_visits(graph, cutoff, config), score, graph.num_nodes["card"])
         mine = np.flatnonzero(which == k)
         out[mine] = card_max[graph.card[rows[mine]]]
     return out

@@ -26,7 +26,8 @@ import numpy as np
 
 # 2: merchant nodes carry common-point-of-purchase features
 # 3: graph nodes count activity over the last 30 days, not over all history
-SPEC_VERSION = 3
+# 4: CPP from suspicions (no label delay) beside confirmed frauds; cards' CPP exposures as columns
+SPEC_VERSION = 4
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 
 # Sliding windows over the entity's earlier transactions (event time in (t - window, t]).
@@ -130,7 +131,8 @@ GRAPH_NODE_KINDS = ("card", "merchant", "user")
 
 
 def graph_features(dim: int) -> tuple[Feature, ...]:
-    """Columns the graph model adds: each node's GraphSAGE risk score, then its embedding."""
+    """Columns the graph model adds: each node's GraphSAGE risk score, the card's common-point-of-purchase
+    exposures (`graph_data.EXPOSURES`), then each node's embedding."""
     risks = tuple(
         Feature(
             f"graph_{kind}_risk",
@@ -139,12 +141,26 @@ def graph_features(dim: int) -> tuple[Feature, ...]:
         )
         for kind in GRAPH_NODE_KINDS
     )
+    exposures = (
+        Feature(
+            "graph_card_cpp_exposure",
+            "a merchant this card visited in 30 days shares confirmed frauds on its customers' cards"
+            " far above chance (common point of purchase)",
+            "graph",
+        ),
+        Feature(
+            "graph_card_suspect_exposure",
+            "a merchant this card visited in 30 days shares suspicious transactions on its customers'"
+            " cards far above chance (flagged by the tabular model, before any label)",
+            "graph",
+        ),
+    )
     dims = tuple(
         Feature(f"graph_{kind}_{i}", f"graph embedding of the {kind} (component {i})", "graph")
         for kind in GRAPH_NODE_KINDS
         for i in range(dim)
     )
-    return risks + dims
+    return risks + exposures + dims
 
 
 # Raw aggregates both paths must produce: integer counts/cents, -1 for "no earlier transaction".

@@ -25,6 +25,7 @@ from fraudlake.ml.features import GRAPH_NODE_KINDS, FeatureConfig
 from fraudlake.ml.graph_data import (
     AGGREGATION,
     EDGE_TYPES,
+    EXPOSURES,
     NODE_FEATURES,
     NODE_TYPES,
     GraphColumns,
@@ -50,8 +51,11 @@ class GnnConfig:
     seed: int = 7
 
 
-def graph_columns(cols: Mapping[str, np.ndarray]) -> tuple[GraphColumns, dict[str, np.ndarray]]:
-    """Integer-coded columns for snapshots, and each node type's ids in code order."""
+def graph_columns(
+    cols: Mapping[str, np.ndarray], suspect: np.ndarray | None = None
+) -> tuple[GraphColumns, dict[str, np.ndarray]]:
+    """Integer-coded columns for snapshots, and each node type's ids in code order; `suspect` flags
+    rows a model calls suspicious (none by default)."""
     coded, ids = {}, {}
     for kind in NODE_TYPES:
         values = np.asarray(cols[f"{kind}_id"])
@@ -69,6 +73,7 @@ def graph_columns(cols: Mapping[str, np.ndarray]) -> tuple[GraphColumns, dict[st
         error=(errors != "").astype(np.float64),
         fraud=np.asarray(cols["is_fraud"], dtype=np.float64),
         num_nodes={kind: len(ids[kind]) for kind in NODE_TYPES},
+        suspect=None if suspect is None else np.asarray(suspect, dtype=np.float64),
     )
     return graph, ids
 
@@ -210,13 +215,16 @@ def row_graph_features(
     config: GraphConfig,
     progress: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Graph columns (risks, then embeddings of card, merchant, user) for the given row indices.
+    """Graph columns (`features.graph_features`: risks, card exposures, then embeddings of card,
+    merchant, user) for the given row indices.
 
     Each row reads the latest snapshot at or before its event time, so nothing later than the row
     (and no label younger than the delay) reaches its graph features.
     """
-    dim = weights.dim
-    out = np.zeros((len(rows), len(GRAPH_NODE_KINDS) * (dim + 1)), dtype=np.float32)
+    dim, n_kinds = weights.dim, len(GRAPH_NODE_KINDS)
+    first_embedding = n_kinds + len(EXPOSURES)
+    exposure_columns = [NODE_FEATURES["card"].index(name) for name in EXPOSURES]
+    out = np.zeros((len(rows), first_embedding + n_kinds * dim), dtype=np.float32)
     which = row_snapshot_index(graph.event_ms[rows], cutoffs)
     uniq = np.unique(which)
     for step, k in enumerate(uniq):
@@ -225,9 +233,10 @@ def row_graph_features(
         risk = head_scores(weights, h2)
         mine = np.flatnonzero(which == k)
         nodes = {kind: getattr(graph, kind)[rows[mine]] for kind in GRAPH_NODE_KINDS}
+        out[mine, n_kinds:first_embedding] = snap.x["card"][nodes["card"]][:, exposure_columns]
         for j, kind in enumerate(GRAPH_NODE_KINDS):
             out[mine, j] = risk[kind][nodes[kind]]
-            col = len(GRAPH_NODE_KINDS) + j * dim
+            col = first_embedding + j * dim
             out[mine, col : col + dim] = h2[kind][nodes[kind]]
         if progress:
             progress(step + 1, len(uniq))

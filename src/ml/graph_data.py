@@ -9,6 +9,11 @@ for an unseen card or merchant.
 Activity is counted over trailing windows, never over all history: a count over all history grows
 with the age of the data set, so a GNN trained on the first months would read another world later,
 and the served embeddings would depend on how much history the lake keeps.
+
+Two flags mark transactions for the common-point-of-purchase (CPP) features: `fraud`, the confirmed
+label (known only after the label delay), and `suspect`, a tabular model's flag (known at once;
+`fraudlake.ml.train` sets it). A breached merchant's first victims are suspected days before their
+chargebacks arrive, which is when the breach's other cards still have fraud ahead of them.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ EDGE_TYPES: tuple[EdgeType, ...] = (
 # How each relation pools its neighbours. A card's risk hides in ONE of its merchants (the breached
 # one), which a mean over all its merchants would dilute; so merchants → card takes the max.
 AGGREGATION: dict[EdgeType, str] = {et: "max" if et[1] == "visited_by" else "mean" for et in EDGE_TYPES}
+# A card's CPP exposure: the highest CPP z-score among the merchants it visited in the edge window, for
+# confirmed frauds and for suspicions. XGBoost reads these card features as columns too.
+EXPOSURES = ("cpp_exposure", "suspect_exposure")
 NODE_FEATURES: dict[str, tuple[str, ...]] = {
     "user": ("log_txns_30d", "mean_log_amount", "online_share", "log_known_frauds", "log_cards"),
     "card": (
@@ -40,6 +48,7 @@ NODE_FEATURES: dict[str, tuple[str, ...]] = {
         "log_known_frauds",
         "log_days_since_last",
         "log_merchants_window",
+        *EXPOSURES,
     ),
     "merchant": (
         "log_txns_30d",
@@ -50,6 +59,8 @@ NODE_FEATURES: dict[str, tuple[str, ...]] = {
         "log_cards_window",
         "log_cpp_fraud_cards",
         "cpp_fraud_cards_z",
+        "log_cpp_suspect_cards",
+        "cpp_suspect_cards_z",
     ),
 }
 NEVER_SEEN_DAYS = 365.0
@@ -81,25 +92,33 @@ class GraphColumns:
     error: np.ndarray
     fraud: np.ndarray
     num_nodes: dict[str, int]
-    _fraud_visits: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict, repr=False, compare=False)
+    suspect: np.ndarray | None = None  # 0/1 per row; None: nothing suspected
+    _flagged_visits: dict[tuple[str, int], tuple[np.ndarray, ...]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
-    def fraud_visits(self, visit_ms: int) -> tuple[np.ndarray, ...]:
-        """Cached `_find_fraud_visits`: computed once, read by every snapshot."""
-        if visit_ms not in self._fraud_visits:
-            self._fraud_visits[visit_ms] = self._find_fraud_visits(visit_ms)
-        return self._fraud_visits[visit_ms]
+    def __post_init__(self) -> None:
+        if self.suspect is None:
+            self.suspect = np.zeros_like(self.fraud)
 
-    def _find_fraud_visits(self, visit_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(fraud time, card, merchant) for every fraud row and each merchant its card visited in a
-        legitimate transaction during the `visit_ms` before it: the raw material of a
-        common-point-of-purchase analysis. Only rows older than the fraud are read, so a snapshot
-        that keeps pairs with known fraud times sees known labels only."""
+    def flagged_visits(self, flag: str, visit_ms: int) -> tuple[np.ndarray, ...]:
+        """Cached `_find_flagged_visits`: computed once, read by every snapshot."""
+        if (flag, visit_ms) not in self._flagged_visits:
+            self._flagged_visits[flag, visit_ms] = self._find_flagged_visits(flag, visit_ms)
+        return self._flagged_visits[flag, visit_ms]
+
+    def _find_flagged_visits(self, flag: str, visit_ms: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flag time, card, merchant) for every row flagged `flag` ("fraud" or "suspect") and each
+        merchant its card visited in an unflagged transaction during the `visit_ms` before it: the raw
+        material of a common-point-of-purchase analysis. Only rows older than the flagged one are
+        read, so a snapshot that keeps pairs with known flag times sees known flags only."""
+        flagged = getattr(self, flag)
         order = np.lexsort((self.event_ms, self.card))  # by card, then time
         card_sorted, t_sorted = self.card[order], self.event_ms[order]
         starts = np.searchsorted(card_sorted, np.arange(self.num_nodes["card"] + 1))
-        legit = self.fraud[order] == 0
+        legit = flagged[order] == 0
         times, cards, merchants = [], [], []
-        for row in np.flatnonzero(self.fraud):
+        for row in np.flatnonzero(flagged):
             c, t = int(self.card[row]), int(self.event_ms[row])
             lo, hi = starts[c], starts[c + 1]
             a = lo + int(np.searchsorted(t_sorted[lo:hi], t - visit_ms, "left"))
@@ -146,10 +165,8 @@ def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: G
     rows = slice(0, end)
     known = slice(0, int(np.searchsorted(t, cutoff_ms - config.label_delay_ms, side="right")))
     recent = slice(int(np.searchsorted(t, cutoff_ms - 30 * DAY_MS, side="left")), end)
-    window = slice(int(np.searchsorted(t, cutoff_ms - graph.edge_window_ms, side="left")), end)
     n_card, n_merchant = cols.num_nodes["card"], cols.num_nodes["merchant"]
-    visits = np.unique(cols.card[window] * n_merchant + cols.merchant[window])
-    visit_card, visit_merchant = visits // n_merchant, visits % n_merchant
+    visit_card, visit_merchant = edge_visits(cols, cutoff_ms, graph)
     owned = np.unique(cols.card[rows].astype(np.int64) * cols.num_nodes["user"] + cols.user[rows])
     own_card, own_user = owned // cols.num_nodes["user"], owned % cols.num_nodes["user"]
 
@@ -165,8 +182,11 @@ def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: G
     known_txns = _count(cols.merchant[known], n_merchant)
     merchant.append(known_frauds / (known_txns + config.risk_prior_txns))
     merchant.append(np.log1p(_count(visit_merchant, n_merchant)))
-    cpp_cards, cpp_z = cpp_fraud_cards(cols, cutoff_ms, config.label_delay_ms, graph)
-    merchant.extend([np.log1p(cpp_cards), cpp_z])
+    # Confirmed frauds are known after the label delay; suspicions at once.
+    for flag, delay_ms in (("fraud", config.label_delay_ms), ("suspect", 0)):
+        cpp_count, cpp_z = cpp_cards(cols, cutoff_ms, delay_ms, graph, flag)
+        merchant.extend([np.log1p(cpp_count), cpp_z])
+        card.append(exposure(visit_card, visit_merchant, cpp_z, n_card))
 
     x = {
         kind: np.column_stack(feats).astype(np.float32)
@@ -181,21 +201,43 @@ def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: G
     return Snapshot(cutoff_ms, x, {k: v.astype(np.int64) for k, v in edges.items()})
 
 
-def cpp_fraud_cards(
-    cols: GraphColumns, cutoff_ms: int, label_delay_ms: int, graph: GraphConfig
+def edge_visits(cols: GraphColumns, cutoff_ms: int, graph: GraphConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(card, merchant) pairs with a visit in the edge window before the cutoff, each pair once."""
+    t, n_merchant = cols.event_ms, cols.num_nodes["merchant"]
+    window = slice(
+        int(np.searchsorted(t, cutoff_ms - graph.edge_window_ms, "left")),
+        int(np.searchsorted(t, cutoff_ms, "left")),
+    )
+    visits = np.unique(cols.card[window].astype(np.int64) * n_merchant + cols.merchant[window])
+    return visits // n_merchant, visits % n_merchant
+
+
+def exposure(
+    visit_card: np.ndarray, visit_merchant: np.ndarray, merchant_score: np.ndarray, n_card: int
+) -> np.ndarray:
+    """Per card: the highest score among the merchants it visited, 0 when none is above 0 (what a
+    card with no visits gets)."""
+    out = np.zeros(n_card)
+    np.maximum.at(out, visit_card, merchant_score[visit_merchant])
+    return out
+
+
+def cpp_cards(
+    cols: GraphColumns, cutoff_ms: int, delay_ms: int, graph: GraphConfig, flag: str = "fraud"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per merchant: defrauded cards that shopped there shortly before, and how far above chance
+    """Per merchant: flagged cards that shopped there shortly before, and how far above chance
     that count is (a z-score).
 
-    The count is of distinct cards that visited the merchant within `cpp_visit_ms` before a fraud
-    on the card whose label is known at the cutoff (fraud at least `label_delay_ms` old, and within
-    `cpp_recent_ms` of that). A popular merchant collects such cards by chance (every victim shops
-    somewhere): chance gives the merchant's visitors in the same period times the share of active
-    cards defrauded, with a Poisson spread, so the score is (count - expected) / sqrt(expected + 1).
-    A high score marks a breached merchant; its other recent visitors are the cards at risk.
+    The count is of distinct cards that visited the merchant within `cpp_visit_ms` before a
+    transaction flagged `flag` on the card, known at the cutoff (at least `delay_ms` old: the label
+    delay for confirmed frauds, 0 for suspicions; and within `cpp_recent_ms` of that). A popular
+    merchant collects such cards by chance (every victim shops somewhere): chance gives the
+    merchant's visitors in the same period times the share of active cards flagged, with a Poisson
+    spread, so the score is (count - expected) / sqrt(expected + 1). A high score marks a breached
+    merchant; its other recent visitors are the cards at risk.
     """
-    fraud_ms, card, merchant = cols.fraud_visits(graph.cpp_visit_ms)
-    known_until = cutoff_ms - label_delay_ms
+    fraud_ms, card, merchant = cols.flagged_visits(flag, graph.cpp_visit_ms)
+    known_until = min(cutoff_ms - delay_ms, cutoff_ms - 1)  # a snapshot sees times before the cutoff only
     keep = (fraud_ms <= known_until) & (fraud_ms > known_until - graph.cpp_recent_ms)
     n_merchant = cols.num_nodes["merchant"]
     pairs = np.unique(card[keep] * n_merchant + merchant[keep])

@@ -2,7 +2,8 @@
 
 Time periods (by event time, in this order; fractions are of rows):
 
-    gnn    the GraphSAGE model's own training period (its labels stay in it)
+    gnn    the GraphSAGE model's own training period (its labels stay in it), and the suspicion
+           model's (a tabular XGBoost whose flags feed the graph's no-delay CPP features)
     fit    XGBoost training rows for both (b) tabular and (c) tabular + graph
     valid  early stopping, calibration, decision thresholds
     test   the reported metrics, touched once
@@ -22,12 +23,12 @@ import pandas as pd
 import xgboost as xgb
 
 from fraudlake.ml import evaluate
-from fraudlake.ml.batch_features import batch_features
+from fraudlake.ml.batch_features import batch_features, codes
 from fraudlake.ml.data import TrainingDataError, columns
 from fraudlake.ml.embed_numpy import SageWeights, forward
 from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig, graph_features, spec_json
 from fraudlake.ml.graph import GnnConfig, fit_gnn, graph_columns, row_graph_features
-from fraudlake.ml.graph_data import GraphConfig, snapshot, snapshot_times
+from fraudlake.ml.graph_data import EXPOSURES, NODE_FEATURES, GraphConfig, snapshot, snapshot_times
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -62,6 +63,9 @@ class TrainConfig:
     gnn: GnnConfig = field(default_factory=GnnConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     xgb: XgbConfig = field(default_factory=XgbConfig)
+    # The suspicion model flags a transaction for the graph when its score reaches this precision
+    # (measured out of fold on the GNN period).
+    suspicion_precision: float = 0.50
     review_precision: float = 0.30  # an analyst queue where ≥ 30% of reviewed transactions are fraud
     decline_precision: float = 0.90  # automatic declines must be right ≥ 90% of the time
     bootstrap: int = 200
@@ -117,6 +121,51 @@ def _gnn_cutoffs(event_ms: np.ndarray, gnn_end: int, config: TrainConfig) -> np.
     return grid[pick.astype(int)]
 
 
+def suspicion_flags(
+    x_tab: np.ndarray,
+    y: np.ndarray,
+    cards: np.ndarray,
+    event_ms: np.ndarray,
+    gnn_end: int,
+    config: TrainConfig,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Transactions a tabular model calls suspicious, as the graph's fraud signal without label delay.
+
+    Confirmed frauds reach the graph a label delay late: a breached merchant shows in them only once
+    its first victims' chargebacks arrive, and by then many of its other cards have been defrauded.
+    A suspicion is known at once. The model is trained on the GNN period's rows whose labels are known
+    when the fit period starts, and it flags every later row: no later label reaches any row XGBoost
+    trains or is evaluated on. GNN-period rows are flagged out of fold (cards split in two), so no row
+    is flagged by a model that saw its own label. The threshold reaches `suspicion_precision` on those
+    out-of-fold scores; when it cannot (too few frauds), nothing is flagged.
+    """
+    known = int(np.searchsorted(event_ms, event_ms[gnn_end] - config.features.label_delay_ms, "right"))
+    stop = int(known * 0.8)  # early stopping on the latest fifth of the known rows
+    flags = np.zeros(len(y), dtype=np.float64)
+    if y[:stop].sum() == 0 or y[stop:known].sum() == 0:
+        return flags, {"trained": False, "reason": "no fraud to learn from in the GNN period"}
+    names, cfg = list(FEATURE_NAMES), config.xgb
+    fold = cards % 2
+    scores = np.zeros(len(y), dtype=np.float32)
+    for f in (0, 1):
+        fit, stopper = np.flatnonzero(fold[:stop] != f), stop + np.flatnonzero(fold[stop:known] != f)
+        model = _fit_xgb(x_tab[fit], y[fit], x_tab[stopper], y[stopper], names, cfg)
+        mine = np.flatnonzero(fold[:gnn_end] == f)
+        scores[mine] = predict(model, x_tab[mine])
+    model = _fit_xgb(x_tab[:stop], y[:stop], x_tab[stop:known], y[stop:known], names, cfg)
+    scores[gnn_end:] = predict(model, x_tab[gnn_end:])
+    threshold = evaluate.choose_threshold(y[:known], scores[:known], config.suspicion_precision)
+    flags[scores >= threshold.value] = 1.0
+    summary = {
+        "trained": True,
+        "threshold": threshold.value if threshold.reachable else None,
+        "out_of_fold_precision": threshold.precision if threshold.reachable else None,
+        "out_of_fold_recall": threshold.recall,
+        "flagged_rows": int(flags.sum()),
+    }
+    return flags, summary
+
+
 def _fit_xgb(
     x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, names: list[str], cfg: XgbConfig
 ) -> xgb.Booster:
@@ -166,7 +215,12 @@ def train(
     x_tab = batch_features(cols, config.features).astype(np.float32)
     report("tabular features", 1, 1)
 
-    graph, ids = graph_columns(cols)
+    report("suspicion model", 0, 1)
+    suspect, suspicion = suspicion_flags(
+        x_tab, y, codes(cols["card_id"]), cols["event_ms"], bounds["gnn"][1], config
+    )
+    report("suspicion model", 1, 1)
+    graph, ids = graph_columns(cols, suspect)
     cutoffs = _gnn_cutoffs(cols["event_ms"], bounds["gnn"][1], config)
     sage, gnn_summary = fit_gnn(
         graph,
@@ -212,7 +266,8 @@ def train(
     }
     report("evaluation", 0, 1)
     metrics = _metrics(cols, y, bounds, scores, calibration, thresholds, config) | {
-        "gnn_training": gnn_summary
+        "gnn_training": gnn_summary,
+        "suspicion_model": suspicion,
     }
     report("evaluation", 1, 1)
     final = snapshot(graph, int(cols["event_ms"][-1]) + 1, config.features, config.graph)
@@ -226,6 +281,7 @@ def train(
         }
         for kind in ids
     }
+    tables["card"]["exposure"] = final.x["card"][:, [NODE_FEATURES["card"].index(n) for n in EXPOSURES]]
     spec = spec_json(config.features, config.gnn.dim) | {"graph": _asdict(config.graph)}
     model_bytes = bytes(booster_c.save_raw("json"))
     end = pd.Timestamp(int(cols["event_ms"][-1]), unit="ms", tz="UTC")

@@ -10,7 +10,7 @@ from fraudlake.ml import data
 from fraudlake.ml.diagnostics import cpp_exposure, cpp_signal
 from fraudlake.ml.features import DAY_MS, FeatureConfig
 from fraudlake.ml.graph import graph_columns
-from fraudlake.ml.graph_data import NODE_FEATURES, GraphConfig, cpp_fraud_cards, snapshot
+from fraudlake.ml.graph_data import EXPOSURES, NODE_FEATURES, GraphConfig, cpp_cards, snapshot
 
 pytestmark = pytest.mark.unit
 FEATURES = FeatureConfig(label_delay_ms=2 * DAY_MS)
@@ -53,16 +53,16 @@ def test_breached_merchant_stands_out_from_chance_and_only_after_the_label_delay
     _, graph, merchant = _breach_world()
     shop, grocer, web = merchant["shop"], merchant["grocer"], merchant["web"]
     # day 26.5: only card 1's fraud (day 24) is 2 days old; cards 2, 3 are still unlabelled
-    counts, _ = cpp_fraud_cards(graph, T0 + int(26.5 * DAY_MS), FEATURES.label_delay_ms, GRAPH)
+    counts, _ = cpp_cards(graph, T0 + int(26.5 * DAY_MS), FEATURES.label_delay_ms, GRAPH)
     assert counts[[shop, grocer, web]].tolist() == [1, 1, 0]
     # day 30: all three frauds known; the fraud row itself (web) is not a visit
-    counts, z = cpp_fraud_cards(graph, T0 + 30 * DAY_MS, FEATURES.label_delay_ms, GRAPH)
+    counts, z = cpp_cards(graph, T0 + 30 * DAY_MS, FEATURES.label_delay_ms, GRAPH)
     assert counts[[shop, grocer, web]].tolist() == [3, 3, 0]
     # chance: 3 of 9 active cards were defrauded; shop had 3 visitors, grocer 9
     assert z[shop] == pytest.approx((3 - 1) / np.sqrt(2))
     assert z[grocer] == pytest.approx((3 - 3) / np.sqrt(4))
     # 20 days of known labels later the breach has aged out of `cpp_recent_ms`
-    counts, _ = cpp_fraud_cards(graph, T0 + 50 * DAY_MS, FEATURES.label_delay_ms, GRAPH)
+    counts, _ = cpp_cards(graph, T0 + 50 * DAY_MS, FEATURES.label_delay_ms, GRAPH)
     assert counts[shop] == 0
 
 
@@ -75,6 +75,29 @@ def test_snapshot_gives_the_gnn_the_cpp_features() -> None:
         np.log1p(3)
     )
     assert snap.x["merchant"][merchant["shop"], names.index("cpp_fraud_cards_z")] == pytest.approx(np.sqrt(2))
+
+
+def test_suspicions_reach_the_breached_merchant_before_the_labels_do() -> None:
+    frame, _, merchant = _breach_world()
+    cols = data.columns(frame)
+    suspect = cols["is_fraud"].astype(float)  # the suspicion model flags each fraud when it happens
+    graph, _ = graph_columns(cols, suspect)
+    shop = merchant["shop"]
+    # day 24.5: card 1's fraud (day 24) is suspected already, and no label is known yet
+    known, _ = cpp_cards(graph, T0 + int(24.5 * DAY_MS), FEATURES.label_delay_ms, GRAPH)
+    suspected, _ = cpp_cards(graph, T0 + int(24.5 * DAY_MS), 0, GRAPH, flag="suspect")
+    assert (known[shop], suspected[shop]) == (0, 1)
+    # a suspicion after the cutoff is not seen
+    later, _ = cpp_cards(graph, T0 + int(23.9 * DAY_MS), 0, GRAPH, flag="suspect")
+    assert later[shop] == 0
+    # the snapshot's card exposures: the shop's z-score for its visitors, from both flags at day 30
+    snap = snapshot(graph, T0 + 30 * DAY_MS, FEATURES, GRAPH)
+    card_names, merchant_names = NODE_FEATURES["card"], NODE_FEATURES["merchant"]
+    z = snap.x["merchant"][shop, merchant_names.index("cpp_suspect_cards_z")]
+    assert z == pytest.approx(np.sqrt(2))
+    card_one = graph.card[cols["card_id"] == "1-1"][0]
+    for name in EXPOSURES:
+        assert snap.x["card"][card_one, card_names.index(name)] == pytest.approx(np.sqrt(2))
 
 
 def test_exposure_is_the_worst_merchant_a_card_visited() -> None:

@@ -95,7 +95,8 @@ def test_snapshot_sees_only_the_past(small_frame: pd.DataFrame) -> None:
         "is_fraud": np.where(cols["event_ms"] > cutoff - FEATURES.label_delay_ms, True, cols["is_fraud"]),
         "amount": np.where(cols["event_ms"] >= cutoff, 9999.0, cols["amount"]),
     }
-    after = snapshot(graph_columns(changed)[0], cutoff, FEATURES, GRAPH)
+    suspected_later = (cols["event_ms"] >= cutoff).astype(float)  # suspicions have no delay
+    after = snapshot(graph_columns(changed, suspected_later)[0], cutoff, FEATURES, GRAPH)
     for kind in before.x:
         np.testing.assert_array_equal(before.x[kind], after.x[kind])
     for et in before.edges:

@@ -15,7 +15,7 @@ from fraudlake.ml.graph import GnnConfig
 from fraudlake.ml.graph_data import GraphConfig
 from fraudlake.ml.registry import LocalStore, MemoryStore, ModelRegistry
 from fraudlake.ml.report import artifact_files
-from fraudlake.ml.train import SplitConfig, TrainConfig, XgbConfig, split_bounds, train
+from fraudlake.ml.train import SplitConfig, TrainConfig, XgbConfig, split_bounds, suspicion_flags, train
 
 pytestmark = pytest.mark.unit
 FAST = TrainConfig(
@@ -73,13 +73,20 @@ def test_served_model_scores_from_online_features_and_graph(files: dict[str, byt
     assert model.decide(p)[0] in {"approve", "review", "decline"}
     assert np.isfinite(unseen).all()
     assert not np.array_equal(unseen, graph)
-    # Columns: three risks, then card, merchant and user embeddings. The new card is embedded as a node
-    # linked by this transaction to its merchant and user; the known user keeps its stored embedding.
+    # Columns: three risks, the card's two CPP exposures, then card, merchant and user embeddings. The new
+    # card is embedded as a node linked by this transaction to its merchant and user, and has visited no
+    # merchant (exposures 0); the known user keeps its stored embedding.
     dim = model.embedder.weights.dim
+    at = {name: i for i, name in enumerate(model.feature_names[len(FEATURE_NAMES) :])}
     links = {"merchant": ["new-merchant"], "user": [last["user_id"]]}
     new_card = model.embedder.embed("card", model._new_node["card"], links)
-    np.testing.assert_array_equal(unseen[3 : 3 + dim], new_card.astype(np.float32))
-    np.testing.assert_array_equal(unseen[3 + 2 * dim :], graph[3 + 2 * dim :])
+    card, user = at["graph_card_0"], at["graph_user_0"]
+    np.testing.assert_array_equal(unseen[card : card + dim], new_card.astype(np.float32))
+    np.testing.assert_array_equal(unseen[user:], graph[user:])
+    exposures = [at["graph_card_cpp_exposure"], at["graph_card_suspect_exposure"]]
+    assert unseen[exposures].tolist() == [0.0, 0.0]
+    stored = model.embedder.index["card"][str(last["card_id"])]
+    np.testing.assert_array_equal(graph[exposures], model._card_exposure[stored])
     contributions = model.contributions(x)
     assert contributions.shape == (1, x.shape[1] + 1)
 
@@ -129,3 +136,28 @@ def test_training_refuses_data_without_fraud_to_evaluate(small_frame: pd.DataFra
     clean = small_frame.assign(is_fraud=False)
     with pytest.raises(TrainingDataError, match="no fraud"):
         train(clean, replace(FAST, bootstrap=5))
+
+
+def test_suspicion_flags_use_only_labels_known_when_the_fit_period_starts(small_frame: pd.DataFrame) -> None:
+    from fraudlake.ml.batch_features import batch_features, codes
+    from fraudlake.ml.data import columns
+
+    cols = columns(small_frame)
+    x = batch_features(cols, FAST.features).astype(np.float32)
+    y, t, cards = cols["is_fraud"].astype(int), cols["event_ms"], codes(cols["card_id"])
+    gnn_end = split_bounds(t, FAST.split)["fit"][0]
+    # The toy world's frauds stand out only by their amounts: a loose precision target makes the
+    # model flag rows, so a label it should not read would show.
+    loose = replace(FAST, suspicion_precision=0.02)
+    flags, summary = suspicion_flags(x, y, cards, t, gnn_end, loose)
+    assert summary["trained"]
+    assert summary["flagged_rows"] == int(flags.sum()) > 0
+    assert set(np.unique(flags)) <= {0.0, 1.0}
+    # Labels younger than the delay at the fit period's start, and every later label, are not read.
+    unknown = t > t[gnn_end] - FAST.features.label_delay_ms
+    flipped, _ = suspicion_flags(x, np.where(unknown, 1 - y, y), cards, t, gnn_end, loose)
+    np.testing.assert_array_equal(flipped, flags)
+    # With no fraud to learn from, nothing is flagged (and the summary says why).
+    none, why = suspicion_flags(x, np.zeros_like(y), cards, t, gnn_end, loose)
+    assert not none.any()
+    assert not why["trained"]
