@@ -97,8 +97,10 @@ def model_card(result: TrainResult, source: str) -> str:
     top = ", ".join(name for name, _ in importance(result, 10))
     return f"""# Fraud model {result.version}
 
-Served model: (c) XGBoost on tabular features plus GraphSAGE embeddings of the transaction's card,
-merchant and user, isotonic-calibrated. Trained from `{source}`.
+Served model: (c) XGBoost on tabular features plus graph columns, isotonic-calibrated: GraphSAGE
+risks and embeddings of the transaction's card, merchant and user, and the card's common-point-of-
+purchase exposures (merchants it visited whose other customers' cards were then defrauded, or flagged
+as suspicious by a tabular model, far above chance). Trained from `{source}`.
 
 ## Data window (time split by event time)
 
@@ -106,8 +108,8 @@ merchant and user, isotonic-calibrated. Trained from `{source}`.
 |---|---|---|---|---|---|
 {periods}
 
-`gnn` trains GraphSAGE (labels of that period only), `fit` trains XGBoost, `valid` early-stops,
-calibrates and sets the thresholds, `test` is used once, for the numbers below.
+`gnn` trains GraphSAGE and the suspicion model (labels of that period only), `fit` trains XGBoost,
+`valid` early-stops, calibrates and sets the thresholds, `test` is used once, for the numbers below.
 
 ## Test metrics
 
@@ -134,7 +136,8 @@ Most important features (total gain): {top}.
 
 ## Limits
 
-{_gnn_limit(m.get("gnn_training", {}))}{_small_test_limit(m["test_fraud_cards"])}\
+{_gnn_limit(m.get("gnn_training", {}))}{_suspicion_limit(m.get("suspicion_model", {}))}\
+{_small_test_limit(m["test_fraud_cards"])}\
 - Labels are used only when {result.spec["config"]["label_delay_ms"] / 86_400_000:g} days old; real
   chargeback delays vary, and a longer delay weakens merchant-risk and graph features.
 - Graph embeddings are refreshed once per {result.spec["graph"]["snapshot_every_ms"] / 3_600_000:g} h
@@ -169,6 +172,22 @@ def _gnn_limit(summary: dict[str, Any]) -> str:
     return (
         f"- GraphSAGE learned from {summary['usable_snapshots']} snapshots with {pos.get('card', 0)} "
         f"defrauded cards and {pos.get('merchant', 0)} merchants (summed over snapshots).\n"
+    )
+
+
+def _suspicion_limit(summary: dict[str, Any]) -> str:
+    if not summary:
+        return ""
+    if not summary.get("flagged_rows"):
+        why = summary.get("reason") or "no score reached the target precision out of fold"
+        return (
+            f"- The suspicion model flagged nothing ({why}): the suspected CPP features are 0\n"
+            "  throughout, and only confirmed frauds (after the label delay) mark breached merchants.\n"
+        )
+    return (
+        f"- The suspicion model flagged {summary['flagged_rows']} transactions (out of fold on the gnn\n"
+        f"  period: precision {summary['out_of_fold_precision']:.2f}, recall "
+        f"{summary['out_of_fold_recall']:.2f}).\n"
     )
 
 

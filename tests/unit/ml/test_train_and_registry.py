@@ -52,6 +52,10 @@ def test_training_writes_every_artifact_file(files: dict[str, bytes], tmp_path) 
     assert metrics["gnn_training"]["usable_snapshots"] > 0
     assert files["pr_curves.png"].startswith(b"\x89PNG")
     assert b"## Limits" in files["model_card.md"]
+    # The toy world's frauds stand out by amount only: at precision 0.5 the suspicion model flags none,
+    # and the card says what that leaves the graph.
+    assert metrics["suspicion_model"]["flagged_rows"] == 0
+    assert b"The suspicion model flagged nothing" in files["model_card.md"]
     write_dir(files, tmp_path / "v")
     assert read_dir(tmp_path / "v") == files
 
