@@ -19,7 +19,7 @@ from fraudlake.ml.train import TrainResult
 LABELS = {
     "a_rule": "(a) seeds' rule: 10-min count ≥ 2 and total > user average",
     "b_xgb_tabular": "(b) XGBoost, tabular features",
-    "c_xgb_graph": "(c) XGBoost + GraphSAGE embeddings",
+    "c_xgb_graph": "(c) XGBoost + graph: GraphSAGE embeddings, CPP exposures",
 }
 
 
