@@ -165,3 +165,33 @@ def test_suspicion_flags_use_only_labels_known_when_the_fit_period_starts(small_
     none, why = suspicion_flags(x, np.zeros_like(y), cards, t, gnn_end, loose)
     assert not none.any()
     assert not why["trained"]
+
+
+def test_served_graph_columns_are_the_training_columns_at_the_last_snapshot(
+    files: dict[str, bytes], small_frame: pd.DataFrame
+) -> None:
+    """Serving reads known nodes from the last training snapshot: the same columns, in the same order,
+    as training computes for a transaction scored at that snapshot."""
+    from fraudlake.ml.data import columns
+    from fraudlake.ml.graph import graph_columns, row_graph_features
+
+    model = FraudModel(files)
+    cols = columns(small_frame)
+    cutoff = int(cols["event_ms"][-1]) + 1  # training's final snapshot
+    probe = np.arange(len(small_frame) - 25, len(small_frame))  # known cards, merchants and users
+    extended = {k: np.concatenate([np.asarray(v), np.asarray(v)[probe]]) for k, v in cols.items()}
+    extended["event_ms"][len(small_frame) :] = cutoff  # the probes are scored at that snapshot
+    graph, _ = graph_columns(extended)  # FAST's suspicion model flags nothing (see above)
+    rows = np.arange(len(small_frame), len(small_frame) + len(probe))
+    trained = row_graph_features(
+        graph, rows, np.array([cutoff]), model.embedder.weights, FAST.features, FAST.graph
+    )
+    served = np.stack(
+        [
+            model.graph_features(c, m, u)
+            for c, m, u in zip(*(cols[k][probe] for k in ("card_id", "merchant_id", "user_id")), strict=True)
+        ]
+    )
+    np.testing.assert_allclose(served, trained, rtol=1e-5, atol=1e-6)
+    cpp = model.feature_names.index("graph_card_cpp_exposure") - len(FEATURE_NAMES)
+    assert (trained[:, cpp] != 0).any()  # the toy world's breaches show: the column is not all zeros
