@@ -31,6 +31,7 @@ from fraudlake.ml.graph_data import (
     GraphColumns,
     GraphConfig,
     Snapshot,
+    card_exposures,
     future_targets,
     row_snapshot_index,
     snapshot,
@@ -223,7 +224,6 @@ def row_graph_features(
     """
     dim, n_kinds = weights.dim, len(GRAPH_NODE_KINDS)
     first_embedding = n_kinds + len(EXPOSURES)
-    exposure_columns = [NODE_FEATURES["card"].index(name) for name in EXPOSURES]
     out = np.zeros((len(rows), first_embedding + n_kinds * dim), dtype=np.float32)
     which = row_snapshot_index(graph.event_ms[rows], cutoffs)
     uniq = np.unique(which)
@@ -233,7 +233,7 @@ def row_graph_features(
         risk = head_scores(weights, h2)
         mine = np.flatnonzero(which == k)
         nodes = {kind: getattr(graph, kind)[rows[mine]] for kind in GRAPH_NODE_KINDS}
-        out[mine, n_kinds:first_embedding] = snap.x["card"][nodes["card"]][:, exposure_columns]
+        out[mine, n_kinds:first_embedding] = card_exposures(snap.x["card"][nodes["card"]])
         for j, kind in enumerate(GRAPH_NODE_KINDS):
             out[mine, j] = risk[kind][nodes[kind]]
             col = first_embedding + j * dim

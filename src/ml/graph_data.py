@@ -66,6 +66,11 @@ NODE_FEATURES: dict[str, tuple[str, ...]] = {
 NEVER_SEEN_DAYS = 365.0
 
 
+def card_exposures(card_x: np.ndarray) -> np.ndarray:
+    """The `EXPOSURES` columns of a snapshot's raw card features (XGBoost's exposure columns)."""
+    return card_x[:, [NODE_FEATURES["card"].index(name) for name in EXPOSURES]]
+
+
 @dataclass(frozen=True)
 class GraphConfig:
     """How the graph is cut from history."""

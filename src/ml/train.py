@@ -28,7 +28,7 @@ from fraudlake.ml.data import TrainingDataError, columns
 from fraudlake.ml.embed_numpy import SageWeights, forward
 from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig, graph_features, spec_json
 from fraudlake.ml.graph import GnnConfig, fit_gnn, graph_columns, row_graph_features
-from fraudlake.ml.graph_data import EXPOSURES, NODE_FEATURES, GraphConfig, snapshot, snapshot_times
+from fraudlake.ml.graph_data import GraphConfig, card_exposures, snapshot, snapshot_times
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -281,7 +281,7 @@ def train(
         }
         for kind in ids
     }
-    tables["card"]["exposure"] = final.x["card"][:, [NODE_FEATURES["card"].index(n) for n in EXPOSURES]]
+    tables["card"]["exposure"] = card_exposures(final.x["card"])
     spec = spec_json(config.features, config.gnn.dim) | {"graph": _asdict(config.graph)}
     model_bytes = bytes(booster_c.save_raw("json"))
     end = pd.Timestamp(int(cols["event_ms"][-1]), unit="ms", tz="UTC")
