@@ -2,13 +2,26 @@
 
 src/ is the `fraudlake` package and operator/ is `fraudlake.operator`, so the top-level folders stay
 as the layout promises (src/producer, src/api, src/ui, operator/) while nothing imports as a
-generic or stdlib-shadowing name (`operator`, `api`, `ui`).
+generic or stdlib-shadowing name (`operator`, `api`, `ui`). Two folders of data ride along as
+packages so installed code finds them with importlib.resources: clickhouse/ (the DDL templates)
+and data/ (the vendored TabFormer sample).
 """
+
+from pathlib import Path
 
 from setuptools import find_packages, setup
 
-# clickhouse/ (top-level DDL, the single source of truth) ships as fraudlake.ddl.
-PACKAGE_DIRS = {"fraudlake": "src", "fraudlake.operator": "operator", "fraudlake.ddl": "clickhouse"}
+# Folders absent from a build context are left out: the service images do not copy data/.
+PACKAGE_DIRS = {
+    package: folder
+    for package, folder in {
+        "fraudlake": "src",
+        "fraudlake.operator": "operator",
+        "fraudlake.ddl": "clickhouse",
+        "fraudlake.data": "data",
+    }.items()
+    if Path(folder).is_dir()
+}
 
 
 def _packages() -> list[str]:
@@ -25,6 +38,7 @@ setup(
     package_data={
         "fraudlake.operator": ["crd/*.yaml"],
         "fraudlake.ddl": ["*.sql"],
+        "fraudlake.data": ["tabformer-sample/*.csv", "tabformer-sample/LICENSE", "README.md"],
         "fraudlake": ["**/*.sql", "**/*.json", "**/*.avsc"],
     },
 )

@@ -169,7 +169,7 @@ def _stream(frame: Any, count: int) -> list[dict[str, Any]]:
 
 
 def _start_server(workdir: Path) -> tuple[int, int, Path]:
-    from fraudlake.stack.process import free_port, spawn, wait_until
+    from fraudlake.local.stack.process import free_port, spawn, wait_until
 
     port, log = free_port(), workdir / "api.log"
     env = {
@@ -237,7 +237,7 @@ class InProcess:
         from fraudlake.api.bundle import ModelBundle
         from fraudlake.api.state import ServingState
         from fraudlake.ml.artifact import FraudModel
-        from fraudlake.operator.spec import SEED_RULES
+        from fraudlake.pipeline.spec import SEED_RULES
 
         self.bundle = ModelBundle.load(FraudModel(files), "bench")
         self.state = ServingState(self.bundle.model.feature_config, SEED_RULES)
@@ -307,7 +307,7 @@ def main() -> None:
     if args.load_generator:
         load_generator(args.port, Path(args.bodies), args.rate, args.connections, Path(args.out))
         return
-    from fraudlake.stack.process import stop_process_group
+    from fraudlake.local.stack.process import stop_process_group
 
     workdir = Path(tempfile.mkdtemp(prefix="fraudlake-bench-api-"))
     print("model: training or loading the cached BENCH model …", flush=True)

@@ -33,13 +33,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fraudlake.clickhouse.client import connect
-from fraudlake.clickhouse.ddl import SchemaParams, apply_schema, render_statements
-from fraudlake.lake import roundtrip
-from fraudlake.lake.roundtrip import LocalLake
+from fraudlake.clickhouse.migrations import SchemaParams, apply_schema, render_statements
+from fraudlake.local.lake import roundtrip
+from fraudlake.local.lake.roundtrip import LocalLake
 from fraudlake.lake.runtime import Interval
 from fraudlake.lake.targets import TARGETS
-from fraudlake.stack import manager
-from fraudlake.stack.service import StackContext
+from fraudlake.local.stack import manager
+from fraudlake.local.stack.service import StackContext
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -76,15 +76,15 @@ from kubernetes import client, config, watch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fraudlake.clickhouse.local_server import LocalClickHouseServer
+from fraudlake.local.chdb_http.process import LocalClickHouseServer
 from fraudlake.common.background import BackgroundThread
-from fraudlake.operator import naming
+from fraudlake.pipeline import naming
 from fraudlake.operator.crd_schema import packaged_crd_yaml
 from fraudlake.operator.settings import OperatorSettings
-from fraudlake.stack import manager
-from fraudlake.stack.gotools import kubectl_binary
-from fraudlake.stack.process import free_port, run_checked, spawn, stop_process_group, wait_until
-from fraudlake.stack.service import StackContext
+from fraudlake.local.stack import manager
+from fraudlake.local.stack.gotools import kubectl_binary
+from fraudlake.local.stack.process import free_port, run_checked, spawn, stop_process_group, wait_until
+from fraudlake.local.stack.service import StackContext
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -97,7 +97,7 @@ ENGINE_CHILD = """
 import json, sys
 import fraudlake.operator.handlers
 from fraudlake.clickhouse.client import connect
-from fraudlake.clickhouse.ddl import SchemaParams, apply_schema, render_statements
+from fraudlake.clickhouse.migrations import SchemaParams, apply_schema, render_statements
 def mb(field):
     line = next(l for l in open("/proc/self/status") if l.startswith(field + ":"))
     return int(line.split()[1]) / 1024

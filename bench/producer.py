@@ -92,7 +92,7 @@ def run_ours(bootstrap: str, tables: list[pa.Table], settings: ProducerSettings,
 def run_reference(
     bootstrap: str, records: int, payload_file: Path, settings: ProducerSettings, partitions: int
 ) -> dict:
-    from fraudlake.stack.services.kafka import kafka_java_command
+    from fraudlake.local.stack.services.kafka import kafka_java_command
 
     topic = f"bench.ref.{uuid.uuid4().hex[:8]}"
     ensure_topics(bootstrap, [topic], partitions)
@@ -172,8 +172,8 @@ def bench_kafka(bootstrap: str, records: int, runs: int, compression: str, parti
 
 
 def _local_kafka(stack_dir: Path) -> str:
-    from fraudlake.stack import manager
-    from fraudlake.stack.service import StackContext
+    from fraudlake.local.stack import manager
+    from fraudlake.local.stack.service import StackContext
 
     return manager.up(StackContext(stack_dir), ["kafka"])["kafka"].endpoints["bootstrap"]
 
@@ -206,8 +206,8 @@ def main() -> None:
                 )
             finally:
                 if not args.bootstrap:
-                    from fraudlake.stack import manager
-                    from fraudlake.stack.service import StackContext
+                    from fraudlake.local.stack import manager
+                    from fraudlake.local.stack.service import StackContext
 
                     manager.down(StackContext(Path(stack_dir)))
         kafka = result["kafka"]

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fraudlake.clickhouse.ddl import RuleParams, SchemaParams
+from fraudlake.clickhouse.migrations import RuleParams, SchemaParams
 from fraudlake.lake.connector import S3_SINK_CLASS, s3_sink_config, secret_credentials
-from fraudlake.operator import naming
-from fraudlake.operator.spec import FraudPipelineSpec, TopicSpec
+from fraudlake.pipeline import naming
+from fraudlake.pipeline.spec import FraudPipelineSpec, TopicSpec
 
 _RETENTION_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 

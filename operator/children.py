@@ -14,7 +14,8 @@ from fraudlake.operator.builders import (
     plan_topic,
     topic_manifests,
 )
-from fraudlake.operator.conditions import CONNECTORS_READY, TOPICS_READY, condition, strimzi_readiness
+from fraudlake.operator.conditions import condition, strimzi_readiness
+from fraudlake.pipeline.status import CONNECTORS_READY, TOPICS_READY
 from fraudlake.operator.results import Event, Known, StepResult
 
 

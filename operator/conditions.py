@@ -11,13 +11,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-READY = "Ready"
-TOPICS_READY = "TopicsReady"
-CONNECTORS_READY = "ConnectorsReady"
-TABLES_READY = "TablesReady"
-PAUSED = "ReconciliationPaused"
-PARTS = (TOPICS_READY, CONNECTORS_READY, TABLES_READY)
-ORDER = (READY, *PARTS, PAUSED)
+from fraudlake.pipeline.status import CONDITION_TYPES, PARTS, READY
 
 Condition = dict[str, str]
 
@@ -51,7 +45,7 @@ def merge(
         by_type[update["type"]] = {**update, "lastTransitionTime": stamp}
     for type_ in remove:
         by_type.pop(type_, None)
-    ordered = [by_type.pop(t) for t in ORDER if t in by_type]
+    ordered = [by_type.pop(t) for t in CONDITION_TYPES if t in by_type]
     return ordered + [by_type[t] for t in sorted(by_type)]
 
 

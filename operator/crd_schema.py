@@ -1,4 +1,4 @@
-"""Generate the FraudPipeline CRD from the pydantic models in `fraudlake.operator.spec`.
+"""Generate the FraudPipeline CRD from the pydantic models in `fraudlake.pipeline.spec`.
 
 The models are the one source; ``crd/fraudpipeline.yaml`` is their rendering (kept in the repo so
 ``kubectl apply -f`` and the Helm chart need no Python, and checked by a unit test to be current).
@@ -19,14 +19,14 @@ from typing import Any
 
 import yaml
 
-from fraudlake.operator import naming
-from fraudlake.operator.spec import FraudPipelineSpec
-from fraudlake.operator.status import FraudPipelineStatus
+from fraudlake.pipeline import naming
+from fraudlake.pipeline.spec import FraudPipelineSpec
+from fraudlake.pipeline.status import FraudPipelineStatus
 
 CRD_FILE = "crd/fraudpipeline.yaml"
 _DROP = {"title", "additionalProperties"}
 _HEADER = (
-    "# Generated from fraudlake.operator.spec by `fraudlake operator crd --write`; do not edit by hand.\n"
+    "# Generated from fraudlake.pipeline.spec by `fraudlake operator crd --write`; do not edit by hand.\n"
 )
 
 PRINTER_COLUMNS = [

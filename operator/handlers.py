@@ -21,7 +21,8 @@ from typing import Any
 
 import kopf
 
-from fraudlake.operator import kube, naming, reconcile
+from fraudlake.operator import kube, reconcile
+from fraudlake.pipeline import naming
 from fraudlake.operator.reconcile import ALL_STEPS, CONNECTOR, TABLES, TOPICS, Step
 from fraudlake.operator.settings import operator_settings
 

@@ -16,7 +16,7 @@ import kopf
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from fraudlake.operator import naming
+from fraudlake.pipeline import naming
 
 STRIMZI_PLURALS = {"KafkaTopic": "kafkatopics", "KafkaConnector": "kafkaconnectors"}
 

@@ -15,11 +15,13 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from fraudlake.operator import conditions, naming
+from fraudlake.operator import conditions
+from fraudlake.pipeline import naming
+from fraudlake.pipeline.status import PAUSED
 from fraudlake.operator.builders import Pipeline
 from fraudlake.operator.children import delete_children, reconcile_connector, reconcile_topics
 from fraudlake.operator.results import Event, Known, StepResult
-from fraudlake.operator.spec import FraudPipelineSpec
+from fraudlake.pipeline.spec import FraudPipelineSpec
 from fraudlake.operator.tables import ClickHouseUnavailableError, drop_pipeline_database, reconcile_tables
 
 Step = Callable[[Pipeline, Known], StepResult]
@@ -132,9 +134,9 @@ def pause_status(previous: Mapping[str, Any] | None, paused: bool) -> dict[str, 
     at = conditions.now()
     if paused:
         message = f"annotation {naming.PAUSE_ANNOTATION}=true: changes are not applied until it is removed"
-        update = [conditions.condition(conditions.PAUSED, True, "ReconciliationPaused", message)]
+        update = [conditions.condition(PAUSED, True, "ReconciliationPaused", message)]
         return {"conditions": conditions.merge(previous.get("conditions"), update, at)}
-    return {"conditions": conditions.merge(previous.get("conditions"), [], at, remove=[conditions.PAUSED])}
+    return {"conditions": conditions.merge(previous.get("conditions"), [], at, remove=[PAUSED])}
 
 
 def delete_pipeline(pipeline: Pipeline, body: kopf.Body, retry: float) -> None:

@@ -18,7 +18,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from fraudlake.clickhouse.client import InvalidDsnError, connect
-from fraudlake.clickhouse.ddl import (
+from fraudlake.clickhouse.migrations import (
     StreamingIngestUnsupportedError,
     apply_schema,
     drop_database,
@@ -30,7 +30,8 @@ from fraudlake.clickhouse.ddl import (
 )
 from fraudlake.operator import kube
 from fraudlake.operator.builders import Pipeline, schema_params
-from fraudlake.operator.conditions import TABLES_READY, condition
+from fraudlake.operator.conditions import condition
+from fraudlake.pipeline.status import TABLES_READY
 from fraudlake.operator.results import Event, Known, StepResult
 
 _LOCKS: dict[str, threading.Lock] = {}

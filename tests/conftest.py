@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from fraudlake.stack import manager
-from fraudlake.stack.service import ServiceRecord, StackContext
+from fraudlake.local.stack import manager
+from fraudlake.local.stack.service import ServiceRecord, StackContext
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from fraudlake.clickhouse.ddl import IDENTIFIER, SchemaParams, render_statements
+from fraudlake.clickhouse.migrations import IDENTIFIER, SchemaParams, render_statements
 
 ALERT, MERCHANT, CARD, TABLE = "alert", "merchant", "card", "table"
 KINDS = (ALERT, MERCHANT, CARD, TABLE)

@@ -32,7 +32,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
 from sqlglot.tokens import TokenType
 
-from fraudlake.clickhouse.ddl import SchemaParams, expected_objects, render_statements
+from fraudlake.clickhouse.migrations import SchemaParams, expected_objects, render_statements
 
 DIALECT = "clickhouse"
 DEFAULT_MAX_ROWS = 200

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Protocol
 
 from fraudlake.api.errors import ApiError
 from fraudlake.api.settings import IN_CLUSTER
-from fraudlake.operator import naming
+from fraudlake.pipeline import naming
 
 CRD_NAME = f"{naming.PLURAL}.{naming.GROUP}"
 # (connect, read) seconds: a stuck API server must not hold a request (or the UI) for long.

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from fraudlake.api.models import RuleHit
 from fraudlake.ml.online import AmountHistory
-from fraudlake.operator.spec import Rule
+from fraudlake.pipeline.spec import Rule
 
 MINUTE_MS = 60_000
 _NO_HISTORY = AmountHistory()  # a card seen for the first time (only read)

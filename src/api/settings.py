@@ -14,7 +14,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from fraudlake.ml.registry import ModelStoreSettings
-from fraudlake.operator.spec import SEED_RULES, Rule
+from fraudlake.pipeline.spec import SEED_RULES, Rule
 
 MIN_KEY_LENGTH = 16
 IN_CLUSTER = "in-cluster"  # FRAUDLAKE_KUBECONFIG value: the pod's service account

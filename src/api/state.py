@@ -18,7 +18,7 @@ from fraudlake.api.models import RuleHit
 from fraudlake.api.rules import RuleEngine
 from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig
 from fraudlake.ml.online import OnlineFeatureState, event_ms
-from fraudlake.operator.spec import Rule
+from fraudlake.pipeline.spec import Rule
 
 _USER_MEAN_ALL = FEATURE_NAMES.index("user_mean_all")
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fraudlake.operator import naming
-from fraudlake.operator.spec import FraudPipelineSpec
+from fraudlake.pipeline import naming
+from fraudlake.pipeline.spec import FraudPipelineSpec
 
 S3_SINK_CLASS = "io.fraudlake.connect.s3.S3ParquetSinkConnector"
 AIVEN_S3_SINK_CLASS = "io.aiven.kafka.connect.s3.AivenKafkaConnectS3SinkConnector"  # same keys; not deployed

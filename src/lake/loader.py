@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
-from fraudlake.clickhouse.ddl import sql_string
+from fraudlake.clickhouse.migrations import sql_string
 from fraudlake.lake.layout import LakeObject
 from fraudlake.lake.ledger import FAILED, LOADED, LOADING, Ledger, LedgerEntry, OffsetRange, RunInfo
 from fraudlake.lake.quality import CorruptObjectError, DataQualityError, LakeLoadError, QualityRules

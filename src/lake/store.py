@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from fraudlake.clickhouse.ddl import sql_string
+from fraudlake.clickhouse.migrations import sql_string
 from fraudlake.lake.layout import LakeObject, parse_object, topic_prefix
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -53,28 +52,12 @@ def _load(
     raise typer.BadParameter("give exactly one of --input FILE or --dsn CLICKHOUSE_DSN")
 
 
-def _registry(stack_dir: Path | None) -> Any:
-    """The object store from FRAUDLAKE_S3_* settings, else the local stack's MinIO."""
+def _registry() -> Any:
+    """The object store of the FRAUDLAKE_S3_* settings: AWS S3 without an endpoint (IRSA / the AWS
+    environment), MinIO with one. `fraudlake` sets them from a running local stack's state."""
     from fraudlake.ml.registry import ModelStoreSettings, registry_from_settings
 
-    settings = ModelStoreSettings()
-    if settings.s3_endpoint is None and "FRAUDLAKE_S3_ENDPOINT" not in os.environ:
-        from fraudlake.stack.paths import default_stack_dir
-        from fraudlake.stack.service import StackContext
-
-        minio = StackContext(stack_dir or default_stack_dir()).load_state().get("minio")
-        if minio is None:
-            raise typer.BadParameter(
-                "--upload needs FRAUDLAKE_S3_ENDPOINT (and keys) or a running local stack"
-            )
-        settings = settings.model_copy(
-            update={
-                "s3_endpoint": minio.endpoints["url"],
-                "s3_access_key": minio.credentials["access_key"],
-                "s3_secret_key": minio.credentials["secret_key"],
-            }
-        )
-    return registry_from_settings(settings)
+    return registry_from_settings(ModelStoreSettings())
 
 
 def _metrics_table(metrics: dict[str, Any]) -> Table:
@@ -116,7 +99,6 @@ def train(
         typer.Option(help="Explicit period starts 'FIT,VALID,TEST' (ISO dates) instead of row fractions."),
     ] = None,
     label_delay_days: Annotated[float, typer.Option(help="Labels count only when this old.")] = 7.0,
-    stack_dir: Annotated[Path | None, typer.Option(help="Local stack whose MinIO --upload uses.")] = None,
 ) -> None:
     """Train (a) rule / (b) XGBoost / (c) XGBoost + GraphSAGE on a time split and store the model."""
     from fraudlake.ml.data import TrainingDataError
@@ -153,6 +135,6 @@ def train(
         write_dir(files, out / result.version)
         console.print(f"model {result.version} written to {out / result.version}")
     if upload:
-        outcome = _registry(stack_dir).publish(files)
+        outcome = _registry().publish(files)
         console.print(f"uploaded {outcome.uri}; champion gate: {outcome.reason}")
     typer.echo(json.dumps({"version": result.version, "test": result.metrics["test"]}))

@@ -31,7 +31,7 @@ DataDir = Annotated[
     Path | None,
     typer.Option(
         help="Folder with sd254_users.csv / sd254_cards.csv "
-        "(default: FRAUDLAKE_TABFORMER_DIR or the shared sample)."
+        "(default: FRAUDLAKE_TABFORMER_DIR or the vendored sample in data/)."
     ),
 ]
 
@@ -64,15 +64,6 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code=code)
 
 
-def _default_bootstrap() -> str | None:
-    """The local stack's Kafka, if one is running (`fraudlake stack up kafka`)."""
-    from fraudlake.stack.paths import default_stack_dir
-    from fraudlake.stack.service import StackContext
-
-    record = StackContext(default_stack_dir()).load_state().get("kafka")
-    return record.endpoints.get("bootstrap") if record else None
-
-
 def _parse_properties(pairs: list[str]) -> dict[str, str]:
     out = {}
     for pair in pairs:
@@ -87,7 +78,7 @@ def produce(
     bootstrap: Annotated[
         str | None,
         typer.Option(
-            envvar="FRAUDLAKE_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers (default: the local stack's)."
+            envvar="FRAUDLAKE_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers (a running local stack sets it)."
         ),
     ] = None,
     namespace: Annotated[
@@ -150,7 +141,7 @@ def produce(
 ) -> None:
     """Send users, cards and transactions to the pipeline's Kafka topics (idempotent, acks=all)."""
     from fraudlake.common.card_token import load_token_key
-    from fraudlake.common.naming import topic_name
+    from fraudlake.pipeline.naming import topic_name
     from fraudlake.producer.encoders import VALUE_FORMATS
     from fraudlake.producer.entities import tabformer_dir
     from fraudlake.producer.kafka_producer import ProducerError, ProducerSettings, ensure_topics
@@ -158,7 +149,6 @@ def produce(
     from fraudlake.producer.progress import RichReporter, print_summary
     from fraudlake.producer.sources import csv_source, generator_source
 
-    bootstrap = bootstrap or _default_bootstrap()
     if not bootstrap:
         raise _fail("no Kafka: pass --bootstrap or start the local one with `fraudlake stack up kafka`")
     if value_format not in VALUE_FORMATS:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,6 @@ import pyarrow.csv as pacsv
 from fraudlake.common.card_token import last4, tokenize_pan
 from fraudlake.producer import kaggle_codec as codec
 from fraudlake.schemas import CARDS, USERS, to_arrow_schema
-from fraudlake.stack.paths import SHARED_DIR
 
 USERS_FILE = "sd254_users.csv"
 CARDS_FILE = "sd254_cards.csv"
@@ -30,8 +30,12 @@ class MalformedEntityFileError(ValueError):
 
 
 def tabformer_dir() -> Path:
-    """Folder with the TabFormer files (`FRAUDLAKE_TABFORMER_DIR`, default: the shared sample)."""
-    return Path(os.environ.get("FRAUDLAKE_TABFORMER_DIR", SHARED_DIR / "data" / "tabformer-sample"))
+    """Folder with the TabFormer files: `FRAUDLAKE_TABFORMER_DIR`, default the vendored sample
+    (`data/tabformer-sample/`, package `fraudlake.data`)."""
+    configured = os.environ.get("FRAUDLAKE_TABFORMER_DIR")
+    if configured:
+        return Path(configured)
+    return Path(str(resources.files("fraudlake.data") / "tabformer-sample"))
 
 
 def _read_strings(path: Path, skip: tuple[str, ...] = ()) -> pa.Table:

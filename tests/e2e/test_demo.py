@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from fraudlake.demo.summary import SUMMARY_FILE
-from fraudlake.stack.gotools import kubectl_binary
+from fraudlake.local.demo.summary import SUMMARY_FILE
+from fraudlake.local.stack.gotools import kubectl_binary
 
 pytestmark = pytest.mark.e2e
 

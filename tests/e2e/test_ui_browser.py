@@ -42,11 +42,13 @@ from fraudlake.api.main import create_app
 from fraudlake.api.settings import ApiSettings
 from fraudlake.clickhouse.client import connect
 from fraudlake.ml.registry import MemoryStore, ModelRegistry
-from fraudlake.operator import conditions, naming
+from fraudlake.operator import conditions
+from fraudlake.pipeline import naming
+from fraudlake.pipeline.status import CONNECTORS_READY, TABLES_READY, TOPICS_READY
 from fraudlake.operator.crd_schema import packaged_crd_yaml
-from fraudlake.stack.gotools import kubectl_binary
-from fraudlake.stack.process import free_port
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.gotools import kubectl_binary
+from fraudlake.local.stack.process import free_port
+from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.ui.cli import streamlit_command
 
 pytestmark = pytest.mark.e2e
@@ -76,14 +78,14 @@ def pipeline_status(namespace: str, name: str, connector_running: bool) -> dict[
     connector, database = naming.connector_name(namespace, name), name.replace("-", "_")
     connector_condition = (
         conditions.condition(
-            conditions.CONNECTORS_READY,
+            CONNECTORS_READY,
             True,
             "ConnectorReady",
             f"KafkaConnector kafka/{connector} is running",
         )
         if connector_running
         else conditions.condition(
-            conditions.CONNECTORS_READY,
+            CONNECTORS_READY,
             False,
             "ConnectorNotReady",
             f"waiting for KafkaConnector kafka/{connector}: task 0 is FAILED (S3 access denied)",
@@ -91,11 +93,11 @@ def pipeline_status(namespace: str, name: str, connector_running: bool) -> dict[
     )
     parts = [
         conditions.condition(
-            conditions.TOPICS_READY, True, "TopicsReady", "4 KafkaTopics ready in namespace kafka"
+            TOPICS_READY, True, "TopicsReady", "4 KafkaTopics ready in namespace kafka"
         ),
         connector_condition,
         conditions.condition(
-            conditions.TABLES_READY,
+            TABLES_READY,
             True,
             "TablesReady",
             f"13 tables and views present in ClickHouse database {database}",

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from clickhouse_connect.driver.client import Client
 
-from fraudlake.clickhouse import ddl
+from fraudlake.clickhouse import migrations
 from fraudlake.producer.entities import load_cards, load_users
 from fraudlake.producer.fraud_config import FraudConfig
 from fraudlake.producer.generator import GeneratorConfig, TransactionGenerator
@@ -102,7 +102,7 @@ def reasons_json(rng: np.random.Generator) -> str:
 
 def load_world(client: Client, database: str, world: AgentWorld) -> None:
     """Create the pipeline database from the DDL and insert the world into it."""
-    ddl.apply_schema(client, ddl.render_statements(ddl.SchemaParams(database)))
+    migrations.apply_schema(client, migrations.render_statements(migrations.SchemaParams(database)))
     client.insert_arrow(f"{database}.transactions", world.transactions.select(TRANSACTIONS.names))
     client.insert_arrow(f"{database}.users", load_users())
     client.insert_arrow(f"{database}.cards", load_cards(TOKEN_KEY))

@@ -17,10 +17,10 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from fraudlake.operator import naming
+from fraudlake.pipeline import naming
 from fraudlake.operator.crd_schema import packaged_crd_yaml
-from fraudlake.stack.gotools import kubectl_binary
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.gotools import kubectl_binary
+from fraudlake.local.stack.service import ServiceRecord
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "operator" / "examples"
 T = TypeVar("T")

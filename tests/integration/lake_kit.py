@@ -19,11 +19,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from fraudlake.clickhouse.client import connect
-from fraudlake.clickhouse.ddl import SchemaParams, apply_schema, render_statements
+from fraudlake.clickhouse.migrations import SchemaParams, apply_schema, render_statements
 from fraudlake.lake.store import LakeStore
 from fraudlake.schemas import TRANSACTIONS, to_arrow_schema
 from fraudlake.schemas.fields import RecordSchema
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.service import ServiceRecord
 
 
 def new_name(kind: str) -> str:

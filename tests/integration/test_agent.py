@@ -38,8 +38,8 @@ from fraudlake.agent.service import AgentService
 from fraudlake.agent.settings import AgentSettings, collection_for
 from fraudlake.agent.sql_guard import ReadOnlySqlRunner, SqlLimits, SqlRejectedError
 from fraudlake.clickhouse.client import connect
-from fraudlake.orchestration.local_airflow import DAGS_FOLDER, prepare_dag_test
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.airflow_home import DAGS_FOLDER, prepare_dag_test
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,10 @@ from kubernetes import client
 from fraudlake.api.main import create_app
 from fraudlake.api.settings import ApiSettings
 from fraudlake.ml.registry import MemoryStore, ModelRegistry
-from fraudlake.operator import conditions, naming
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.operator import conditions
+from fraudlake.pipeline import naming
+from fraudlake.pipeline.status import CONNECTORS_READY, TABLES_READY, TOPICS_READY
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 __all__ = ["api", "crd", "kubectl"]  # fixtures
@@ -46,9 +48,9 @@ def namespace(api: client.ApiClient, kubectl: Kubectl, crd: dict[str, Any]) -> s
         assert result.returncode == 0, result.stderr
     at = conditions.now()
     parts = [
-        conditions.condition(conditions.TOPICS_READY, True, "TopicsReady", "4/4 topics ready"),
-        conditions.condition(conditions.CONNECTORS_READY, False, "ConnectorNotRunning", "task 0 FAILED"),
-        conditions.condition(conditions.TABLES_READY, True, "TablesReady", "13/13 present"),
+        conditions.condition(TOPICS_READY, True, "TopicsReady", "4/4 topics ready"),
+        conditions.condition(CONNECTORS_READY, False, "ConnectorNotRunning", "task 0 FAILED"),
+        conditions.condition(TABLES_READY, True, "TablesReady", "13/13 present"),
     ]
     status = {
         "observedGeneration": 1,

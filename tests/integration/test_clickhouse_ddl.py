@@ -15,13 +15,13 @@ import pyarrow as pa
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from fraudlake.clickhouse import ddl
+from fraudlake.clickhouse import migrations
 from fraudlake.clickhouse.client import connect
 from fraudlake.producer.csv_reader import KaggleTransactionReader
 from fraudlake.producer.entities import CardDirectory, load_cards, tabformer_dir
 from fraudlake.schemas.envelope import JsonEncoder
 from fraudlake.schemas.records import TRANSACTIONS
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +35,7 @@ def ch(clickhouse: ServiceRecord) -> Client:
 def database(ch: Client) -> Iterator[str]:
     name = f"ddl_{uuid.uuid4().hex[:8]}"
     yield name
-    ddl.drop_database(ch, name)
+    migrations.drop_database(ch, name)
 
 
 @pytest.fixture(scope="module")
@@ -53,17 +53,17 @@ def _txn(card: str, user: str, ts: datetime, amount: float) -> dict:
 
 
 def test_schema_applies_twice_and_everything_is_there(ch: Client, database: str) -> None:
-    statements = ddl.render_statements(ddl.SchemaParams(database))
-    expected = ddl.expected_objects(statements)
-    assert ddl.missing_tables(ch, database, expected) == expected
-    ddl.apply_schema(ch, statements)
-    ddl.apply_schema(ch, statements)
-    assert ddl.missing_tables(ch, database, expected) == []
-    assert ddl.missing_tables(ch, database) == []
+    statements = migrations.render_statements(migrations.SchemaParams(database))
+    expected = migrations.expected_objects(statements)
+    assert migrations.missing_tables(ch, database, expected) == expected
+    migrations.apply_schema(ch, statements)
+    migrations.apply_schema(ch, statements)
+    assert migrations.missing_tables(ch, database, expected) == []
+    assert migrations.missing_tables(ch, database) == []
 
 
 def test_the_producers_rows_load_as_they_are(ch: Client, database: str, user0: pa.Table) -> None:
-    ddl.apply_schema(ch, ddl.render_statements(ddl.SchemaParams(database)))
+    migrations.apply_schema(ch, migrations.render_statements(migrations.SchemaParams(database)))
     ch.insert_arrow(f"{database}.transactions", user0)
     row = ch.query(
         f"SELECT count(), uniqExact(txn_id), round(sum(amount), 2), countIf(is_fraud), "
@@ -79,7 +79,7 @@ def test_the_producers_rows_load_as_they_are(ch: Client, database: str, user0: p
 
 
 def test_the_seed_rules_fire_on_their_patterns(ch: Client, database: str) -> None:
-    ddl.apply_schema(ch, ddl.render_statements(ddl.SchemaParams(database)))
+    migrations.apply_schema(ch, migrations.render_statements(migrations.SchemaParams(database)))
     t0 = datetime(2019, 3, 4, 10, 0, tzinfo=UTC)
     rows = [_txn("u1-0", "u1", t0 - timedelta(days=d), 20.0) for d in range(1, 9)]  # u1 spends ~$20
     rows += [_txn("u1-0", "u1", t0 + timedelta(minutes=m), 90.0) for m in (1, 4)]  # 2 in 10 min, $180
@@ -104,11 +104,11 @@ def test_the_seed_rules_fire_on_their_patterns(ch: Client, database: str) -> Non
 
 
 def test_rule_changes_replace_and_drop_views(ch: Client, database: str) -> None:
-    ddl.apply_schema(ch, ddl.render_statements(ddl.SchemaParams(database)))
-    rules = (ddl.RuleParams("velocity_5m", "Velocity", window_minutes=5, min_count=3),)
-    statements = ddl.render_statements(ddl.SchemaParams(database, rules=rules))
-    ddl.apply_schema(ch, statements)
-    assert ddl.drop_stale_rule_views(ch, database, statements) == ["rule_spend_burst_10m"]
+    migrations.apply_schema(ch, migrations.render_statements(migrations.SchemaParams(database)))
+    rules = (migrations.RuleParams("velocity_5m", "Velocity", window_minutes=5, min_count=3),)
+    statements = migrations.render_statements(migrations.SchemaParams(database, rules=rules))
+    migrations.apply_schema(ch, statements)
+    assert migrations.drop_stale_rule_views(ch, database, statements) == ["rule_spend_burst_10m"]
     query = ch.command(
         f"SELECT create_table_query FROM system.tables WHERE database = '{database}' "
         "AND name = 'rule_velocity_5m'"
@@ -117,33 +117,33 @@ def test_rule_changes_replace_and_drop_views(ch: Client, database: str) -> None:
 
 
 def test_retention_follows_the_spec(ch: Client, database: str) -> None:
-    ddl.apply_schema(ch, ddl.render_statements(ddl.SchemaParams(database, retention_days=30)))
-    assert ddl.sync_retention(ch, database, 30) == []
-    assert ddl.sync_retention(ch, database, 90) == ["transactions"]
+    migrations.apply_schema(ch, migrations.render_statements(migrations.SchemaParams(database, retention_days=30)))
+    assert migrations.sync_retention(ch, database, 30) == []
+    assert migrations.sync_retention(ch, database, 90) == ["transactions"]
     engine = ch.command(
         f"SELECT engine_full FROM system.tables WHERE database = '{database}' AND name = 'transactions'"
     )
     assert "toIntervalDay(90)" in engine
-    assert ddl.sync_retention(ch, database, 0) == ["transactions"]
-    assert ddl.sync_retention(ch, database, 0) == []
+    assert migrations.sync_retention(ch, database, 0) == ["transactions"]
+    assert migrations.sync_retention(ch, database, 0) == []
 
 
 def test_streaming_ingest_is_refused_on_chdb(ch: Client, database: str) -> None:
-    params = ddl.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:9", kafka_topic="t")
-    with pytest.raises(ddl.StreamingIngestUnsupportedError, match="streamingIngest"):
-        ddl.apply_schema(ch, ddl.render_statements(params))
-    assert ddl.existing_objects(ch, database) == set()  # nothing was run
+    params = migrations.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:9", kafka_topic="t")
+    with pytest.raises(migrations.StreamingIngestUnsupportedError, match="streamingIngest"):
+        migrations.apply_schema(ch, migrations.render_statements(params))
+    assert migrations.existing_objects(ch, database) == set()  # nothing was run
 
 
 def test_hot_path_view_decodes_the_producers_messages(ch: Client, database: str, user0: pa.Table) -> None:
     # The Kafka engine cannot run in chDB, so the queue becomes a Null table: inserting the
     # producer's real JsonConverter envelopes into it drives the materialized view the same way.
-    params = ddl.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:9", kafka_topic="t")
+    params = migrations.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:9", kafka_topic="t")
     statements = [
         re.sub(r"ENGINE = Kafka\s+SETTINGS.*", "ENGINE = Null", s, flags=re.DOTALL)
-        for s in ddl.render_statements(params)
+        for s in migrations.render_statements(params)
     ]
-    ddl.apply_schema(ch, statements)
+    migrations.apply_schema(ch, statements)
     batch = user0.slice(0, 300)
     expected = (
         batch.set_column(1, "event_ts", batch.column("event_ts").cast(pa.int64()))

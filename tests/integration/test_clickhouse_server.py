@@ -23,9 +23,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
 
-from fraudlake.clickhouse import ddl
+from fraudlake.clickhouse import migrations
 from fraudlake.clickhouse.client import connect
-from fraudlake.clickhouse.local_server import LocalClickHouseServer
+from fraudlake.local.chdb_http.process import LocalClickHouseServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -189,12 +189,12 @@ def test_unsupported_protocol_features_are_refused(server: LocalClickHouseServer
 
 def test_kafka_engine_tables_are_refused_before_they_reach_chdb(ch: Client, database: str) -> None:
     # chdb 4.4 cannot run the consumer and leaves the data directory unopenable: never try.
-    statements = ddl.render_statements(
-        ddl.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:1", kafka_topic="t")
+    statements = migrations.render_statements(
+        migrations.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:1", kafka_topic="t")
     )
     # The refusal is permanent for the operator (StreamingIngestUnsupported), not a retry.
-    with pytest.raises(ddl.StreamingIngestUnsupportedError, match=r"code: 48.*Kafka-engine table"):
-        ddl.apply_schema(ch, statements)
+    with pytest.raises(migrations.StreamingIngestUnsupportedError, match=r"code: 48.*Kafka-engine table"):
+        migrations.apply_schema(ch, statements)
     assert ch.command("SELECT 1") == 1
 
 
@@ -208,18 +208,18 @@ def test_get_requests_are_read_only(server: LocalClickHouseServer, database: str
 
 def test_operator_ddl_applies_twice(ch: Client) -> None:
     name = f"srv_ddl_{uuid.uuid4().hex[:8]}"
-    statements = ddl.render_statements(ddl.SchemaParams(name, retention_days=30))
-    expected = ddl.expected_objects(statements)
+    statements = migrations.render_statements(migrations.SchemaParams(name, retention_days=30))
+    expected = migrations.expected_objects(statements)
     try:
-        assert ddl.missing_tables(ch, name, expected) == expected
-        ddl.apply_schema(ch, statements)
-        ddl.apply_schema(ch, statements)
-        assert ddl.missing_tables(ch, name, expected) == []
+        assert migrations.missing_tables(ch, name, expected) == expected
+        migrations.apply_schema(ch, statements)
+        migrations.apply_schema(ch, statements)
+        assert migrations.missing_tables(ch, name, expected) == []
         # Retention changes go through ALTER with a per-command setting (a URL parameter).
-        assert ddl.sync_retention(ch, name, 60) == ["transactions"]
-        assert ddl.sync_retention(ch, name, 60) == []
+        assert migrations.sync_retention(ch, name, 60) == ["transactions"]
+        assert migrations.sync_retention(ch, name, 60) == []
     finally:
-        ddl.drop_database(ch, name)
+        migrations.drop_database(ch, name)
 
 
 def test_data_survives_a_restart(tmp_path: Path) -> None:

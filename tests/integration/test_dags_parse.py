@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudlake.orchestration.local_airflow import DAGS_FOLDER
+from fraudlake.local.stack.airflow_home import DAGS_FOLDER
 
 pytestmark = pytest.mark.integration  # no services, but importing Airflow takes ~10-50 s
 

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 
-from fraudlake.deploy import checkov, hcl, helm
-from fraudlake.deploy.layout import (
+from fraudlake.local.deploy import checkov, hcl, helm
+from fraudlake.local.deploy.layout import (
     CHART_CRD,
     CHARTS,
     KAFKA_NODE_POOL_CRD,
@@ -27,10 +27,10 @@ from fraudlake.deploy.layout import (
     terraform_files,
     values_files,
 )
-from fraudlake.deploy.rehearsal import Rehearsal, RehearsalError
-from fraudlake.stack.gotools import kubectl_binary
-from fraudlake.stack.paths import REPO_ROOT
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.deploy.rehearsal import Rehearsal, RehearsalError
+from fraudlake.local.stack.gotools import kubectl_binary
+from fraudlake.local.stack.paths import REPO_ROOT
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 
@@ -456,6 +456,8 @@ def test_python_image_build_stage_runs_as_written(tmp_path: Path, suffix: str) -
 
     assert imports("fraudlake"), "the project itself is installed (non-editable)"
     assert imports("fraudlake.ddl"), "the DDL package data ships with it"
+    assert imports("fraudlake.pipeline"), "the FraudPipeline contract ships with every image"
+    assert not imports("fraudlake.local"), "the local harness never ships (.dockerignore)"
     if suffix in {"api", "ui"}:
         assert not imports("torch"), f"torch leaked into the {suffix} image"
     expected_tool = {"api": "uvicorn", "ui": "streamlit", "operator": "fraudlake", "airflow": "airflow"}[

@@ -30,7 +30,7 @@ from fraudlake.lake.loader import LakeLoader, LakeLoadFailedError
 from fraudlake.lake.store import LakeStore
 from fraudlake.lake.targets import TARGETS
 from fraudlake.schemas import CARDS
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 

@@ -40,12 +40,12 @@ from kopf.testing import KopfRunner
 from kubernetes import client
 
 from fraudlake.clickhouse.client import connect
-from fraudlake.clickhouse.ddl import existing_objects
-from fraudlake.clickhouse.local_server import LocalClickHouseServer
-from fraudlake.operator import naming
+from fraudlake.clickhouse.migrations import existing_objects
+from fraudlake.local.chdb_http.process import LocalClickHouseServer
+from fraudlake.pipeline import naming
 from fraudlake.operator.tables import clickhouse as operator_clickhouse
-from fraudlake.stack.process import free_port
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.process import free_port
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 __all__ = ["api", "crd", "kubectl"]  # fixtures

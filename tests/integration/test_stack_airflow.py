@@ -12,8 +12,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from fraudlake.orchestration.local_airflow import prepare_dag_test
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.airflow_home import prepare_dag_test
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from chromadb.config import Settings
 
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 

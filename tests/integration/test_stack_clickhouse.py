@@ -15,7 +15,7 @@ from decimal import Decimal
 import pytest
 
 from fraudlake.clickhouse.client import connect
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 

@@ -19,14 +19,14 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from minio import Minio
 
 from fraudlake.lake.connector import S3_SINK_CLASS, LiteralCredentials, connector_properties, sink_topics
-from fraudlake.operator.spec import FraudPipelineSpec
+from fraudlake.pipeline.spec import FraudPipelineSpec
 from fraudlake.schemas.envelope import JsonEncoder
 from fraudlake.schemas.fields import FieldType
 from fraudlake.schemas.formats import to_arrow_schema
 from fraudlake.schemas.records import TRANSACTIONS
-from fraudlake.stack import manager
-from fraudlake.stack.service import ServiceRecord, StackContext
-from fraudlake.stack.services.connect import (
+from fraudlake.local.stack import manager
+from fraudlake.local.stack.service import ServiceRecord, StackContext
+from fraudlake.local.stack.services.connect import (
     connector_plugins,
     connector_status,
     put_connector,

@@ -9,8 +9,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from fraudlake.stack.service import ServiceRecord
-from fraudlake.stack.services.kafka import KAFKA_VERSION, kafka_java_command
+from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.local.stack.services.kafka import KAFKA_VERSION, kafka_java_command
 
 pytestmark = pytest.mark.integration
 

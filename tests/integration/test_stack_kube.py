@@ -14,8 +14,8 @@ import yaml
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
-from fraudlake.stack.gotools import kubectl_binary
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.gotools import kubectl_binary
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 from minio import Minio
 
-from fraudlake.stack.service import ServiceRecord
+from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 

@@ -8,7 +8,7 @@ import gzip
 import lz4.frame
 import pytest
 
-from fraudlake.clickhouse.http_protocol import (
+from fraudlake.local.chdb_http.protocol import (
     ClickHouseHTTPError,
     check_credentials,
     credentials,

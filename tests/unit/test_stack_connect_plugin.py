@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from fraudlake.lake.connector import S3_SINK_CLASS
-from fraudlake.stack.mavenlibs import MavenLibs
-from fraudlake.stack.services.connect import S3_PARQUET_SINK_POM, pom_version, s3_parquet_sink_plugin
+from fraudlake.local.stack.mavenlibs import MavenLibs
+from fraudlake.local.stack.services.connect import S3_PARQUET_SINK_POM, pom_version, s3_parquet_sink_plugin
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fraudlake.stack import gotools
-from fraudlake.stack.errors import DownloadFailedError, StackError, ToolchainMissingError
+from fraudlake.local.stack import gotools
+from fraudlake.local.stack.errors import DownloadFailedError, StackError, ToolchainMissingError
 
 pytestmark = pytest.mark.unit
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fraudlake.stack.mavenlibs import MavenLibs, java_command
-from fraudlake.stack.services.connect import render_worker_properties
-from fraudlake.stack.services.kafka import (
+from fraudlake.local.stack.mavenlibs import MavenLibs, java_command
+from fraudlake.local.stack.services.connect import render_worker_properties
+from fraudlake.local.stack.services.kafka import (
     new_cluster_id,
     render_log4j2_properties,
     render_server_properties,

@@ -11,8 +11,8 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from fraudlake.stack.services import kube_config as kc
-from fraudlake.stack.services.kube import crd_files, crd_names
+from fraudlake.local.stack.services import kube_config as kc
+from fraudlake.local.stack.services.kube import crd_files, crd_names
 
 pytestmark = pytest.mark.unit
 

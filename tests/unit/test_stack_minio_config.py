@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudlake.stack.services.minio import root_credentials, server_args, server_env
+from fraudlake.local.stack.services.minio import root_credentials, server_args, server_env
 
 pytestmark = pytest.mark.unit
 

@@ -20,7 +20,7 @@ from fraudlake.api.logs import current_request_id
 from fraudlake.api.models import ErrorBody
 from fraudlake.api.pipelines import PipelineSource, PipelinesUnavailableError, kube_pipeline_source
 from fraudlake.api.services import Services
-from fraudlake.operator.conditions import READY
+from fraudlake.pipeline.status import READY
 
 router = APIRouter(prefix="/v1/pipelines", tags=["pipelines"])
 

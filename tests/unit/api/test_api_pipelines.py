@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 
 from fraudlake.api.pipelines import KubePipelineSource
 from fraudlake.api.settings import SettingsError, load_settings
-from fraudlake.stack.process import free_port
+from fraudlake.local.stack.process import free_port
 
 pytestmark = pytest.mark.unit
 

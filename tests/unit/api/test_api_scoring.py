@@ -21,7 +21,7 @@ from fraudlake.ml import data
 from fraudlake.ml.artifact import FraudModel
 from fraudlake.ml.batch_features import batch_features
 from fraudlake.ml.evaluate import seed_rule
-from fraudlake.operator.spec import SEED_RULES
+from fraudlake.pipeline.spec import SEED_RULES
 
 pytestmark = pytest.mark.unit
 

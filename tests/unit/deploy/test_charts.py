@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 import yaml
 
-from fraudlake.deploy.layout import (
+from fraudlake.local.deploy.layout import (
     CHART_CRD,
     CHARTS,
     HELM_DIR,
@@ -20,7 +20,7 @@ from fraudlake.deploy.layout import (
     dockerfile,
     values_files,
 )
-from fraudlake.deploy.values_docs import undocumented, undocumented_top_level
+from fraudlake.local.deploy.values_docs import undocumented, undocumented_top_level
 
 pytestmark = pytest.mark.unit
 

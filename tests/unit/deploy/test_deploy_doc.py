@@ -8,8 +8,8 @@ import re
 import pytest
 import yaml
 
-from fraudlake.deploy.layout import CHARTS, TERRAFORM_DIR, UPSTREAM_VALUES_DIR, chart_dir
-from fraudlake.stack.paths import REPO_ROOT
+from fraudlake.local.deploy.layout import CHARTS, TERRAFORM_DIR, UPSTREAM_VALUES_DIR, chart_dir
+from fraudlake.local.stack.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 

@@ -7,9 +7,9 @@ import subprocess
 
 import pytest
 
-from fraudlake.deploy.dockerlint import lint, parse
-from fraudlake.deploy.layout import DOCKERFILES, dockerfile
-from fraudlake.stack.paths import REPO_ROOT
+from fraudlake.local.deploy.dockerlint import lint, parse
+from fraudlake.local.deploy.layout import DOCKERFILES, dockerfile
+from fraudlake.local.stack.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from fraudlake.ml.data import prepare
-from fraudlake.stack.paths import SHARED_DIR
+from fraudlake.producer.entities import USER0_FILE, tabformer_dir
 
 DAY_MS, MIN_MS = 86_400_000, 60_000
-USER0_CSV = SHARED_DIR / "data" / "tabformer-sample" / "User0_credit_card_transactions.csv"
+USER0_CSV = tabformer_dir() / USER0_FILE
 
 
 def make_frame(

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from fraudlake.lake.connector import S3_SINK_CLASS
-from fraudlake.operator import naming
+from fraudlake.pipeline import naming
 from fraudlake.operator.builders import (
     Pipeline,
     connector_differs,
@@ -20,8 +20,8 @@ from fraudlake.operator.builders import (
     schema_params,
     topic_manifests,
 )
-from fraudlake.operator.spec import FraudPipelineSpec
-from fraudlake.stack.paths import strimzi_crds_dir
+from fraudlake.pipeline.spec import FraudPipelineSpec
+from fraudlake.local.stack.paths import strimzi_crd
 
 pytestmark = pytest.mark.unit
 
@@ -34,8 +34,8 @@ def pipeline() -> Pipeline:
     return Pipeline("fraud", "demo", 3, FraudPipelineSpec.parse(manifest["spec"]))
 
 
-def _strimzi_schema(file: str) -> dict[str, Any]:
-    crd = yaml.safe_load((strimzi_crds_dir() / file).read_text())
+def _strimzi_schema(kind: str) -> dict[str, Any]:
+    crd = yaml.safe_load(strimzi_crd(kind).read_text())
     return crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 
@@ -77,8 +77,8 @@ def test_topics_one_per_stream_in_the_kafka_namespace(pipeline: Pipeline) -> Non
 
 def test_children_validate_against_the_strimzi_1_2_schemas(pipeline: Pipeline) -> None:
     for topic in topic_manifests(pipeline):
-        jsonschema.validate(topic, _strimzi_schema("kafkatopic.yaml"))
-    jsonschema.validate(connector_manifest(pipeline), _strimzi_schema("kafkaconnector.yaml"))
+        jsonschema.validate(topic, _strimzi_schema("KafkaTopic"))
+    jsonschema.validate(connector_manifest(pipeline), _strimzi_schema("KafkaConnector"))
 
 
 def test_connector_runs_the_s3_parquet_sink_without_inline_secrets(pipeline: Pipeline) -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from fraudlake.clickhouse import ddl
+from fraudlake.clickhouse import migrations
 from fraudlake.schemas.records import CARDS, TRANSACTIONS, USERS
 
 pytestmark = pytest.mark.unit
@@ -23,7 +23,7 @@ CORE = [
     "rule_spend_burst_10m",
     "rule_velocity_5m",
 ]
-STREAMING = ddl.SchemaParams(
+STREAMING = migrations.SchemaParams(
     "fp", streaming_ingest=True, kafka_bootstrap="k:9092", kafka_topic="fraudlake.ns.p.transactions"
 )
 
@@ -40,23 +40,23 @@ def _columns(statement: str) -> dict[str, str]:
 
 
 def _create(statements: list[str], name: str) -> str:
-    return next(s for s in statements if ddl.expected_objects([s]) == [name])
+    return next(s for s in statements if migrations.expected_objects([s]) == [name])
 
 
 def test_files_are_numbered_and_shipped_in_the_package() -> None:
-    names = [name for name, _ in ddl.template_files()]
+    names = [name for name, _ in migrations.template_files()]
     assert names == sorted(names)
     assert all(re.match(r"\d{3}_\w+\.sql$", n) for n in names)
     assert names[0] == "001_database.sql"
 
 
 def test_default_rendering_creates_the_core_objects_idempotently() -> None:
-    statements = ddl.render_statements(ddl.SchemaParams("fraud_demo"))
+    statements = migrations.render_statements(migrations.SchemaParams("fraud_demo"))
     assert (
         statements[0] == "-- One database per FraudPipeline (spec.clickhouse.database).\n"
         "CREATE DATABASE IF NOT EXISTS fraud_demo"
     )
-    assert ddl.expected_objects(statements) == CORE
+    assert migrations.expected_objects(statements) == CORE
     for statement in statements:
         code = " ".join(line for line in statement.splitlines() if not line.lstrip().startswith("--"))
         if code.lstrip().startswith("ALTER"):
@@ -75,7 +75,7 @@ def test_default_rendering_creates_the_core_objects_idempotently() -> None:
 
 
 def test_transactions_engine_order_partition_and_ttl() -> None:
-    statement = _create(ddl.render_statements(ddl.SchemaParams("fp", retention_days=30)), "transactions")
+    statement = _create(migrations.render_statements(migrations.SchemaParams("fp", retention_days=30)), "transactions")
     assert "ENGINE = ReplacingMergeTree(ingested_at)" in statement
     assert "ORDER BY (card_id, event_ts, txn_id)" in statement
     assert "PARTITION BY toYYYYMM(event_ts)" in statement
@@ -92,7 +92,7 @@ def test_transactions_engine_order_partition_and_ttl() -> None:
     ],
 )
 def test_table_columns_match_the_record_schemas(record, table: str, extra: set[str]) -> None:
-    columns = _columns(_create(ddl.render_statements(ddl.SchemaParams("fp")), table))
+    columns = _columns(_create(migrations.render_statements(migrations.SchemaParams("fp")), table))
     assert set(columns) - extra == set(record.names)
     for fld in record.fields:
         assert ("Nullable(" in columns[fld.name]) is fld.nullable, fld.name
@@ -100,20 +100,20 @@ def test_table_columns_match_the_record_schemas(record, table: str, extra: set[s
 
 def test_rules_render_one_view_each_and_disabled_rules_none() -> None:
     rules = (
-        ddl.RuleParams("burst", "SpendBurst", 15, 3),
-        ddl.RuleParams("fast", "Velocity", 1, 5, enabled=False),
+        migrations.RuleParams("burst", "SpendBurst", 15, 3),
+        migrations.RuleParams("fast", "Velocity", 1, 5, enabled=False),
     )
-    statements = ddl.render_statements(ddl.SchemaParams("fp", rules=rules))
-    assert "rule_burst" in ddl.expected_objects(statements)
-    assert "rule_fast" not in ddl.expected_objects(statements)
+    statements = migrations.render_statements(migrations.SchemaParams("fp", rules=rules))
+    assert "rule_burst" in migrations.expected_objects(statements)
+    assert "rule_fast" not in migrations.expected_objects(statements)
     burst = _create(statements, "rule_burst")
     assert "INTERVAL 15 MINUTE" in burst
     assert "w.txn_count >= 3 AND w.total_amount > s.avg_amount" in burst
 
 
 def test_streaming_ingest_adds_the_kafka_hot_path() -> None:
-    statements = ddl.render_statements(STREAMING)
-    assert ddl.expected_objects(statements)[-3:] == [
+    statements = migrations.render_statements(STREAMING)
+    assert migrations.expected_objects(statements)[-3:] == [
         "transactions_queue",
         "transactions_rt",
         "transactions_rt_mv",
@@ -128,29 +128,29 @@ def test_streaming_ingest_adds_the_kafka_hot_path() -> None:
 
 
 def test_string_settings_are_quoted() -> None:
-    assert ddl.sql_string("it's \\ here") == "'it\\'s \\\\ here'"
-    params = ddl.SchemaParams("fp", streaming_ingest=True, kafka_bootstrap="k:1', x='y", kafka_topic="t")
+    assert migrations.sql_string("it's \\ here") == "'it\\'s \\\\ here'"
+    params = migrations.SchemaParams("fp", streaming_ingest=True, kafka_bootstrap="k:1', x='y", kafka_topic="t")
     assert "kafka_broker_list = 'k:1\\', x=\\'y'" in _create(
-        ddl.render_statements(params), "transactions_queue"
+        migrations.render_statements(params), "transactions_queue"
     )
 
 
 @pytest.mark.parametrize(
     "params",
     [
-        ddl.SchemaParams("Fraud"),
-        ddl.SchemaParams("fp; DROP DATABASE system"),
-        ddl.SchemaParams("system"),
-        ddl.SchemaParams("fp", retention_days=-1),
-        ddl.SchemaParams("fp", streaming_ingest=True),
-        ddl.SchemaParams("fp", rules=(ddl.RuleParams("Bad-Name", "Velocity", 5, 1),)),
+        migrations.SchemaParams("Fraud"),
+        migrations.SchemaParams("fp; DROP DATABASE system"),
+        migrations.SchemaParams("system"),
+        migrations.SchemaParams("fp", retention_days=-1),
+        migrations.SchemaParams("fp", streaming_ingest=True),
+        migrations.SchemaParams("fp", rules=(migrations.RuleParams("Bad-Name", "Velocity", 5, 1),)),
     ],
 )
-def test_unsafe_parameters_are_refused(params: ddl.SchemaParams) -> None:
-    with pytest.raises(ddl.SchemaParamsError):
-        ddl.render_statements(params)
+def test_unsafe_parameters_are_refused(params: migrations.SchemaParams) -> None:
+    with pytest.raises(migrations.SchemaParamsError):
+        migrations.render_statements(params)
 
 
 def test_split_statements_drops_comment_only_chunks() -> None:
     sql = "-- header\nCREATE TABLE a (x UInt8) ENGINE = Memory;\n-- only a comment;\n\nSELECT 1;"
-    assert ddl.split_statements(sql) == ["-- header\nCREATE TABLE a (x UInt8) ENGINE = Memory", "SELECT 1"]
+    assert migrations.split_statements(sql) == ["-- header\nCREATE TABLE a (x UInt8) ENGINE = Memory", "SELECT 1"]

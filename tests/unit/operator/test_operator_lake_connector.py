@@ -13,7 +13,7 @@ from fraudlake.lake.connector import (
     secret_credentials,
     worker_settings,
 )
-from fraudlake.operator.spec import FraudPipelineSpec
+from fraudlake.pipeline.spec import FraudPipelineSpec
 
 pytestmark = pytest.mark.unit
 

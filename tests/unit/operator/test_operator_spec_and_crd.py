@@ -11,7 +11,7 @@ import yaml
 from pydantic import ValidationError
 
 from fraudlake.operator import crd_schema
-from fraudlake.operator.spec import SEED_RULES, FraudPipelineSpec
+from fraudlake.pipeline.spec import SEED_RULES, FraudPipelineSpec
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fraudlake.common.card_token import last4, load_token_key, tokenize_pan
-from fraudlake.common.naming import pipeline_topics, topic_name
+from fraudlake.pipeline.naming import pipeline_topics, topic_name
 from fraudlake.schemas.ids import TxnIdAssigner
 
 pytestmark = pytest.mark.unit

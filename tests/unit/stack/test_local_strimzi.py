@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fraudlake.stack.local_strimzi import _same_status, ready_status, resolve_secret_refs
+from fraudlake.local.stack.local_strimzi import _same_status, ready_status, resolve_secret_refs
 
 pytestmark = pytest.mark.unit
 

@@ -1,0 +1,190 @@
+"""The demo's control plane: the FraudPipeline operator and local Strimzi, in this process.
+
+The operator must run in the process that owns the chDB engine (it applies the ClickHouse DDL), so
+the demo runs it in a thread with Kopf's own event loop, exactly as `fraudlake operator run` would,
+next to `LocalStrimzi`, which makes the operator's KafkaTopics and KafkaConnector real in the local
+Kafka and Connect. The pipeline applied is `operator/examples/pipeline-local.yaml`, pointed at the
+stack's endpoints, with its Secrets made from the stack's generated credentials.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from fraudlake.pipeline import naming
+from fraudlake.operator.crd_schema import packaged_crd_yaml
+from fraudlake.local.stack.local_strimzi import LocalStrimzi
+from fraudlake.local.stack.paths import REPO_ROOT
+from fraudlake.local.stack.service import ServiceRecord
+
+LOCAL_PIPELINE = REPO_ROOT / "operator" / "examples" / "pipeline-local.yaml"
+
+
+def local_manifests(records: dict[str, ServiceRecord], pipeline_file: Path = LOCAL_PIPELINE) -> list[dict]:
+    """The example pipeline and its Secrets, pointed at this stack's MinIO, Kafka and chDB."""
+    docs = [d for d in yaml.safe_load_all(pipeline_file.read_text()) if d]
+    minio, kafka, clickhouse = records["minio"], records["kafka"], records["clickhouse"]
+    for doc in docs:
+        if doc["kind"] == naming.KIND:
+            doc["spec"]["lake"]["endpoint"] = minio.endpoints["url"]
+            doc["spec"]["kafka"]["bootstrapServers"] = kafka.endpoints["bootstrap"]
+        elif doc["kind"] == "Secret" and "dsn" in doc.get("stringData", {}):
+            doc["stringData"]["dsn"] = clickhouse.endpoints["dsn"]
+        elif doc["kind"] == "Secret":
+            doc["stringData"] = {
+                "AWS_ACCESS_KEY_ID": minio.credentials["access_key"],
+                "AWS_SECRET_ACCESS_KEY": minio.credentials["secret_key"],
+            }
+    return docs
+
+
+def pipeline_of(docs: list[dict]) -> dict[str, Any]:
+    return next(d for d in docs if d["kind"] == naming.KIND)
+
+
+class ControlPlane:
+    """Operator + local Strimzi threads against the stack's API server; a context manager."""
+
+    def __init__(self, records: dict[str, ServiceRecord]) -> None:
+        kubeconfig = records["kube"].endpoints["kubeconfig"]
+        os.environ["KUBECONFIG"] = kubeconfig  # kopf's login and the operator's client read it
+        self.api = config.new_client_from_config(config_file=kubeconfig)
+        self.strimzi = LocalStrimzi(
+            self.api, records["kafka"].endpoints["bootstrap"], records["connect"].endpoints["rest"]
+        )
+        self._stop = threading.Event()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._operate, name="fraudlake-operator", daemon=True)
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> ControlPlane:
+        self.install_crd()
+        self.strimzi.__enter__()
+        self._thread.start()
+        if not self._ready.wait(60):
+            raise RuntimeError(f"the operator did not start within 60s ({self._error or 'no error'})")
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.strimzi.__exit__()
+
+    def _operate(self) -> None:
+        import kopf
+
+        import fraudlake.operator.handlers  # noqa: F401 - registers the handlers
+
+        try:
+            asyncio.run(
+                kopf.operator(
+                    standalone=True,
+                    clusterwide=True,
+                    stop_flag=self._stop,
+                    ready_flag=self._ready,
+                    liveness_endpoint=None,
+                )
+            )
+        except BaseException as exc:
+            self._error = exc
+            raise
+
+    def install_crd(self) -> None:
+        crd = yaml.safe_load(packaged_crd_yaml())
+        api = client.ApiextensionsV1Api(self.api)
+        try:
+            api.create_custom_resource_definition(crd)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            current = api.read_custom_resource_definition(crd["metadata"]["name"]).metadata
+            assert current is not None  # the API server always returns an object's metadata
+            crd["metadata"]["resourceVersion"] = current.resource_version
+            api.replace_custom_resource_definition(crd["metadata"]["name"], crd)
+        _wait(lambda: _crd_established(api, crd["metadata"]["name"]), 60, "the FraudPipeline CRD")
+
+    def apply(self, docs: list[dict]) -> None:
+        """Create-or-replace each document (namespaces first), like `kubectl apply` for these kinds."""
+        core, custom = client.CoreV1Api(self.api), client.CustomObjectsApi(self.api)
+        for doc in sorted(docs, key=lambda d: d["kind"] != "Namespace"):
+            meta = doc["metadata"]
+            if doc["kind"] == "Namespace":
+                namespace = client.V1Namespace.model_validate(doc)
+                _ignore_conflict(lambda body=namespace: core.create_namespace(body))
+            elif doc["kind"] == "Secret":
+                ns, secret = meta["namespace"], client.V1Secret.model_validate(doc)
+                owner = client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))
+                _ignore_conflict(lambda body=owner: core.create_namespace(body))
+                try:
+                    core.create_namespaced_secret(ns, secret)
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise
+                    core.replace_namespaced_secret(meta["name"], ns, secret)
+            else:
+                args = (naming.GROUP, naming.VERSION, meta["namespace"], naming.PLURAL)
+                try:
+                    custom.create_namespaced_custom_object(*args, doc)
+                except ApiException as exc:
+                    if exc.status != 409:
+                        raise
+                    current = cast(dict[str, Any], custom.get_namespaced_custom_object(*args, meta["name"]))
+                    doc["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                    custom.replace_namespaced_custom_object(*args, meta["name"], doc)
+
+    def wait_ready(self, namespace: str, name: str, timeout: float = 180) -> dict[str, Any]:
+        """Until the pipeline's Ready condition is True for its current generation (kubectl wait)."""
+        custom = client.CustomObjectsApi(self.api)
+
+        def ready() -> dict[str, Any] | None:
+            # Custom objects come back as their JSON dict (the client types them `object`).
+            obj = cast(
+                dict[str, Any],
+                custom.get_namespaced_custom_object(
+                    naming.GROUP, naming.VERSION, namespace, naming.PLURAL, name
+                ),
+            )
+            status = obj.get("status") or {}
+            conditions = {c["type"]: c for c in status.get("conditions", [])}
+            current = status.get("observedGeneration") == obj["metadata"]["generation"]
+            return obj if current and conditions.get("Ready", {}).get("status") == "True" else None
+
+        return _wait(ready, timeout, f"FraudPipeline {namespace}/{name} to be Ready")
+
+
+def _crd_established(api: client.ApiextensionsV1Api, name: str) -> bool:
+    status = api.read_custom_resource_definition(name).status
+    conditions = (status.conditions if status else None) or []
+    return any(c.type == "Established" and c.status == "True" for c in conditions)
+
+
+def _ignore_conflict(call: Any) -> None:
+    try:
+        call()
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+def _wait(check: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except ApiException as exc:
+            last = exc
+        else:
+            if result:
+                return result
+        time.sleep(0.5)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})")

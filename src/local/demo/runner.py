@@ -1,0 +1,214 @@
+"""`fraudlake demo`: the platform end to end on the local stack, stage by stage.
+
+1. stack     start Kafka, Connect, MinIO, kube-apiserver, Airflow, Chroma; chDB opens here
+2. pipeline  the operator reconciles operator/examples/pipeline-local.yaml until Ready
+3. produce   synthetic users, cards and transactions to the pipeline's topics
+4. lake      the S3 sink connector lands everything in MinIO as Parquet
+5. airflow   lake_to_clickhouse, train_model, index_to_chroma run for real (dag.test())
+6. serve     the scoring API and the UI; live transactions scored; a summary; Ctrl-C stops all
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from fraudlake.local.demo import lake, serve
+from fraudlake.local.demo.platform import ControlPlane, local_manifests, pipeline_of
+from fraudlake.local.demo.stages import StageTimer
+from fraudlake.local.demo.summary import print_summary, write_summary
+from fraudlake.local.stack import manager
+from fraudlake.local.stack.service import StackContext
+
+
+@dataclass
+class DemoOptions:
+    stack_dir: Path
+    rows: int = 200_000
+    seed: int = 42
+    clean: bool = False
+    serve: bool = True
+    live: int = 200
+    keep_stack: bool = False  # leave the services running when the demo ends
+    days: int = 180  # event-time span of the generated history, ending today (= train_model lookback)
+
+
+@dataclass
+class DemoResult:
+    produced: dict[str, int] = field(default_factory=dict)
+    in_lake: dict[str, int] = field(default_factory=dict)
+    in_clickhouse: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    urls: dict[str, str] = field(default_factory=dict)
+    live_decisions: dict[str, int] = field(default_factory=dict)
+    durations: dict[str, float] = field(default_factory=dict)
+
+
+STREAMS = ("users", "cards", "transactions")
+
+
+def run_demo(options: DemoOptions, console: Console) -> DemoResult:
+    """Run every stage, print the summary, serve until Ctrl-C (with `serve`), then stop the stack."""
+    ctx = StackContext(options.stack_dir, console)
+    try:
+        return _run_stages(options, ctx)
+    finally:
+        if not options.keep_stack:
+            console.print("stopping the local stack …")
+            manager.down(ctx)
+
+
+def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
+    console = ctx.console
+    if options.clean and options.stack_dir.exists():
+        manager.down(ctx)
+        shutil.rmtree(options.stack_dir)
+    timer = StageTimer(console)
+    result = DemoResult(durations=timer.durations)
+
+    with timer.stage("1. stack", "local stack", str(ctx.logs_dir)):
+        records = manager.up(ctx)
+        _use_stack_clickhouse(records["clickhouse"].endpoints["dsn"])
+
+    docs = local_manifests(records)
+    pipeline = pipeline_of(docs)
+    namespace, name = pipeline["metadata"]["namespace"], pipeline["metadata"]["name"]
+    lake_spec = pipeline["spec"]["lake"]
+    with ControlPlane(records) as control:
+        with timer.stage("2. pipeline", "FraudPipeline operator", "this terminal (operator log lines)"):
+            lake.ensure_bucket(records["minio"], lake_spec["bucket"])
+            control.apply(docs)
+            ready = control.wait_ready(namespace, name)
+            console.print(
+                f"FraudPipeline {namespace}/{name}: Ready "
+                f"(topics {ready['status'].get('topicsReady')}, tables {ready['status'].get('tablesReady')})"
+            )
+
+        with timer.stage("3. produce", "producer (fraudlake produce)", str(ctx.log("producer"))):
+            lake.produce(
+                records["kafka"],
+                namespace,
+                name,
+                options.rows,
+                options.seed,
+                options.days,
+                ctx.log("producer"),
+                ctx.data_dir("producer"),
+            )
+
+        with timer.stage("4. lake", "Kafka Connect S3 Parquet sink", records["connect"].log):
+            result.produced = lake.wait_for_lake(records["kafka"], namespace, name, STREAMS)
+            result.in_lake = lake.lake_rows(records["minio"], lake_spec["bucket"], lake_spec["prefix"])
+
+        with timer.stage(
+            "5. airflow: lake_to_clickhouse", "Airflow DAG lake_to_clickhouse", records["airflow"].log
+        ):
+            _prepare_airflow(records, pipeline)
+            lake.run_dag("lake_to_clickhouse", lake.load_interval())
+            result.in_clickhouse = _clickhouse_counts(records, pipeline)
+
+        with timer.stage("6. airflow: train_model", "Airflow DAG train_model", records["airflow"].log):
+            lake.run_dag("train_model")
+            result.metrics = _champion_metrics(records, pipeline)
+
+        with timer.stage(
+            "7. airflow: index_to_chroma", "Airflow DAG index_to_chroma", records["airflow"].log
+        ):
+            lake.run_dag("index_to_chroma")
+
+        with timer.stage("8. serve", "scoring API / UI", str(ctx.log("ui"))):
+            serving = serve.start_serving(records, pipeline, ctx.logs_dir)
+        try:
+            with timer.stage("9. live scoring", "scoring API", "this terminal"):
+                result.live_decisions = dict(serve.score_live(serving, options.live, options.seed))
+            airflow = records["airflow"]
+            result.urls = {
+                "Scoring API": f"{serving.api_url}/docs   (X-API-Key: {serving.api_key})",
+                "Analyst UI": serving.ui_url,
+                "Airflow UI": f"{airflow.endpoints['url']}   (user {airflow.credentials['username']}, "
+                f"password {airflow.credentials['password']})",
+                "MinIO console": f"{records['minio'].endpoints.get('console', '')}",
+                "kubeconfig": f"{records['kube'].endpoints['kubeconfig']}   (kubectl get fp -A)",
+            }
+            print_summary(console, result, options)
+            summary = write_summary(result, options.stack_dir)
+            console.print(f"[dim]summary as JSON: {summary}[/]")
+            if options.serve:
+                console.print("[bold]Serving. Press Ctrl-C to stop everything.[/]")
+                serve.wait_for_interrupt()
+        finally:
+            serving.stop()
+    return result
+
+
+def _use_stack_clickhouse(dsn: str) -> None:
+    """Open the stack's chDB here, first: this process is its one owner for the whole demo."""
+    from fraudlake.clickhouse.client import connect
+
+    connect(dsn).command("SELECT 1")
+
+
+def _prepare_airflow(records: dict[str, Any], pipeline: dict[str, Any]) -> None:
+    import os
+
+    from fraudlake.lake.runtime import LakePipeline, airflow_environment
+    from fraudlake.lake.store import LakeStore
+    from fraudlake.local.stack.airflow_home import prepare_dag_test
+
+    spec = pipeline["spec"]
+    lake_pipeline = LakePipeline(
+        namespace=pipeline["metadata"]["namespace"],
+        pipeline=pipeline["metadata"]["name"],
+        bucket=spec["lake"]["bucket"],
+        prefix=spec["lake"]["prefix"],
+        database=spec["clickhouse"]["database"],
+    )
+    minio = records["minio"]
+    store = LakeStore(
+        bucket=lake_pipeline.bucket,
+        prefix=lake_pipeline.prefix,
+        endpoint_url=minio.endpoints["url"],
+        access_key=minio.credentials["access_key"],
+        secret_key=minio.credentials["secret_key"],
+    )
+    from fraudlake.agent.airflow_tasks import airflow_environment as index_environment
+
+    os.environ.update(airflow_environment(lake_pipeline, store, records["clickhouse"].endpoints["dsn"]))
+    os.environ.update(index_environment(lake_pipeline.database, records["chroma"].endpoints["url"]))
+    errors = prepare_dag_test(Path(records["airflow"].endpoints["airflow_home"]))
+    if any(errors.values()):
+        raise RuntimeError(f"DAG import errors: {errors}")
+
+
+def _clickhouse_counts(records: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, int]:
+    from fraudlake.clickhouse.client import connect
+
+    database = pipeline["spec"]["clickhouse"]["database"]
+    client = connect(records["clickhouse"].endpoints["dsn"])
+    return {
+        table: int(client.query(f"SELECT count() FROM {database}.{table} FINAL").result_rows[0][0])
+        for table in ("users", "cards", "transactions")
+    }
+
+
+def _champion_metrics(records: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
+    """Test-split metrics of the champion model: the seeds' rule, XGBoost, XGBoost + graph."""
+    from fraudlake.ml.registry import ModelStoreSettings, registry_from_settings
+
+    minio = records["minio"]
+    registry = registry_from_settings(
+        ModelStoreSettings(
+            s3_endpoint=minio.endpoints["url"],
+            s3_access_key=minio.credentials["access_key"],
+            s3_secret_key=minio.credentials["secret_key"],
+            lake_bucket=pipeline["spec"]["lake"]["bucket"],
+        )
+    )
+    champion = registry.load_champion()
+    if champion is None:
+        raise RuntimeError("train_model finished but no champion model is in the registry")
+    return {"version": champion.metrics.get("version", ""), **champion.metrics["test"]}

@@ -1,0 +1,60 @@
+"""The demo's closing summary: rows per stage, model metrics vs baselines, where to click."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from fraudlake.local.demo.runner import DemoOptions, DemoResult
+
+
+def print_summary(console: Console, result: DemoResult, options: DemoOptions) -> None:
+    rows = Table("stream", "produced", "in lake (Parquet)", "in ClickHouse", title="Rows per stage")
+    for stream in ("users", "cards", "transactions"):
+        topic = next((t for t in result.produced if t.endswith(f".{stream}")), stream)
+        rows.add_row(
+            stream,
+            f"{result.produced.get(topic, 0):,}",
+            f"{result.in_lake.get(topic, 0):,}",
+            f"{result.in_clickhouse.get(stream, 0):,}",
+        )
+    console.print(rows)
+    if result.metrics:
+        metrics = Table(
+            "model", "AUC-PR", "ROC-AUC", "recall@90%P", "recall@95%P", title="Model vs baselines"
+        )
+        for model, m in result.metrics.items():
+            if not isinstance(m, dict):
+                continue
+            metrics.add_row(
+                model,
+                *(
+                    f"{m.get(k, float('nan')):.3f}"
+                    for k in ("auc_pr", "roc_auc", "recall_at_p90", "recall_at_p95")
+                ),
+            )
+        console.print(metrics)
+    if result.live_decisions:
+        decided = ", ".join(f"{k} {v}" for k, v in sorted(result.live_decisions.items()))
+        console.print(f"live transactions scored through the API: {decided}")
+    if result.urls:
+        for what, url in result.urls.items():
+            console.print(f"{what}: {url}")
+    timings = ", ".join(f"{k} {v:.0f}s" for k, v in result.durations.items())
+    console.print(f"[dim]stages: {timings}[/]")
+
+
+SUMMARY_FILE = "demo-summary.json"
+
+
+def write_summary(result: DemoResult, stack_dir: Path) -> Path:
+    """The summary as JSON beside the stack's state, for scripts and the e2e test to read."""
+    path = stack_dir / SUMMARY_FILE
+    path.write_text(json.dumps(dataclasses.asdict(result), indent=2, default=str) + "\n")
+    return path

@@ -1,0 +1,93 @@
+"""The contract every local service implements, and the state the stack records about it."""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.console import Console
+
+from fraudlake.local.stack.process import pid_alive, stop_process_group
+
+
+@dataclass
+class ServiceRecord:
+    """What `up` learned about a running service: how to reach it and how to stop it."""
+
+    name: str
+    pids: list[int] = field(default_factory=list)
+    endpoints: dict[str, Any] = field(default_factory=dict)
+    credentials: dict[str, str] = field(default_factory=dict)
+    log: str = ""
+
+    def alive(self) -> bool:
+        return all(pid_alive(pid) for pid in self.pids)
+
+
+@dataclass
+class StackContext:
+    """One stack's run folder: logs/, data/<service>/ and state.json."""
+
+    stack_dir: Path
+    console: Console = field(default_factory=lambda: Console(stderr=True))
+    requested_ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.stack_dir / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        return self.stack_dir / "state.json"
+
+    def log(self, name: str) -> Path:
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        return self.logs_dir / f"{name}.log"
+
+    def data_dir(self, name: str) -> Path:
+        path = self.stack_dir / "data" / name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def load_state(self) -> dict[str, ServiceRecord]:
+        if not self.state_file.exists():
+            return {}
+        raw = json.loads(self.state_file.read_text())
+        return {name: ServiceRecord(**rec) for name, rec in raw.get("services", {}).items()}
+
+    def save_state(self, records: dict[str, ServiceRecord]) -> None:
+        self.stack_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        # Credentials are local throw-away secrets, still: owner-only.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"services": {n: asdict(r) for n, r in records.items()}}, fh, indent=2)
+        tmp.replace(self.state_file)
+
+
+class Service(ABC):
+    """A real component of the local stack, installed from the package registries into the cache."""
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    depends_on: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def install(self, console: Console) -> None:
+        """Build or fetch what the service needs into the cache; a no-op when already cached."""
+
+    @abstractmethod
+    def start(self, ctx: StackContext, deps: dict[str, ServiceRecord]) -> ServiceRecord:
+        """Start the service, wait until it answers, and return how to reach it."""
+
+    def healthy(self, record: ServiceRecord) -> bool:
+        """Whether a previously started service still answers (default: its processes live)."""
+        return record.alive()
+
+    def stop(self, record: ServiceRecord) -> None:
+        for pid in reversed(record.pids):
+            stop_process_group(pid)
