@@ -34,10 +34,10 @@ from pathlib import Path
 
 from fraudlake.clickhouse.client import connect
 from fraudlake.clickhouse.migrations import SchemaParams, apply_schema, render_statements
-from fraudlake.local.lake import roundtrip
-from fraudlake.local.lake.roundtrip import LocalLake
 from fraudlake.lake.runtime import Interval
 from fraudlake.lake.targets import TARGETS
+from fraudlake.local.lake import roundtrip
+from fraudlake.local.lake.roundtrip import LocalLake
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import StackContext
 

@@ -76,15 +76,15 @@ from kubernetes import client, config, watch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from fraudlake.local.chdb_http.process import LocalClickHouseServer
 from fraudlake.common.background import BackgroundThread
-from fraudlake.pipeline import naming
-from fraudlake.operator.crd_schema import packaged_crd_yaml
-from fraudlake.operator.settings import OperatorSettings
+from fraudlake.local.chdb_http.process import LocalClickHouseServer
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.gotools import kubectl_binary
 from fraudlake.local.stack.process import free_port, run_checked, spawn, stop_process_group, wait_until
 from fraudlake.local.stack.service import StackContext
+from fraudlake.operator.crd_schema import packaged_crd_yaml
+from fraudlake.operator.settings import OperatorSettings
+from fraudlake.pipeline import naming
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"

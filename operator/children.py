@@ -15,8 +15,8 @@ from fraudlake.operator.builders import (
     topic_manifests,
 )
 from fraudlake.operator.conditions import condition, strimzi_readiness
-from fraudlake.pipeline.status import CONNECTORS_READY, TOPICS_READY
 from fraudlake.operator.results import Event, Known, StepResult
+from fraudlake.pipeline.status import CONNECTORS_READY, TOPICS_READY
 
 
 def reconcile_topics(pipeline: Pipeline, known: Known) -> StepResult:

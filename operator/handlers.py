@@ -22,9 +22,9 @@ from typing import Any
 import kopf
 
 from fraudlake.operator import kube, reconcile
-from fraudlake.pipeline import naming
 from fraudlake.operator.reconcile import ALL_STEPS, CONNECTOR, TABLES, TOPICS, Step
 from fraudlake.operator.settings import operator_settings
+from fraudlake.pipeline import naming
 
 SETTINGS = operator_settings()
 RESOURCE = (naming.GROUP, naming.VERSION, naming.PLURAL)

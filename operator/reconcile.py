@@ -16,13 +16,13 @@ import kopf
 from pydantic import ValidationError
 
 from fraudlake.operator import conditions
-from fraudlake.pipeline import naming
-from fraudlake.pipeline.status import PAUSED
 from fraudlake.operator.builders import Pipeline
 from fraudlake.operator.children import delete_children, reconcile_connector, reconcile_topics
 from fraudlake.operator.results import Event, Known, StepResult
-from fraudlake.pipeline.spec import FraudPipelineSpec
 from fraudlake.operator.tables import ClickHouseUnavailableError, drop_pipeline_database, reconcile_tables
+from fraudlake.pipeline import naming
+from fraudlake.pipeline.spec import FraudPipelineSpec
+from fraudlake.pipeline.status import PAUSED
 
 Step = Callable[[Pipeline, Known], StepResult]
 TOPICS: tuple[Step, ...] = (reconcile_topics,)

@@ -31,8 +31,8 @@ from fraudlake.clickhouse.migrations import (
 from fraudlake.operator import kube
 from fraudlake.operator.builders import Pipeline, schema_params
 from fraudlake.operator.conditions import condition
-from fraudlake.pipeline.status import TABLES_READY
 from fraudlake.operator.results import Event, Known, StepResult
+from fraudlake.pipeline.status import TABLES_READY
 
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()

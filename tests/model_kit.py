@@ -22,9 +22,9 @@ from typing import Any
 
 import pandas as pd
 
+from fraudlake.local.stack.paths import cache_dir
 from fraudlake.ml.artifact import MODEL_FILES, FraudModel, manifest, read_dir, write_dir
 from fraudlake.ml.features import SPEC_VERSION
-from fraudlake.local.stack.paths import cache_dir
 
 TOKEN_KEY = b"model-kit-token-key-not-a-secret"
 

@@ -78,7 +78,8 @@ def produce(
     bootstrap: Annotated[
         str | None,
         typer.Option(
-            envvar="FRAUDLAKE_KAFKA_BOOTSTRAP", help="Kafka bootstrap servers (a running local stack sets it)."
+            envvar="FRAUDLAKE_KAFKA_BOOTSTRAP",
+            help="Kafka bootstrap servers (a running local stack sets it).",
         ),
     ] = None,
     namespace: Annotated[

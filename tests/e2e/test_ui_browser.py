@@ -41,14 +41,14 @@ from model_kit import trained_model
 from fraudlake.api.main import create_app
 from fraudlake.api.settings import ApiSettings
 from fraudlake.clickhouse.client import connect
-from fraudlake.ml.registry import MemoryStore, ModelRegistry
-from fraudlake.operator import conditions
-from fraudlake.pipeline import naming
-from fraudlake.pipeline.status import CONNECTORS_READY, TABLES_READY, TOPICS_READY
-from fraudlake.operator.crd_schema import packaged_crd_yaml
 from fraudlake.local.stack.gotools import kubectl_binary
 from fraudlake.local.stack.process import free_port
 from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.ml.registry import MemoryStore, ModelRegistry
+from fraudlake.operator import conditions
+from fraudlake.operator.crd_schema import packaged_crd_yaml
+from fraudlake.pipeline import naming
+from fraudlake.pipeline.status import CONNECTORS_READY, TABLES_READY, TOPICS_READY
 from fraudlake.ui.cli import streamlit_command
 
 pytestmark = pytest.mark.e2e
@@ -92,9 +92,7 @@ def pipeline_status(namespace: str, name: str, connector_running: bool) -> dict[
         )
     )
     parts = [
-        conditions.condition(
-            TOPICS_READY, True, "TopicsReady", "4 KafkaTopics ready in namespace kafka"
-        ),
+        conditions.condition(TOPICS_READY, True, "TopicsReady", "4 KafkaTopics ready in namespace kafka"),
         connector_condition,
         conditions.condition(
             TABLES_READY,

@@ -17,10 +17,10 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from fraudlake.pipeline import naming
-from fraudlake.operator.crd_schema import packaged_crd_yaml
 from fraudlake.local.stack.gotools import kubectl_binary
 from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.operator.crd_schema import packaged_crd_yaml
+from fraudlake.pipeline import naming
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "operator" / "examples"
 T = TypeVar("T")

@@ -21,9 +21,9 @@ import pyarrow.parquet as pq
 from fraudlake.clickhouse.client import connect
 from fraudlake.clickhouse.migrations import SchemaParams, apply_schema, render_statements
 from fraudlake.lake.store import LakeStore
+from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.schemas import TRANSACTIONS, to_arrow_schema
 from fraudlake.schemas.fields import RecordSchema
-from fraudlake.local.stack.service import ServiceRecord
 
 
 def new_name(kind: str) -> str:

@@ -19,11 +19,11 @@ from kubernetes import client
 
 from fraudlake.api.main import create_app
 from fraudlake.api.settings import ApiSettings
+from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.ml.registry import MemoryStore, ModelRegistry
 from fraudlake.operator import conditions
 from fraudlake.pipeline import naming
 from fraudlake.pipeline.status import CONNECTORS_READY, TABLES_READY, TOPICS_READY
-from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 __all__ = ["api", "crd", "kubectl"]  # fixtures

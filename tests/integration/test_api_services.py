@@ -20,12 +20,12 @@ from fraudlake.api.main import create_app
 from fraudlake.api.settings import ApiSettings
 from fraudlake.clickhouse.client import connect
 from fraudlake.clickhouse.migrations import SchemaParams, apply_schema, render_statements
+from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.ml import data
 from fraudlake.ml.artifact import FraudModel
 from fraudlake.ml.batch_features import batch_features
 from fraudlake.ml.registry import MemoryStore, MinioStore, ModelRegistry, ModelStoreSettings
 from fraudlake.producer.kafka_producer import ensure_topics
-from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 API_KEY = "integration-test-key-4e8d1f"

@@ -17,11 +17,11 @@ from clickhouse_connect.driver.client import Client
 
 from fraudlake.clickhouse import migrations
 from fraudlake.clickhouse.client import connect
+from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.producer.csv_reader import KaggleTransactionReader
 from fraudlake.producer.entities import CardDirectory, load_cards, tabformer_dir
 from fraudlake.schemas.envelope import JsonEncoder
 from fraudlake.schemas.records import TRANSACTIONS
-from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +117,9 @@ def test_rule_changes_replace_and_drop_views(ch: Client, database: str) -> None:
 
 
 def test_retention_follows_the_spec(ch: Client, database: str) -> None:
-    migrations.apply_schema(ch, migrations.render_statements(migrations.SchemaParams(database, retention_days=30)))
+    migrations.apply_schema(
+        ch, migrations.render_statements(migrations.SchemaParams(database, retention_days=30))
+    )
     assert migrations.sync_retention(ch, database, 30) == []
     assert migrations.sync_retention(ch, database, 90) == ["transactions"]
     engine = ch.command(
@@ -129,7 +131,9 @@ def test_retention_follows_the_spec(ch: Client, database: str) -> None:
 
 
 def test_streaming_ingest_is_refused_on_chdb(ch: Client, database: str) -> None:
-    params = migrations.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:9", kafka_topic="t")
+    params = migrations.SchemaParams(
+        database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:9", kafka_topic="t"
+    )
     with pytest.raises(migrations.StreamingIngestUnsupportedError, match="streamingIngest"):
         migrations.apply_schema(ch, migrations.render_statements(params))
     assert migrations.existing_objects(ch, database) == set()  # nothing was run
@@ -138,7 +142,9 @@ def test_streaming_ingest_is_refused_on_chdb(ch: Client, database: str) -> None:
 def test_hot_path_view_decodes_the_producers_messages(ch: Client, database: str, user0: pa.Table) -> None:
     # The Kafka engine cannot run in chDB, so the queue becomes a Null table: inserting the
     # producer's real JsonConverter envelopes into it drives the materialized view the same way.
-    params = migrations.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:9", kafka_topic="t")
+    params = migrations.SchemaParams(
+        database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:9", kafka_topic="t"
+    )
     statements = [
         re.sub(r"ENGINE = Kafka\s+SETTINGS.*", "ENGINE = Null", s, flags=re.DOTALL)
         for s in migrations.render_statements(params)

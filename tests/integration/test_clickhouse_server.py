@@ -190,7 +190,9 @@ def test_unsupported_protocol_features_are_refused(server: LocalClickHouseServer
 def test_kafka_engine_tables_are_refused_before_they_reach_chdb(ch: Client, database: str) -> None:
     # chdb 4.4 cannot run the consumer and leaves the data directory unopenable: never try.
     statements = migrations.render_statements(
-        migrations.SchemaParams(database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:1", kafka_topic="t")
+        migrations.SchemaParams(
+            database, streaming_ingest=True, kafka_bootstrap="127.0.0.1:1", kafka_topic="t"
+        )
     )
     # The refusal is permanent for the operator (StreamingIngestUnsupported), not a retry.
     with pytest.raises(migrations.StreamingIngestUnsupportedError, match=r"code: 48.*Kafka-engine table"):

@@ -19,13 +19,13 @@ import pytest
 from lake_kit import put, rewind_sink
 
 from fraudlake.clickhouse.client import connect
-from fraudlake.local.lake import roundtrip
 from fraudlake.lake.ledger import FAILED, Ledger
-from fraudlake.local.lake.roundtrip import LocalLake
 from fraudlake.lake.runtime import Interval
-from fraudlake.schemas import TRANSACTIONS
+from fraudlake.local.lake import roundtrip
+from fraudlake.local.lake.roundtrip import LocalLake
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import ServiceRecord, StackContext
+from fraudlake.schemas import TRANSACTIONS
 
 pytestmark = pytest.mark.integration
 

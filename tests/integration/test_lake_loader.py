@@ -29,8 +29,8 @@ from fraudlake.lake.ledger import FAILED, LOADED, LOADING, Ledger, LedgerEntry, 
 from fraudlake.lake.loader import LakeLoader, LakeLoadFailedError
 from fraudlake.lake.store import LakeStore
 from fraudlake.lake.targets import TARGETS
-from fraudlake.schemas import CARDS
 from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.schemas import CARDS
 
 pytestmark = pytest.mark.integration
 

@@ -42,10 +42,10 @@ from kubernetes import client
 from fraudlake.clickhouse.client import connect
 from fraudlake.clickhouse.migrations import existing_objects
 from fraudlake.local.chdb_http.process import LocalClickHouseServer
-from fraudlake.pipeline import naming
-from fraudlake.operator.tables import clickhouse as operator_clickhouse
 from fraudlake.local.stack.process import free_port
 from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.operator.tables import clickhouse as operator_clickhouse
+from fraudlake.pipeline import naming
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 __all__ = ["api", "crd", "kubectl"]  # fixtures

@@ -18,13 +18,13 @@ import pyarrow.csv as pacsv
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from fraudlake.local.stack.process import free_port
+from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.pipeline.naming import topic_name
 from fraudlake.producer.entities import USER0_FILE, load_cards, load_users, tabformer_dir
 from fraudlake.producer.generator import GeneratorConfig, TransactionGenerator
 from fraudlake.schemas import TRANSACTIONS
 from fraudlake.schemas.envelope import JsonEncoder
-from fraudlake.local.stack.process import free_port
-from fraudlake.local.stack.service import ServiceRecord
 
 pytestmark = pytest.mark.integration
 

@@ -19,11 +19,6 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from minio import Minio
 
 from fraudlake.lake.connector import S3_SINK_CLASS, LiteralCredentials, connector_properties, sink_topics
-from fraudlake.pipeline.spec import FraudPipelineSpec
-from fraudlake.schemas.envelope import JsonEncoder
-from fraudlake.schemas.fields import FieldType
-from fraudlake.schemas.formats import to_arrow_schema
-from fraudlake.schemas.records import TRANSACTIONS
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import ServiceRecord, StackContext
 from fraudlake.local.stack.services.connect import (
@@ -33,6 +28,11 @@ from fraudlake.local.stack.services.connect import (
     s3_parquet_sink_plugin,
     validate_connector,
 )
+from fraudlake.pipeline.spec import FraudPipelineSpec
+from fraudlake.schemas.envelope import JsonEncoder
+from fraudlake.schemas.fields import FieldType
+from fraudlake.schemas.formats import to_arrow_schema
+from fraudlake.schemas.records import TRANSACTIONS
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,8 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 from minio import Minio
 
-from fraudlake.pipeline import naming
 from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.pipeline import naming
 
 
 def minio_client(minio: ServiceRecord) -> Minio:

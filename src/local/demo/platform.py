@@ -20,11 +20,11 @@ import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from fraudlake.pipeline import naming
-from fraudlake.operator.crd_schema import packaged_crd_yaml
 from fraudlake.local.stack.local_strimzi import LocalStrimzi
 from fraudlake.local.stack.paths import REPO_ROOT
 from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.operator.crd_schema import packaged_crd_yaml
+from fraudlake.pipeline import naming
 
 LOCAL_PIPELINE = REPO_ROOT / "operator" / "examples" / "pipeline-local.yaml"
 

@@ -38,7 +38,8 @@ def _dockerignored(folder: str, names: list[str]) -> set[str]:
         name
         for name in names
         for pattern in patterns
-        if fnmatch.fnmatch(str(relative / name), pattern) or fnmatch.fnmatch(name, pattern.removeprefix("**/"))
+        if fnmatch.fnmatch(str(relative / name), pattern)
+        or fnmatch.fnmatch(name, pattern.removeprefix("**/"))
     }
 
 

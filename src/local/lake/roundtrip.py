@@ -26,9 +26,9 @@ from fraudlake.lake.connector import LiteralCredentials, connector_properties, s
 from fraudlake.lake.fingerprint import TxnFingerprint
 from fraudlake.lake.runtime import Interval, LakePipeline, airflow_environment
 from fraudlake.lake.store import LakeStore
+from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.pipeline import naming
 from fraudlake.pipeline.spec import FraudPipelineSpec
-from fraudlake.local.stack.service import ServiceRecord
 
 LAKE_DAG_ID = "lake_to_clickhouse"
 DEFAULT_BUCKET = "fraudlake-lake"

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from fraudlake.lake.connector import S3_SINK_CLASS
-from fraudlake.pipeline import naming
+from fraudlake.local.stack.paths import strimzi_crd
 from fraudlake.operator.builders import (
     Pipeline,
     connector_differs,
@@ -20,8 +20,8 @@ from fraudlake.operator.builders import (
     schema_params,
     topic_manifests,
 )
+from fraudlake.pipeline import naming
 from fraudlake.pipeline.spec import FraudPipelineSpec
-from fraudlake.local.stack.paths import strimzi_crd
 
 pytestmark = pytest.mark.unit
 

@@ -9,6 +9,7 @@ import pytest
 from fraudlake.operator import conditions as c
 from fraudlake.operator.reconcile import Outcome, pause_status, status_patch
 from fraudlake.operator.results import StepResult
+from fraudlake.pipeline.status import CONNECTORS_READY, PAUSED, READY, TABLES_READY, TOPICS_READY
 
 pytestmark = pytest.mark.unit
 
@@ -20,41 +21,39 @@ def test_now_is_rfc3339_utc_seconds() -> None:
 
 
 def test_merge_keeps_transition_time_while_status_is_unchanged() -> None:
-    first = c.merge([], [c.condition(c.TOPICS_READY, False, "TopicsNotReady", "0/4")], T0)
-    same = c.merge(first, [c.condition(c.TOPICS_READY, False, "TopicsNotReady", "2/4")], T1)
+    first = c.merge([], [c.condition(TOPICS_READY, False, "TopicsNotReady", "0/4")], T0)
+    same = c.merge(first, [c.condition(TOPICS_READY, False, "TopicsNotReady", "2/4")], T1)
     assert same[0]["lastTransitionTime"] == T0
     assert same[0]["message"] == "2/4"
-    flipped = c.merge(same, [c.condition(c.TOPICS_READY, True, "TopicsReady")], T1)
+    flipped = c.merge(same, [c.condition(TOPICS_READY, True, "TopicsReady")], T1)
     assert flipped[0]["lastTransitionTime"] == T1
     assert flipped[0]["status"] == "True"
 
 
 def test_merge_orders_canonically_and_removes() -> None:
     merged = c.merge(
-        [c.condition(c.PAUSED, True, "ReconciliationPaused") | {"lastTransitionTime": T0}],
-        [c.condition(c.TABLES_READY, True, "TablesReady"), c.condition(c.READY, False, "x")],
+        [c.condition(PAUSED, True, "ReconciliationPaused") | {"lastTransitionTime": T0}],
+        [c.condition(TABLES_READY, True, "TablesReady"), c.condition(READY, False, "x")],
         T1,
     )
-    assert [m["type"] for m in merged] == [c.READY, c.TABLES_READY, c.PAUSED]
-    assert [m["type"] for m in c.merge(merged, [], T1, remove=[c.PAUSED])] == [c.READY, c.TABLES_READY]
+    assert [m["type"] for m in merged] == [READY, TABLES_READY, PAUSED]
+    assert [m["type"] for m in c.merge(merged, [], T1, remove=[PAUSED])] == [READY, TABLES_READY]
 
 
 def test_ready_needs_every_part() -> None:
     parts = [
-        c.condition(c.TOPICS_READY, True, "TopicsReady"),
-        c.condition(c.CONNECTORS_READY, True, "ConnectorReady"),
+        c.condition(TOPICS_READY, True, "TopicsReady"),
+        c.condition(CONNECTORS_READY, True, "ConnectorReady"),
     ]
     assert c.ready_from_parts(parts)["status"] == "False"
-    parts.append(
-        c.condition(c.TABLES_READY, False, "ClickHouseUnavailable", "ClickHouse unavailable: refused")
-    )
+    parts.append(c.condition(TABLES_READY, False, "ClickHouseUnavailable", "ClickHouse unavailable: refused"))
     ready = c.ready_from_parts(parts)
     assert (ready["status"], ready["reason"], ready["message"]) == (
         "False",
         "ClickHouseUnavailable",
         "ClickHouse unavailable: refused",
     )
-    parts[-1] = c.condition(c.TABLES_READY, True, "TablesReady")
+    parts[-1] = c.condition(TABLES_READY, True, "TablesReady")
     assert c.ready_from_parts(parts)["status"] == "True"
 
 
@@ -96,16 +95,16 @@ def test_status_patch_records_generation_fields_and_ready() -> None:
     outcome = Outcome(
         [
             StepResult(
-                c.condition(c.TOPICS_READY, True, "TopicsReady"), {"topics": ["a"], "topicsReady": "1/1"}
+                c.condition(TOPICS_READY, True, "TopicsReady"), {"topics": ["a"], "topicsReady": "1/1"}
             ),
-            StepResult(c.condition(c.CONNECTORS_READY, True, "ConnectorReady"), {"connector": "k"}),
-            StepResult(c.condition(c.TABLES_READY, True, "TablesReady"), {"tablesReady": "13/13"}),
+            StepResult(c.condition(CONNECTORS_READY, True, "ConnectorReady"), {"connector": "k"}),
+            StepResult(c.condition(TABLES_READY, True, "TablesReady"), {"tablesReady": "13/13"}),
         ]
     )
     patch = status_patch({}, outcome, 7)
     assert patch["observedGeneration"] == 7
     assert patch["topicsReady"] == "1/1"
-    assert c.is_true(patch["conditions"], c.READY)
+    assert c.is_true(patch["conditions"], READY)
     assert "drift" not in patch
     assert status_patch(patch, outcome, None, drift_check=True)["drift"].keys() == {"lastCheckTime"}
     outcome.results[0].repaired.append("KafkaTopic t")
@@ -116,5 +115,5 @@ def test_status_patch_records_generation_fields_and_ready() -> None:
 
 def test_pause_and_resume_toggle_one_condition() -> None:
     paused = pause_status({"conditions": []}, paused=True)
-    assert c.is_true(paused["conditions"], c.PAUSED)
-    assert c.find(pause_status(paused, paused=False)["conditions"], c.PAUSED) is None
+    assert c.is_true(paused["conditions"], PAUSED)
+    assert c.find(pause_status(paused, paused=False)["conditions"], PAUSED) is None

@@ -75,7 +75,9 @@ def test_default_rendering_creates_the_core_objects_idempotently() -> None:
 
 
 def test_transactions_engine_order_partition_and_ttl() -> None:
-    statement = _create(migrations.render_statements(migrations.SchemaParams("fp", retention_days=30)), "transactions")
+    statement = _create(
+        migrations.render_statements(migrations.SchemaParams("fp", retention_days=30)), "transactions"
+    )
     assert "ENGINE = ReplacingMergeTree(ingested_at)" in statement
     assert "ORDER BY (card_id, event_ts, txn_id)" in statement
     assert "PARTITION BY toYYYYMM(event_ts)" in statement
@@ -129,7 +131,9 @@ def test_streaming_ingest_adds_the_kafka_hot_path() -> None:
 
 def test_string_settings_are_quoted() -> None:
     assert migrations.sql_string("it's \\ here") == "'it\\'s \\\\ here'"
-    params = migrations.SchemaParams("fp", streaming_ingest=True, kafka_bootstrap="k:1', x='y", kafka_topic="t")
+    params = migrations.SchemaParams(
+        "fp", streaming_ingest=True, kafka_bootstrap="k:1', x='y", kafka_topic="t"
+    )
     assert "kafka_broker_list = 'k:1\\', x=\\'y'" in _create(
         migrations.render_statements(params), "transactions_queue"
     )
@@ -153,4 +157,7 @@ def test_unsafe_parameters_are_refused(params: migrations.SchemaParams) -> None:
 
 def test_split_statements_drops_comment_only_chunks() -> None:
     sql = "-- header\nCREATE TABLE a (x UInt8) ENGINE = Memory;\n-- only a comment;\n\nSELECT 1;"
-    assert migrations.split_statements(sql) == ["-- header\nCREATE TABLE a (x UInt8) ENGINE = Memory", "SELECT 1"]
+    assert migrations.split_statements(sql) == [
+        "-- header\nCREATE TABLE a (x UInt8) ENGINE = Memory",
+        "SELECT 1",
+    ]

@@ -10,7 +10,13 @@ from pathlib import Path
 from rich.console import Console
 
 from fraudlake.local.stack.gotools import minio_binary
-from fraudlake.local.stack.process import free_port, pinned_or_free_port, spawn, stop_process_group, wait_until
+from fraudlake.local.stack.process import (
+    free_port,
+    pinned_or_free_port,
+    spawn,
+    stop_process_group,
+    wait_until,
+)
 from fraudlake.local.stack.service import Service, ServiceRecord, StackContext
 
 CREDENTIALS_FILE = "root-credentials.json"
