@@ -234,10 +234,10 @@ class InProcess:
     """The scoring path without HTTP: same bundle and state code the API runs."""
 
     def __init__(self, files: dict[str, bytes]):
-        from fraudlake.api.bundle import ModelBundle
-        from fraudlake.api.state import ServingState
         from fraudlake.ml.artifact import FraudModel
         from fraudlake.pipeline.spec import SEED_RULES
+        from fraudlake.scoring.bundle import ModelBundle
+        from fraudlake.scoring.state import ServingState
 
         self.bundle = ModelBundle.load(FraudModel(files), "bench")
         self.state = ServingState(self.bundle.model.feature_config, SEED_RULES)
@@ -245,8 +245,8 @@ class InProcess:
     def single(self, bodies: list[dict[str, Any]], rate: float | None = None) -> dict[str, float]:
         """Percentiles of one score per call: back to back, or at `rate` calls/s (the process idles
         between calls, as the API does under the open-loop load)."""
-        from fraudlake.api.models import TransactionIn
-        from fraudlake.api.scoring import score_transactions
+        from fraudlake.scoring.core import score_transactions
+        from fraudlake.scoring.models import TransactionIn
 
         txns = [TransactionIn.model_validate(b) for b in bodies]
         seconds = []
@@ -261,8 +261,8 @@ class InProcess:
 
     def batch(self, bodies: list[dict[str, Any]]) -> tuple[float, float]:
         """(transactions/s of score_transactions, rows/s of bare bundle.evaluate) on the same batch."""
-        from fraudlake.api.models import TransactionIn
-        from fraudlake.api.scoring import score_transactions
+        from fraudlake.scoring.core import score_transactions
+        from fraudlake.scoring.models import TransactionIn
 
         txns = [TransactionIn.model_validate(b) for b in bodies]
         start = time.perf_counter()

@@ -17,10 +17,10 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 from starlette.routing import BaseRoute
 
-from fraudlake.api.bundle import ModelBundle
 from fraudlake.api.errors import ModelNotReadyError, UnauthorizedError
 from fraudlake.api.services import Services
-from fraudlake.api.state import ServingState
+from fraudlake.scoring.bundle import ModelBundle
+from fraudlake.scoring.state import ServingState
 
 
 def _services(request: Request) -> Services:

@@ -14,11 +14,9 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 
-from fraudlake.api.bundle import ModelBundle, ModelWatcher
 from fraudlake.api.feed import TransactionFeed, cold_start_rows
 from fraudlake.api.metrics import ApiMetrics
 from fraudlake.api.pipelines import PipelineSource
-from fraudlake.api.scoring import Scored
 from fraudlake.api.settings import ApiSettings
 from fraudlake.api.sinks import (
     BackgroundWriter,
@@ -27,8 +25,10 @@ from fraudlake.api.sinks import (
     kafka_alerts_writer,
     prediction_rows,
 )
-from fraudlake.api.state import ServingState
 from fraudlake.ml.registry import LocalStore, MinioStore, ModelRegistry
+from fraudlake.scoring.bundle import ModelBundle, ModelWatcher
+from fraudlake.scoring.core import Scored
+from fraudlake.scoring.state import ServingState
 
 log = logging.getLogger("fraudlake.api")
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fraudlake.api.metrics import ApiMetrics
-from fraudlake.api.scoring import Scored
+from fraudlake.scoring.core import Scored
 
 log = logging.getLogger("fraudlake.api.sinks")
 PREDICTION_COLUMNS = (

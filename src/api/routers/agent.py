@@ -19,8 +19,9 @@ from fraudlake.agent.settings import AgentSettings
 from fraudlake.api.deps import ServicesDep
 from fraudlake.api.errors import ApiError, error_responses
 from fraudlake.api.logs import current_request_id
-from fraudlake.api.models import ErrorBody, TransactionIn
+from fraudlake.api.models import ErrorBody
 from fraudlake.api.services import Services
+from fraudlake.scoring.models import TransactionIn
 
 if TYPE_CHECKING:
     from fraudlake.agent.service import AgentService
@@ -152,7 +153,7 @@ def scorer_of(services: Services) -> Any:
     """The agent's score tool: the serving model and online state of this process, when loaded."""
 
     def score(row: dict[str, Any]) -> dict[str, Any]:
-        from fraudlake.api.scoring import score_transactions
+        from fraudlake.scoring.core import score_transactions
 
         bundle = services.watcher.current if services.watcher else None
         if bundle is None or services.state is None:

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from fraudlake.api.deps import Model
 from fraudlake.api.errors import error_responses
-from fraudlake.api.models import ModelInfo
+from fraudlake.scoring.models import ModelInfo
 
 router = APIRouter(prefix="/v1/model", tags=["model"])
 

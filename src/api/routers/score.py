@@ -15,15 +15,9 @@ from pydantic import BaseModel
 from fraudlake.api.deps import JsonBody, Scoring
 from fraudlake.api.errors import error_responses
 from fraudlake.api.logs import current_request_id
-from fraudlake.api.models import (
-    EXAMPLE_TRANSACTION,
-    MAX_BATCH,
-    BatchRequest,
-    BatchResponse,
-    ScoreResponse,
-    TransactionIn,
-)
-from fraudlake.api.scoring import score_transactions
+from fraudlake.api.models import MAX_BATCH, BatchRequest, BatchResponse, ScoreResponse
+from fraudlake.scoring.core import score_transactions
+from fraudlake.scoring.models import EXAMPLE_TRANSACTION, TransactionIn
 
 router = APIRouter(prefix="/v1/score", tags=["score"])
 _EXAMPLES = {

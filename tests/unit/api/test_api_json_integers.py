@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from fraudlake.api.models import EXAMPLE_TRANSACTION, TransactionIn
+from fraudlake.scoring.models import EXAMPLE_TRANSACTION, TransactionIn
 
 pytestmark = pytest.mark.unit
 

@@ -14,14 +14,14 @@ from api_kit import AUTH, registry_with, wait_for_model
 from fastapi.testclient import TestClient
 from model_kit import frame_records
 
-from fraudlake.api.bundle import ModelBundle
 from fraudlake.api.feed import decode_transaction
-from fraudlake.api.state import ServingState
 from fraudlake.ml import data
 from fraudlake.ml.artifact import FraudModel
 from fraudlake.ml.batch_features import batch_features
 from fraudlake.ml.evaluate import seed_rule
 from fraudlake.pipeline.spec import SEED_RULES
+from fraudlake.scoring.bundle import ModelBundle
+from fraudlake.scoring.state import ServingState
 
 pytestmark = pytest.mark.unit
 

@@ -14,9 +14,9 @@ from api_kit import API_KEY, AUTH
 
 from fraudlake.api import logs
 from fraudlake.api.logs import JsonFormatter, configure_logging, set_request_id
-from fraudlake.api.models import TransactionIn
 from fraudlake.api.settings import SettingsError, load_settings
 from fraudlake.schemas.records import TRANSACTIONS
+from fraudlake.scoring.models import TransactionIn
 
 pytestmark = pytest.mark.unit
 

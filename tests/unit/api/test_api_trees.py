@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import xgboost
 
-from fraudlake.api.trees import TreeEnsemble
 from fraudlake.ml.artifact import FraudModel
+from fraudlake.scoring.trees import TreeEnsemble
 
 pytestmark = pytest.mark.unit
 

@@ -12,9 +12,9 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 
-from fraudlake.api.models import RuleHit
 from fraudlake.ml.online import AmountHistory
 from fraudlake.pipeline.spec import Rule
+from fraudlake.scoring.models import RuleHit
 
 MINUTE_MS = 60_000
 _NO_HISTORY = AmountHistory()  # a card seen for the first time (only read)

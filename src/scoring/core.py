@@ -13,10 +13,10 @@ from typing import Any, cast
 
 import numpy as np
 
-from fraudlake.api.bundle import ModelBundle, ReasonPolicy
-from fraudlake.api.models import Decision, Reason, RuleHit, ScoreResult, TransactionIn
-from fraudlake.api.state import ServingState
 from fraudlake.ml.features import FEATURE_NAMES
+from fraudlake.scoring.bundle import ModelBundle, ReasonPolicy
+from fraudlake.scoring.models import Decision, Reason, RuleHit, ScoreResult, TransactionIn
+from fraudlake.scoring.state import ServingState
 
 _N_TABULAR = len(FEATURE_NAMES)
 

@@ -18,11 +18,11 @@ from typing import Any, Literal
 import numpy as np
 import xgboost as xgb
 
-from fraudlake.api.models import ModelInfo, Threshold
-from fraudlake.api.trees import TreeEnsemble
 from fraudlake.ml.artifact import FraudModel
 from fraudlake.ml.features import FEATURE_NAMES
 from fraudlake.ml.registry import ModelRegistry
+from fraudlake.scoring.models import ModelInfo, Threshold
+from fraudlake.scoring.trees import TreeEnsemble
 
 log = logging.getLogger("fraudlake.api.model")
 _EMBEDDING_COLUMN = re.compile(r"^graph_(\w+?)_(\d+)$")

@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from fraudlake.api.models import RuleHit
-from fraudlake.api.rules import RuleEngine
 from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig
 from fraudlake.ml.online import OnlineFeatureState, event_ms
 from fraudlake.pipeline.spec import Rule
+from fraudlake.scoring.models import RuleHit
+from fraudlake.scoring.rules import RuleEngine
 
 _USER_MEAN_ALL = FEATURE_NAMES.index("user_mean_all")
 
