@@ -44,7 +44,9 @@ def test_every_layer_contract_is_kept(tmp_path: Path) -> None:
         ("schemas/_probe.py", "import fraudlake.lake.loader\n", "No cycles between top-level packages"),
     ],
 )
-def test_a_planted_violation_breaks_its_contract(tmp_path: Path, module: str, source: str, broken: str) -> None:
+def test_a_planted_violation_breaks_its_contract(
+    tmp_path: Path, module: str, source: str, broken: str
+) -> None:
     result = lint_imports(namespace_view.build(tmp_path / "view", planted={module: source}))
     assert result.returncode != 0, f"{module} ({source.strip()}) went unnoticed"
     _, _, broken_section = result.stdout.partition("Broken contracts")
