@@ -1,5 +1,8 @@
-"""The README's first command at small scale: `fraudlake demo` end to end as its own process.
+"""The README's first command at small scale: `make demo` end to end, from a clone that stands alone.
 
+The repository is copied (what git tracks, as a clone has it) into a fresh temporary folder where it
+has no neighbours, and the README's command runs there with its own set-up (its own virtualenv,
+the shared build cache in ~/.cache/fraudlake): anything that still reads a parent folder fails here.
 The demo owns its chDB engine, so it cannot share this test session's stack (one engine per
 process): it runs as a subprocess with its own run folder, exactly as a user runs it, and keeps its
 stack up (`--keep-stack`) so the test can check what it left behind — the DAG runs in the Airflow
@@ -9,8 +12,9 @@ UI's REST API and the FraudPipeline's Ready condition — before stopping it.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +24,7 @@ import pytest
 
 from fraudlake.local.demo.summary import SUMMARY_FILE
 from fraudlake.local.stack.gotools import kubectl_binary
+from fraudlake.local.stack.paths import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -30,22 +35,69 @@ DAGS = ("lake_to_clickhouse", "train_model", "index_to_chroma")
 STREAMS = ("users", "cards", "transactions")
 
 
-def fraudlake(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-m", "fraudlake.cli", *args]
-    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+def clone_alone(home: Path) -> Path:
+    """Copy what git tracks (and new, not ignored files) into `home/fraudlake`, its only entry."""
+    listing = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT, capture_output=True, check=True,
+    ).stdout.decode().split("\0")  # fmt: skip
+    repo = home / "fraudlake"
+    for name in filter(None, listing):
+        source = REPO_ROOT / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+    return repo
+
+
+def user_environment() -> dict[str, str]:
+    """This session's environment without the test run's virtualenv: the copy sets up its own."""
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "UV_PROJECT_ENVIRONMENT"}}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if ".venv" not in p)
+    return env
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
+def standalone_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("alone")
+    repo = clone_alone(home)
+    assert [p.name for p in home.iterdir()] == ["fraudlake"], "the copy must have no neighbours"
+    return repo
+
+
+@pytest.fixture(scope="module")
+def demo_run(
+    standalone_repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, dict[str, Any]]]:
     stack_dir = tmp_path_factory.mktemp("demo") / "stack"
-    args = ["--rows", str(ROWS), "--live", str(LIVE), "--no-serve", "--keep-stack"]
+    args = [
+        "--rows",
+        str(ROWS),
+        "--live",
+        str(LIVE),
+        "--no-serve",
+        "--keep-stack",
+        "--stack-dir",
+        str(stack_dir),
+    ]
+    make = ["make", "-C", str(standalone_repo), "demo", "ARGS=" + " ".join(args)]
     try:
-        proc = fraudlake("demo", *args, "--stack-dir", str(stack_dir), timeout=1800)
+        proc = subprocess.run(
+            make, capture_output=True, text=True, timeout=2400, check=False, env=user_environment()
+        )
         output = (proc.stdout + proc.stderr)[-6000:]
-        assert proc.returncode == 0, f"the demo exited {proc.returncode}:\n{output}"
+        assert proc.returncode == 0, f"`make demo` in a lone copy exited {proc.returncode}:\n{output}"
+        assert (standalone_repo / ".venv").is_dir(), "the copy set up its own environment"
         yield stack_dir, json.loads((stack_dir / SUMMARY_FILE).read_text())
     finally:
-        fraudlake("stack", "down", "--stack-dir", str(stack_dir), timeout=300)
+        down = [
+            str(standalone_repo / ".venv" / "bin" / "fraudlake"),
+            "stack",
+            "down",
+            "--stack-dir",
+            str(stack_dir),
+        ]
+        subprocess.run(down, capture_output=True, text=True, timeout=300, check=False, env=user_environment())
 
 
 def by_stream(counts: dict[str, int]) -> dict[str, int]:
