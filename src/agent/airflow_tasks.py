@@ -103,7 +103,7 @@ def verify_index(report: dict[str, Any]) -> dict[str, int]:
 
 def data_window_end(client: Any, database: str, requested: datetime) -> datetime:
     """`requested`, or just after the latest transaction at or before it when the data ends earlier."""
-    from fraudlake.agent.documents import database_identifier
+    from fraudlake.agent.document_queries import database_identifier
 
     table = f"{database_identifier(database)}.transactions"
     result = client.query(

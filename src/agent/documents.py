@@ -1,4 +1,4 @@
-"""The documents the agent searches, built from the pipeline's ClickHouse database.
+"""The documents the agent searches, and how each is written from rows of the pipeline's database.
 
 Four kinds, each with a stable id so re-indexing replaces rather than duplicates:
 
@@ -10,9 +10,10 @@ Four kinds, each with a stable id so re-indexing replaces rather than duplicates
 - ``table:<name>`` — the pipeline's own table and column documentation (DDL comments and
   ``system.columns``), so questions about the data can be answered and turned into SQL.
 
-Building is split in two: ``fetch_*`` functions run one query each, ``*_document`` functions are pure
-(row dicts in, :class:`IndexDocument` out) and unit-tested without ClickHouse. Every number covers
-the window ``[start, end)``; ``end`` is the indexing run's data interval end, never ``now()``.
+The ``*_document`` builders here are pure (row dicts in, :class:`IndexDocument` out) and unit-tested
+without ClickHouse; the rows come from ``fraudlake.agent.document_queries``, which runs one query per
+fact and builds the whole set. Every number covers the window ``[start, end)``; ``end`` is the
+indexing run's data interval end, never ``now()``.
 """
 
 from __future__ import annotations
@@ -20,18 +21,25 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from clickhouse_connect.driver.client import Client
-
-from fraudlake.clickhouse.migrations import IDENTIFIER, SchemaParams, render_statements
+from fraudlake.agent.wording import (
+    channel,
+    count,
+    listing,
+    merchant_place,
+    money,
+    percent,
+    reason_text,
+    timestamp,
+)
+from fraudlake.clickhouse.migrations import SchemaParams, render_statements
 
 ALERT, MERCHANT, CARD, TABLE = "alert", "merchant", "card", "table"
 KINDS = (ALERT, MERCHANT, CARD, TABLE)
-_MAX_LISTED = 6  # merchants listed in one sentence
 _CREATE_OBJECT = re.compile(
     r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)\.(\w+)"
 )
@@ -75,192 +83,9 @@ class IndexDocument:
         return {**self.metadata, "kind": self.kind, "content_hash": self.content_hash}
 
 
-# --- queries ---------------------------------------------------------------------------------
-
-_WINDOW = "event_ts >= {start:DateTime64(3, 'UTC')} AND event_ts < {end:DateTime64(3, 'UTC')}"
-_DAY_BEFORE_WINDOW = (
-    "event_ts >= {start:DateTime64(3, 'UTC')} - INTERVAL 1 DAY AND event_ts < {end:DateTime64(3, 'UTC')}"
-)
-
-ALERTS_SQL = f"""
-WITH alerts_in AS (
-    SELECT alert_id, txn_id, card_id, user_id, merchant_id, event_ts, source, score, severity, status, message
-    FROM {{db}}.alerts FINAL WHERE {_WINDOW}
-)
-SELECT a.alert_id AS alert_id, a.txn_id AS txn_id, a.card_id AS card_id, a.user_id AS user_id,
-       a.merchant_id AS merchant_id, a.event_ts AS event_ts, a.source AS source, a.score AS score,
-       a.severity AS severity, a.status AS status, a.message AS message,
-       t.amount AS amount, t.use_chip AS use_chip, t.merchant_city AS merchant_city,
-       t.merchant_state AS merchant_state, t.mcc AS mcc, t.errors AS errors, t.is_fraud AS is_fraud,
-       p.model_version AS model_version, p.reasons AS reasons
-FROM alerts_in AS a
-LEFT JOIN (
-    SELECT txn_id, amount, use_chip, merchant_city, merchant_state, mcc, errors, is_fraud
-    FROM {{db}}.transactions FINAL
-    WHERE {_DAY_BEFORE_WINDOW} AND txn_id IN (SELECT txn_id FROM alerts_in)
-) AS t ON t.txn_id = a.txn_id
-LEFT JOIN (
-    SELECT txn_id, argMax(model_version, scored_at) AS model_version, argMax(reasons, scored_at) AS reasons
-    FROM {{db}}.predictions FINAL
-    WHERE txn_id IN (SELECT txn_id FROM alerts_in)
-    GROUP BY txn_id
-) AS p ON p.txn_id = a.txn_id
-ORDER BY a.event_ts, a.alert_id
-"""
-
-# The card's activity up to each alert: 10-minute and 24-hour windows ending at the alert.
-ALERT_WINDOWS_SQL = f"""
-WITH alerts_in AS (SELECT alert_id, card_id, user_id, event_ts FROM {{db}}.alerts FINAL WHERE {_WINDOW})
-SELECT a.alert_id AS alert_id,
-       countIf(t.event_ts > a.event_ts - INTERVAL 10 MINUTE) AS txns_10m,
-       sumIf(t.amount, t.event_ts > a.event_ts - INTERVAL 10 MINUTE) AS amount_10m,
-       count() AS txns_24h, sum(t.amount) AS amount_24h, uniqExact(t.merchant_id) AS merchants_24h
-FROM alerts_in AS a
-INNER JOIN (
-    SELECT card_id, event_ts, amount, merchant_id FROM {{db}}.transactions FINAL
-    WHERE {_DAY_BEFORE_WINDOW} AND card_id IN (SELECT card_id FROM alerts_in)
-) AS t ON t.card_id = a.card_id
-WHERE t.event_ts <= a.event_ts AND t.event_ts > a.event_ts - INTERVAL 1 DAY
-GROUP BY a.alert_id
-"""
-
-# Other alerts on the same card within a day either side: what links a case to others.
-ALERT_LINKS_SQL = f"""
-WITH alerts_in AS (SELECT alert_id, card_id, merchant_id, event_ts FROM {{db}}.alerts FINAL WHERE {_WINDOW})
-SELECT a.alert_id AS alert_id, count() AS card_alerts_1d,
-       arraySort(groupUniqArray({_MAX_LISTED})(b.merchant_id)) AS card_alert_merchants
-FROM alerts_in AS a
-INNER JOIN alerts_in AS b ON b.card_id = a.card_id
-WHERE abs(dateDiff('second', a.event_ts, b.event_ts)) <= 86400
-GROUP BY a.alert_id
-"""
-
-USER_AVERAGES_SQL = f"""
-SELECT user_id, avg(amount) AS avg_amount FROM {{db}}.transactions FINAL
-WHERE {_WINDOW} AND user_id IN (SELECT user_id FROM {{db}}.alerts FINAL WHERE {_WINDOW})
-GROUP BY user_id
-"""
-
-MERCHANTS_SQL = f"""
-SELECT merchant_id, any(merchant_city) AS merchant_city, any(merchant_state) AS merchant_state,
-       any(mcc) AS mcc, count() AS txns, uniqExact(card_id) AS cards,
-       countIf(is_fraud) AS fraud_txns, uniqExactIf(card_id, is_fraud) AS fraud_cards,
-       sumIf(amount, is_fraud) AS fraud_amount,
-       minIf(event_ts, is_fraud) AS first_fraud, maxIf(event_ts, is_fraud) AS last_fraud,
-       countIf(is_fraud AND event_ts >= {{end:DateTime64(3, 'UTC')}} - INTERVAL 7 DAY) AS fraud_txns_7d
-FROM {{db}}.transactions FINAL
-WHERE {_WINDOW}
-GROUP BY merchant_id
-HAVING fraud_txns > 0 OR merchant_id IN (SELECT merchant_id FROM {{db}}.alerts FINAL WHERE {_WINDOW})
-ORDER BY merchant_id
-"""
-
-CARDS_SQL = f"""
-SELECT t.card_id AS card_id, any(t.user_id) AS user_id, count() AS txns, sum(t.amount) AS amount,
-       uniqExact(t.merchant_id) AS merchants, countIf(t.is_fraud) AS fraud_txns,
-       sumIf(t.amount, t.is_fraud) AS fraud_amount,
-       arraySort(groupUniqArrayIf({_MAX_LISTED})(t.merchant_id, t.is_fraud)) AS fraud_merchants,
-       minIf(t.event_ts, t.is_fraud) AS first_fraud, maxIf(t.event_ts, t.is_fraud) AS last_fraud,
-       any(c.card_brand) AS card_brand, any(c.card_type) AS card_type, any(c.card_last4) AS card_last4,
-       any(c.credit_limit) AS credit_limit, any(c.card_on_dark_web) AS card_on_dark_web
-FROM (SELECT * FROM {{db}}.transactions FINAL WHERE {_WINDOW}) AS t
-LEFT JOIN (
-    SELECT card_id, card_brand, card_type, card_last4, credit_limit, card_on_dark_web FROM {{db}}.cards FINAL
-) AS c ON c.card_id = t.card_id
-GROUP BY t.card_id
-HAVING fraud_txns > 0 OR t.card_id IN (SELECT card_id FROM {{db}}.alerts FINAL WHERE {_WINDOW})
-ORDER BY t.card_id
-"""
-
-ALERT_COUNTS_SQL = f"""
-SELECT {{key}} AS key, count() AS alerts, countIf(status = 'open') AS open_alerts,
-       max(score) AS max_score
-FROM {{db}}.alerts FINAL WHERE {_WINDOW}
-GROUP BY key
-"""
-
-COLUMNS_SQL = """
-SELECT table, name, type, comment FROM system.columns
-WHERE database = {database:String} ORDER BY table, position
-"""
-
-
-def build_documents(client: Client, database: str, window: Window) -> list[IndexDocument]:
-    """Every document of the pipeline `database` for `window`, in a stable order."""
-    db = database_identifier(database)
-    merchants = fetch_rows(client, MERCHANTS_SQL, db, window)
-    merchant_alerts = _alert_counts(client, db, window, "merchant_id")
-    merchant_by_id = {
-        row["merchant_id"]: row | merchant_alerts.get(row["merchant_id"], {}) for row in merchants
-    }
-    card_alerts = _alert_counts(client, db, window, "card_id")
-    cards = [row | card_alerts.get(row["card_id"], {}) for row in fetch_rows(client, CARDS_SQL, db, window)]
-    documents = [alert_document(row) for row in fetch_alert_rows(client, db, window, merchant_by_id)]
-    documents += [merchant_document(row, window) for row in merchant_by_id.values()]
-    documents += [card_document(row, window) for row in cards]
-    documents += table_documents(database, fetch_columns(client, database))
-    return documents
-
-
-def database_identifier(name: str) -> str:
-    """`name` if it is a plain ClickHouse identifier (it is spliced into SQL), else ValueError."""
-    if not IDENTIFIER.match(name):
-        raise ValueError(f"{name!r} is not a valid pipeline database name")
-    return name
-
-
-def fetch_rows(client: Client, sql: str, db: str, window: Window, **extra: Any) -> list[dict[str, Any]]:
-    """Rows of one of this module's queries as dicts (missing join partners as None)."""
-    result = client.query(
-        sql.replace("{db}", db), parameters={**window.params(), **extra}, settings={"join_use_nulls": 1}
-    )
-    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
-
-
-def fetch_alert_rows(
-    client: Client, db: str, window: Window, merchants: Mapping[str, Mapping[str, Any]]
-) -> list[dict[str, Any]]:
-    """Alert rows joined with their transaction, prediction, windows, links and merchant history."""
-    windows = {row["alert_id"]: row for row in fetch_rows(client, ALERT_WINDOWS_SQL, db, window)}
-    links = {row["alert_id"]: row for row in fetch_rows(client, ALERT_LINKS_SQL, db, window)}
-    averages = {
-        row["user_id"]: row["avg_amount"] for row in fetch_rows(client, USER_AVERAGES_SQL, db, window)
-    }
-    rows = []
-    for row in fetch_rows(client, ALERTS_SQL, db, window):
-        merchant = merchants.get(row["merchant_id"], {})
-        rows.append(
-            row
-            | windows.get(row["alert_id"], {})
-            | links.get(row["alert_id"], {})
-            | {
-                "user_avg_amount": averages.get(row["user_id"]),
-                "merchant_fraud_txns": merchant.get("fraud_txns"),
-                "merchant_fraud_cards": merchant.get("fraud_cards"),
-                "merchant_alerts": merchant.get("alerts"),
-            }
-        )
-    return rows
-
-
-def fetch_columns(client: Client, database: str) -> list[dict[str, Any]]:
-    result = client.query(COLUMNS_SQL, parameters={"database": database})
-    return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
-
-
-def _alert_counts(client: Client, db: str, window: Window, key: str) -> dict[str, dict[str, Any]]:
-    if key not in ("card_id", "merchant_id"):
-        raise ValueError(f"alerts are counted per card_id or merchant_id, not {key!r}")
-    rows = fetch_rows(client, ALERT_COUNTS_SQL.replace("{key}", key), db, window)
-    return {row.pop("key"): row for row in rows}
-
-
-# --- pure builders ---------------------------------------------------------------------------
-
-
 def alert_document(row: Mapping[str, Any]) -> IndexDocument:
-    """The case summary of one alert row (see ``fetch_alert_rows`` for the keys)."""
-    when = _ts(row["event_ts"])
+    """The case summary of one alert row (keys: ``document_queries.fetch_alert_rows``)."""
+    when = timestamp(row["event_ts"])
     amount = row.get("amount")
     what = f"a {money(amount)} {channel(row.get('use_chip'))}" if amount is not None else "a transaction"
     place = merchant_place(row.get("merchant_city"), row.get("merchant_state"), row.get("mcc"))
@@ -309,7 +134,7 @@ def alert_document(row: Mapping[str, Any]) -> IndexDocument:
             "card_id": row["card_id"],
             "user_id": row["user_id"],
             "merchant_id": row["merchant_id"],
-            "event_ts": _ts(row["event_ts"]),
+            "event_ts": timestamp(row["event_ts"]),
             "event_epoch": _epoch(row["event_ts"]),
             "score": float(row["score"]),
             "severity": row["severity"],
@@ -334,7 +159,7 @@ def merchant_document(row: Mapping[str, Any], window: Window) -> IndexDocument:
     ]
     if frauds:
         sentences.append(
-            f"Fraud first seen {_ts(row['first_fraud'])}, last seen {_ts(row['last_fraud'])}; "
+            f"Fraud first seen {timestamp(row['first_fraud'])}, last seen {timestamp(row['last_fraud'])}; "
             f"{count(row['fraud_txns_7d'], 'fraudulent transaction')} in the last 7 days."
         )
     if row.get("alerts"):
@@ -373,7 +198,7 @@ def card_document(row: Mapping[str, Any], window: Window) -> IndexDocument:
     ]
     if frauds:
         sentences.append(
-            f"Fraud between {_ts(row['first_fraud'])} and {_ts(row['last_fraud'])} at merchants "
+            f"Fraud between {timestamp(row['first_fraud'])} and {timestamp(row['last_fraud'])} at merchants "
             f"{listing(row.get('fraud_merchants') or [])}."
         )
     if row.get("alerts"):
@@ -426,67 +251,6 @@ def ddl_descriptions(database: str) -> dict[str, str]:
 def alert_counts_sentence(row: Mapping[str, Any]) -> str:
     highest = float(row["max_score"])
     return f"{count(row['alerts'], 'alert')} ({row['open_alerts']} open), highest score {highest:.2f}."
-
-
-# --- wording ---------------------------------------------------------------------------------
-
-
-def count(number: Any, noun: str) -> str:
-    """`3 cards`, `1 card`: the number with its noun (plural by adding s)."""
-    return f"{number} {noun}" if int(number or 0) == 1 else f"{number} {noun}s"
-
-
-def money(value: Any) -> str:
-    amount = float(value or 0)
-    return f"-${-amount:,.2f}" if amount < 0 else f"${amount:,.2f}"
-
-
-def percent(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.2f}%" if whole else "0%"
-
-
-def channel(use_chip: str | None) -> str:
-    return {"Online Transaction": "online purchase", "Chip Transaction": "chip purchase",
-            "Swipe Transaction": "swiped purchase"}.get(use_chip or "", "purchase")  # fmt: skip
-
-
-def merchant_place(city: str | None, state: str | None, mcc: Any) -> str:
-    parts = [p for p in (city if city and city != "ONLINE" else "online" if city else None, state) if p]
-    if mcc not in (None, 0):
-        parts.append(f"MCC {mcc}")
-    return f" ({', '.join(parts)})" if parts else ""
-
-
-def listing(items: Sequence[Any]) -> str:
-    shown = [str(i) for i in list(items)[:_MAX_LISTED]]
-    return ", ".join(shown) + (" and others" if len(items) > _MAX_LISTED else "") if shown else "none"
-
-
-def reason_text(raw: Any, top: int = 3) -> str:
-    """The prediction's reasons JSON (list of {feature, contribution…} or {name: value}) in words."""
-    if not raw:
-        return ""
-    try:
-        reasons = json.loads(raw) if isinstance(raw, str) else raw
-    except json.JSONDecodeError:
-        return str(raw)[:200]
-    if isinstance(reasons, dict):
-        reasons = [{"feature": k, "contribution": v} for k, v in reasons.items()]
-    words = []
-    for reason in list(reasons)[:top]:
-        if not isinstance(reason, dict):
-            continue
-        name = reason.get("description") or reason.get("feature") or reason.get("name") or "?"
-        contribution = reason.get("contribution")
-        words.append(f"{name} ({float(contribution):+.2f})" if contribution is not None else str(name))
-    return "; ".join(words)
-
-
-def _ts(value: Any) -> str:
-    if isinstance(value, datetime):
-        value = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return f"{value.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-    return str(value)
 
 
 def _epoch(value: Any) -> int:

@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from fraudlake.agent.documents import IndexDocument, Window, build_documents
+from fraudlake.agent.document_queries import build_documents
+from fraudlake.agent.documents import IndexDocument, Window
 from fraudlake.agent.embeddings import Embedder
 
 log = logging.getLogger(__name__)

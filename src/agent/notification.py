@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from fraudlake.agent.documents import money
 from fraudlake.agent.tools import TXN_ID, AnalystTools, SqlCitation
+from fraudlake.agent.wording import money
 
 log = logging.getLogger(__name__)
 

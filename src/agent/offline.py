@@ -15,10 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from fraudlake.agent.documents import count, merchant_place, money, percent
 from fraudlake.agent.search import CARD_ID, HEX_ID, MERCHANT_ID
 from fraudlake.agent.sql_guard import SqlRejectedError
 from fraudlake.agent.tools import AnalystTools, ToolUnavailableError, excerpt
+from fraudlake.agent.wording import count, merchant_place, money, percent
 
 log = logging.getLogger(__name__)
 

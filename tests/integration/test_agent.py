@@ -23,7 +23,8 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from pydantic import SecretStr
 
 from fraudlake.agent.airflow_tasks import airflow_environment, data_window_end
-from fraudlake.agent.documents import Window, build_documents
+from fraudlake.agent.document_queries import build_documents
+from fraudlake.agent.documents import Window
 from fraudlake.agent.embeddings import MiniLMEmbedder
 from fraudlake.agent.indexing import (
     SyncReport,

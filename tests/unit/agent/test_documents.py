@@ -11,10 +11,8 @@ from fraudlake.agent.documents import (
     Window,
     alert_document,
     card_document,
-    count,
     ddl_descriptions,
     merchant_document,
-    reason_text,
     table_documents,
 )
 
@@ -116,10 +114,3 @@ def test_table_documents_carry_ddl_comments_and_columns() -> None:
     assert doc.text.startswith("Table fp.alerts. Alerts raised by the model or a rule")
     assert "status (LowCardinality(String)): open / dismissed" in doc.text
     assert "rule_spend_burst_10m" in ddl_descriptions("fp")
-
-
-def test_wording_helpers() -> None:
-    assert count(1, "card") == "1 card"
-    assert count(3, "card") == "3 cards"
-    assert reason_text('{"amount": 1.5}') == "amount (+1.50)"
-    assert reason_text(None) == ""
