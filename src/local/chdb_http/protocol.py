@@ -1,11 +1,12 @@
 """The subset of ClickHouse's HTTP interface that clickhouse-connect speaks, as pure functions.
 
-Used by ``fraudlake.local.chdb_http.server`` (the local ClickHouse server in front of chDB). Nothing here
-touches the engine: URL parameters are split into HTTP-layer parameters, bind parameters and
-ClickHouse settings; a request's SQL is assembled from the ``query`` parameter and the body the
-way the real server does (``query`` + newline + body); an ``INSERT … FORMAT f`` with inline data
-is split into the statement and its data; engine errors become the real server's answer (HTTP
-status by error code, ``X-ClickHouse-Exception-Code``, ``Code: N. DB::Exception: … (NAME)``).
+Used by the local ClickHouse server in front of chDB (``fraudlake.local.chdb_http.server`` and its
+``engine``). Nothing here touches the engine: URL parameters are split into HTTP-layer parameters,
+bind parameters and ClickHouse settings; a request's SQL is assembled from the ``query`` parameter
+and the body the way the real server does (``query`` + newline + body); an ``INSERT … FORMAT f``
+with inline data is split into the statement and its data; engine errors become the real server's
+answer (HTTP status by error code, ``X-ClickHouse-Exception-Code``, ``Code: N. DB::Exception: …
+(NAME)``).
 """
 
 from __future__ import annotations
