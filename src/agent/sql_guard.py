@@ -7,9 +7,13 @@ Two independent layers, so that either one alone keeps the data safe:
    database's own tables and views. It refuses comments, non-ASCII outside string literals, table
    functions (``s3()``, ``url()``, ``file()``, ``remote()`` …), functions that read other tables by
    name (``joinGet``, ``dictGet`` …), ``SETTINGS`` / ``FORMAT`` / ``INTO OUTFILE`` clauses and query
-   parameters, and it injects or clamps ``LIMIT``. What runs is the SQL *regenerated from the
-   checked syntax tree* with every table qualified by the pipeline database, so a difference between
-   sqlglot's parser and ClickHouse's cannot smuggle anything past the check.
+   parameters, identifiers on the right of any ``IN`` form (ClickHouse reads ``x IN (db.t)`` as a
+   table), functions that reveal the host (``user()``, ``FQDN()``, ``version()`` …), and it injects
+   or clamps ``LIMIT`` (``WITH TIES`` and ``LIMIT … BY`` are capped from outside). CTE names are
+   resolved by scope, so inside ``WITH t AS (SELECT * FROM t)`` the inner ``t`` is a table, checked
+   as one. What runs is the SQL *regenerated from the checked syntax tree* with every table
+   qualified by the pipeline database, so a difference between sqlglot's parser and ClickHouse's
+   cannot smuggle anything past the check.
 2. :class:`ReadOnlySqlRunner` executes on its own client whose session has ``readonly=1`` (set after
    ``max_execution_time``, ``max_result_rows`` and ``max_memory_usage``, because readonly=1 also
    freezes settings): ClickHouse itself refuses writes, DDL and setting changes even if the parser
@@ -30,6 +34,7 @@ from typing import Any
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError, TokenError
+from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import TokenType
 
 from fraudlake.clickhouse.migrations import SchemaParams, expected_objects, render_statements
@@ -48,16 +53,19 @@ DENIED_FUNCTION_PREFIXES = (
     "currentprofiles",
     "currentroles",
     "currentuser",
+    "displayname",
     "deltalake",
     "dictget",
     "dicthas",
     "dictisin",
     "executable",
     "file",
+    "fqdn",
     "gcs",
     "generaterandom",
     "getclienthttpheader",
     "getmacro",
+    "getosmetric",
     "getserverport",
     "getserversetting",
     "getsetting",
@@ -82,10 +90,23 @@ DENIED_FUNCTION_PREFIXES = (
     "serveruuid",
     "sleep",
     "sqlite",
+    "tcpport",
     "throwif",
+    "uptime",
     "url",
+    "user",
+    "version",
     "view",
+    # build and host facts: which server, which build, how long up
+    "buildid",
+    "revision",
+    "zookeepersessionuptime",
 )
+# The function forms of IN (`in(x, t)`, `globalNotIn(x, t)`, `nullIn` …) take a table name as
+# their second argument; the operator forms with a subquery or a literal list cover every need.
+_IN_FUNCTION = re.compile(r"^(global)?(not)?(null)?in(ignoreset)?$")
+# Literal values allowed in an IN list: what ClickHouse cannot read as a table.
+_IN_LIST_ITEMS = (exp.Literal, exp.Null, exp.Boolean, exp.Neg, exp.Tuple, exp.Paren, exp.Array)
 
 # Statements are whitelisted by the root node's type; everything else (Insert, Drop, Create,
 # Alter, Set, Command for ATTACH/KILL/OPTIMIZE/SYSTEM/SHOW/EXPLAIN, Describe, …) is refused.
@@ -145,8 +166,8 @@ class SqlGuard:
         """The query to run for `sql`, or SqlRejectedError naming the first rule it breaks."""
         _check_text(sql)
         tree = _parse_single_statement(sql)
-        ctes = _cte_names(tree)
-        tables = [self._check_table(table, ctes) for table in tree.find_all(exp.Table)]
+        cte_references = _cte_references(tree)
+        tables = [self._check_table(table, cte_references) for table in tree.find_all(exp.Table)]
         for node in tree.walk():
             if not isinstance(node, exp.Expression):  # fail closed on node kinds this guard does not know
                 raise SqlRejectedError(f"unsupported syntax ({type(node).__name__})")
@@ -158,7 +179,7 @@ class SqlGuard:
             limit=limit,
         )
 
-    def _check_table(self, table: exp.Table, ctes: set[str]) -> str | None:
+    def _check_table(self, table: exp.Table, cte_references: set[int]) -> str | None:
         """Qualify a table reference in place; returns its name (None for a CTE reference)."""
         if not isinstance(table.this, exp.Identifier):
             name = table.this.sql(dialect=DIALECT) if table.this else "?"
@@ -168,7 +189,7 @@ class SqlGuard:
         if table.catalog:
             raise SqlRejectedError(f"three-part table names are not allowed: {table.sql(dialect=DIALECT)}")
         name, database = table.name, table.db
-        if not database and name in ctes:
+        if not database and id(table) in cte_references:
             return None
         if database and database != self.database:
             raise SqlRejectedError(
@@ -234,8 +255,22 @@ def _parse_single_statement(sql: str) -> exp.Expression:
     return tree
 
 
-def _cte_names(tree: exp.Expression) -> set[str]:
-    return {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+def _cte_references(tree: exp.Expression) -> set[int]:
+    """ids of the Table nodes that name a CTE visible in their own scope.
+
+    Resolved by sqlglot's scopes, not by name alone: inside ``WITH t AS (SELECT * FROM t)`` the
+    inner ``t`` is not the CTE (ClickHouse's WITH is not recursive) but a table, checked as one.
+    """
+    try:
+        scopes = traverse_scope(tree)
+    except Exception as exc:  # sqlglot's scope builder on syntax it does not model: fail closed
+        raise SqlRejectedError(f"cannot resolve the query's names ({exc}); simplify the query") from exc
+    return {
+        id(table)
+        for scope in scopes
+        for table in scope.tables
+        if not table.db and table.name in scope.cte_sources
+    }
 
 
 def _check_node(node: exp.Expression, database: str) -> None:
@@ -246,32 +281,59 @@ def _check_node(node: exp.Expression, database: str) -> None:
         for clause in ("settings", "format", "into"):
             if node.args.get(clause):
                 raise SqlRejectedError(f"{clause.upper()} clauses are not allowed")
+    if isinstance(node, exp.With) and node.args.get("recursive"):
+        raise SqlRejectedError("WITH RECURSIVE is not allowed")
     if isinstance(node, (exp.Placeholder, exp.Parameter)):
         raise SqlRejectedError("query parameters are not supported; inline the values")
-    if isinstance(node, exp.In) and node.args.get("field") is not None:
-        raise SqlRejectedError("IN <table> is not allowed; write IN (SELECT … FROM <table>)")
+    if isinstance(node, exp.In):
+        _check_in_right_side(node)
     if isinstance(node, exp.Column) and node.args.get("db") and node.text("db") != database:
         raise SqlRejectedError(f"column of another database: {node.sql(dialect=DIALECT)}")
     if isinstance(node, exp.Func):
-        name = _function_name(node).lower()
-        if name.startswith(DENIED_FUNCTION_PREFIXES):
-            raise SqlRejectedError(f"function {name}() is not allowed in agent queries")
+        for name in _function_names(node):
+            if name.startswith(DENIED_FUNCTION_PREFIXES):
+                raise SqlRejectedError(f"function {name}() is not allowed in agent queries")
+            if _IN_FUNCTION.match(name):
+                raise SqlRejectedError(f"{name}() is not allowed; write x IN (SELECT …) or x IN (literals)")
 
 
-def _function_name(node: exp.Func) -> str:
-    if isinstance(node, exp.Anonymous):
-        return str(node.this)
-    return node.sql_name()
+def _check_in_right_side(node: exp.In) -> None:
+    """The right of IN / NOT IN / GLOBAL IN / tuple IN is a subquery or a list of literals.
+
+    ClickHouse reads a bare or dotted identifier there, parenthesised or not, as a table or a set:
+    ``x IN (other_db.secrets)`` reads that table, which sqlglot parses as a column.
+    """
+    if node.args.get("field") is not None:
+        raise SqlRejectedError("IN <table> is not allowed; write IN (SELECT … FROM <table>)")
+    if node.args.get("query") is not None:
+        return
+    for item in node.expressions:
+        if isinstance(item, exp.Subquery):
+            continue
+        names = (exp.Column, exp.Identifier, exp.Dot, exp.Table)
+        if not isinstance(item, _IN_LIST_ITEMS) or any(isinstance(n, names) for n in item.walk()):
+            raise SqlRejectedError(
+                f"IN ({item.sql(dialect=DIALECT)[:60]}) is not allowed: the right of IN must be a "
+                "subquery or literal values (ClickHouse reads a name there as a table)"
+            )
+
+
+def _function_names(node: exp.Func) -> set[str]:
+    """The function's names, lowercase: sqlglot's (underscores dropped) and the one ClickHouse will
+    run (the regenerated SQL's), since sqlglot maps e.g. `version()` to CURRENT_VERSION."""
+    written = str(node.this) if isinstance(node, exp.Anonymous) else node.sql_name()
+    regenerated = node.sql(dialect=DIALECT).split("(", 1)[0]
+    return {written.lower().replace("_", ""), regenerated.strip().lower()}
 
 
 def _plain_limit(limit: exp.Expression | None) -> bool:
-    """An ordinary `LIMIT n [OFFSET m]` (not LIMIT … BY, not WITH TIES)."""
-    return (
-        isinstance(limit, exp.Limit)
-        and not limit.args.get("expressions")
-        and not limit.args.get("with_ties")
-        and _literal_int(limit.expression) is not None
-    )
+    """An ordinary `LIMIT n [OFFSET m]` (not LIMIT … BY, not WITH TIES, not a percentage)."""
+    if not isinstance(limit, exp.Limit) or limit.args.get("expressions"):
+        return False
+    options = limit.args.get("limit_options")
+    if options is not None and (options.args.get("with_ties") or options.args.get("percent")):
+        return False
+    return _literal_int(limit.expression) is not None
 
 
 def _literal_int(node: exp.Expression | None) -> int | None:
