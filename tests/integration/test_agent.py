@@ -133,6 +133,37 @@ def test_clickhouse_enforces_the_time_limit(clickhouse: ServiceRecord, database:
         runner.execute_unchecked("SELECT count() FROM system.numbers")
 
 
+@pytest.mark.parametrize(
+    ("leak", "result"),
+    [
+        ("SELECT 'secret-token' IN ({other}.secrets)", 1),
+        ("SELECT count() FROM transactions WHERE card_id NOT IN ({other}.secrets) AND 0", 0),
+        # A table of the pipeline's database outside the allowlist, read by a CTE of its own name.
+        ("WITH hidden_notes AS (SELECT * FROM hidden_notes) SELECT * FROM hidden_notes", "secret-token"),
+    ],
+)
+def test_the_red_team_bypasses_leak_on_the_engine_and_the_guard_refuses_them(
+    clickhouse: ServiceRecord, database: str, leak: str, result: Any
+) -> None:
+    """Negative control first: on the raw readonly session each statement really reads a table it
+    must not (so the guard's refusal is what protects it), then the guard refuses it."""
+    other = f"secrets_{uuid.uuid4().hex[:8]}"
+    writer = connect(clickhouse.endpoints["dsn"])
+    writer.command(f"CREATE DATABASE {other}")
+    try:
+        for table in (f"{other}.secrets", f"{database}.hidden_notes"):
+            writer.command(f"CREATE TABLE {table} (token String) ENGINE = Memory")
+            writer.command(f"INSERT INTO {table} VALUES ('secret-token')")
+        runner = ReadOnlySqlRunner(clickhouse.endpoints["dsn"], database)
+        sql = leak.format(other=other)
+        assert runner.execute_unchecked(sql).rows[0][0] == result
+        with pytest.raises(SqlRejectedError):
+            runner.run(sql)
+    finally:
+        writer.command(f"DROP DATABASE IF EXISTS {other} SYNC")
+        writer.command(f"DROP TABLE IF EXISTS {database}.hidden_notes SYNC")
+
+
 def test_guarded_queries_run_limited_and_refusals_run_nothing(
     clickhouse: ServiceRecord, database: str
 ) -> None:
