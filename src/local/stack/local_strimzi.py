@@ -3,13 +3,17 @@
 In Kubernetes, Strimzi turns `KafkaTopic` resources into Kafka topics and `KafkaConnector`
 resources into connectors on a KafkaConnect cluster, then writes their status. The local stack has
 the real API server, Kafka broker and Connect worker but no Strimzi, so this loop does that job for
-real: it creates (and grows) the topics in the local broker, PUTs the connectors into the local
-worker, and writes the status the way Strimzi does (`observedGeneration`, a `Ready` condition,
-`topicName` / `connectorStatus`). It resolves `${secrets:<ns>/<name>:<key>}` placeholders from
-Kubernetes Secrets, as Strimzi's KubernetesSecretConfigProvider does inside a Connect worker.
+real: it creates (and grows) the topics in the local broker, keeps their config as the spec says,
+PUTs the connectors into the local worker, and resolves `${secrets:<ns>/<name>:<key>}` placeholders
+from Kubernetes Secrets, as Strimzi's KubernetesSecretConfigProvider does inside a Connect worker.
 
-It is deliberately small: one cluster, polling instead of watches, no topic deletion on resource
-removal unless the resource asked for it (Strimzi's default `delete` policy deletes; we do too).
+Like Strimzi, it reconciles each object on its own and reports the outcome in that object's status
+(`fraudlake.local.stack.strimzi_status`): a topic Kafka refuses (three replicas on the one local
+broker) is Ready False with Kafka's reason, and every other topic and connector is still reconciled.
+
+It is deliberately small: one cluster, polling instead of watches, no finalizers. A connector whose
+resource is deleted is deleted from the worker; a topic whose resource is deleted stays in Kafka
+(Strimzi would delete it; keeping the data is the safer default for a laptop).
 """
 
 from __future__ import annotations
@@ -19,33 +23,38 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any, cast
 
-from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ClusterMetadata,
+    ConfigEntry,
+    ConfigResource,
+    ConfigSource,
+    NewPartitions,
+    NewTopic,
+)
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from fraudlake.common.background import BackgroundThread
 from fraudlake.local.stack.errors import StackError
 from fraudlake.local.stack.services import connect as connect_rest
+from fraudlake.local.stack.strimzi_status import (
+    NotReadyError,
+    problem_from,
+    resource_status,
+    status_changed,
+)
+from fraudlake.operator.conditions import now
 
 log = logging.getLogger(__name__)
 
 GROUP, VERSION = "kafka.strimzi.io", "v1"
 _SECRET_REF = re.compile(r"\$\{secrets:([^/}]+)/([^:}]+):([^}]+)\}")
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def ready_status(generation: int, ready: bool, reason: str = "", message: str = "") -> dict[str, Any]:
-    """Strimzi's status shape: observedGeneration + one Ready condition."""
-    condition = {"type": "Ready", "status": "True" if ready else "False", "lastTransitionTime": _now()}
-    if not ready:
-        condition |= {"reason": reason, "message": message}
-    return {"observedGeneration": generation, "conditions": [condition]}
+_KAFKA_TIMEOUT = 30.0
 
 
 def resolve_secret_refs(
@@ -57,6 +66,11 @@ def resolve_secret_refs(
         return _SECRET_REF.sub(lambda m: read_secret(m.group(1), m.group(2), m.group(3)), value)
 
     return {key: substitute(str(value)) for key, value in config.items()}
+
+
+def topic_name_of(topic: dict[str, Any]) -> str:
+    """The Kafka topic a KafkaTopic stands for: spec.topicName, else the resource's name (Strimzi's rule)."""
+    return str(topic["spec"].get("topicName") or topic["metadata"]["name"])
 
 
 class LocalStrimzi(BackgroundThread):
@@ -71,6 +85,7 @@ class LocalStrimzi(BackgroundThread):
         self.rest = connect_rest_url
         self.interval = interval
         self._known_connectors: set[str] = set()
+        self._last_round_error = ""
         super().__init__("local-strimzi")
 
     def __exit__(self, *exc: object) -> None:
@@ -83,22 +98,33 @@ class LocalStrimzi(BackgroundThread):
         while not self._stop.is_set():
             try:
                 self.reconcile_once()
-            except Exception:
-                log.exception("local Strimzi round failed; retrying")
+                self._last_round_error = ""
+            except Exception as exc:  # the API server itself is unreachable: nothing to report on
+                self._note_round_error(exc)
             self._stop.wait(self.interval)
 
+    def _note_round_error(self, exc: Exception) -> None:
+        # One line when the trouble starts or changes, not one per second while it lasts.
+        message = f"{type(exc).__name__}: {exc}"
+        if message != self._last_round_error:
+            log.warning(
+                "local Strimzi cannot list its resources, retrying every %.0fs: %s", self.interval, message
+            )
+        self._last_round_error = message
+
     def reconcile_once(self) -> None:
-        """One pass over every KafkaTopic and KafkaConnector in the cluster."""
-        for topic in self._list("kafkatopics"):
-            self._reconcile(topic, "kafkatopics", self._ensure_topic)
+        """One pass over every KafkaTopic and KafkaConnector; each one's outcome goes into its own status.
+
+        Raises only when the resources cannot be listed at all.
+        """
+        topics = self._list("kafkatopics")
+        cluster = self._cluster_metadata() if topics else None
+        for topic in topics:
+            self._reconcile(topic, "kafkatopics", lambda obj: self._ensure_topic(obj, cluster))
         connectors = self._list("kafkaconnectors")
         for connector in connectors:
             self._reconcile(connector, "kafkaconnectors", self._ensure_connector)
-        live = {c["metadata"]["name"] for c in connectors if not c["metadata"].get("deletionTimestamp")}
-        for gone in self._known_connectors - live:
-            with contextlib.suppress(StackError):
-                connect_rest.delete_connector(self.rest, gone)
-        self._known_connectors = live
+        self._forget_deleted_connectors(connectors)
 
     def _list(self, plural: str) -> list[dict[str, Any]]:
         # The client types custom-object calls as `object`; with preloaded content they return the JSON dict.
@@ -106,41 +132,100 @@ class LocalStrimzi(BackgroundThread):
         return list(listing.get("items", []))
 
     def _reconcile(self, obj: dict[str, Any], plural: str, ensure: Callable[[dict[str, Any]], dict]) -> None:
+        """Ensure one object and write its status; whatever goes wrong stays with this object."""
         meta = obj["metadata"]
         if meta.get("deletionTimestamp"):
             return
+        problem, fields = None, {}
         try:
-            extra = ensure(obj)
-            status = ready_status(meta["generation"], True) | extra
-        except (StackError, ApiException, RuntimeError, KeyError, ValueError) as exc:
-            log.warning("%s %s/%s not ready: %s", plural, meta["namespace"], meta["name"], exc)
-            status = ready_status(meta["generation"], False, type(exc).__name__, str(exc)[:500])
-        if _same_status(obj.get("status") or {}, status):
+            fields = ensure(obj)
+        except Exception as exc:  # every failure is this object's status, not the round's
+            problem = problem_from(exc)
+        previous = obj.get("status") or {}
+        status = resource_status(meta["generation"], previous, now(), problem, fields)
+        if not status_changed(previous, status):
             return
+        self._report(plural, meta, problem)
+        # A merge patch keeps keys it does not mention: null out what the new status no longer has.
+        body = {"status": {**dict.fromkeys(previous), **status}}
         with contextlib.suppress(ApiException):  # deleted or changed meanwhile: next round
             self.custom.patch_namespaced_custom_object_status(
-                GROUP, VERSION, meta["namespace"], plural, meta["name"], {"status": status}
+                GROUP, VERSION, meta["namespace"], plural, meta["name"], body
             )
+
+    @staticmethod
+    def _report(plural: str, meta: dict[str, Any], problem: NotReadyError | None) -> None:
+        what = f"{plural} {meta['namespace']}/{meta['name']}"
+        if problem is None:
+            log.info("%s Ready", what)
+        else:
+            # An unforeseen error keeps its traceback for whoever reads the log.
+            unforeseen = problem.reason == "InternalError"
+            log.warning("%s not Ready: %s: %s", what, problem.reason, problem.message, exc_info=unforeseen)
 
     # --- topics ---------------------------------------------------------------------------
 
-    def _ensure_topic(self, obj: dict[str, Any]) -> dict[str, Any]:
-        spec = obj["spec"]
-        name = spec.get("topicName") or obj["metadata"]["name"]
-        config = {k: str(v) for k, v in (spec.get("config") or {}).items()}
-        partitions = int(spec.get("partitions", 1))
-        existing = self.admin.list_topics(timeout=10).topics.get(name)
+    def _cluster_metadata(self) -> ClusterMetadata | NotReadyError:
+        """The broker's topics, once per round; a NotReadyError for every topic when Kafka does not answer."""
+        try:
+            return self.admin.list_topics(timeout=10)
+        except KafkaException as exc:
+            return problem_from(exc)
+
+    def _ensure_topic(
+        self, obj: dict[str, Any], cluster: ClusterMetadata | NotReadyError | None
+    ) -> dict[str, Any]:
+        if isinstance(cluster, NotReadyError) or cluster is None:
+            raise cluster or NotReadyError("KafkaError", "no cluster metadata")
+        spec, name = obj["spec"], topic_name_of(obj)
+        partitions, replicas = int(spec.get("partitions", 1)), int(spec.get("replicas", 1))
+        config = {key: str(value) for key, value in (spec.get("config") or {}).items()}
+        existing = cluster.topics.get(name)
         if existing is None:
-            new = NewTopic(name, partitions, int(spec.get("replicas", 1)), config=config)
-            self.admin.create_topics([new])[name].result(timeout=30)
-        else:
-            if len(existing.partitions) < partitions:
-                self.admin.create_partitions([NewPartitions(name, partitions)])[name].result(timeout=30)
-            if config:
-                resource = ConfigResource(ConfigResource.Type.TOPIC, name, set_config=config)
-                for future in self.admin.alter_configs([resource]).values():
-                    future.result(timeout=30)
+            new = NewTopic(name, partitions, replicas, config=config)
+            self.admin.create_topics([new])[name].result(timeout=_KAFKA_TIMEOUT)
+            return {"topicName": name}
+        current_partitions = len(existing.partitions)
+        current_replicas = len(existing.partitions[0].replicas) if existing.partitions else replicas
+        # Strimzi's topic operator refuses both, in these words, and leaves the topic as it is.
+        if partitions < current_partitions:
+            raise NotReadyError(
+                "NotSupported", f"Decreasing partitions not supported ({current_partitions} -> {partitions})"
+            )
+        if replicas != current_replicas:
+            raise NotReadyError(
+                "NotSupported", f"Replication factor change not supported ({current_replicas} -> {replicas})"
+            )
+        if partitions > current_partitions:
+            self.admin.create_partitions([NewPartitions(name, partitions)])[name].result(
+                timeout=_KAFKA_TIMEOUT
+            )
+        self._converge_config(name, config)
         return {"topicName": name}
+
+    def _converge_config(self, topic: str, desired: dict[str, str]) -> None:
+        """Set what the spec says, remove topic-level overrides it no longer lists (as Strimzi does)."""
+        described = ConfigResource(ConfigResource.Type.TOPIC, topic)
+        current = self.admin.describe_configs([described])[described].result(timeout=_KAFKA_TIMEOUT)
+        overrides = {
+            key: entry.value
+            for key, entry in current.items()
+            if entry.source == ConfigSource.DYNAMIC_TOPIC_CONFIG.value
+        }
+        changes = [
+            ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+            for key, value in desired.items()
+            if overrides.get(key) != value
+        ]
+        changes += [
+            ConfigEntry(key, None, incremental_operation=AlterConfigOpType.DELETE)
+            for key in overrides
+            if key not in desired
+        ]
+        if changes:
+            resource = ConfigResource(ConfigResource.Type.TOPIC, topic, incremental_configs=changes)
+            for future in self.admin.incremental_alter_configs([resource]).values():
+                future.result(timeout=_KAFKA_TIMEOUT)
 
     # --- connectors -----------------------------------------------------------------------
 
@@ -153,7 +238,9 @@ class LocalStrimzi(BackgroundThread):
         failed = [t for t in state.get("tasks", []) if t.get("state") == "FAILED"]
         if state["connector"]["state"] == "FAILED" or failed:
             trace = (failed[0] if failed else state["connector"]).get("trace", "")
-            raise RuntimeError(f"connector {name} failed: {trace.splitlines()[0] if trace else 'no trace'}")
+            raise NotReadyError(
+                "ConnectorFailed", trace.splitlines()[0] if trace else f"connector {name} failed"
+            )
         return {
             "connectorStatus": state,
             "tasksMax": int(spec.get("tasksMax", 1)),
@@ -161,19 +248,19 @@ class LocalStrimzi(BackgroundThread):
         }
 
     def _read_secret(self, namespace: str, name: str, key: str) -> str:
-        data = self.core.read_namespaced_secret(name, namespace).data or {}
+        try:
+            data = self.core.read_namespaced_secret(name, namespace).data or {}
+        except ApiException as exc:
+            if exc.status == 404:
+                raise NotReadyError("SecretNotFound", f"Secret {namespace}/{name} does not exist") from exc
+            raise
         if key not in data:
-            raise KeyError(f"Secret {namespace}/{name} has no key {key!r}")
+            raise NotReadyError("SecretKeyNotFound", f"Secret {namespace}/{name} has no key {key!r}")
         return base64.b64decode(data[key]).decode()
 
-
-def _same_status(old: dict[str, Any], new: dict[str, Any]) -> bool:
-    """Equal apart from timestamps and the connector's live task list (avoid write churn)."""
-
-    def strip(status: dict[str, Any]) -> dict[str, Any]:
-        conditions = [
-            {k: v for k, v in c.items() if k != "lastTransitionTime"} for c in status.get("conditions", [])
-        ]
-        return {**status, "conditions": conditions, "connectorStatus": None}
-
-    return strip(old) == strip(new)
+    def _forget_deleted_connectors(self, connectors: list[dict[str, Any]]) -> None:
+        live = {c["metadata"]["name"] for c in connectors if not c["metadata"].get("deletionTimestamp")}
+        for gone in self._known_connectors - live:
+            with contextlib.suppress(StackError, OSError):
+                connect_rest.delete_connector(self.rest, gone)
+        self._known_connectors = live

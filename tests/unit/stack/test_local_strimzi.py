@@ -1,12 +1,31 @@
-"""The local Strimzi stand-in's pure parts: secret placeholders and status shape."""
+"""The local Strimzi stand-in's pure parts: secret placeholders and each object's own status."""
 
 from __future__ import annotations
 
-import pytest
+import urllib.error
 
-from fraudlake.local.stack.local_strimzi import _same_status, ready_status, resolve_secret_refs
+import pytest
+from confluent_kafka import KafkaError, KafkaException
+from kubernetes.client.exceptions import ApiException
+
+from fraudlake.local.stack.errors import StackError
+from fraudlake.local.stack.local_strimzi import resolve_secret_refs, topic_name_of
+from fraudlake.local.stack.strimzi_status import (
+    MESSAGE_LIMIT,
+    NotReadyError,
+    camel_case,
+    problem_from,
+    resource_status,
+    status_changed,
+)
 
 pytestmark = pytest.mark.unit
+
+T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
+KAFKA_RF_MESSAGE = (
+    "Unable to replicate the partition 3 time(s): The target replication factor of 3 cannot be "
+    "reached because only 1 broker(s) are registered."
+)
 
 
 def test_secret_placeholders_resolve_like_strimzis_config_provider() -> None:
@@ -28,28 +47,82 @@ def test_secret_placeholders_resolve_like_strimzis_config_provider() -> None:
 
 def test_a_missing_secret_key_is_an_error_not_an_empty_value() -> None:
     def read(ns: str, name: str, key: str) -> str:
-        raise KeyError(f"Secret {ns}/{name} has no key {key!r}")
+        raise NotReadyError("SecretKeyNotFound", f"Secret {ns}/{name} has no key {key!r}")
 
-    with pytest.raises(KeyError, match="has no key 'X'"):
+    with pytest.raises(NotReadyError, match="has no key 'X'"):
         resolve_secret_refs({"a": "${secrets:ns/s:X}"}, read)
 
 
-def test_status_is_strimzi_shaped_and_not_ready_carries_reason() -> None:
-    ok = ready_status(3, True)
-    assert ok["observedGeneration"] == 3
-    assert ok["conditions"][0]["type"] == "Ready"
-    assert ok["conditions"][0]["status"] == "True"
-    bad = ready_status(4, False, "RuntimeError", "connector failed")
-    assert bad["conditions"][0] | {"lastTransitionTime": ""} == {
-        "type": "Ready",
-        "status": "False",
-        "reason": "RuntimeError",
-        "message": "connector failed",
-        "lastTransitionTime": "",
+def test_topic_name_is_spec_topic_name_else_the_resource_name() -> None:
+    assert topic_name_of({"metadata": {"name": "a"}, "spec": {"topicName": "a.b_c"}}) == "a.b_c"
+    assert topic_name_of({"metadata": {"name": "a"}, "spec": {}}) == "a"
+
+
+def test_a_ready_object_reports_its_generation_and_its_own_fields() -> None:
+    status = resource_status(3, None, T0, fields={"topicName": "t"})
+    assert status == {
+        "observedGeneration": 3,
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": T0}],
+        "topicName": "t",
     }
 
 
-def test_same_status_ignores_timestamps_but_not_generation() -> None:
-    assert _same_status(ready_status(1, True), ready_status(1, True))
-    assert not _same_status(ready_status(1, True), ready_status(2, True))
-    assert not _same_status(ready_status(1, True), ready_status(1, False, "X", "y"))
+def test_a_refused_topic_is_ready_false_with_kafkas_reason_and_message() -> None:
+    refusal = KafkaException(KafkaError(KafkaError.INVALID_REPLICATION_FACTOR, KAFKA_RF_MESSAGE))
+    status = resource_status(2, None, T0, problem_from(refusal), {"topicName": "t"})
+    assert status["observedGeneration"] == 2
+    assert status["topicName"] == "t"
+    assert status["conditions"] == [
+        {
+            "type": "Ready",
+            "status": "False",
+            "reason": "InvalidReplicationFactor",
+            "message": KAFKA_RF_MESSAGE,
+            "lastTransitionTime": T0,
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason", "message"),
+    [
+        (NotReadyError("NotSupported", "Decreasing partitions not supported"), "NotSupported", "Decreasing"),
+        (KafkaException(KafkaError(KafkaError.INVALID_CONFIG, "Invalid value abc")), "InvalidConfig", "abc"),
+        (ApiException(status=403, reason="Forbidden"), "KubernetesApiError", "403 Forbidden"),
+        (StackError("Kafka Connect PUT … answered 400: bad class"), "ConnectRestException", "bad class"),
+        (urllib.error.URLError("refused"), "ConnectRestException", "unreachable: refused"),
+        (KeyError("class"), "InternalError", "KeyError: 'class'"),
+    ],
+)
+def test_every_failure_becomes_a_reason_and_a_message(exc: Exception, reason: str, message: str) -> None:
+    problem = problem_from(exc)
+    assert problem.reason == reason
+    assert message in problem.message
+
+
+def test_reasons_are_one_camel_case_word() -> None:
+    assert camel_case("INVALID_REPLICATION_FACTOR") == "InvalidReplicationFactor"
+    assert camel_case("_TIMED_OUT") == "TimedOut"
+
+
+def test_a_long_message_is_cut_for_the_condition() -> None:
+    status = resource_status(1, None, T0, NotReadyError("InternalError", "x" * 5000))
+    assert len(status["conditions"][0]["message"]) == MESSAGE_LIMIT
+
+
+def test_transition_time_moves_only_when_readiness_changes() -> None:
+    bad = resource_status(1, None, T0, NotReadyError("KafkaError", "broker down"))
+    still_bad = resource_status(1, bad, T1, NotReadyError("InvalidConfig", "another reason"))
+    assert still_bad["conditions"][0]["lastTransitionTime"] == T0
+    assert still_bad["conditions"][0]["reason"] == "InvalidConfig"
+    good = resource_status(1, still_bad, T1)
+    assert good["conditions"][0]["lastTransitionTime"] == T1
+
+
+def test_an_unchanged_object_needs_no_status_write() -> None:
+    first = resource_status(1, None, T0, fields={"connectorStatus": {"tasks": [{"id": 0}]}})
+    again = resource_status(1, first, T1, fields={"connectorStatus": {"tasks": [{"id": 0, "worker": "w"}]}})
+    assert not status_changed(first, again)
+    assert status_changed(first, resource_status(2, first, T1))
+    assert status_changed(first, resource_status(1, first, T1, NotReadyError("ConnectorFailed", "trace")))
+    assert status_changed(None, first)
