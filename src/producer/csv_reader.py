@@ -2,9 +2,10 @@
 
 Reads the 2.2 GB file in Arrow blocks (constant memory), decodes the quirks (`$` amounts,
 `Errors?`, `Is Fraud?`, float ZIPs) column-wise and adds the platform fields. A malformed row —
-wrong number of fields, a value of the wrong shape, an impossible date, an unknown card — is
-counted and reported with its line number, then skipped: one bad line neither stops a replay of
-24 million rows nor disappears silently.
+bytes that are not UTF-8, an unterminated quote (both screened out before Arrow parses, see
+`csv_lines`), wrong number of fields, a value of the wrong shape, an impossible date, an unknown
+card — is counted and reported with its physical line number, then skipped: one bad line neither
+stops a replay of 24 million rows nor disappears silently.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from fraudlake.producer import kaggle_codec as codec
+from fraudlake.producer.csv_lines import ScreenedLines
 from fraudlake.producer.entities import CardDirectory
 from fraudlake.schemas import TRANSACTIONS, to_arrow_schema
 from fraudlake.schemas.ids import TxnIdAssigner
@@ -55,6 +57,19 @@ class ReadReport:
             self.samples.append(MalformedRow(line, reason, text[:200]))
 
 
+def _past_skipped(lines: np.ndarray, skipped: list[int]) -> np.ndarray:
+    """`lines` counted as if the `skipped` line numbers were not there, renumbered to include them:
+    each line moves down by the skipped lines at or before its new number (a fixed point)."""
+    gaps = np.sort(np.array([n for n in skipped if n > 0], dtype=np.int64))
+    shifted = lines
+    for _ in range(len(gaps) + 1):
+        moved = lines + np.searchsorted(gaps, shifted, side="right")
+        if np.array_equal(moved, shifted):
+            break
+        shifted = moved
+    return shifted
+
+
 class KaggleTransactionReader:
     """Iterate `batches()` for typed TRANSACTIONS tables; `report` fills in as you go."""
 
@@ -63,7 +78,8 @@ class KaggleTransactionReader:
         self.cards = cards
         self.block_size = block_size
         self.report = ReadReport(max_samples=max_samples)
-        self._invalid_lines: list[int] = []
+        self._invalid_lines: list[int] = []  # Arrow's skipped rows, numbered in the screened stream
+        self._screened_lines: list[int] = []  # physical lines left out before Arrow saw them
         self._good_rows_seen = 0
         self._ids = TxnIdAssigner()
         self._schema = to_arrow_schema(TRANSACTIONS)
@@ -71,7 +87,7 @@ class KaggleTransactionReader:
     def batches(self) -> Iterator[pa.Table]:
         self._check_header()
         reader = pacsv.open_csv(
-            self.path,
+            ScreenedLines(self.path, self._on_screened_line),
             read_options=pacsv.ReadOptions(block_size=self.block_size, use_threads=False),
             parse_options=pacsv.ParseOptions(
                 invalid_row_handler=self._on_invalid_row, ignore_empty_lines=False
@@ -91,24 +107,26 @@ class KaggleTransactionReader:
         if header != KAGGLE_HEADER:
             raise NotAKaggleFileError(f"{self.path}: header {header} is not the Kaggle transactions header")
 
+    def _on_screened_line(self, line: int, reason: str, raw: bytes) -> None:
+        self._screened_lines.append(line)
+        self.report.add_malformed(line, reason, raw.decode("utf-8", errors="replace"))
+
     def _on_invalid_row(self, row: pacsv.InvalidRow) -> str:
         line = row.number if row.number is not None else -1
         self._invalid_lines.append(line)
+        physical = int(self._physical(np.array([line]))[0]) if line > 0 else line
         self.report.add_malformed(
-            line, f"expected {row.expected_columns} fields, got {row.actual_columns}", row.text
+            physical, f"expected {row.expected_columns} fields, got {row.actual_columns}", row.text
         )
         return "skip"
 
     def _line_numbers(self, rank: np.ndarray) -> np.ndarray:
         """Physical lines of the parsed rows with these 0-based ranks (skipped lines interleave)."""
-        invalid = np.sort(np.array([n for n in self._invalid_lines if n > 0], dtype=np.int64))
-        lines = rank + 2
-        for _ in range(len(invalid) + 1):
-            shifted = rank + 2 + np.searchsorted(invalid, lines, side="right")
-            if np.array_equal(shifted, lines):
-                break
-            lines = shifted
-        return lines
+        return self._physical(_past_skipped(rank + 2, self._invalid_lines))
+
+    def _physical(self, stream_lines: np.ndarray) -> np.ndarray:
+        """Physical line numbers of lines numbered in the screened stream Arrow parses."""
+        return _past_skipped(stream_lines, self._screened_lines)
 
     def _decode(self, batch: pa.RecordBatch) -> pa.Table:
         col = {name: batch.column(name) for name in KAGGLE_HEADER}

@@ -125,9 +125,12 @@ class ProduceRun:
             finished = True
         except (StopRequested, KeyboardInterrupt):
             interrupted = True
-        self._drain(producer)
-        self.checkpoint.complete = finished and not any(t.progress.failed for t in self.trackers.values())
-        self._save(force=True)
+        finally:
+            # However the run ends (an error in the source or an encoder included), what is queued
+            # is delivered and the checkpoint says so: a --resume neither loses nor repeats records.
+            self._drain(producer)
+            self.checkpoint.complete = finished and not any(t.progress.failed for t in self.trackers.values())
+            self._save(force=True)
         return RunResult(
             {s: t.progress for s, t in self.trackers.items()},
             self.checkpoint,

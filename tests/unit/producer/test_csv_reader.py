@@ -96,6 +96,37 @@ def test_malformed_rows_are_counted_and_reported_with_line_numbers(card_director
     assert by_line[11] == "expected 15 fields, got 16"
 
 
+@pytest.mark.parametrize("block_size", [256, 1 << 20])
+def test_bad_bytes_and_unterminated_quotes_cost_only_their_own_line(
+    card_directory: CardDirectory, tmp_path: Path, block_size: int
+) -> None:
+    """Before the screen, an invalid UTF-8 byte aborted the read and an unterminated quote swallowed
+    every following line; now each is one reported line and the lines around it are read."""
+    quoted = GOOD.replace(",,No", ',"Bad PIN,Technical Glitch",No')
+    lines = [
+        HEADER.encode(),
+        GOOD.encode(),  # 2
+        GOOD.encode().replace(b"La Verne", b"La Verne\xff"),  # 3: not UTF-8
+        GOOD.replace(",,No", ',"Bad PIN,No').encode(),  # 4: quote never closed
+        quoted.encode(),  # 5: fine, quoted
+        b"0,0,2002,9,1,06:42,$38.48,Swipe Transaction,-727612092139916043",  # 6: too few fields
+        GOOD.replace("06:21", "06:22").replace("$134.09", "$12x.34").encode(),  # 7: amount
+        GOOD.replace("06:21", "06:23").encode(),  # 8: fine
+    ]
+    path = tmp_path / "bytes.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    table, reader = _read_all(path, card_directory, block_size=block_size)
+    assert table.num_rows == 3
+    by_line = {row.line: row.reason for row in reader.report.samples}
+    assert by_line == {
+        3: "invalid UTF-8 at byte 73",
+        4: "unterminated quote",
+        6: "expected 15 fields, got 9",
+        7: "bad Amount",
+    }
+    assert table.column("errors").to_pylist() == [None, "Bad PIN,Technical Glitch", None]
+
+
 def test_a_file_with_another_header_is_rejected(card_directory: CardDirectory, tmp_path: Path) -> None:
     path = tmp_path / "other.csv"
     path.write_text("a,b,c\n1,2,3\n")
