@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fraudlake.local.stack.errors import StackError
+from fraudlake.local.stack.process import stop_marked_processes
 from fraudlake.local.stack.service import Service, ServiceRecord, StackContext
 from fraudlake.local.stack.services import registry
 
@@ -58,15 +59,23 @@ def up(ctx: StackContext, names: Iterable[str] | None = None) -> dict[str, Servi
 
 
 def down(ctx: StackContext, names: Iterable[str] | None = None) -> list[str]:
-    """Stop services (all by default) in reverse start order; returns the names stopped."""
+    """Stop services (all by default) in reverse start order; returns the names stopped.
+
+    Recorded services stop in order, each gracefully; then every process still marked as one of
+    them goes too: one whose start was interrupted before it was recorded, or a child that left
+    its service's process group.
+    """
     records = ctx.load_state()
     services = registry()
-    targets = [s.name for s in resolve(names)] if names else list(records)
+    targets = [s.name for s in resolve(names)] if names else list(services)
     stopped = []
     for name in reversed([n for n in services if n in targets and n in records]):
         services[name].stop(records.pop(name))
         stopped.append(name)
         ctx.save_state(records)
+    strays = stop_marked_processes(ctx.stack_dir, targets if names else None)
+    if strays:
+        ctx.console.print(f"stopped {len(strays)} unrecorded process(es) of the stack: " + "; ".join(strays))
     return stopped
 
 

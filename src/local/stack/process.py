@@ -1,7 +1,10 @@
 """Start, probe and stop the stack's child processes.
 
 Every service runs in its own session (process group), so stopping it also stops the JVMs and
-workers it forks, and `stack down` in another shell can find it again by pid.
+workers it forks, and `stack down` in another shell can find it again by pid. Each is also marked
+with its stack's folder in its environment (`owner_env`), which every process it forks inherits,
+even one that leaves the group: `stop_marked_processes` finds what a start interrupted before its
+pid was recorded, and what escaped its group.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
+
+import psutil
 
 from fraudlake.local.stack.errors import ServiceFailedError, StackError
 
@@ -125,20 +130,20 @@ def wait_until(
 
 
 def stop_process_group(pid: int, grace: float = 15.0) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after `grace` seconds."""
-    try:
-        pgid = os.getpgid(pid)
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
+    """SIGTERM the process group `pid` leads (spawn's), then SIGKILL what is left after `grace` seconds.
+
+    The group id is the pid itself: asking the kernel for it would fail once the leader is gone,
+    and leave its children running.
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        if not pid_alive(pid) and not _group_alive(pgid):
+        if not pid_alive(pid) and not _group_alive(pid):
             return
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
     time.sleep(0.1)
     pid_alive(pid)  # reap
 
@@ -151,6 +156,49 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+OWNER_ENV = "FRAUDLAKE_STACK_OWNER"
+SERVICE_ENV = "FRAUDLAKE_STACK_SERVICE"
+
+
+def owner_env(stack_dir: Path, service: str) -> dict[str, str]:
+    """Environment marking a process, and all it forks, as `service` of the stack in `stack_dir`."""
+    return {OWNER_ENV: str(stack_dir.resolve()), SERVICE_ENV: service}
+
+
+def marked_processes(stack_dir: Path, services: Iterable[str] | None = None) -> list[psutil.Process]:
+    """Live processes marked as (some of `services` of) the stack in `stack_dir`; never this one."""
+    owner, wanted = str(stack_dir.resolve()), set(services) if services is not None else None
+    found = []
+    for proc in psutil.process_iter():
+        if proc.pid == os.getpid():
+            continue
+        try:
+            env = proc.environ()
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # gone, a zombie, or another user's
+            continue
+        if env.get(OWNER_ENV) == owner and (wanted is None or env.get(SERVICE_ENV) in wanted):
+            found.append(proc)
+    return found
+
+
+def stop_marked_processes(
+    stack_dir: Path, services: Iterable[str] | None = None, grace: float = 10.0
+) -> list[str]:
+    """SIGTERM every process `marked_processes` finds, SIGKILL what outlives `grace`; their commands."""
+    procs = marked_processes(stack_dir, services)
+    stopped = []
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            stopped.append(" ".join(proc.cmdline())[:200])
+            proc.terminate()
+    _, alive = psutil.wait_procs(procs, timeout=grace)
+    for proc in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    psutil.wait_procs(alive, timeout=5)
+    return stopped
 
 
 def run_checked(

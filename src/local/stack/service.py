@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.console import Console
 
-from fraudlake.local.stack.process import pid_alive, stop_process_group
+from fraudlake.local.stack.process import owner_env, pid_alive, spawn, stop_process_group
 
 
 @dataclass
@@ -52,6 +53,17 @@ class StackContext:
         path = self.stack_dir / "data" / name
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def spawn(
+        self,
+        service: str,
+        argv: Sequence[str],
+        log: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> int:
+        """`process.spawn`, marked as this stack's: every stop finds it and all it forks, recorded or not."""
+        return spawn(service, argv, log, {**(env or {}), **owner_env(self.stack_dir, service)}, cwd)
 
     def load_state(self) -> dict[str, ServiceRecord]:
         if not self.state_file.exists():

@@ -27,7 +27,7 @@ from fraudlake.local.stack.airflow_home import (
     airflow_env,
 )
 from fraudlake.local.stack.errors import StackError
-from fraudlake.local.stack.process import free_port, run_checked, spawn, wait_until
+from fraudlake.local.stack.process import free_port, run_checked, wait_until
 from fraudlake.local.stack.service import Service, ServiceRecord, StackContext
 
 # Importing Airflow alone takes 10-30 s on a busy 2-core machine; migrating a fresh DB a minute more.
@@ -57,10 +57,10 @@ class AirflowService(Service):
         api_server = [*_AIRFLOW, "api-server", "--host", "127.0.0.1", "--port", str(port)]
         # [api] host also tells SimpleAuthManager this is a local, not a production-shaped, set-up.
         api_env = {**env, "AIRFLOW__API__HOST": "127.0.0.1", "AIRFLOW__API__BASE_URL": url}
-        api_pid = spawn(self.name, [*api_server, "--workers", "1"], api_log, env=api_env)
+        api_pid = ctx.spawn(self.name, [*api_server, "--workers", "1"], api_log, env=api_env)
         # Only the dags/ bundle: bundles registered by in-process callers (test fixtures) stay active.
         dag_processor = [*_AIRFLOW, "dag-processor", "--bundle-name", DAGS_BUNDLE]
-        processor_pid = spawn(self.name, dag_processor, processor_log, env=env)
+        processor_pid = ctx.spawn(self.name, dag_processor, processor_log, env=env)
         record = ServiceRecord(
             self.name,
             pids=[api_pid, processor_pid],
@@ -85,7 +85,7 @@ class AirflowService(Service):
                 _START_TIMEOUT,
                 "for the dag-processor heartbeat",
             )
-        except StackError:
+        except BaseException:  # a failed start or Ctrl-C: nothing of it stays behind
             self.stop(record)
             raise
         return record

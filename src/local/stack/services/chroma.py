@@ -19,7 +19,7 @@ import httpx
 from rich.console import Console
 
 from fraudlake.local.stack.errors import StackError
-from fraudlake.local.stack.process import free_port, spawn, wait_until
+from fraudlake.local.stack.process import free_port, wait_until
 from fraudlake.local.stack.service import Service, ServiceRecord, StackContext
 
 _START_TIMEOUT = 60.0
@@ -47,11 +47,11 @@ class ChromaService(Service):
             "--port",
             str(port),
         ]
-        pid = spawn(self.name, argv, log, env={"ANONYMIZED_TELEMETRY": "False"})
+        pid = ctx.spawn(self.name, argv, log, env={"ANONYMIZED_TELEMETRY": "False"})
         record = ServiceRecord(self.name, pids=[pid], endpoints={"url": url}, log=str(log))
         try:
             wait_until(self.name, lambda: _heartbeat(url), pid, log, _START_TIMEOUT, "for /api/v2/heartbeat")
-        except StackError:
+        except BaseException:  # a failed start or Ctrl-C: nothing of it stays behind
             self.stop(record)
             raise
         return record

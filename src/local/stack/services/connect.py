@@ -23,7 +23,7 @@ from fraudlake.lake.connector import S3_SINK_CLASS
 from fraudlake.local.stack.errors import StackError
 from fraudlake.local.stack.mavenlibs import MavenLibs, ensure_copied, java_command
 from fraudlake.local.stack.paths import REPO_ROOT
-from fraudlake.local.stack.process import ensure_port_free, free_port, spawn, stop_process_group, wait_until
+from fraudlake.local.stack.process import ensure_port_free, free_port, stop_process_group, wait_until
 from fraudlake.local.stack.service import Service, ServiceRecord, StackContext
 from fraudlake.local.stack.services.kafka import (
     QUIET_LOGGERS,
@@ -173,7 +173,7 @@ class KafkaConnectService(Service):
             heap=WORKER_HEAP,
             log4j_config=log4j,
         )
-        pid = spawn(self.name, argv, log)
+        pid = ctx.spawn(self.name, argv, log)
         rest = f"http://127.0.0.1:{rest_port}"
         try:
             wait_until(

@@ -24,7 +24,6 @@ from fraudlake.local.stack.process import (
     free_port,
     port_open,
     run_checked,
-    spawn,
     stop_process_group,
     wait_until,
 )
@@ -153,7 +152,7 @@ class KafkaService(Service):
         _format_storage_once(libs, config, log4j, data_dir / "kraft-logs", cluster_id, log)
 
         argv = java_command(libs, "kafka.Kafka", [str(config)], heap=BROKER_HEAP, log4j_config=log4j)
-        pid = spawn(self.name, argv, log)
+        pid = ctx.spawn(self.name, argv, log)
         bootstrap = f"127.0.0.1:{broker_port}"
         try:
             wait_until(

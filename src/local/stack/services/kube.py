@@ -21,7 +21,6 @@ from fraudlake.local.stack.process import (
     free_port,
     pinned_or_free_port,
     run_checked,
-    spawn,
     stop_process_group,
     wait_until,
 )
@@ -65,9 +64,13 @@ class KubeService(Service):
         etcd_pid, etcd_port = self._start_etcd(ctx, bin_dir, paths)
         try:
             record = self._start_apiserver(ctx, bin_dir, paths, etcd_pid, etcd_port)
-            self._install_crds(ctx, bin_dir, Path(record.endpoints["kubeconfig"]))
         except BaseException:
             stop_process_group(etcd_pid)
+            raise
+        try:
+            self._install_crds(ctx, bin_dir, Path(record.endpoints["kubeconfig"]))
+        except BaseException:
+            self.stop(record)  # the API server and its etcd: neither is recorded yet
             raise
         return record
 
@@ -75,7 +78,7 @@ class KubeService(Service):
         """Start etcd and wait for /health; returns (pid, client port)."""
         client_port, peer_port = free_port(), free_port()
         log = ctx.log("etcd")
-        pid = spawn("etcd", etcd_args(bin_dir / "etcd", paths.etcd_data, client_port, peer_port), log)
+        pid = ctx.spawn(self.name, etcd_args(bin_dir / "etcd", paths.etcd_data, client_port, peer_port), log)
         url = f"http://127.0.0.1:{client_port}/health"
         wait_until("etcd", lambda: _etcd_healthy(url), pid, log, timeout=60)
         return pid, client_port
@@ -86,7 +89,7 @@ class KubeService(Service):
         port = pinned_or_free_port(ctx.requested_ports.get(self.name), self.name)
         log = ctx.log(self.name)
         argv = apiserver_args(bin_dir / "kube-apiserver", paths, etcd_port, port)
-        pid = spawn(self.name, argv, log)
+        pid = ctx.spawn(self.name, argv, log)
         url = f"https://127.0.0.1:{port}"
         token = admin_token(paths.token_file)
         try:

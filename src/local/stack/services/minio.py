@@ -13,7 +13,6 @@ from fraudlake.local.stack.gotools import minio_binary
 from fraudlake.local.stack.process import (
     free_port,
     pinned_or_free_port,
-    spawn,
     stop_process_group,
     wait_until,
 )
@@ -74,7 +73,9 @@ class MinioService(Service):
         port = pinned_or_free_port(ctx.requested_ports.get(self.name), self.name)
         console_port = free_port()
         log = ctx.log(self.name)
-        pid = spawn(self.name, server_args(minio, storage, port, console_port), log, env=server_env(creds))
+        pid = ctx.spawn(
+            self.name, server_args(minio, storage, port, console_port), log, env=server_env(creds)
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             wait_until(self.name, lambda: _live(url), pid, log, timeout=60, what="for /minio/health/live")
