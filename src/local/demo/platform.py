@@ -13,6 +13,7 @@ import asyncio
 import os
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -23,8 +24,10 @@ from kubernetes.client.exceptions import ApiException
 from fraudlake.local.stack.local_strimzi import LocalStrimzi
 from fraudlake.local.stack.paths import REPO_ROOT
 from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.operator import conditions
 from fraudlake.operator.crd_schema import packaged_crd_yaml
 from fraudlake.pipeline import naming
+from fraudlake.pipeline.status import CONNECTORS_READY, PARTS, READY, TOPICS_READY
 
 LOCAL_PIPELINE = REPO_ROOT / "operator" / "examples" / "pipeline-local.yaml"
 
@@ -70,8 +73,12 @@ class ControlPlane:
         self.install_crd()
         self.strimzi.__enter__()
         self._thread.start()
-        if not self._ready.wait(60):
-            raise RuntimeError(f"the operator did not start within 60s ({self._error or 'no error'})")
+        try:
+            if not self._ready.wait(60):
+                raise RuntimeError(f"the operator did not start within 60s ({self._error or 'no error'})")
+        except BaseException:
+            self.__exit__()  # `with` calls __exit__ only after __enter__ returned
+            raise
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -141,30 +148,114 @@ class ControlPlane:
                     doc["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
                     custom.replace_namespaced_custom_object(*args, meta["name"], doc)
 
-    def wait_ready(self, namespace: str, name: str, timeout: float = 180) -> dict[str, Any]:
-        """Until the pipeline's Ready condition is True for its current generation (kubectl wait)."""
-        custom = client.CustomObjectsApi(self.api)
+    def wait_ready(self, namespace: str, name: str, timeout: float) -> dict[str, Any]:
+        """Until the pipeline's Ready condition is True for its current generation (kubectl wait).
 
-        def ready() -> dict[str, Any] | None:
+        Raises PipelineNotReadyError after `timeout` seconds, or as soon as the operator has stopped,
+        saying why: the first part that is not ready and the children holding it back.
+        """
+        custom = client.CustomObjectsApi(self.api)
+        deadline = time.monotonic() + timeout
+        while True:
+            pipeline = self._read_pipeline(custom, namespace, name)
+            if pipeline is not None and is_ready(pipeline):
+                return pipeline
+            if not self._thread.is_alive():
+                raise PipelineNotReadyError(f"the operator stopped ({self._error or 'no error'})")
+            if time.monotonic() >= deadline:
+                children = self._children(custom, namespace, name)
+                raise PipelineNotReadyError(
+                    f"pipeline {namespace}/{name} not Ready after {timeout:.0f} s: "
+                    + not_ready_reason(pipeline, children)
+                )
+            time.sleep(0.5)
+
+    @staticmethod
+    def _read_pipeline(custom: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
             # Custom objects come back as their JSON dict (the client types them `object`).
-            obj = cast(
+            return cast(
                 dict[str, Any],
                 custom.get_namespaced_custom_object(
                     naming.GROUP, naming.VERSION, namespace, naming.PLURAL, name
                 ),
             )
-            status = obj.get("status") or {}
-            conditions = {c["type"]: c for c in status.get("conditions", [])}
-            current = status.get("observedGeneration") == obj["metadata"]["generation"]
-            return obj if current and conditions.get("Ready", {}).get("status") == "True" else None
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
 
-        return _wait(ready, timeout, f"FraudPipeline {namespace}/{name} to be Ready")
+    @staticmethod
+    def _children(custom: client.CustomObjectsApi, namespace: str, name: str) -> list[dict[str, Any]]:
+        """The pipeline's KafkaTopics and KafkaConnectors, wherever they live (found by their labels)."""
+        selector = naming.child_selector(namespace, name)
+        found: list[dict[str, Any]] = []
+        for plural in ("kafkatopics", "kafkaconnectors"):
+            listing = cast(
+                dict[str, Any],
+                custom.list_cluster_custom_object(
+                    naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, plural, label_selector=selector
+                ),
+            )
+            found += listing.get("items", [])
+        return found
+
+
+class PipelineNotReadyError(Exception):
+    """The demo's pipeline did not become Ready; the message names the part and the objects why."""
+
+
+def is_ready(pipeline: Mapping[str, Any]) -> bool:
+    """Ready True for the pipeline's current generation."""
+    status = pipeline.get("status") or {}
+    observed = status.get("observedGeneration") == pipeline["metadata"].get("generation")
+    return observed and conditions.is_true(status.get("conditions"), READY)
+
+
+# The kind of child each part's readiness depends on.
+_PART_CHILDREN = {TOPICS_READY: "KafkaTopic", CONNECTORS_READY: "KafkaConnector"}
+
+
+def not_ready_reason(pipeline: Mapping[str, Any] | None, children: Iterable[Mapping[str, Any]]) -> str:
+    """Why a FraudPipeline is not Ready, in one line a person can act on.
+
+    The first part that is not True, then the children of its kind that are not Ready with their
+    own reasons ("TopicsReady False — KafkaTopic fraudlake.fraud.demo.users: …"), or the part's
+    message when no child explains it (TablesReady).
+    """
+    if pipeline is None:
+        return "it does not exist"
+    status = pipeline.get("status") or {}
+    generation = pipeline["metadata"].get("generation")
+    if status.get("observedGeneration") != generation:
+        return f"the operator has not reported on generation {generation} yet"
+    found = status.get("conditions") or []
+    parts = [conditions.find(found, part) for part in PARTS]
+    failing = next((c for c in parts if c and c.get("status") != "True"), None)
+    failing = failing or conditions.find(found, READY)
+    if failing is None:
+        return "the operator has reported no conditions yet"
+    culprits = _unready_children(children, _PART_CHILDREN.get(failing["type"], ""))
+    detail = "; ".join(culprits) or failing.get("message") or failing.get("reason", "")
+    return f"{failing['type']} {failing.get('status')} — {detail}"
+
+
+def _unready_children(children: Iterable[Mapping[str, Any]], kind: str) -> list[str]:
+    """One "<kind> <name>: <why>" per child of `kind` that is not Ready, as the operator reads it."""
+    lines = []
+    for child in children:
+        if child.get("kind") != kind:
+            continue
+        ready, why = conditions.strimzi_readiness(child)
+        if not ready:
+            lines.append(f"{kind} {child['metadata']['name']}: {why}")
+    return lines
 
 
 def _crd_established(api: client.ApiextensionsV1Api, name: str) -> bool:
     status = api.read_custom_resource_definition(name).status
-    conditions = (status.conditions if status else None) or []
-    return any(c.type == "Established" and c.status == "True" for c in conditions)
+    found = (status.conditions if status else None) or []
+    return any(c.type == "Established" and c.status == "True" for c in found)
 
 
 def _ignore_conflict(call: Any) -> None:

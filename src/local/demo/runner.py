@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from rich.console import Console
 
 from fraudlake.local.demo import lake, serve
 from fraudlake.local.demo.platform import ControlPlane, local_manifests, pipeline_of
-from fraudlake.local.demo.stages import StageTimer
+from fraudlake.local.demo.stages import StageTimer, library_output_to, sigterm_as_interrupt, uninterrupted
 from fraudlake.local.demo.summary import print_summary, write_summary
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import StackContext
@@ -35,6 +36,8 @@ class DemoOptions:
     live: int = 200
     keep_stack: bool = False  # leave the services running when the demo ends
     days: int = 180  # event-time span of the generated history, ending today (= train_model lookback)
+    ready_timeout: float = 120.0  # seconds stage 2 waits for the FraudPipeline to be Ready
+    fail_at: str = ""  # a stage to fail on purpose after its work (stages.FAIL_AT_ENV; tests)
 
 
 @dataclass
@@ -52,22 +55,30 @@ STREAMS = ("users", "cards", "transactions")
 
 
 def run_demo(options: DemoOptions, console: Console) -> DemoResult:
-    """Run every stage, print the summary, serve until Ctrl-C (with `serve`), then stop the stack."""
+    """Run every stage, print the summary, serve until Ctrl-C (with `serve`), then stop the stack.
+
+    However it ends (a failed stage, Ctrl-C, SIGTERM), the stack stops with it, unless `keep_stack`.
+    Libraries' output goes to `<stack dir>/logs/demo.log`; `console` must write to the terminal
+    itself (`Console(file=sys.stdout)`), as it is the one thing that still does.
+    """
     ctx = StackContext(options.stack_dir, console)
-    try:
-        return _run_stages(options, ctx)
-    finally:
-        if not options.keep_stack:
-            console.print("stopping the local stack …")
-            manager.down(ctx)
+    if options.clean and options.stack_dir.exists():
+        manager.down(ctx)
+        shutil.rmtree(options.stack_dir)
+    with library_output_to(ctx.log("demo")), sigterm_as_interrupt():
+        try:
+            return _run_stages(options, ctx)
+        finally:
+            if not options.keep_stack:
+                with uninterrupted(console, "stopping the local stack"):
+                    console.print("stopping the local stack …")
+                    manager.down(ctx)
 
 
 def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
     console = ctx.console
-    if options.clean and options.stack_dir.exists():
-        manager.down(ctx)
-        shutil.rmtree(options.stack_dir)
-    timer = StageTimer(console)
+    demo_log = str(ctx.log("demo"))
+    timer = StageTimer(console, fail_at=options.fail_at)
     result = DemoResult(durations=timer.durations)
 
     with timer.stage("1. stack", "local stack", str(ctx.logs_dir)):
@@ -78,11 +89,13 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
     pipeline = pipeline_of(docs)
     namespace, name = pipeline["metadata"]["namespace"], pipeline["metadata"]["name"]
     lake_spec = pipeline["spec"]["lake"]
-    with ControlPlane(records) as control:
-        with timer.stage("2. pipeline", "FraudPipeline operator", "this terminal (operator log lines)"):
+    # The operator lives from stage 2 to the end; starting it is part of stage 2 (it may fail too).
+    with contextlib.ExitStack() as control_plane:
+        with timer.stage("2. pipeline", "FraudPipeline operator", demo_log):
+            control = control_plane.enter_context(ControlPlane(records))
             lake.ensure_bucket(records["minio"], lake_spec["bucket"])
             control.apply(docs)
-            ready = control.wait_ready(namespace, name)
+            ready = control.wait_ready(namespace, name, options.ready_timeout)
             console.print(
                 f"FraudPipeline {namespace}/{name}: Ready "
                 f"(topics {ready['status'].get('topicsReady')}, tables {ready['status'].get('tablesReady')})"
@@ -104,20 +117,16 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
             result.produced = lake.wait_for_lake(records["kafka"], namespace, name, STREAMS)
             result.in_lake = lake.lake_rows(records["minio"], lake_spec["bucket"], lake_spec["prefix"])
 
-        with timer.stage(
-            "5. airflow: lake_to_clickhouse", "Airflow DAG lake_to_clickhouse", records["airflow"].log
-        ):
+        with timer.stage("5. airflow: lake_to_clickhouse", "Airflow DAG lake_to_clickhouse", demo_log):
             _prepare_airflow(records, pipeline)
             lake.run_dag("lake_to_clickhouse", lake.load_interval())
             result.in_clickhouse = _clickhouse_counts(records, pipeline)
 
-        with timer.stage("6. airflow: train_model", "Airflow DAG train_model", records["airflow"].log):
+        with timer.stage("6. airflow: train_model", "Airflow DAG train_model", demo_log):
             lake.run_dag("train_model")
             result.metrics = _champion_metrics(records, pipeline)
 
-        with timer.stage(
-            "7. airflow: index_to_chroma", "Airflow DAG index_to_chroma", records["airflow"].log
-        ):
+        with timer.stage("7. airflow: index_to_chroma", "Airflow DAG index_to_chroma", demo_log):
             lake.run_dag("index_to_chroma")
 
         with timer.stage("8. serve", "scoring API / UI", str(ctx.log("ui"))):
