@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import xgboost as xgb
 
+from fraudlake.common.background import BackgroundThread
 from fraudlake.ml.artifact import FraudModel
 from fraudlake.ml.features import FEATURE_NAMES
 from fraudlake.ml.registry import ModelRegistry
@@ -181,9 +182,9 @@ def _model_info(model: FraudModel, source: str) -> ModelInfo:
     )
 
 
-class ModelWatcher:
-    """Reads the registry's champion pointer at start and every `poll_seconds`; loads a new champion in
-    the background and swaps it in only once it is fully built and warm."""
+class ModelWatcher(BackgroundThread):
+    """Reads the registry's champion pointer at `start()` and every `poll_seconds`; loads a new champion
+    in the background and swaps it in only once it is fully built and warm."""
 
     def __init__(
         self,
@@ -206,9 +207,8 @@ class ModelWatcher:
         self.current: ModelBundle | None = None
         self.last_error: str | None = None
         self._loaded = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._check_lock = threading.Lock()
+        super().__init__("model-watcher")
 
     def check_once(self) -> bool:
         """Load the champion if it differs from the served version; True when the model changed.
@@ -245,15 +245,6 @@ class ModelWatcher:
 
     def wait_loaded(self, timeout: float) -> bool:
         return self._loaded.wait(timeout)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="model-watcher", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
 
     def _run(self) -> None:
         while not self._stop.is_set():
