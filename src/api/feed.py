@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from fraudlake.common.background import BackgroundThread
+
 log = logging.getLogger("fraudlake.api.feed")
 COLD_START_COLUMNS = (
     "txn_id",
@@ -42,8 +44,9 @@ def decode_transaction(value: bytes | None) -> dict[str, Any] | None:
     return payload
 
 
-class TransactionFeed:
-    """A confluent-kafka consumer in a daemon thread handing each transaction to `on_transaction`.
+class TransactionFeed(BackgroundThread):
+    """A confluent-kafka consumer in a background thread handing each transaction to `on_transaction`
+    (`start()`, `stop()`).
 
     Every replica keeps its own state, so each process is its own consumer group (no shared offsets)
     and starts at the topic's end: the cold start covers the past.
@@ -60,16 +63,7 @@ class TransactionFeed:
         self.group_id = group_id or f"fraudlake-api-{socket.gethostname()}-{os.getpid()}"
         self.consumed = 0
         self.assigned = threading.Event()  # set once partitions are assigned: from here nothing is missed
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="transactions-feed", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        super().__init__("transactions-feed")
 
     def _start_at_end(self, consumer: Any, partitions: list[Any]) -> None:
         # "latest" would be resolved at the first fetch, skipping what arrives in between: pin it now.

@@ -1,7 +1,7 @@
 """Optional outputs written off the request path: scores to ClickHouse `predictions`, flagged
 transactions to the pipeline's `alerts` topic.
 
-A request only enqueues (non-blocking); one daemon thread per sink drains its bounded queue in
+A request only enqueues (non-blocking); one background thread per sink drains its bounded queue in
 batches. When a queue is full the item is dropped and counted (`fraudlake_api_sink_dropped_total`):
 scoring latency never waits on ClickHouse or Kafka.
 """
@@ -12,12 +12,12 @@ import hashlib
 import json
 import logging
 import queue
-import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fraudlake.api.metrics import ApiMetrics
+from fraudlake.common.background import BackgroundThread
 from fraudlake.scoring.core import Scored
 
 log = logging.getLogger("fraudlake.api.sinks")
@@ -35,8 +35,11 @@ PREDICTION_COLUMNS = (
 _SEVERITY = {"decline": "high", "review": "medium"}
 
 
-class BackgroundWriter:
-    """A bounded queue drained in batches by one daemon thread calling `write_batch`."""
+class BackgroundWriter(BackgroundThread):
+    """A bounded queue drained in batches by one background thread calling `write_batch`.
+
+    `stop()` writes what is queued before the thread ends (within `join_timeout`).
+    """
 
     def __init__(
         self,
@@ -48,8 +51,7 @@ class BackgroundWriter:
     ):
         self.name, self.write_batch, self.metrics, self.batch_size = name, write_batch, metrics, batch_size
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"sink-{name}", daemon=True)
+        super().__init__(f"sink-{name}")
 
     def submit(self, item: Any) -> bool:
         """Enqueue without waiting; False (and counted) when the queue is full."""
@@ -59,15 +61,6 @@ class BackgroundWriter:
             self.metrics.sink_dropped.labels(self.name).inc()
             return False
         return True
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then end the thread."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
 
     def _run(self) -> None:
         while not (self._stop.is_set() and self._queue.empty()):

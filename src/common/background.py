@@ -1,4 +1,4 @@
-"""A background thread that lives for the length of a `with` block."""
+"""The one way a long-lived background thread is written here: a daemon thread with a stop event."""
 
 from __future__ import annotations
 
@@ -7,8 +7,13 @@ from typing import Self
 
 
 class BackgroundThread:
-    """Runs `_run` on a daemon thread from `__enter__` to `__exit__`. `_run` loops until
-    `self._stop` is set (wait on it rather than sleep, so the exit is prompt)."""
+    """Runs `_run` on a daemon thread between `start()` and `stop()` (or for a `with` block).
+
+    `_run` loops until `self._stop` is set; it waits on the event rather than sleeping, so `stop()` is
+    prompt. `stop()` joins for at most `join_timeout` seconds (a daemon thread never holds up the
+    process's exit) and may be called whether or not the thread was started, and more than once.
+    A thread runs once: make a new object to run again.
+    """
 
     join_timeout: float = 10.0
 
@@ -16,13 +21,20 @@ class BackgroundThread:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> Self:
+    def start(self) -> None:
         self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.ident is not None:  # started (joining a thread never started raises)
+            self._thread.join(timeout=self.join_timeout)
+
+    def __enter__(self) -> Self:
+        self.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=self.join_timeout)
+        self.stop()
 
     def _run(self) -> None:
         raise NotImplementedError
