@@ -36,8 +36,8 @@ from fraudlake.clickhouse.client import connect
 from fraudlake.clickhouse.migrations import SchemaParams, apply_schema, render_statements
 from fraudlake.lake.runtime import Interval
 from fraudlake.lake.targets import TARGETS
-from fraudlake.local.lake import roundtrip
-from fraudlake.local.lake.roundtrip import LocalLake
+from fraudlake.local.lake import harness
+from fraudlake.local.lake.harness import LocalLake
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import StackContext
 
@@ -78,18 +78,18 @@ def rows_in(lake: LocalLake) -> int:
 
 
 def bench_throughput(services: dict, rows: int, runs: int, seed: int) -> dict:
-    lake = roundtrip.local_lake(services, f"bench-{uuid.uuid4().hex[:6]}")
-    roundtrip.provision(lake)
-    source, transactions = roundtrip.generate(rows, seed)
+    lake = harness.local_lake(services, f"bench-{uuid.uuid4().hex[:6]}")
+    harness.provision(lake)
+    source, transactions = harness.generate(rows, seed)
     started = datetime.now(UTC)
-    produced = roundtrip.produce(lake, source, transactions, streams=("transactions",))
-    flush_seconds = roundtrip.wait_for_sink(lake, timeout=1800)
-    roundtrip.stop_sink(lake)
-    interval = roundtrip.interval_around(started)
+    produced = harness.produce(lake, source, transactions, streams=("transactions",))
+    flush_seconds = harness.wait_for_sink(lake, timeout=1800)
+    harness.stop_sink(lake)
+    interval = harness.interval_around(started)
     objects = len(lake.store().list_objects([lake.topic("transactions")], interval.start, interval.end))
     # The first dag.test() of a process pays once for Airflow's in-process API set-up: warm it up.
     before = Interval(started - timedelta(seconds=2), started - timedelta(seconds=1))  # holds no objects
-    roundtrip.run_lake_dag(fresh_database(lake, "warmup", 0), before)
+    harness.run_lake_dag(fresh_database(lake, "warmup", 0), before)
 
     bare, load_task, dag_tasks, dag_wall = [], [], [], []
     for run in range(runs):
@@ -98,7 +98,7 @@ def bench_throughput(services: dict, rows: int, runs: int, seed: int) -> dict:
             if kind == "bare":
                 bare.append(rows / bare_load(target))
             else:
-                outcome = roundtrip.run_lake_dag(target, interval)
+                outcome = harness.run_lake_dag(target, interval)
                 if outcome.state != "success":
                     raise SystemExit(f"DAG run failed: {outcome.task_states}")
                 load_task.append(rows / outcome.task_seconds["load_objects"])
@@ -130,21 +130,21 @@ def bench_throughput(services: dict, rows: int, runs: int, seed: int) -> dict:
 
 def bench_latency(services: dict, rows: int, runs: int, seed: int) -> dict:
     """Produce → queryable with the spec's default flush settings (one fresh pipeline per run)."""
-    source, transactions = roundtrip.generate(rows * runs, seed)
+    source, transactions = harness.generate(rows * runs, seed)
     samples = []
     for run in range(runs):
-        lake = roundtrip.local_lake(services, f"bench-lat-{uuid.uuid4().hex[:6]}")
-        roundtrip.provision(lake)
+        lake = harness.local_lake(services, f"bench-lat-{uuid.uuid4().hex[:6]}")
+        harness.provision(lake)
         time.sleep(5)  # let the new connector's task start before the clock runs
         started, clock = datetime.now(UTC), time.perf_counter()
-        produced = roundtrip.produce(lake, source, transactions.slice(run * rows, rows), ("transactions",))
+        produced = harness.produce(lake, source, transactions.slice(run * rows, rows), ("transactions",))
         acked = time.perf_counter()
-        roundtrip.wait_for_sink(lake, timeout=600)
+        harness.wait_for_sink(lake, timeout=600)
         flushed = time.perf_counter()
-        outcome = roundtrip.run_lake_dag(lake, roundtrip.interval_around(started))
+        outcome = harness.run_lake_dag(lake, harness.interval_around(started))
         queryable = time.perf_counter()
-        roundtrip.stop_sink(lake)
-        comparison = roundtrip.compare(lake, produced.txn_ids)
+        harness.stop_sink(lake)
+        comparison = harness.compare(lake, produced.txn_ids)
         if outcome.state != "success" or not comparison.exact:
             raise SystemExit(f"latency run {run}: {outcome.task_states} {comparison}")
         samples.append(
@@ -193,7 +193,7 @@ def main() -> None:
     temporary = args.stack_dir is None
     ctx = StackContext(args.stack_dir or Path(tempfile.mkdtemp(prefix="fraudlake-bench-lake-")))
     try:
-        services = manager.up(ctx, list(roundtrip.SERVICES))
+        services = manager.up(ctx, list(harness.SERVICES))
         result: dict = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "throughput": bench_throughput(services, args.rows, args.runs, args.seed),

@@ -21,8 +21,8 @@ from lake_kit import put, rewind_sink
 from fraudlake.clickhouse.client import connect
 from fraudlake.lake.ledger import FAILED, Ledger
 from fraudlake.lake.runtime import Interval
-from fraudlake.local.lake import roundtrip
-from fraudlake.local.lake.roundtrip import LocalLake
+from fraudlake.local.lake import harness
+from fraudlake.local.lake.harness import LocalLake
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import ServiceRecord, StackContext
 from fraudlake.schemas import TRANSACTIONS
@@ -37,7 +37,7 @@ FLUSH = {"maxRecords": 250, "intervalSeconds": 2}
 @pytest.fixture(scope="module")
 def generated() -> tuple[object, pa.Table]:
     """The producer's generator (real users/cards) and ROWS of its transactions, made once."""
-    return roundtrip.generate(ROWS, seed=11)
+    return harness.generate(ROWS, seed=11)
 
 
 @pytest.fixture(scope="module")
@@ -58,19 +58,19 @@ def services(
 
 
 def new_lake(services: dict[str, ServiceRecord]) -> LocalLake:
-    lake = roundtrip.local_lake(services, f"it-{uuid.uuid4().hex[:8]}", flush=FLUSH)
-    roundtrip.provision(lake)
+    lake = harness.local_lake(services, f"it-{uuid.uuid4().hex[:8]}", flush=FLUSH)
+    harness.provision(lake)
     return lake
 
 
-def run_dag(lake: LocalLake, interval: Interval, expect: str = "success") -> roundtrip.DagRunOutcome:
-    outcome = roundtrip.run_lake_dag(lake, interval)
+def run_dag(lake: LocalLake, interval: Interval, expect: str = "success") -> harness.DagRunOutcome:
+    outcome = harness.run_lake_dag(lake, interval)
     assert outcome.state == expect, outcome.task_states
     return outcome
 
 
 def assert_exactly(lake: LocalLake, txn_ids: list[str]) -> None:
-    comparison = roundtrip.compare(lake, txn_ids)
+    comparison = harness.compare(lake, txn_ids)
     assert comparison.actual == comparison.expected
 
 
@@ -79,8 +79,8 @@ def test_the_real_sink_writes_the_shape_the_loader_reads(
 ) -> None:
     source, transactions = generated
     lake = new_lake(services)
-    roundtrip.produce(lake, source, transactions.slice(0, 300))
-    roundtrip.wait_for_sink(lake)
+    harness.produce(lake, source, transactions.slice(0, 300))
+    harness.wait_for_sink(lake)
     store = lake.store()
     (first, *_) = store.list_objects(
         [lake.topic("transactions")], datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC)
@@ -92,7 +92,7 @@ def test_the_real_sink_writes_the_shape_the_loader_reads(
     value = schema.field("value").type
     assert [value.field(i).name for i in range(value.num_fields)] == TRANSACTIONS.names
     assert value.field("event_ts").type == pa.timestamp("ms", tz="UTC")
-    roundtrip.stop_sink(lake)
+    harness.stop_sink(lake)
 
 
 def test_produced_transactions_land_exactly_once_across_reruns_and_overlapping_intervals(
@@ -102,15 +102,15 @@ def test_produced_transactions_land_exactly_once_across_reruns_and_overlapping_i
     half = ROWS // 2
     lake = new_lake(services)
     started = datetime.now(UTC)
-    first_half = roundtrip.produce(lake, source, transactions.slice(0, half))
-    roundtrip.wait_for_sink(lake)
-    first = roundtrip.interval_around(started)
+    first_half = harness.produce(lake, source, transactions.slice(0, half))
+    harness.wait_for_sink(lake)
+    first = harness.interval_around(started)
     for _ in range(3):  # the same interval three times: the first run loads, the others add nothing
         run_dag(lake, first)
         assert_exactly(lake, first_half.txn_ids)
 
-    second_half = roundtrip.produce(lake, source, transactions.slice(half), streams=("transactions",))
-    roundtrip.wait_for_sink(lake)
+    second_half = harness.produce(lake, source, transactions.slice(half), streams=("transactions",))
+    harness.wait_for_sink(lake)
     # Overlaps the first interval: starts at its median object's write time.
     written = sorted(
         obj.last_modified
@@ -119,9 +119,9 @@ def test_produced_transactions_land_exactly_once_across_reruns_and_overlapping_i
     overlapping = Interval(written[len(written) // 2], datetime.now(UTC) + timedelta(seconds=1))
     assert overlapping.start < first.end
     run_dag(lake, overlapping)
-    run_dag(lake, roundtrip.interval_around(started))  # and one that covers both
+    run_dag(lake, harness.interval_around(started))  # and one that covers both
     assert_exactly(lake, first_half.txn_ids + second_half.txn_ids)
-    roundtrip.stop_sink(lake)
+    harness.stop_sink(lake)
 
 
 def test_a_connect_worker_killed_mid_stream_still_loads_exactly_once(
@@ -130,23 +130,21 @@ def test_a_connect_worker_killed_mid_stream_still_loads_exactly_once(
     source, transactions = generated
     lake = new_lake(services)
     started = datetime.now(UTC)
-    produced = roundtrip.produce(lake, source, transactions.slice(0, 800))
-    roundtrip.wait_for_sink(lake)
-    run_dag(lake, roundtrip.interval_around(started))  # some objects are loaded before the crash
+    produced = harness.produce(lake, source, transactions.slice(0, 800))
+    harness.wait_for_sink(lake)
+    run_dag(lake, harness.interval_around(started))  # some objects are loaded before the crash
 
-    produced.txn_ids += roundtrip.produce(
-        lake, source, transactions.slice(800, 800), ("transactions",)
-    ).txn_ids
+    produced.txn_ids += harness.produce(lake, source, transactions.slice(800, 800), ("transactions",)).txn_ids
     time.sleep(1.5)  # the sink is consuming, buffering and writing objects it has not committed yet
     os.kill(manager.load_endpoints(stack.stack_dir)["connect"].pids[0], signal.SIGKILL)
-    produced.txn_ids += roundtrip.produce(lake, source, transactions.slice(1600), ("transactions",)).txn_ids
+    produced.txn_ids += harness.produce(lake, source, transactions.slice(1600), ("transactions",)).txn_ids
     restarted = manager.up(stack, ["connect"])["connect"]
     assert restarted.endpoints["rest"] == lake.connect_rest
 
-    roundtrip.wait_for_sink(lake, timeout=600)
-    run_dag(lake, roundtrip.interval_around(started))
+    harness.wait_for_sink(lake, timeout=600)
+    run_dag(lake, harness.interval_around(started))
     assert_exactly(lake, produced.txn_ids)
-    roundtrip.stop_sink(lake)
+    harness.stop_sink(lake)
 
 
 def test_a_rewound_sink_recuts_the_lake_and_nothing_loads_twice(
@@ -155,9 +153,9 @@ def test_a_rewound_sink_recuts_the_lake_and_nothing_loads_twice(
     source, transactions = generated
     lake = new_lake(services)
     started = datetime.now(UTC)
-    produced = roundtrip.produce(lake, source, transactions.slice(0, 1200))
-    roundtrip.wait_for_sink(lake)
-    run_dag(lake, roundtrip.interval_around(started))
+    produced = harness.produce(lake, source, transactions.slice(0, 1200))
+    harness.wait_for_sink(lake)
+    run_dag(lake, harness.interval_around(started))
     assert_exactly(lake, produced.txn_ids)
 
     # Re-deliver from offset 100, as a worker that crashed before committing would: the sink writes
@@ -167,11 +165,11 @@ def test_a_rewound_sink_recuts_the_lake_and_nothing_loads_twice(
     rewound = datetime.now(UTC)
     rewind_sink(lake.connect_rest, lake.connector, topic, partitions, offset=100)
     time.sleep(3)
-    roundtrip.wait_for_sink(lake)
+    harness.wait_for_sink(lake)
     recut = lake.store().list_objects([topic], rewound, datetime.now(UTC))
     assert {obj.start_offset for obj in recut} >= {100}
 
-    run_dag(lake, roundtrip.interval_around(started))
+    run_dag(lake, harness.interval_around(started))
     assert_exactly(lake, produced.txn_ids)
     skipped, added = (
         connect(lake.dsn)
@@ -183,7 +181,7 @@ def test_a_rewound_sink_recuts_the_lake_and_nothing_loads_twice(
         .result_rows[0]
     )
     assert (skipped, added) == (1200 - 100 * partitions, 0)  # every re-delivered row recognised
-    roundtrip.stop_sink(lake)
+    harness.stop_sink(lake)
 
 
 def test_a_corrupt_object_fails_the_run_by_name_and_the_rest_still_loads(
@@ -192,13 +190,13 @@ def test_a_corrupt_object_fails_the_run_by_name_and_the_rest_still_loads(
     source, transactions = generated
     lake = new_lake(services)
     started = datetime.now(UTC)
-    produced = roundtrip.produce(lake, source, transactions.slice(0, 600))
-    roundtrip.wait_for_sink(lake)
+    produced = harness.produce(lake, source, transactions.slice(0, 600))
+    harness.wait_for_sink(lake)
     store = lake.store()
     garbage_key = f"{store.prefix}/raw/{lake.topic('transactions')}/0000000009-00000000000000000000.parquet"
     put(store, garbage_key, b"\x00garbage, not parquet\x00" * 40)
 
-    run_dag(lake, roundtrip.interval_around(started), expect="failed")
+    run_dag(lake, harness.interval_around(started), expect="failed")
     output = capfd.readouterr()
     assert garbage_key in output.out + output.err  # the task's error names the object
     assert_exactly(lake, produced.txn_ids)  # every good object of the run loaded anyway
@@ -210,10 +208,8 @@ def test_a_corrupt_object_fails_the_run_by_name_and_the_rest_still_loads(
     assert Ledger(connect(lake.dsn), lake.database).states([garbage])[(garbage.key, garbage.etag)] == FAILED
 
     later = datetime.now(UTC)
-    produced.txn_ids += roundtrip.produce(
-        lake, source, transactions.slice(600, 600), ("transactions",)
-    ).txn_ids
-    roundtrip.wait_for_sink(lake)
-    run_dag(lake, roundtrip.interval_around(later, margin=timedelta(0)))  # the next interval loads
+    produced.txn_ids += harness.produce(lake, source, transactions.slice(600, 600), ("transactions",)).txn_ids
+    harness.wait_for_sink(lake)
+    run_dag(lake, harness.interval_around(later, margin=timedelta(0)))  # the next interval loads
     assert_exactly(lake, produced.txn_ids)
-    roundtrip.stop_sink(lake)
+    harness.stop_sink(lake)

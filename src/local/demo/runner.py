@@ -13,15 +13,18 @@ from __future__ import annotations
 import contextlib
 import shutil
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from fraudlake.local.demo import lake, serve
+from fraudlake.local.demo import producer, serve
 from fraudlake.local.demo.platform import ControlPlane, local_manifests, pipeline_of
 from fraudlake.local.demo.stages import StageTimer, library_output_to, sigterm_as_interrupt, uninterrupted
 from fraudlake.local.demo.summary import print_summary, write_summary
+from fraudlake.local.lake import harness
+from fraudlake.local.lake.harness import LocalLake
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import StackContext
 
@@ -88,12 +91,12 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
     docs = local_manifests(records)
     pipeline = pipeline_of(docs)
     namespace, name = pipeline["metadata"]["namespace"], pipeline["metadata"]["name"]
-    lake_spec = pipeline["spec"]["lake"]
+    lake = harness.manifest_lake(pipeline, records)
     # The operator lives from stage 2 to the end; starting it is part of stage 2 (it may fail too).
     with contextlib.ExitStack() as control_plane:
         with timer.stage("2. pipeline", "FraudPipeline operator", demo_log):
             control = control_plane.enter_context(ControlPlane(records))
-            lake.ensure_bucket(records["minio"], lake_spec["bucket"])
+            harness.create_bucket(lake.store())
             control.apply(docs)
             ready = control.wait_ready(namespace, name, options.ready_timeout)
             console.print(
@@ -102,7 +105,7 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
             )
 
         with timer.stage("3. produce", "producer (fraudlake produce)", str(ctx.log("producer"))):
-            lake.produce(
+            producer.produce(
                 records["kafka"],
                 namespace,
                 name,
@@ -114,20 +117,23 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
             )
 
         with timer.stage("4. lake", "Kafka Connect S3 Parquet sink", records["connect"].log):
-            result.produced = lake.wait_for_lake(records["kafka"], namespace, name, STREAMS)
-            result.in_lake = lake.lake_rows(records["minio"], lake_spec["bucket"], lake_spec["prefix"])
+            harness.wait_for_sink(lake, timeout=600)
+            result.produced = harness.topic_records(lake, STREAMS)
+            result.in_lake = harness.lake_rows(lake, STREAMS)
 
         with timer.stage("5. airflow: lake_to_clickhouse", "Airflow DAG lake_to_clickhouse", demo_log):
-            _prepare_airflow(records, pipeline)
-            lake.run_dag("lake_to_clickhouse", lake.load_interval())
+            _prepare_airflow(records, lake)
+            # Every object written within a day: this run's, or a resumed run's (--resume skips producing).
+            a_day = harness.interval_around(datetime.now(UTC) - timedelta(days=1))
+            harness.run_lake_dag(lake, a_day).raise_for_state()
             result.in_clickhouse = _clickhouse_counts(records, pipeline)
 
         with timer.stage("6. airflow: train_model", "Airflow DAG train_model", demo_log):
-            lake.run_dag("train_model")
+            harness.run_dag("train_model").raise_for_state()
             result.metrics = _champion_metrics(records, pipeline)
 
         with timer.stage("7. airflow: index_to_chroma", "Airflow DAG index_to_chroma", demo_log):
-            lake.run_dag("index_to_chroma")
+            harness.run_dag("index_to_chroma").raise_for_state()
 
         with timer.stage("8. serve", "scoring API / UI", str(ctx.log("ui"))):
             serving = serve.start_serving(records, pipeline, ctx.logs_dir)
@@ -161,36 +167,14 @@ def _use_stack_clickhouse(dsn: str) -> None:
     connect(dsn).command("SELECT 1")
 
 
-def _prepare_airflow(records: dict[str, Any], pipeline: dict[str, Any]) -> None:
+def _prepare_airflow(records: dict[str, Any], lake: LocalLake) -> None:
+    """dag.test() here against the stack's Airflow, with the pipeline's lake and Chroma index."""
     import os
 
-    from fraudlake.lake.runtime import LakePipeline, airflow_environment
-    from fraudlake.lake.store import LakeStore
-    from fraudlake.local.stack.airflow_home import prepare_dag_test
-
-    spec = pipeline["spec"]
-    lake_pipeline = LakePipeline(
-        namespace=pipeline["metadata"]["namespace"],
-        pipeline=pipeline["metadata"]["name"],
-        bucket=spec["lake"]["bucket"],
-        prefix=spec["lake"]["prefix"],
-        database=spec["clickhouse"]["database"],
-    )
-    minio = records["minio"]
-    store = LakeStore(
-        bucket=lake_pipeline.bucket,
-        prefix=lake_pipeline.prefix,
-        endpoint_url=minio.endpoints["url"],
-        access_key=minio.credentials["access_key"],
-        secret_key=minio.credentials["secret_key"],
-    )
     from fraudlake.agent.airflow_tasks import airflow_environment as index_environment
 
-    os.environ.update(airflow_environment(lake_pipeline, store, records["clickhouse"].endpoints["dsn"]))
-    os.environ.update(index_environment(lake_pipeline.database, records["chroma"].endpoints["url"]))
-    errors = prepare_dag_test(Path(records["airflow"].endpoints["airflow_home"]))
-    if any(errors.values()):
-        raise RuntimeError(f"DAG import errors: {errors}")
+    os.environ.update(index_environment(lake.database, records["chroma"].endpoints["url"]))
+    harness.prepare_airflow(lake)
 
 
 def _clickhouse_counts(records: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, int]:

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from fraudlake.local.lake.roundtrip import Comparison, DagRunOutcome, LocalLake
+    from fraudlake.local.lake.harness import Comparison, DagRunOutcome, LocalLake
 
 lake_app = typer.Typer(help="Kafka → S3/MinIO Parquet → ClickHouse (the lake path).", no_args_is_help=True)
 console = Console(stderr=True)
@@ -54,7 +54,7 @@ def run(
 
     Exit code 0 when count, distinct count and checksum of txn_ids match (plain count(), no FINAL).
     """
-    from fraudlake.local.lake import roundtrip
+    from fraudlake.local.lake import harness
     from fraudlake.local.stack import manager
     from fraudlake.local.stack.errors import StackError
     from fraudlake.local.stack.paths import default_stack_dir
@@ -63,26 +63,24 @@ def run(
     name = pipeline or f"lake-run-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     flush = {k: v for k, v in {"maxRecords": max_records, "intervalSeconds": flush_seconds}.items() if v}
     try:
-        services = manager.up(
-            StackContext(stack_dir or default_stack_dir(), console), list(roundtrip.SERVICES)
-        )
-        lake = roundtrip.local_lake(services, name, namespace, flush=flush)
+        services = manager.up(StackContext(stack_dir or default_stack_dir(), console), list(harness.SERVICES))
+        lake = harness.local_lake(services, name, namespace, flush=flush)
         steps: list[tuple[str, float, str]] = []
         with _step(steps, "provision", f"topics, bucket, tables {lake.database}, connector {lake.connector}"):
-            roundtrip.provision(lake)
+            harness.provision(lake)
         with _step(steps, "generate", f"{rows} transactions (seed {seed})"):
-            source, transactions = roundtrip.generate(rows, seed)
+            source, transactions = harness.generate(rows, seed)
         started = datetime.now(UTC)
         with _step(steps, "produce", "users, cards, transactions → Kafka"):
-            produced = roundtrip.produce(lake, source, transactions)
+            produced = harness.produce(lake, source, transactions)
         with _step(steps, "sink flush", "until the sink committed every offset"):
-            roundtrip.wait_for_sink(lake, timeout)
+            harness.wait_for_sink(lake, timeout)
         with _step(steps, "DAG", "lake_to_clickhouse via dag.test()"):
-            outcome = roundtrip.run_lake_dag(lake, roundtrip.interval_around(started))
-        comparison = roundtrip.compare(lake, produced.txn_ids)
+            outcome = harness.run_lake_dag(lake, harness.interval_around(started))
+        comparison = harness.compare(lake, produced.txn_ids)
         if not keep_connector:
-            roundtrip.stop_sink(lake)
-    except (StackError, roundtrip.RoundTripError) as exc:
+            harness.stop_sink(lake)
+    except (StackError, harness.LakePathError) as exc:
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(code=1) from None
     _print_result(steps, outcome, comparison, lake)

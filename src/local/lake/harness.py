@@ -1,18 +1,22 @@
-"""The lake path end to end on the local stack, step by step, with the proof that it was exact.
+"""The lake path on the local stack, step by step: one harness for the CLI, the demo, tests and bench.
 
 produce (fraudlake.producer) → Kafka → Kafka Connect S3 sink (the connector config the operator
 uses) → MinIO Parquet → ``lake_to_clickhouse`` DAG run in this process with ``dag.test()`` →
-ClickHouse, then the table's transaction ids are compared with what was produced (count, distinct
-count, checksum; plain ``count()``, no FINAL).
+ClickHouse, then the proof: the table's transaction ids compared with what was produced (count,
+distinct count, checksum; plain ``count()``, no FINAL).
 
-`fraudlake lake run`, the integration tests and ``bench/lake.py`` all drive these functions. The
-calling process must be the one that owns the stack's chDB directory (DESIGN §10).
+`fraudlake lake run`, the demo's lake and Airflow stages, the integration tests and
+``bench/lake.py`` all drive these functions: the CLI, tests and bench on a pipeline of their own
+(:func:`local_lake`, provisioned here), the demo on the pipeline its operator reconciled
+(:func:`manifest_lake`). The calling process must be the one that owns the stack's chDB directory
+(DESIGN §10).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,8 +39,8 @@ DEFAULT_BUCKET = "fraudlake-lake"
 SERVICES = ("kafka", "minio", "connect", "clickhouse", "airflow")
 
 
-class RoundTripError(RuntimeError):
-    """A step of the round trip did not finish (sink never flushed, DAG run failed, …)."""
+class LakePathError(RuntimeError):
+    """A step of the lake path did not finish (sink never flushed, DAG run failed, …)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,14 @@ def local_lake(
     return LocalLake(namespace, pipeline, spec, services)
 
 
+def manifest_lake(manifest: Mapping[str, Any], services: dict[str, ServiceRecord]) -> LocalLake:
+    """The FraudPipeline custom resource `manifest` (metadata and spec) on the local stack."""
+    metadata = manifest["metadata"]
+    return LocalLake(
+        metadata["namespace"], metadata["name"], FraudPipelineSpec.parse(manifest["spec"]), services
+    )
+
+
 # --- provisioning (what the operator does in Kubernetes) ----------------------------------------
 
 
@@ -157,7 +169,7 @@ def create_topics(lake: LocalLake) -> None:
             future.result(30)
         except Exception as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise RoundTripError(f"could not create topic {topic}: {exc}") from exc
+                raise LakePathError(f"could not create topic {topic}: {exc}") from exc
 
 
 def start_sink(lake: LocalLake) -> None:
@@ -184,9 +196,6 @@ class Produced:
     """What a produce step sent and Kafka acknowledged."""
 
     txn_ids: list[str] = field(default_factory=list)
-    fraud: int = 0
-    seconds: float = 0.0
-    finished_at: datetime | None = None
 
 
 def generate(rows: int, seed: int = 42, start: date = date(2019, 1, 1)) -> tuple[Any, pa.Table]:
@@ -223,15 +232,13 @@ def produce(
     topics = {stream: lake.topic(stream) for stream in streams}
     result = ProduceRun(ProducerSettings(bootstrap=lake.bootstrap), topics, batch).run()
     if result.exit_code != 0:
-        raise RoundTripError(
+        raise LakePathError(
             f"producer did not deliver everything (exit {result.exit_code}): {result.broker_errors[:3]}"
         )
-    ids = transactions.column("txn_id").to_pylist()
-    fraud = sum(transactions.column("is_fraud").to_pylist())
-    return Produced(ids, fraud, result.elapsed, datetime.now(UTC))
+    return Produced(transactions.column("txn_id").to_pylist())
 
 
-# --- waiting for the sink -----------------------------------------------------------------------
+# --- waiting for the sink, and what it wrote ----------------------------------------------------
 
 
 def wait_for_sink(lake: LocalLake, timeout: float = 300.0) -> float:
@@ -248,7 +255,7 @@ def wait_for_sink(lake: LocalLake, timeout: float = 300.0) -> float:
         if not lagging:
             return time.monotonic() - started
         time.sleep(1.0)
-    raise RoundTripError(f"the sink {lake.connector} did not catch up within {timeout:.0f}s; lag: {lagging}")
+    raise LakePathError(f"the sink {lake.connector} did not catch up within {timeout:.0f}s; lag: {lagging}")
 
 
 def sink_lag(lake: LocalLake) -> dict[str, int]:
@@ -257,63 +264,125 @@ def sink_lag(lake: LocalLake) -> dict[str, int]:
 
     consumer = Consumer({"bootstrap.servers": lake.bootstrap, "group.id": f"connect-{lake.connector}"})
     try:
-        partitions = []
-        for topic in sink_topics(lake.namespace, lake.pipeline):
-            metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-            partitions += [TopicPartition(topic, p) for p in metadata.partitions]
+        watermarks = _watermarks(consumer, sink_topics(lake.namespace, lake.pipeline))
+        partitions = [TopicPartition(topic, partition) for topic, partition in watermarks]
         committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(partitions, timeout=10)}
         lag = {}
-        for tp in partitions:
-            low, high = consumer.get_watermark_offsets(tp, timeout=10)
-            done = max(committed[(tp.topic, tp.partition)], low)
+        for (topic, partition), (low, high) in watermarks.items():
+            done = max(committed[(topic, partition)], low)  # nothing committed yet: a negative offset
             if high > done:
-                lag[f"{tp.topic}[{tp.partition}]"] = high - done
+                lag[f"{topic}[{partition}]"] = high - done
         return lag
     finally:
         consumer.close()
 
 
-# --- the DAG ------------------------------------------------------------------------------------
+def topic_records(lake: LocalLake, streams: Iterable[str]) -> dict[str, int]:
+    """Records per topic of the pipeline's `streams`: end offsets summed over the partitions."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": lake.bootstrap, "group.id": "fraudlake-lake-probe"})
+    try:
+        records: dict[str, int] = {}
+        for (topic, _), (_, high) in _watermarks(consumer, [lake.topic(s) for s in streams]).items():
+            records[topic] = records.get(topic, 0) + high
+        return records
+    finally:
+        consumer.close()
+
+
+def _watermarks(consumer: Any, topics: Iterable[str]) -> dict[tuple[str, int], tuple[int, int]]:
+    """(low, high) offsets of every partition of `topics`, keyed by (topic, partition)."""
+    from confluent_kafka import TopicPartition
+
+    found = {}
+    for topic in topics:
+        for partition in consumer.list_topics(topic, timeout=10).topics[topic].partitions:
+            tp = TopicPartition(topic, partition)
+            found[(topic, partition)] = consumer.get_watermark_offsets(tp, timeout=10)
+    return found
+
+
+def lake_rows(lake: LocalLake, streams: Iterable[str]) -> dict[str, int]:
+    """Rows per topic in the lake's Parquet objects of `streams`, from each object's footer."""
+    import pyarrow.parquet as pq
+
+    store = lake.store()
+    client = store.client()
+    ever = (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC))
+    rows: dict[str, int] = {}
+    for obj in store.list_objects([lake.topic(s) for s in streams], *ever):
+        body = client.get_object(Bucket=store.bucket, Key=obj.key)["Body"].read()
+        rows[obj.topic] = rows.get(obj.topic, 0) + pq.ParquetFile(pa.BufferReader(body)).metadata.num_rows
+    return rows
+
+
+# --- the DAGs -----------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class DagRunOutcome:
+    dag_id: str
     run_id: str
     state: str
     seconds: float  # wall time of dag.test()
     task_seconds: dict[str, float]  # each task's own duration
     task_states: dict[str, str]
 
+    def raise_for_state(self) -> None:
+        """LakePathError unless the run succeeded."""
+        if self.state != "success":
+            raise LakePathError(
+                f"DAG {self.dag_id} ended {self.state}; its task logs are above and in the Airflow UI"
+            )
+
 
 _prepared_homes: set[Path] = set()
 
 
-def run_lake_dag(lake: LocalLake, interval: Interval) -> DagRunOutcome:
-    """Run ``lake_to_clickhouse`` for `interval` in this process (``dag.test()``), recorded in the
-    stack's Airflow metadata DB so its UI shows the run."""
-    from fraudlake.local.stack.airflow_home import DAGS_FOLDER, prepare_dag_test
+def prepare_airflow(lake: LocalLake) -> None:
+    """Make ``dag.test()`` in this process run against the stack's Airflow (its metadata DB, so the
+    UI shows the runs; the DAG files checked once per process) with `lake`'s pipeline, store and
+    ClickHouse in the environment the DAGs read."""
+    from fraudlake.local.stack.airflow_home import prepare_dag_test
 
+    os.environ.update(airflow_environment(lake.lake_pipeline(), lake.store(), lake.dsn))
     home = Path(lake.services["airflow"].endpoints["airflow_home"])
     if home not in _prepared_homes:
         errors = prepare_dag_test(home)
         if any(errors.values()):
-            raise RoundTripError(f"DAG files failed to import: {errors}")
+            raise LakePathError(f"DAG files failed to import: {errors}")
         _prepared_homes.add(home)
-    os.environ.update(airflow_environment(lake.lake_pipeline(), lake.store(), lake.dsn))
+
+
+def run_dag(dag_id: str, conf: Mapping[str, str] | None = None) -> DagRunOutcome:
+    """Run ``dags/<dag_id>.py`` once in this process (``dag.test()``), after :func:`prepare_airflow`."""
     from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(DAGS_FOLDER).dags[LAKE_DAG_ID]
-    conf = {"interval_start": interval.start.isoformat(), "interval_end": interval.end.isoformat()}
+    from fraudlake.local.stack.airflow_home import DAGS_FOLDER
+
+    bag = DagBag(DAGS_FOLDER / f"{dag_id}.py")
+    if bag.import_errors:
+        raise LakePathError(f"DAG {dag_id} failed to import: {bag.import_errors}")
     started = time.monotonic()
-    run = dag.test(run_conf=conf)
+    run = bag.dags[dag_id].test(run_conf=dict(conf or {}))
     seconds = time.monotonic() - started
     instances = run.get_task_instances()
     return DagRunOutcome(
+        dag_id=dag_id,
         run_id=run.run_id,
         state=str(run.state),
         seconds=seconds,
         task_seconds={ti.task_id: float(ti.duration or 0.0) for ti in instances},
         task_states={ti.task_id: str(ti.state) for ti in instances},
+    )
+
+
+def run_lake_dag(lake: LocalLake, interval: Interval) -> DagRunOutcome:
+    """Run ``lake_to_clickhouse`` on `lake` for `interval` (see :func:`run_dag`)."""
+    prepare_airflow(lake)
+    return run_dag(
+        LAKE_DAG_ID, {"interval_start": interval.start.isoformat(), "interval_end": interval.end.isoformat()}
     )
 
 
