@@ -12,21 +12,18 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fraudlake.common.background import BackgroundThread
+from fraudlake.ml.features import EVENT_MS, EVENT_TS, HISTORY_FIELDS
+from fraudlake.scoring.models import TransactionIn
 
 log = logging.getLogger("fraudlake.api.feed")
-COLD_START_COLUMNS = (
-    "txn_id",
-    "event_ms",
-    "user_id",
-    "card_id",
-    "merchant_id",
-    "amount",
-    "use_chip",
-    "mcc",
-    "merchant_state",
-    "errors",
-    "is_fraud",
+# The history's fields as the online state takes them (the event time in epoch milliseconds).
+COLD_START_COLUMNS = tuple(EVENT_MS if name == EVENT_TS else name for name in HISTORY_FIELDS)
+_COLD_START_SELECT = ", ".join(
+    f"toUnixTimestamp64Milli({EVENT_TS}) AS {EVENT_MS}" if name == EVENT_MS else name
+    for name in COLD_START_COLUMNS
 )
+# A topic message is usable when it has every field a scoring request must have (the rest may be null).
+REQUIRED_FIELDS = tuple(name for name, field in TransactionIn.model_fields.items() if field.is_required())
 
 
 def decode_transaction(value: bytes | None) -> dict[str, Any] | None:
@@ -38,8 +35,7 @@ def decode_transaction(value: bytes | None) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     payload = doc.get("payload", doc) if isinstance(doc, dict) else None
-    needed = ("card_id", "user_id", "merchant_id", "amount", "mcc", "use_chip")
-    if not isinstance(payload, dict) or "event_ts" not in payload or any(k not in payload for k in needed):
+    if not isinstance(payload, dict) or any(name not in payload for name in REQUIRED_FIELDS):
         return None
     return payload
 
@@ -116,8 +112,7 @@ def cold_start_rows(dsn: str, database: str, window_ms: int, max_rows: int) -> l
 
     client = connect(dsn, database)
     result = client.query(
-        f"""SELECT txn_id, toUnixTimestamp64Milli(event_ts) AS event_ms, user_id, card_id, merchant_id,
-                   amount, use_chip, mcc, merchant_state, errors, is_fraud
+        f"""SELECT {_COLD_START_SELECT}
             FROM `{database}`.transactions FINAL
             WHERE event_ts > (SELECT max(event_ts) FROM `{database}`.transactions)
                              - toIntervalMillisecond({{window_ms:Int64}})

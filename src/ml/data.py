@@ -16,21 +16,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-# What the model reads; everything else in the schema is ignored.
-COLUMNS = (
-    "txn_id",
-    "event_ts",
-    "user_id",
-    "card_id",
-    "merchant_id",
-    "amount",
-    "use_chip",
-    "merchant_city",
-    "merchant_state",
-    "mcc",
-    "errors",
-    "is_fraud",
-)
+from fraudlake.ml.features import ENTITY_FIELDS, EVENT_MS, EVENT_TS, HISTORY_FIELDS, LABEL, TXN_ID
+
+# What the model reads (the feature spec's fields with the id and the label); the rest is ignored.
+COLUMNS = HISTORY_FIELDS
+_TEXT_COLUMNS = (TXN_ID, *ENTITY_FIELDS, "use_chip")
+_NULLABLE_TEXT_COLUMNS = ("merchant_state", "errors")
 KAGGLE_FRAUD_HEADER = "Is Fraud?"
 # The token is irrelevant to the model; a fixed key keeps training runs free of the producer's secret.
 _TRAINING_TOKEN_KEY = b"fraudlake-training-no-pan-is-used"
@@ -50,22 +41,22 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
     if missing:
         raise TrainingDataError(f"transactions lack columns: {', '.join(missing)}")
     out = frame.loc[:, list(COLUMNS)].copy()
-    ts = pd.to_datetime(out["event_ts"], utc=True)
-    out["event_ms"] = ts.dt.tz_localize(None).astype("datetime64[ms]").astype(np.int64).to_numpy()
-    out["event_ts"] = ts
-    for col in ("txn_id", "user_id", "card_id", "merchant_id", "use_chip", "merchant_city"):
+    ts = pd.to_datetime(out[EVENT_TS], utc=True)
+    out[EVENT_MS] = ts.dt.tz_localize(None).astype("datetime64[ms]").astype(np.int64).to_numpy()
+    out[EVENT_TS] = ts
+    for col in _TEXT_COLUMNS:
         out[col] = out[col].astype(str)
-    for col in ("merchant_state", "errors"):
+    for col in _NULLABLE_TEXT_COLUMNS:
         out[col] = out[col].astype(object).where(out[col].notna(), "").astype(str)
     out["amount"] = out["amount"].astype(np.float64)
     out["mcc"] = out["mcc"].astype(np.int64)
-    out["is_fraud"] = out["is_fraud"].astype(bool)
-    return out.sort_values(["event_ms", "txn_id"], kind="stable", ignore_index=True)
+    out[LABEL] = out[LABEL].astype(bool)
+    return out.sort_values([EVENT_MS, TXN_ID], kind="stable", ignore_index=True)
 
 
 def columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """The prepared frame as the numpy columns the feature code consumes."""
-    return {name: frame[name].to_numpy() for name in (*COLUMNS, "event_ms")}
+    return {name: frame[name].to_numpy() for name in (*COLUMNS, EVENT_MS)}
 
 
 def read_file(path: Path, max_rows: int | None = None) -> pd.DataFrame:
@@ -102,10 +93,8 @@ def read_clickhouse(
         params["end"] = end
     limit = f"LIMIT {int(max_rows)}" if max_rows else ""
     query = (
-        "SELECT txn_id, event_ts, user_id, card_id, merchant_id, toFloat64(amount) AS amount, use_chip, "
-        "merchant_city, merchant_state, mcc, errors, is_fraud "
-        f"FROM {_identifier(database)}.transactions FINAL WHERE {' AND '.join(where)} "
-        f"ORDER BY event_ts, txn_id {limit}"
+        f"SELECT {', '.join(COLUMNS)} FROM {_identifier(database)}.transactions FINAL "
+        f"WHERE {' AND '.join(where)} ORDER BY event_ts, txn_id {limit}"
     )
     client = connect(dsn)
     try:

@@ -295,13 +295,29 @@ _IN_DOLLARS = [(f"{e}_sum_{w}", f"{e}_cents_{w}") for e, ws in VELOCITY_WINDOWS.
 _SINCE_LAST = [(f"{e}_secs_since_last", f"{e}_last_ms") for e in ("card", "user")]
 
 
+# The transaction fields the spec reads, by their names in the platform's record
+# (`fraudlake.schemas.records.TRANSACTIONS`): its time (`EVENT_TS`, which the formulas take as epoch
+# milliseconds, `EVENT_MS`), the entities whose history it joins, and its own fields the formulas read.
+# Every reader of transactions for the model takes its columns from here: training data, the API's
+# online state and its cold start, the demo's requests. A unit test holds them to the record and to
+# the API's `TransactionIn`.
+EVENT_TS, EVENT_MS = "event_ts", "event_ms"
+ENTITY_FIELDS: tuple[str, ...] = ("user_id", "card_id", "merchant_id")
+OWN_FIELDS: tuple[str, ...] = ("amount", "use_chip", "mcc", "merchant_state", "errors")
+INPUT_FIELDS: tuple[str, ...] = (EVENT_TS, *ENTITY_FIELDS, *OWN_FIELDS)
+# A transaction in the history also carries its id (it joins the history once) and, in labelled data,
+# its label (counted only once `FeatureConfig.label_delay_ms` old).
+TXN_ID, LABEL = "txn_id", "is_fraud"
+HISTORY_FIELDS: tuple[str, ...] = (TXN_ID, *INPUT_FIELDS, LABEL)
+
+
 def _formulas(
     ops: _Ops, txn: Mapping[str, Any], raw: Callable[[str], Any], config: FeatureConfig
 ) -> dict[str, Any]:
-    """Every feature by name from the transaction's own fields (`event_ms`, `amount`, `use_chip`, `mcc`,
-    `errors`, `merchant_state` as a state code) and its raw aggregates (`raw(name)`): the one place the
-    spec's arithmetic is written."""
-    t = ops.integer(txn["event_ms"])
+    """Every feature by name from the transaction's time (`EVENT_MS`) and `OWN_FIELDS` (`merchant_state`
+    as a state code) and its raw aggregates (`raw(name)`): the one place the spec's
+    arithmetic is written."""
+    t = ops.integer(txn[EVENT_MS])
     amount = ops.rint(ops.number(txn["amount"]) * 100.0) / 100.0  # whole cents, as the sums count them
     chip = ops.text(txn["use_chip"])
     foreign, credentials, balance, other = ops.text_flags(txn["errors"], txn["merchant_state"])
@@ -368,5 +384,5 @@ def assemble_one(txn: Mapping[str, Any], raw: Mapping[str, int], config: Feature
 def formula_names() -> list[str]:
     """The features the formulas define, in definition order (a test holds them to FEATURE_NAMES)."""
     raw = dict.fromkeys(RAW_AGGREGATES, 0)
-    txn = {"event_ms": 0, "amount": 0.0, "use_chip": CHIP, "mcc": 0, "errors": "", "merchant_state": ""}
+    txn = {EVENT_MS: 0, "amount": 0.0, "use_chip": CHIP, "mcc": 0, "merchant_state": "", "errors": ""}
     return list(_formulas(_SCALARS, txn, raw.__getitem__, FeatureConfig()))

@@ -13,12 +13,13 @@ from typing import Any, cast
 
 import numpy as np
 
-from fraudlake.ml.features import FEATURE_NAMES
+from fraudlake.ml.features import EVENT_MS, EVENT_TS, FEATURE_NAMES, INPUT_FIELDS, TXN_ID
 from fraudlake.scoring.bundle import ModelBundle, ReasonPolicy
 from fraudlake.scoring.models import Decision, Reason, RuleHit, ScoreResult, TransactionIn
 from fraudlake.scoring.state import ServingState
 
 _N_TABULAR = len(FEATURE_NAMES)
+_INPUTS_AS_GIVEN = tuple(name for name in INPUT_FIELDS if name != EVENT_TS)
 
 
 @dataclass(frozen=True)
@@ -34,19 +35,12 @@ class Scored:
 
 
 def state_record(txn: TransactionIn) -> dict[str, Any]:
-    """The fields the feature state and the sinks read, with the event time as epoch milliseconds."""
-    return {
-        "txn_id": txn.txn_id or uuid.uuid4().hex,
-        "event_ms": round(txn.event_ts.timestamp() * 1000),
-        "user_id": txn.user_id,
-        "card_id": txn.card_id,
-        "merchant_id": txn.merchant_id,
-        "amount": txn.amount,
-        "use_chip": txn.use_chip,
-        "mcc": txn.mcc,
-        "merchant_state": txn.merchant_state,
-        "errors": txn.errors,
-    }
+    """The transaction's id (assigned when missing) and the feature spec's `INPUT_FIELDS`, as the feature
+    state and the sinks read them: the event time as epoch milliseconds (`EVENT_MS`)."""
+    record = {TXN_ID: txn.txn_id or uuid.uuid4().hex, EVENT_MS: round(txn.event_ts.timestamp() * 1000)}
+    for name in _INPUTS_AS_GIVEN:
+        record[name] = getattr(txn, name)
+    return record
 
 
 def score_transactions(

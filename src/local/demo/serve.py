@@ -106,20 +106,11 @@ def score_live(serving: Serving, count: int, seed: int) -> Counter[str]:
 
 
 def _transaction_json(row: dict[str, Any]) -> dict[str, Any]:
-    """A generated row as the API's TransactionIn (platform fields; ground truth dropped)."""
-    keep = (
-        "txn_id",
-        "event_ts",
-        "user_id",
-        "card_id",
-        "merchant_id",
-        "amount",
-        "use_chip",
-        "mcc",
-        "merchant_state",
-        "errors",
-    )
-    payload = {k: row.get(k) for k in keep}
+    """A generated row as the API's TransactionIn: the id and the fields the model reads (the label and
+    the generator's ground truth dropped)."""
+    from fraudlake.ml.features import INPUT_FIELDS, TXN_ID
+
+    payload = {k: row.get(k) for k in (TXN_ID, *INPUT_FIELDS)}
     for key, value in payload.items():
         if isinstance(value, datetime | date):
             payload[key] = value.isoformat()

@@ -11,9 +11,15 @@ import pytest
 from fraudlake.ml import data
 from fraudlake.ml.batch_features import batch_features
 from fraudlake.ml.features import (
+    EVENT_MS,
     FEATURE_NAMES,
     FEATURES,
+    INPUT_FIELDS,
+    LABEL,
+    OWN_FIELDS,
+    RAW_AGGREGATES,
     FeatureConfig,
+    assemble_one,
     formula_names,
     graph_features,
     spec_json,
@@ -147,3 +153,33 @@ def test_spec_is_complete_and_serializable() -> None:
 def test_formulas_define_every_feature_exactly_once() -> None:
     # One definition per feature (a dict cannot hold two) and none missing or extra.
     assert sorted(formula_names()) == sorted(FEATURE_NAMES)
+
+
+class ReadFields(dict):
+    """A transaction that records which of its fields were read."""
+
+    def __init__(self, fields: dict) -> None:
+        super().__init__(fields)
+        self.read: set[str] = set()
+
+    def __getitem__(self, name: str) -> object:
+        self.read.add(name)
+        return super().__getitem__(name)
+
+    def get(self, name: str, default: object = None) -> object:
+        self.read.add(name)
+        return super().get(name, default)
+
+
+def test_the_formulas_read_the_transaction_s_time_and_own_fields_only() -> None:
+    txn = ReadFields(data.prepare(pd.DataFrame([_txn(0, 10.0)])).to_dict("records")[0])
+    assemble_one(txn, dict.fromkeys(RAW_AGGREGATES, 0), CONFIG)
+    assert txn.read == {EVENT_MS, *OWN_FIELDS}
+
+
+def test_the_online_state_reads_the_input_fields_and_the_label_only() -> None:
+    txn = ReadFields(_txn(0, 10.0) | {"zip": "91750", "card_token": "tok_" + "0" * 32})
+    state = OnlineFeatureState(CONFIG)
+    state.features(txn)
+    state.update(txn)
+    assert txn.read == {*INPUT_FIELDS, LABEL}
