@@ -1,5 +1,8 @@
--- What the lake_to_clickhouse DAG loaded: one row per lake object (key + etag), so a rerun or an
--- overlapping interval skips what is already there and a rewritten object (new etag) loads again.
+-- What the lake_to_clickhouse DAG loaded: rows per lake object (key + etag) and attempt step, so a
+-- rerun or an overlapping interval skips what is already there and a rewritten object (new etag)
+-- loads again. Append-only: every step (loading, loaded, failed) stays, so no merge can hide an
+-- interrupted load (databases created before this keep a ReplacingMergeTree; the loader treats
+-- failed like loading, which makes that safe too: fraudlake.lake.ledger).
 CREATE TABLE IF NOT EXISTS {{ database }}.load_ledger
 (
     object_key          String COMMENT 'Object key in the lake bucket',
@@ -15,5 +18,5 @@ CREATE TABLE IF NOT EXISTS {{ database }}.load_ledger
     data_interval_end   DateTime64(3, 'UTC'),
     loaded_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
-ENGINE = ReplacingMergeTree(loaded_at)
-ORDER BY (object_key, etag);
+ENGINE = MergeTree
+ORDER BY (object_key, etag, loaded_at);

@@ -1,11 +1,16 @@
 """The load ledger: what the lake loader has loaded, is loading, or could not load.
 
-One row per attempt step in ``<database>.load_ledger`` (ReplacingMergeTree by object key + etag).
-An object's state is the strongest status any of its rows carries, so no merge or clock tie can
-hide a finished load: ``loaded`` > ``loading`` > ``failed``.
+One row per attempt step in ``<database>.load_ledger``, appended and never replaced (a MergeTree;
+databases created before that keep a ReplacingMergeTree by object key + etag, which the rules
+below make safe). An object's state is the strongest status any of its rows carries, so no merge or
+clock tie can hide a finished load: ``loaded`` > ``loading`` > ``failed``.
 
 - ``loading`` is written *before* an object's rows are inserted: if the process dies before the
   ``loaded`` row, the next run knows rows of it may already be in the table.
+- ``failed`` counts like ``loading`` (both are *unsettled*): a load can fail after part of its
+  rows went in, and in an old ReplacingMergeTree ledger a merge keeps the ``failed`` row and drops
+  the ``loading`` one. So the next run loads an unsettled object on the exact path (anti-join
+  against the table), never the fast one, and ``failed`` rows carry the offsets too.
 - ``loaded`` carries the object's Kafka partition and offset range: rows at those positions are
   in the table exactly once.
 """
@@ -22,6 +27,8 @@ from clickhouse_connect.driver.client import Client
 from fraudlake.lake.layout import LakeObject
 
 LOADING, LOADED, FAILED = "loading", "loaded", "failed"
+# Attempts that did not end in `loaded`: rows of them may or may not be in the table.
+UNSETTLED = frozenset({LOADING, FAILED})
 _STATUS_RANK = {FAILED: 1, LOADING: 2, LOADED: 3}
 
 
@@ -86,10 +93,11 @@ class Ledger:
         return {(key, etag): strongest(statuses) for key, etag, statuses in result.result_rows}
 
     def ranges(self, topic: str, partitions: Iterable[int]) -> dict[str, list[OffsetRange]]:
-        """Offset ranges per status (loaded / loading) of objects of `topic` in `partitions`.
+        """Offset ranges of objects of `topic` in `partitions`, under ``loaded`` or ``loading``.
 
-        An object that ever reached ``loaded`` counts as loaded only; a ``loading`` range without a
-        ``loaded`` row is an interrupted attempt whose rows may or may not be in the table.
+        An object that ever reached ``loaded`` counts as loaded only; an unsettled one (``loading``
+        or ``failed`` without a ``loaded`` row) is listed under ``loading``: an interrupted attempt
+        whose rows may or may not be in the table.
         """
         wanted = sorted(set(partitions))
         out: dict[str, list[OffsetRange]] = {LOADED: [], LOADING: []}
@@ -102,9 +110,8 @@ class Ledger:
             parameters={"topic": topic, "partitions": wanted},
         )
         for partition, first, last, statuses in result.result_rows:
-            state = strongest(statuses)
-            if state in out:
-                out[state].append(OffsetRange(int(partition), int(first), int(last)))
+            state = LOADED if strongest(statuses) == LOADED else LOADING
+            out[state].append(OffsetRange(int(partition), int(first), int(last)))
         return out
 
     def record(self, entries: Sequence[LedgerEntry], run: RunInfo) -> None:

@@ -33,7 +33,16 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 
 from fraudlake.clickhouse.migrations import sql_string
 from fraudlake.lake.layout import LakeObject
-from fraudlake.lake.ledger import FAILED, LOADED, LOADING, Ledger, LedgerEntry, OffsetRange, RunInfo
+from fraudlake.lake.ledger import (
+    FAILED,
+    LOADED,
+    LOADING,
+    UNSETTLED,
+    Ledger,
+    LedgerEntry,
+    OffsetRange,
+    RunInfo,
+)
 from fraudlake.lake.quality import CorruptObjectError, DataQualityError, LakeLoadError, QualityRules
 from fraudlake.lake.store import LakeStore
 from fraudlake.lake.targets import OFFSET, VALUE, LoadTarget, target_for
@@ -170,7 +179,7 @@ class LakeLoader:
                         error = CorruptObjectError(
                             f"cannot read s3://{self.store.bucket}/{obj.key}: {_short(exc)}"
                         )
-                        self._fail(target, obj, error, report)
+                        self._fail(target, obj, error, report)  # unreadable: no offsets known
         clean = {}
         for obj in objects:
             profile = profiles.get(obj.key)
@@ -178,7 +187,7 @@ class LakeLoader:
                 continue
             problem = _profile_problem(obj, profile, self.store.bucket)
             if problem:
-                self._fail(target, obj, DataQualityError(problem), report)
+                self._fail(target, obj, DataQualityError(problem), report, profile)
             else:
                 clean[obj.key] = profile
         return clean
@@ -223,7 +232,7 @@ class LakeLoader:
         fast: list[LakeObject] = []
         for obj in batch:
             offsets = profiles[obj.key].offsets
-            interrupted = states.get((obj.key, obj.etag)) == LOADING or (
+            interrupted = states.get((obj.key, obj.etag)) in UNSETTLED or (
                 offsets is not None and any(offsets.overlaps(r) for r in ranges[LOADING])
             )
             (exact if interrupted else fast).append(obj)
@@ -240,7 +249,7 @@ class LakeLoader:
                 self._insert_exact(target, obj, profiles[obj.key], report)
             except ClickHouseError as exc:
                 error = CorruptObjectError(f"cannot load s3://{self.store.bucket}/{obj.key}: {_short(exc)}")
-                self._fail(target, obj, error, report)
+                self._fail(target, obj, error, report, profiles[obj.key])
 
     def _insert_fast(
         self,
@@ -370,9 +379,15 @@ class LakeLoader:
             obj, target.table, status, profile.offsets, profile.footer_rows, rows=rows, skipped_rows=skipped
         )
 
-    def _fail(self, target: LoadTarget, obj: LakeObject, error: LakeLoadError, report: LoadReport) -> None:
+    def _fail(
+        self, target: LoadTarget, obj: LakeObject, error: LakeLoadError, report: LoadReport,
+        profile: ObjectProfile | None = None,
+    ) -> None:  # fmt: skip
+        """Record the failure with the object's offsets when known, so overlapping objects of a
+        later run take the exact path too (rows of a failed attempt may be in the table)."""
         report.failed[obj.key] = str(error)
-        self.ledger.record([LedgerEntry(obj, target.table, FAILED, error=str(error))], self.run)
+        offsets = profile.offsets if profile is not None else None
+        self.ledger.record([LedgerEntry(obj, target.table, FAILED, offsets, error=str(error))], self.run)
 
     @staticmethod
     def _account(

@@ -242,3 +242,41 @@ def test_cards_load_with_the_kafka_timestamp_as_version(lake: Lake) -> None:
         f"SELECT card_id, card_brand, version FROM {lake.database}.cards ORDER BY card_id"
     )
     assert rows.result_rows == [("0-0", "Visa", 1_700_000_000_040), ("0-1", "Amex", 1_700_000_000_041)]
+
+
+@pytest.mark.parametrize("ledger_engine", ["MergeTree", "ReplacingMergeTree(loaded_at)"])
+def test_a_failed_partial_load_is_never_repeated_even_after_the_ledger_merges(
+    lake: Lake, transactions: pa.Table, ledger_engine: str
+) -> None:
+    """A load that died mid-insert and was then recorded `failed`: with the ledger of databases
+    created before it was append-only (ReplacingMergeTree by key + etag), OPTIMIZE keeps only the
+    `failed` row. The next run must still anti-join against the table (exact path), not re-insert."""
+    ledger = f"{lake.database}.load_ledger"
+    if ledger_engine != "MergeTree":
+        lake.client.command(f"RENAME TABLE {ledger} TO {ledger}_append_only")
+        old_shape = f"ENGINE = {ledger_engine} ORDER BY (object_key, etag)"
+        lake.client.command(f"CREATE TABLE {ledger} AS {ledger}_append_only {old_shape}")
+    key = lake.put_transactions(transactions.slice(0, PER_OBJECT), 0)
+    (obj,) = lake.objects()
+    died = RunInfo("died", EPOCH, datetime.now(UTC))
+    offsets = OffsetRange(0, 0, PER_OBJECT - 1)
+    Ledger(lake.client, lake.database).record(
+        [LedgerEntry(obj, "transactions", LOADING, offsets, PER_OBJECT)], died
+    )
+    source = lake.store.s3_table_function(lake.store.object_url(key))
+    target = TARGETS["transactions"]
+    lake.client.command(
+        f"INSERT INTO {lake.database}.transactions ({', '.join(target.columns())}) "
+        f"SELECT {', '.join(target.select_expressions())} FROM {source} WHERE offset < 200",
+        settings={"use_structure_from_insertion_table_in_table_functions": 0},
+    )
+    Ledger(lake.client, lake.database).record(
+        [LedgerEntry(obj, "transactions", FAILED, offsets, error="connection reset mid-insert")], died
+    )
+    lake.client.command(f"OPTIMIZE TABLE {ledger} FINAL")
+
+    report = lake.loader().load(lake.objects())
+
+    assert (report.rows, report.skipped_rows) == (PER_OBJECT - 200, 200)
+    assert lake.fingerprint() == expected(transactions.slice(0, PER_OBJECT))
+    assert set(lake.states().values()) == {LOADED}
