@@ -36,8 +36,8 @@ from fraudlake.clickhouse.client import connect
 from fraudlake.clickhouse.migrations import SchemaParams, apply_schema, render_statements
 from fraudlake.lake.runtime import Interval
 from fraudlake.lake.targets import TARGETS
-from fraudlake.local.lake import harness
-from fraudlake.local.lake.harness import LocalLake
+from fraudlake.local.roundtrip import harness
+from fraudlake.local.roundtrip.harness import LocalLake
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import StackContext
 

@@ -12,7 +12,7 @@ import threading
 from functools import cached_property
 from typing import Any
 
-from fraudlake.agent.agent import FraudAnalystAgent, SessionStore
+from fraudlake.agent.chat import FraudAnalystAgent, SessionStore
 from fraudlake.agent.embeddings import Embedder
 from fraudlake.agent.indexing import EmbeddingModelMismatchError, chroma_client, open_collection
 from fraudlake.agent.notification import Notification, draft_notification

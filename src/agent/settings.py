@@ -1,8 +1,9 @@
 """What the agent reads from its environment (``FRAUDLAKE_*``), shared by the API and the indexing DAG.
 
-Like the model store's settings, this is a mixin for the API's one settings object
-(``ApiSettings(ModelStoreSettings, AgentSettings)``); the field names it shares with the API
-(``clickhouse_dsn``, ``clickhouse_database``) mean the same there. Providers default to ``auto``:
+Like the model store's settings, this is a part of the API's one settings object
+(``fraudlake.api.settings.ApiSettings(ModelStoreSettings, AgentSettings)``, validated when the API
+starts, not at its first chat); the field names it shares with the API (``clickhouse_dsn``,
+``clickhouse_database``) mean the same there. Providers default to ``auto``:
 Bedrock when AWS credentials are configured (keys, a profile, or IRSA's web identity in EKS),
 otherwise the offline answerer and the packaged MiniLM embeddings.
 """

@@ -14,7 +14,7 @@ import typer
 
 from fraudlake.local.chdb_http.cli import clickhouse_app
 from fraudlake.local.demo.cli import demo
-from fraudlake.local.lake.cli import lake_app
+from fraudlake.local.roundtrip.cli import lake_app
 from fraudlake.local.stack.cli import stack_app
 from fraudlake.local.stack.paths import default_stack_dir
 from fraudlake.local.stack.service import StackContext

@@ -21,8 +21,8 @@ from lake_kit import put, rewind_sink
 from fraudlake.clickhouse.client import connect
 from fraudlake.lake.ledger import FAILED, Ledger
 from fraudlake.lake.runtime import Interval
-from fraudlake.local.lake import harness
-from fraudlake.local.lake.harness import LocalLake
+from fraudlake.local.roundtrip import harness
+from fraudlake.local.roundtrip.harness import LocalLake
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import ServiceRecord, StackContext
 from fraudlake.schemas import TRANSACTIONS

@@ -1,7 +1,7 @@
 """The demo's produce stage: `fraudlake produce` as its own process, sized to the demo's time span.
 
 The rest of the lake path (sink, lake, lake_to_clickhouse) runs through the lake harness,
-``fraudlake.local.lake.harness``; only producing differs from `fraudlake lake run`, which sends its
+``fraudlake.local.roundtrip.harness``; only producing differs from `fraudlake lake run`, which sends its
 transactions in-process.
 """
 

@@ -23,8 +23,8 @@ from fraudlake.local.demo import producer, serve
 from fraudlake.local.demo.platform import ControlPlane, local_manifests, pipeline_of
 from fraudlake.local.demo.stages import StageTimer, library_output_to, sigterm_as_interrupt, uninterrupted
 from fraudlake.local.demo.summary import print_summary, write_summary
-from fraudlake.local.lake import harness
-from fraudlake.local.lake.harness import LocalLake
+from fraudlake.local.roundtrip import harness
+from fraudlake.local.roundtrip.harness import LocalLake
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import StackContext
 

@@ -17,7 +17,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
-from fraudlake.agent.agent import FraudAnalystAgent
+from fraudlake.agent.chat import FraudAnalystAgent
 from fraudlake.agent.embeddings import TitanEmbedder
 from fraudlake.agent.llm import bedrock_converse_llm
 from fraudlake.agent.notification import ANALYST_PROMPT, draft_notification

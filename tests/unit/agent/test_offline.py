@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from markdown_it import MarkdownIt  # rich's Markdown parser: CommonMark, as the UI's st.markdown renders
 
-from fraudlake.agent.agent import SessionStore
+from fraudlake.agent.chat import SessionStore
 from fraudlake.agent.offline import OFFLINE_LABEL, OfflineAnswerer, period_days, route
 from fraudlake.agent.search import Hit, entity_ids
 from fraudlake.agent.sql_guard import SqlResult
