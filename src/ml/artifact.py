@@ -3,13 +3,16 @@
 Files of one version (the layout under `s3://<bucket>/models/<version>/` and of a local artifact dir):
 
     manifest.json           version, sha256 of every other file, headline metrics (written last)
-    xgboost.json            served model (c): XGBoost on tabular + graph features
+    xgboost.json            the served model, the training gate's choice (`fraudlake.ml.gate`): (b)
+                            tabular, (b+) tabular + graph aggregates or (c) tabular + GraphSAGE
     xgboost_tabular.json    model (b): tabular features only (comparison, fallback)
-    decision.json           isotonic calibration knots and the review/decline thresholds
+    decision.json           isotonic calibration knots and the review/decline thresholds, each with
+                            its basis (a precision target, or the review queue's capacity)
     feature_spec.json       feature names, descriptions, windows, label delay, graph config
     gnn_weights.npz         GraphSAGE layer weights, heads, input standardization
-    embeddings.npz          per node type: ids, standardized inputs x, layer-1 states h1, embeddings h2;
-                            per card also its raw CPP exposures (`card/exposure`)
+    embeddings.npz          per node type: ids, standardized inputs x, layer-1 states h1, embeddings h2,
+                            the (b+) graph aggregates (`<type>/aggregates`); per card also its raw CPP
+                            exposures (`card/exposure`)
     metrics.json            periods, test metrics of (a)/(b)/(c), intervals, decisions
     model_card.md           data window, metrics, limits
     pr_curves.png           precision-recall curves of (a)/(b)/(c) on the test period
@@ -28,6 +31,7 @@ from typing import Any
 import numpy as np
 import xgboost as xgb
 
+from fraudlake.ml.aggregates import aggregate_columns, unseen_node
 from fraudlake.ml.embed_numpy import GraphEmbedder, SageWeights
 from fraudlake.ml.evaluate import Calibration, decisions
 from fraudlake.ml.features import GRAPH_NODE_KINDS, SPEC_VERSION, FeatureConfig
@@ -126,6 +130,9 @@ class FraudModel:
             k: float("inf") if v["value"] is None else float(v["value"])
             for k, v in decision["thresholds"].items()
         }
+        self.threshold_details: dict[str, dict[str, Any]] = decision["thresholds"]
+        # The graph columns after the tabular ones: none, (b+) aggregates or (c) GraphSAGE.
+        self.graph_kind: str = self.spec.get("graph_columns", "graphsage")
         weights = SageWeights.from_arrays(read_npz(files["gnn_weights.npz"]))
         tables = read_npz(files["embeddings.npz"])
         self.embedder = GraphEmbedder(
@@ -135,12 +142,31 @@ class FraudModel:
         # A card the snapshot lacks visited no merchant in its edge window: exposure 0, as in training.
         self._card_exposure = tables["card/exposure"].astype(np.float64).tolist()
         self._no_exposure = [0.0] * len(EXPOSURES)
+        self._aggregates = {k: tables[f"{k}/aggregates"] for k in NODE_TYPES if f"{k}/aggregates" in tables}
 
     def new_feature_state(self) -> OnlineFeatureState:
         """Online feature state configured like the training run (windows, label delay)."""
         return OnlineFeatureState(self.feature_config)
 
     def graph_features(self, card_id: str, merchant_id: str, user_id: str) -> np.ndarray:
+        """The served model's graph columns for one transaction (none for a tabular model)."""
+        if self.graph_kind == "none":
+            return np.zeros(0, dtype=np.float32)
+        if self.graph_kind == "aggregates":
+            return self.graph_aggregates(card_id, merchant_id, user_id)
+        return self.graphsage_features(card_id, merchant_id, user_id)
+
+    def graph_aggregates(self, card_id: str, merchant_id: str, user_id: str) -> np.ndarray:
+        """(b+) columns from the last snapshot's table; a node it lacks has no history (zeros)."""
+        ids = {"card": card_id, "merchant": merchant_id, "user": user_id}
+        tables, rows = {}, {}
+        for kind in GRAPH_NODE_KINDS:
+            row = self.embedder.index[kind].get(str(ids[kind]))
+            tables[kind] = self._aggregates[kind] if row is not None else unseen_node(kind)[None, :]
+            rows[kind] = np.array([row if row is not None else 0])
+        return aggregate_columns(tables, rows)[0]
+
+    def graphsage_features(self, card_id: str, merchant_id: str, user_id: str) -> np.ndarray:
         """Graph columns (risks, the card's exposures, then embeddings) for one transaction.
 
         Known nodes read the last training snapshot; a node it lacks is embedded inductively as a new

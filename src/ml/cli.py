@@ -100,7 +100,8 @@ def train(
     ] = None,
     label_delay_days: Annotated[float, typer.Option(help="Labels count only when this old.")] = 7.0,
 ) -> None:
-    """Train (a) rule / (b) XGBoost / (c) XGBoost + GraphSAGE on a time split and store the model."""
+    """Train (a) rule, (b) XGBoost, (b+) XGBoost + graph aggregates, (c) XGBoost + GraphSAGE on a time
+    split, serve the gate's choice and store the model."""
     from fraudlake.ml.data import TrainingDataError
     from fraudlake.ml.features import DAY_MS
     from fraudlake.ml.report import artifact_files
@@ -129,6 +130,11 @@ def train(
         console.print(f"[red]error:[/] {exc}")
         raise typer.Exit(code=1) from None
     Console().print(_metrics_table(result.metrics))
+    review = result.metrics["thresholds"]["review"]
+    console.print(
+        f"served: {result.served} ({result.metrics['gate']['reason']}); review threshold by"
+        f" {review['basis']}: {review['value']:.4f}"
+    )
     if out is not None:
         from fraudlake.ml.artifact import write_dir
 
@@ -137,4 +143,5 @@ def train(
     if upload:
         outcome = _registry().publish(files)
         console.print(f"uploaded {outcome.uri}; champion gate: {outcome.reason}")
-    typer.echo(json.dumps({"version": result.version, "test": result.metrics["test"]}))
+    summary = {"version": result.version, "served_model": result.served, "test": result.metrics["test"]}
+    typer.echo(json.dumps(summary))

@@ -105,12 +105,31 @@ class Calibration:
         )
 
 
+ThresholdBasis = str  # "precision": reaches a target precision on validation; "capacity": a queue size
+
+
 @dataclass(frozen=True)
 class Threshold:
-    value: float  # score ≥ value; +inf when the target precision is not reachable
-    precision: float
+    value: float  # score ≥ value; +inf when the band is off
+    precision: float  # on the validation period (NaN when off)
     recall: float
-    reachable: bool
+    reachable: bool  # the band is on
+    basis: ThresholdBasis = "precision"
+    capacity: float | None = None  # "capacity": the share of transactions the queue may hold
+    flagged_share: float = 0.0  # share of validation transactions at or above the threshold
+
+    @property
+    def working(self) -> bool:
+        """The band is on and catches fraud on validation (a queue of only legitimate rows is not)."""
+        return self.reachable and np.isfinite(self.value) and self.recall > 0
+
+
+def _cumulative(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(distinct score values, rows flagged, frauds flagged) for each threshold, highest first."""
+    order = np.argsort(-score, kind="stable")
+    s, hits = score[order], np.cumsum(y[order])
+    last_of_value = np.append(s[1:] != s[:-1], True)  # thresholds fall between distinct scores
+    return s[last_of_value], np.arange(1, len(s) + 1)[last_of_value], hits[last_of_value]
 
 
 def choose_threshold(
@@ -122,18 +141,47 @@ def choose_threshold(
     ranking does not set a decline rule.
     """
     y = np.asarray(y, dtype=int)
-    order = np.argsort(-score, kind="stable")
-    s, hits = score[order], np.cumsum(y[order])
-    last_of_value = np.append(s[1:] != s[:-1], True)  # thresholds fall between distinct scores
-    flagged = np.arange(1, len(s) + 1)[last_of_value]
-    tp, values = hits[last_of_value], s[last_of_value]
+    values, flagged, tp = _cumulative(y, score)
     precision = tp / flagged
     ok = (precision >= target_precision) & (tp >= min_positives)
     if not ok.any():
         return Threshold(float("inf"), float("nan"), 0.0, False)
     best = np.flatnonzero(ok)[-1]
     total = max(int(y.sum()), 1)
-    return Threshold(float(values[best]), float(precision[best]), float(tp[best] / total), True)
+    share = float(flagged[best] / len(y))
+    return Threshold(
+        float(values[best]), float(precision[best]), float(tp[best] / total), True, "precision", None, share
+    )
+
+
+def capacity_threshold(y: np.ndarray, score: np.ndarray, capacity: float) -> Threshold:
+    """The review queue analysts can work: the highest-scored `capacity` share of transactions.
+
+    The threshold is the lowest score whose queue stays within the capacity; when the top score alone
+    is tied over more rows than that (a coarse calibration step), the queue is that top group, and
+    `flagged_share` says how far it overflows.
+    """
+    y = np.asarray(y, dtype=int)
+    values, flagged, tp = _cumulative(y, score)
+    fits = np.flatnonzero(flagged <= capacity * len(y))
+    best = int(fits[-1]) if len(fits) else 0
+    total = max(int(y.sum()), 1)
+    return Threshold(
+        float(values[best]),
+        float(tp[best] / flagged[best]),
+        float(tp[best] / total),
+        True,
+        "capacity",
+        capacity,
+        float(flagged[best] / len(y)),
+    )
+
+
+def review_threshold(y: np.ndarray, score: np.ndarray, target_precision: float, capacity: float) -> Threshold:
+    """The review band: the precision target when validation reaches it, else the capacity queue, so
+    a model always sends its riskiest transactions to an analyst."""
+    by_precision = choose_threshold(y, score, target_precision)
+    return by_precision if by_precision.reachable else capacity_threshold(y, score, capacity)
 
 
 def decisions(score: np.ndarray, review: float, decline: float) -> np.ndarray:

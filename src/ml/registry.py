@@ -4,8 +4,9 @@ Layout: `s3://<bucket>/<models_prefix>/<version>/<file>` (files: `fraudlake.ml.a
 `s3://<bucket>/<models_prefix>/champion.json` = {"version", "test_auc_pr", "promoted_at"}.
 
 A version is uploaded file by file with its manifest last, so a reader never trusts a half-written
-version. The champion pointer moves only when the candidate's test AUC-PR is strictly higher than
-the champion's (a missing or unreadable champion counts as none). The API reads through
+version. The champion pointer moves only when the candidate has a working review threshold (one that
+flags fraud on validation: a model that approves everything is never served) and its test AUC-PR is
+strictly higher than the champion's (a missing or unreadable champion counts as none). The API reads through
 `load_champion` (numpy + xgboost, no torch).
 """
 
@@ -177,6 +178,8 @@ class ModelRegistry:
         uri = f"{self.uri_base}/{self._key(version)}/"
         if math.isnan(candidate):
             return PublishOutcome(version, uri, False, "candidate has no test AUC-PR", current)
+        if not review_works(self.store.get(self._key(version, "decision.json"))):
+            return PublishOutcome(version, uri, False, "candidate has no working review threshold", current)
         if current is not None and current["version"] == version:
             return PublishOutcome(version, uri, True, "already the champion", current)
         if current is not None and not candidate > float(current["test_auc_pr"]):
@@ -210,6 +213,16 @@ class ModelRegistry:
         """The champion model, or None when no model was ever promoted."""
         pointer = self.champion()
         return None if pointer is None else self.load(pointer["version"])
+
+
+def review_works(decision_json: bytes | None) -> bool:
+    """A version's review band is on and caught fraud on validation (`evaluate.Threshold.working`)."""
+    if not decision_json:
+        return False
+    review = json.loads(decision_json).get("thresholds", {}).get("review") or {}
+    return (
+        review.get("value") is not None and bool(review.get("reachable")) and (review.get("recall") or 0) > 0
+    )
 
 
 def registry_from_settings(settings: ModelStoreSettings | None = None) -> ModelRegistry:

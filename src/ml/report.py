@@ -19,6 +19,7 @@ from fraudlake.ml.train import TrainResult
 LABELS = {
     "a_rule": "(a) seeds' rule: 10-min count ≥ 2 and total > user average",
     "b_xgb_tabular": "(b) XGBoost, tabular features",
+    "b_plus_xgb_aggregates": "(b+) XGBoost + graph aggregates: merchant/neighbourhood fraud rates, CPP",
     "c_xgb_graph": "(c) XGBoost + graph: GraphSAGE embeddings, CPP exposures",
 }
 
@@ -31,7 +32,7 @@ def _png(fig: Any) -> bytes:
 
 
 def pr_curves_png(result: TrainResult) -> bytes:
-    """Precision-recall curves of (a), (b), (c) on the test period."""
+    """Precision-recall curves of (a), (b), (b+), (c) on the test period."""
     y = result.evaluation["y"]
     fig, ax = plt.subplots(figsize=(7, 5))
     for key, label in LABELS.items():
@@ -62,7 +63,7 @@ def importance_png(result: TrainResult, top: int = 25) -> bytes:
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(items) + 1))
     colors = ["tab:orange" if name.startswith("graph_") else "tab:blue" for name, _ in items]
     ax.barh([n for n, _ in items], [v for _, v in items], color=colors)
-    ax.set(xlabel="total gain", title="Model (c): top features (orange = graph)")
+    ax.set(xlabel="total gain", title=f"Served model {result.served}: top features (orange = graph)")
     return _png(fig)
 
 
@@ -90,6 +91,11 @@ def model_card(result: TrainResult, source: str) -> str:
         if "-" in k and v
     )
     th = m["thresholds"]
+    gate = m["gate"]
+    gate_rows = "\n".join(
+        f"| {LABELS[k]} | {_fmt(c['auc_pr'])} | {_interval(c['difference_ci95'])} | {c['note']} |"
+        for k, c in gate["candidates"].items()
+    )
     dec = "\n".join(
         f"| {k} | {v['rows']:,} | {v['frauds']} | {_fmt(v['precision'])} | {_fmt(v['fraud_share'])} |"
         for k, v in m["test_decisions"].items()
@@ -97,10 +103,23 @@ def model_card(result: TrainResult, source: str) -> str:
     top = ", ".join(name for name, _ in importance(result, 10))
     return f"""# Fraud model {result.version}
 
-Served model: (c) XGBoost on tabular features plus graph columns, isotonic-calibrated: GraphSAGE
-risks and embeddings of the transaction's card, merchant and user, and the card's common-point-of-
-purchase exposures (merchants it visited whose other customers' cards were then defrauded, or flagged
-as suspicious by a tabular model, far above chance). Trained from `{source}`.
+Served model: {LABELS[result.served]}, isotonic-calibrated. Trained from `{source}`.
+
+## Which model is served, and why
+
+{gate["reason"]}.
+
+Validation period ({gate["validation_fraud_cards"]} defrauded cards); the difference is AUC-PR minus (b)'s,
+with a 95% card-bootstrap interval:
+
+| model | validation AUC-PR | difference to (b) | gate |
+|---|---|---|---|
+{gate_rows}
+
+(c) adds GraphSAGE risks and embeddings of the transaction's card, merchant and user and the card's
+common-point-of-purchase exposures; (b+) adds the graph's plain aggregates (the merchant's confirmed
+fraud rate and CPP counts, the card's exposures and its merchants' highest fraud rate), labels only
+once the label delay has passed.
 
 ## Data window (time split by event time)
 
@@ -123,10 +142,10 @@ Test frauds: {int(result.evaluation["y"].sum())} on {m["test_fraud_cards"]} card
 
 ## Decisions
 
-Thresholds on the calibrated probability, chosen on the validation period: review at
-≥ {_fmt(th["review"]["value"])} (target precision {m["targets"]["review_precision"]}), decline at
-≥ {_fmt(th["decline"]["value"])} (target precision {m["targets"]["decline_precision"]};
-reachable on validation: {th["decline"]["reachable"]}). On the test period:
+Thresholds on the calibrated probability of the served model, chosen on the validation period:
+{_review_sentence(th["review"], m["targets"])} Decline at ≥ {_fmt(th["decline"]["value"])} (target
+precision {m["targets"]["decline_precision"]}; reachable on validation: {th["decline"]["reachable"]}; the
+band is off otherwise). On the test period:
 
 | decision | rows | frauds | precision | share of frauds |
 |---|---|---|---|---|
@@ -149,6 +168,24 @@ Most important features (total gain): {top}.
 - Trained on {"synthetic (generated)" if "gen" in source else "the given"} data; validate on real
   labelled traffic before using the decline band.
 """
+
+
+def _interval(ci: list[float]) -> str:
+    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]" if ci else "—"
+
+
+def _review_sentence(review: dict[str, Any], targets: dict[str, Any]) -> str:
+    if review.get("basis") == "capacity":
+        return (
+            f"no threshold reached the review precision target {targets['review_precision']} on validation,"
+            f" so review is a capacity queue: the top {review['capacity']:.2%} of scores, at ≥"
+            f" {_fmt(review['value'])} (on validation: {review['flagged_share']:.2%} of transactions,"
+            f" precision {_fmt(review['precision'])}, recall {_fmt(review['recall'])})."
+        )
+    return (
+        f"review at ≥ {_fmt(review['value'])} (target precision {targets['review_precision']}; on"
+        f" validation precision {_fmt(review['precision'])}, recall {_fmt(review['recall'])})."
+    )
 
 
 def _small_test_limit(fraud_cards: int) -> str:
@@ -222,7 +259,9 @@ def artifact_files(result: TrainResult, source: str) -> dict[str, bytes]:
         "feature_importance.png": importance_png(result),
     }
     headline = {
-        "test_auc_pr": result.metrics["test"]["c_xgb_graph"]["auc_pr"],
+        "served_model": result.served,
+        "test_auc_pr": result.metrics["test"][result.served]["auc_pr"],
+        "test_auc_pr_graph": result.metrics["test"]["c_xgb_graph"]["auc_pr"],
         "test_auc_pr_tabular": result.metrics["test"]["b_xgb_tabular"]["auc_pr"],
         "test_auc_pr_rule": result.metrics["test"]["a_rule"]["auc_pr"],
         "data_end": result.metrics["periods"]["test"]["end"],

@@ -4,9 +4,10 @@ Time periods (by event time, in this order; fractions are of rows):
 
     gnn    the GraphSAGE model's own training period (its labels stay in it), and the suspicion
            model's (a tabular XGBoost whose flags feed the graph's no-delay CPP features)
-    fit    XGBoost training rows for both (b) tabular and (c) tabular + graph
-    valid  early stopping, calibration, decision thresholds
-    test   the reported metrics, touched once
+    fit    XGBoost training rows for (b) tabular, (b+) tabular + cheap graph aggregates and
+           (c) tabular + GraphSAGE
+    valid  early stopping, calibration, decision thresholds, and the gate that picks the served model
+    test   the reported metrics, touched once (never used to pick a model)
 
 Features of every row use all history before it (earlier periods included), never later rows.
 """
@@ -15,14 +16,15 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from fraudlake.ml import evaluate
+from fraudlake.ml import evaluate, gate
+from fraudlake.ml.aggregates import AGGREGATE_FEATURES, node_aggregates, row_aggregates
 from fraudlake.ml.batch_features import batch_features, codes
 from fraudlake.ml.data import TrainingDataError, columns
 from fraudlake.ml.embed_numpy import SageWeights, forward
@@ -67,8 +69,14 @@ class TrainConfig:
     # (measured out of fold on the GNN period).
     suspicion_precision: float = 0.50
     review_precision: float = 0.30  # an analyst queue where ≥ 30% of reviewed transactions are fraud
+    # When validation cannot show the review precision, the queue is the riskiest share of transactions
+    # analysts can work (e.g. 0.5%: 500 reviews a day at 100,000 transactions a day).
+    review_capacity: float = 0.005
     decline_precision: float = 0.90  # automatic declines must be right ≥ 90% of the time
     bootstrap: int = 200
+    # Below this many defrauded cards in validation no comparison of models is conclusive: the gate
+    # serves (b), the simplest model with a working review threshold.
+    min_fraud_cards: int = 10
 
 
 @dataclass
@@ -77,7 +85,8 @@ class TrainResult:
 
     version: str
     spec: dict[str, Any]
-    booster: xgb.Booster  # (c) tabular + graph: the served model
+    served: str  # the gate's choice: b_xgb_tabular, b_plus_xgb_aggregates or c_xgb_graph
+    booster: xgb.Booster  # the served model
     booster_tabular: xgb.Booster  # (b), kept for comparison and fallback
     calibration: evaluate.Calibration
     thresholds: dict[str, evaluate.Threshold]
@@ -239,57 +248,120 @@ def train(
     x_graph[lo:] = row_graph_features(
         graph, rows, grid, sage, config.features, config.graph, lambda i, n: report("graph embeddings", i, n)
     )
-
-    names_b = list(FEATURE_NAMES)
-    names_c = names_b + [f.name for f in graph_features(config.gnn.dim)]
-    x_all = np.hstack([x_tab, x_graph])
-    del x_graph
+    x_agg = np.zeros((len(y), len(AGGREGATE_FEATURES)), dtype=np.float32)
+    x_agg[lo:] = row_aggregates(
+        graph, rows, grid, config.features, config.graph, lambda i, n: report("graph aggregates", i, n)
+    )
+    tabular = list(FEATURE_NAMES)
+    inputs = {
+        "b_xgb_tabular": (tabular, x_tab),
+        "b_plus_xgb_aggregates": (tabular + [f.name for f in AGGREGATE_FEATURES], np.hstack([x_tab, x_agg])),
+        "c_xgb_graph": (
+            tabular + [f.name for f in graph_features(config.gnn.dim)],
+            np.hstack([x_tab, x_graph]),
+        ),
+    }
+    del x_graph, x_agg
     fit, valid, test = (slice(*bounds[k]) for k in ("fit", "valid", "test"))
-    report("XGBoost (b) tabular", 0, 1)
-    booster_b = _fit_xgb(x_tab[fit], y[fit], x_tab[valid], y[valid], names_b, config.xgb)
-    report("XGBoost (b) tabular", 1, 1)
-    report("XGBoost (c) tabular + graph", 0, 1)
-    booster_c = _fit_xgb(x_all[fit], y[fit], x_all[valid], y[valid], names_c, config.xgb)
-    report("XGBoost (c) tabular + graph", 1, 1)
+    candidates = {}
+    for key, (names, x) in inputs.items():
+        report(f"XGBoost {key}", 0, 1)
+        booster = _fit_xgb(x[fit], y[fit], x[valid], y[valid], names, config.xgb)
+        candidates[key] = _candidate(booster, x[valid], y[valid], x[test], config)
+        report(f"XGBoost {key}", 1, 1)
+    del inputs
 
-    raw_valid = predict(booster_c, x_all[valid])
-    calibration = evaluate.Calibration.fit(raw_valid, y[valid])
-    cal_valid = calibration(raw_valid)
-    thresholds = {
-        "review": evaluate.choose_threshold(y[valid], cal_valid, config.review_precision),
-        "decline": evaluate.choose_threshold(y[valid], cal_valid, config.decline_precision),
-    }
-    scores = {
-        "a_rule": evaluate.seed_rule(x_tab[test]),
-        "b_xgb_tabular": predict(booster_b, x_tab[test]),
-        "c_xgb_graph": predict(booster_c, x_all[test]),
-    }
     report("evaluation", 0, 1)
-    metrics = _metrics(cols, y, bounds, scores, calibration, thresholds, config) | {
+    valid_cards = cols["card_id"][valid]
+    decision = gate.choose(
+        y[valid],
+        {k: c.valid_scores for k, c in candidates.items()},
+        valid_cards,
+        {k: c.thresholds["review"].working for k, c in candidates.items()},
+        gate.GateConfig(
+            bootstrap=config.bootstrap, seed=config.xgb.seed, min_fraud_cards=config.min_fraud_cards
+        ),
+    )
+    served = candidates[decision.served]
+    scores = {"a_rule": evaluate.seed_rule(x_tab[test])} | {k: c.test_scores for k, c in candidates.items()}
+    metrics = _metrics(cols, y, bounds, scores, decision.served, served, config) | {
+        "gate": decision.to_json(),
+        "served_model": decision.served,
         "gnn_training": gnn_summary,
         "suspicion_model": suspicion,
     }
     report("evaluation", 1, 1)
     final = snapshot(graph, int(cols["event_ms"][-1]) + 1, config.features, config.graph)
     x_std, h1, h2 = forward(sage, final.x, final.edges)
+    aggregates = node_aggregates(final)
     tables = {
         kind: {
             "ids": ids[kind].astype(str),
             "x": x_std[kind].astype(np.float32),
             "h1": h1[kind].astype(np.float32),
             "h2": h2[kind].astype(np.float32),
+            "aggregates": aggregates[kind],
         }
         for kind in ids
     }
     tables["card"]["exposure"] = card_exposures(final.x["card"])
-    spec = spec_json(config.features, config.gnn.dim) | {"graph": _asdict(config.graph)}
-    model_bytes = bytes(booster_c.save_raw("json"))
+    spec = _spec(decision.served, config)
+    model_bytes = bytes(served.booster.save_raw("json"))
     end = pd.Timestamp(int(cols["event_ms"][-1]), unit="ms", tz="UTC")
     version = f"{end:%Y%m%dT%H%M%SZ}-{hashlib.sha256(model_bytes).hexdigest()[:8]}"
-    evaluation = {"y": y[test], **scores, "c_calibrated": calibration(scores["c_xgb_graph"])}
+    evaluation = {"y": y[test], **scores, "served_calibrated": served.calibration(served.test_scores)}
     return TrainResult(
-        version, spec, booster_c, booster_b, calibration, thresholds, sage, tables, metrics, evaluation
+        version,
+        spec,
+        decision.served,
+        served.booster,
+        candidates["b_xgb_tabular"].booster,
+        served.calibration,
+        served.thresholds,
+        sage,
+        tables,
+        metrics,
+        evaluation,
     )
+
+
+# The graph columns each servable model reads after the tabular ones (`FraudModel.graph_features`).
+GRAPH_COLUMNS = {"b_xgb_tabular": "none", "b_plus_xgb_aggregates": "aggregates", "c_xgb_graph": "graphsage"}
+
+
+def _spec(served: str, config: TrainConfig) -> dict[str, Any]:
+    """The served model's feature spec: the tabular columns, then its graph columns."""
+    kind = GRAPH_COLUMNS[served]
+    spec = spec_json(config.features, config.gnn.dim if kind == "graphsage" else None)
+    if kind == "aggregates":
+        spec["features"] += [asdict(f) for f in AGGREGATE_FEATURES]
+    return spec | {"graph": _asdict(config.graph), "graph_columns": kind}
+
+
+@dataclass
+class Candidate:
+    """One XGBoost model of the gate, calibrated and thresholded on the validation period."""
+
+    booster: xgb.Booster
+    valid_scores: np.ndarray  # raw
+    test_scores: np.ndarray  # raw
+    calibration: evaluate.Calibration
+    thresholds: dict[str, evaluate.Threshold]
+
+
+def _candidate(
+    booster: xgb.Booster, x_valid: np.ndarray, y_valid: np.ndarray, x_test: np.ndarray, config: TrainConfig
+) -> Candidate:
+    raw_valid = predict(booster, x_valid)
+    calibration = evaluate.Calibration.fit(raw_valid, y_valid)
+    cal_valid = calibration(raw_valid)
+    thresholds = {
+        "review": evaluate.review_threshold(
+            y_valid, cal_valid, config.review_precision, config.review_capacity
+        ),
+        "decline": evaluate.choose_threshold(y_valid, cal_valid, config.decline_precision),
+    }
+    return Candidate(booster, raw_valid, predict(booster, x_test), calibration, thresholds)
 
 
 def _asdict(obj: Any) -> dict[str, Any]:
@@ -312,16 +384,19 @@ def _metrics(
     y: np.ndarray,
     bounds: dict[str, tuple[int, int]],
     scores: dict[str, np.ndarray],
-    calibration: evaluate.Calibration,
-    thresholds: dict[str, evaluate.Threshold],
+    served_key: str,
+    served: Candidate,
     config: TrainConfig,
 ) -> dict[str, Any]:
     lo, hi = bounds["test"]
     y_test = y[lo:hi]
     cards = cols["card_id"][lo:hi]
-    calibrated = calibration(scores["c_xgb_graph"])
-    decided = evaluate.decisions(calibrated, thresholds["review"].value, thresholds["decline"].value)
-    pairs = [("c_xgb_graph", "b_xgb_tabular"), ("b_xgb_tabular", "a_rule")]
+    thresholds = served.thresholds
+    decided = evaluate.decisions(
+        served.calibration(scores[served_key]), thresholds["review"].value, thresholds["decline"].value
+    )
+    pairs = [(k, "b_xgb_tabular") for k in ("b_plus_xgb_aggregates", "c_xgb_graph")]
+    pairs.append(("b_xgb_tabular", "a_rule"))
     return {
         "periods": {name: _window(cols, a, b, y) for name, (a, b) in bounds.items()},
         "test": {name: evaluate.ranking_metrics(y_test, s) for name, s in scores.items()},
@@ -333,6 +408,7 @@ def _metrics(
         "test_decisions": evaluate.decision_table(y_test, decided),
         "targets": {
             "review_precision": config.review_precision,
+            "review_capacity": config.review_capacity,
             "decline_precision": config.decline_precision,
         },
     }

@@ -170,15 +170,24 @@ def _model_info(model: FraudModel, source: str) -> ModelInfo:
         "frauds": sum(p.get("frauds", 0) for p in spans),
     }
     finite = {k: (v if np.isfinite(v) else None) for k, v in model.thresholds.items()}
+    review = model.threshold_details.get("review", {})
+    gate: dict[str, Any] = model.metrics.get("gate", {})
     return ModelInfo(
         version=model.version,
         loaded_at=datetime.now(UTC),
         source=source,
-        thresholds=Threshold(review=finite.get("review"), decline=finite.get("decline")),
+        thresholds=Threshold(
+            review=finite.get("review"),
+            decline=finite.get("decline"),
+            review_basis=review.get("basis", "precision") if finite.get("review") is not None else None,
+            review_capacity=review.get("capacity"),
+        ),
         trained_on=trained_on,
         periods=periods,
         metrics=model.metrics.get("test", {}),
         features=len(model.feature_names),
+        served_model=model.metrics.get("served_model"),
+        gate_reason=gate.get("reason"),
     )
 
 

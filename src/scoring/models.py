@@ -152,6 +152,14 @@ class ScoreResult(BaseModel):
 class Threshold(BaseModel):
     review: float | None = Field(description="Scores ≥ this are reviewed (null: the band is off).")
     decline: float | None = Field(description="Scores ≥ this are declined (null: the band is off).")
+    review_basis: Literal["precision", "capacity"] | None = Field(
+        None,
+        description="How review was set on validation: a target precision, or (when no threshold reached"
+        " it) a capacity queue of the top `review_capacity` share of scores.",
+    )
+    review_capacity: float | None = Field(
+        None, description="Share of transactions the capacity queue holds (basis 'capacity' only)."
+    )
 
 
 class ModelInfo(BaseModel):
@@ -166,4 +174,8 @@ class ModelInfo(BaseModel):
     )
     periods: dict[str, Any] = Field(description="Time periods of the training run (gnn/fit/valid/test).")
     metrics: dict[str, Any] = Field(description="Test metrics of the served model and its baselines.")
+    served_model: str | None = Field(
+        None, description="The training gate's choice: b_xgb_tabular, b_plus_xgb_aggregates or c_xgb_graph."
+    )
+    gate_reason: str | None = Field(None, description="Why the training gate served this model.")
     features: int = Field(description="Number of model inputs.")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from fraudlake.ml.artifact import MODEL_FILES, ArtifactError, FraudModel, manifest, read_dir, write_dir
-from fraudlake.ml.features import DAY_MS, FEATURE_NAMES, FeatureConfig
+from fraudlake.ml.features import DAY_MS, FEATURE_NAMES, FeatureConfig, graph_features
 from fraudlake.ml.graph import GnnConfig
 from fraudlake.ml.graph_data import GraphConfig
 from fraudlake.ml.registry import LocalStore, MemoryStore, ModelRegistry
@@ -47,7 +47,9 @@ def test_split_bounds_follow_time_and_keep_ties_together() -> None:
 def test_training_writes_every_artifact_file(files: dict[str, bytes], tmp_path) -> None:
     assert set(files) == {*MODEL_FILES, "manifest.json"}
     metrics = json.loads(files["metrics.json"])
-    assert set(metrics["test"]) == {"a_rule", "b_xgb_tabular", "c_xgb_graph"}
+    assert set(metrics["test"]) == {"a_rule", "b_xgb_tabular", "b_plus_xgb_aggregates", "c_xgb_graph"}
+    assert metrics["served_model"] == metrics["gate"]["served"] in metrics["test"]
+    assert metrics["gate"]["reason"].encode() in files["model_card.md"]
     assert metrics["periods"]["test"]["frauds"] > 0
     assert metrics["gnn_training"]["usable_snapshots"] > 0
     assert files["pr_curves.png"].startswith(b"\x89PNG")
@@ -67,21 +69,29 @@ def test_served_model_scores_from_online_features_and_graph(files: dict[str, byt
     for txn in rows[:-1]:
         state.update(txn)
     last = rows[-1]
-    graph = model.graph_features(last["card_id"], last["merchant_id"], last["user_id"])
-    unseen = model.graph_features("new-card", "new-merchant", last["user_id"])
-    x = np.hstack([state.features(last)[0], graph])[None, :]
+    served = model.graph_features(last["card_id"], last["merchant_id"], last["user_id"])
+    x = np.hstack([state.features(last)[0], served])[None, :]
     assert x.shape[1] == len(model.feature_names)
     assert model.feature_names[: len(FEATURE_NAMES)] == list(FEATURE_NAMES)
     p = model.score(x)
     assert 0 <= p[0] <= 1
     assert model.decide(p)[0] in {"approve", "review", "decline"}
+    contributions = model.contributions(x)
+    assert contributions.shape == (1, x.shape[1] + 1)
+
+
+def test_graphsage_columns_of_known_and_new_nodes(files: dict[str, bytes], small_frame) -> None:
+    model = FraudModel(files)
+    last = small_frame.iloc[-1]
+    graph = model.graphsage_features(last["card_id"], last["merchant_id"], last["user_id"])
+    unseen = model.graphsage_features("new-card", "new-merchant", last["user_id"])
     assert np.isfinite(unseen).all()
     assert not np.array_equal(unseen, graph)
     # Columns: three risks, the card's two CPP exposures, then card, merchant and user embeddings. The new
     # card is embedded as a node linked by this transaction to its merchant and user, and has visited no
     # merchant (exposures 0); the known user keeps its stored embedding.
     dim = model.embedder.weights.dim
-    at = {name: i for i, name in enumerate(model.feature_names[len(FEATURE_NAMES) :])}
+    at = {f.name: i for i, f in enumerate(graph_features(dim))}
     links = {"merchant": ["new-merchant"], "user": [last["user_id"]]}
     new_card = model.embedder.embed("card", model._new_node["card"], links)
     card, user = at["graph_card_0"], at["graph_user_0"]
@@ -91,8 +101,6 @@ def test_served_model_scores_from_online_features_and_graph(files: dict[str, byt
     assert unseen[exposures].tolist() == [0.0, 0.0]
     stored = model.embedder.index["card"][str(last["card_id"])]
     np.testing.assert_array_equal(graph[exposures], model._card_exposure[stored])
-    contributions = model.contributions(x)
-    assert contributions.shape == (1, x.shape[1] + 1)
 
 
 def _with_auc_pr(files: dict[str, bytes], version: str, auc_pr: float | None) -> dict[str, bytes]:
@@ -188,10 +196,51 @@ def test_served_graph_columns_are_the_training_columns_at_the_last_snapshot(
     )
     served = np.stack(
         [
-            model.graph_features(c, m, u)
+            model.graphsage_features(c, m, u)
             for c, m, u in zip(*(cols[k][probe] for k in ("card_id", "merchant_id", "user_id")), strict=True)
         ]
     )
     np.testing.assert_allclose(served, trained, rtol=1e-5, atol=1e-6)
-    cpp = model.feature_names.index("graph_card_cpp_exposure") - len(FEATURE_NAMES)
+    cpp = [f.name for f in graph_features(model.embedder.weights.dim)].index("graph_card_cpp_exposure")
     assert (trained[:, cpp] != 0).any()  # the toy world's breaches show: the column is not all zeros
+
+
+def test_a_version_without_a_working_review_threshold_is_never_promoted(files: dict[str, bytes]) -> None:
+    decision = json.loads(files["decision.json"])
+    assert decision["thresholds"]["review"]["value"] is not None  # training always sets one
+    off = {"value": None, "precision": None, "recall": 0.0, "reachable": False, "basis": "precision"}
+    decision["thresholds"]["review"] = off
+    approves_all = _with_auc_pr(files | {"decision.json": json.dumps(decision).encode()}, "v-off", 0.99)
+    registry = ModelRegistry(MemoryStore())
+    outcome = registry.publish(approves_all)
+    assert not outcome.promoted
+    assert "no working review threshold" in outcome.reason
+    assert registry.champion() is None
+    assert registry.publish(_with_auc_pr(files, "v-on", 0.10)).promoted
+
+
+def test_served_aggregates_are_the_training_columns_at_the_last_snapshot(
+    files: dict[str, bytes], small_frame: pd.DataFrame
+) -> None:
+    """(b+) serving reads known nodes' aggregates from the last training snapshot, as training would
+    compute them for a transaction at that snapshot; unknown nodes have none."""
+    from fraudlake.ml.aggregates import AGGREGATE_FEATURES, row_aggregates
+    from fraudlake.ml.data import columns
+    from fraudlake.ml.graph import graph_columns
+
+    model = FraudModel(files)
+    cols = columns(small_frame)
+    cutoff = int(cols["event_ms"][-1]) + 1
+    probe = np.arange(len(small_frame) - 25, len(small_frame))
+    extended = {k: np.concatenate([np.asarray(v), np.asarray(v)[probe]]) for k, v in cols.items()}
+    extended["event_ms"][len(small_frame) :] = cutoff
+    graph, _ = graph_columns(extended)
+    rows = np.arange(len(small_frame), len(small_frame) + len(probe))
+    trained = row_aggregates(graph, rows, np.array([cutoff]), FAST.features, FAST.graph)
+    ids = zip(*(cols[k][probe] for k in ("card_id", "merchant_id", "user_id")), strict=True)
+    served = np.stack([model.graph_aggregates(c, m, u) for c, m, u in ids])
+    np.testing.assert_array_equal(served, trained)
+    assert (trained != 0).any()
+    unseen = model.graph_aggregates("new-card", "new-merchant", "new-user")
+    assert unseen.shape == (len(AGGREGATE_FEATURES),)
+    assert not unseen.any()
