@@ -18,7 +18,7 @@ PACKAGE_DIRS = {
         "fraudlake": "src",
         "fraudlake.operator": "operator",
         "fraudlake.ddl": "clickhouse",
-        "fraudlake.data": "data",
+        "fraudlake.sample_data": "data",
     }.items()
     if Path(folder).is_dir()
 }
@@ -38,7 +38,7 @@ setup(
     package_data={
         "fraudlake.operator": ["crd/*.yaml"],
         "fraudlake.ddl": ["*.sql"],
-        "fraudlake.data": ["tabformer-sample/*.csv", "tabformer-sample/LICENSE", "README.md"],
+        "fraudlake.sample_data": ["tabformer-sample/*.csv", "tabformer-sample/LICENSE", "README.md"],
         "fraudlake": ["**/*.sql", "**/*.json", "**/*.avsc"],
     },
 )

@@ -31,11 +31,11 @@ class MalformedEntityFileError(ValueError):
 
 def tabformer_dir() -> Path:
     """Folder with the TabFormer files: `FRAUDLAKE_TABFORMER_DIR`, default the vendored sample
-    (`data/tabformer-sample/`, package `fraudlake.data`)."""
+    (`data/tabformer-sample/`, package `fraudlake.sample_data`)."""
     configured = os.environ.get("FRAUDLAKE_TABFORMER_DIR")
     if configured:
         return Path(configured)
-    return Path(str(resources.files("fraudlake.data") / "tabformer-sample"))
+    return Path(str(resources.files("fraudlake.sample_data") / "tabformer-sample"))
 
 
 def _read_strings(path: Path, skip: tuple[str, ...] = ()) -> pa.Table:
