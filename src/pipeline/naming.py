@@ -34,6 +34,9 @@ STREAM_LABEL = "fraudlake.io/stream"
 
 # The pipeline's streams, in the order topics are reported.
 STREAMS: tuple[str, ...] = ("transactions", "cards", "users", "alerts")
+# Streams the stream scorer writes (one decision per transaction; inputs it cannot read, with the
+# reason). Kept apart from STREAMS: the lake sink and the topic report cover STREAMS only.
+SCORER_STREAMS: tuple[str, ...] = ("decisions", "deadletter")
 
 
 # Kafka accepts [a-zA-Z0-9._-]; Kubernetes names (namespace, pipeline) are stricter (RFC 1123),
@@ -47,8 +50,8 @@ def topic_name(namespace: str, pipeline: str, stream: str) -> str:
 
     Raises ValueError on a stream the pipeline does not have, or names Kafka or Kubernetes reject.
     """
-    if stream not in STREAMS:
-        raise ValueError(f"unknown stream {stream!r}; expected one of {', '.join(STREAMS)}")
+    if stream not in STREAMS + SCORER_STREAMS:
+        raise ValueError(f"unknown stream {stream!r}; expected one of {', '.join(STREAMS + SCORER_STREAMS)}")
     for what, value in (("namespace", namespace), ("pipeline", pipeline)):
         if not _DNS_LABEL.match(value):
             raise ValueError(
