@@ -241,15 +241,19 @@ def not_ready_reason(pipeline: Mapping[str, Any] | None, children: Iterable[Mapp
 
 
 def _unready_children(children: Iterable[Mapping[str, Any]], kind: str) -> list[str]:
-    """One "<kind> <name>: <why>" per child of `kind` that is not Ready, as the operator reads it."""
-    lines = []
+    """ "<kind> <names>: <why>" per distinct reason among the children of `kind` that are not Ready.
+
+    Children refused for the same reason (every topic of a pipeline asking for 3 replicas) share
+    one line, so the reason is read once.
+    """
+    names_by_why: dict[str, list[str]] = {}
     for child in children:
         if child.get("kind") != kind:
             continue
         ready, why = conditions.strimzi_readiness(child)
         if not ready:
-            lines.append(f"{kind} {child['metadata']['name']}: {why}")
-    return lines
+            names_by_why.setdefault(why, []).append(child["metadata"]["name"])
+    return [f"{kind} {', '.join(names)}: {why}" for why, names in names_by_why.items()]
 
 
 def _crd_established(api: client.ApiextensionsV1Api, name: str) -> bool:

@@ -66,6 +66,19 @@ def test_a_refused_topic_is_named_with_its_own_reason() -> None:
     assert not_ready_reason(waiting, children) == f"TopicsReady False — KafkaTopic {USERS}: {RF_MESSAGE}"
 
 
+def test_children_refused_for_the_same_reason_share_one_line() -> None:
+    waiting = pipeline(TopicsReady=("False", "0/3 topics ready"))
+    children = [
+        child("KafkaTopic", "t.users", False, RF_MESSAGE),
+        child("KafkaTopic", "t.cards", False, RF_MESSAGE),
+        child("KafkaTopic", "t.alerts", False, "Decreasing partitions not supported (3 -> 1)"),
+    ]
+    assert not_ready_reason(waiting, children) == (
+        f"TopicsReady False — KafkaTopic t.users, t.cards: {RF_MESSAGE}; "
+        "KafkaTopic t.alerts: Decreasing partitions not supported (3 -> 1)"
+    )
+
+
 def test_a_part_without_children_to_blame_gives_its_own_message() -> None:
     waiting = pipeline(
         TopicsReady=("True", ""),
