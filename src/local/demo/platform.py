@@ -241,7 +241,7 @@ def not_ready_reason(pipeline: Mapping[str, Any] | None, children: Iterable[Mapp
 
 
 def _unready_children(children: Iterable[Mapping[str, Any]], kind: str) -> list[str]:
-    """ "<kind> <names>: <why>" per distinct reason among the children of `kind` that are not Ready.
+    """One "<kind> <names>: <why>" per distinct reason among the children of `kind` that are not Ready.
 
     Children refused for the same reason (every topic of a pipeline asking for 3 replicas) share
     one line, so the reason is read once.
