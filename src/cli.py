@@ -18,6 +18,7 @@ from fraudlake.ml.cli import train_app
 from fraudlake.operator.cli import operator_app
 from fraudlake.producer import cli as producer_cli
 from fraudlake.schemas.cli import schemas_app
+from fraudlake.stream.cli import scorer_app
 from fraudlake.ui.cli import ui_app
 
 PLUGIN_GROUP = "fraudlake.cli"
@@ -29,6 +30,7 @@ app.add_typer(operator_app, name="operator")
 app.add_typer(train_app, name="train")
 app.add_typer(ui_app, name="ui")
 app.add_typer(api_app, name="api")
+app.add_typer(scorer_app, name="scorer")
 app.command("produce")(producer_cli.produce)
 app.command("generate")(producer_cli.generate)
 
