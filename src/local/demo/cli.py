@@ -18,7 +18,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Generator seed (same seed, same data).")] = 42,
     clean: Annotated[bool, typer.Option(help="Stop the stack and delete its data first.")] = False,
     serve: Annotated[bool, typer.Option(help="Keep the API and UI running until Ctrl-C.")] = True,
-    live: Annotated[int, typer.Option(help="Live transactions to score through the API.")] = 200,
+    live: Annotated[int, typer.Option(help="Live transactions to score through the API.")] = 1000,
     keep_stack: Annotated[bool, typer.Option(help="Leave the services running at the end.")] = False,
     ready_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the FraudPipeline to be Ready (stage 2).")

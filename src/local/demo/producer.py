@@ -25,6 +25,7 @@ def produce(
     days: int,
     log: Path,
     state_dir: Path,
+    fraud_rate: float,
 ) -> None:
     """`fraudlake produce` as its own process (the producer is its own component, like in production)."""
     state_file = state_dir / f"producer-{namespace}.{pipeline}.json"
@@ -53,6 +54,8 @@ def produce(
         # A bank small enough that `rows` cover about the whole span (a model needs months).
         "--users",
         str(users),
+        "--fraud-rate",
+        str(fraud_rate),
         "--state-file",
         str(state_file),
         "--progress",

@@ -39,6 +39,9 @@ class DemoOptions:
     live: int = 200
     keep_stack: bool = False  # leave the services running when the demo ends
     days: int = 180  # event-time span of the generated history, ending today (= train_model lookback)
+    # Above the real 0.12%: the demo's small bank then has frauds on tens of cards in the validation
+    # and test periods, so the model's thresholds and metrics mean something.
+    fraud_rate: float = 0.004
     ready_timeout: float = 120.0  # seconds stage 2 waits for the FraudPipeline to be Ready
     fail_at: str = ""  # a stage to fail on purpose after its work (stages.FAIL_AT_ENV; tests)
 
@@ -114,6 +117,7 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
                 options.days,
                 ctx.log("producer"),
                 ctx.data_dir("producer"),
+                options.fraud_rate,
             )
 
         with timer.stage("4. lake", "Kafka Connect S3 Parquet sink", records["connect"].log):
@@ -139,7 +143,15 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
             serving = serve.start_serving(records, pipeline, ctx.logs_dir)
         try:
             with timer.stage("9. live scoring", "scoring API", "this terminal"):
-                result.live_decisions = dict(serve.score_live(serving, options.live, options.seed))
+                result.live_decisions = dict(
+                    serve.score_live(
+                        serving,
+                        options.live,
+                        options.seed,
+                        options.fraud_rate,
+                        producer.demo_users(options.rows, options.days),
+                    )
+                )
             airflow = records["airflow"]
             result.urls = {
                 "Scoring API": f"{serving.api_url}/docs   (X-API-Key: {serving.api_key})",

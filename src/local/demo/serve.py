@@ -88,12 +88,17 @@ def start_serving(records: dict[str, ServiceRecord], pipeline: dict[str, Any], l
     return Serving(api_url, api_key, ui_url, ui_pid, server, thread)
 
 
-def score_live(serving: Serving, count: int, seed: int) -> Counter[str]:
-    """Score `count` fresh transactions (today's, not in the training data) one by one via the API."""
+def score_live(serving: Serving, count: int, seed: int, fraud_rate: float, users: int) -> Counter[str]:
+    """Score `count` fresh transactions (today's, not in the training data) one by one via the API:
+    the demo bank's users at its fraud rate, with fraud already flowing (the generator's warm-up)."""
+    from fraudlake.producer.fraud_config import FraudConfig
     from fraudlake.producer.generator import GeneratorConfig, TransactionGenerator
 
     today = datetime.now(UTC).date()
-    generator = TransactionGenerator(GeneratorConfig(seed=seed + 1, start=today, rows=count, warmup_days=0))
+    config = GeneratorConfig(
+        seed=seed + 1, start=today, rows=count, users=users, fraud=FraudConfig(rate=fraud_rate)
+    )
+    generator = TransactionGenerator(config)
     decisions: Counter[str] = Counter()
     headers = {"X-API-Key": serving.api_key}
     with httpx.Client(base_url=serving.api_url, headers=headers, timeout=10) as client:
