@@ -1,7 +1,9 @@
 """The API's one settings object (environment variables `FRAUDLAKE_*`; in Kubernetes from a Secret).
 
-Loaded once per process by `create_app`; it fails fast with one message per bad setting, and a
-required secret (the API keys) has no default and rejects placeholders such as `changeme`.
+Loaded and validated once per process, before the app serves (`create_app`): a bad value of any part
+(the API's own, the model store's, the agent's) stops the start with one message per bad setting,
+naming its variable; a required secret (the API keys) has no default and rejects placeholders such
+as `changeme`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from urllib.parse import urlsplit
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
+from fraudlake.agent.settings import AgentSettings
 from fraudlake.ml.registry import ModelStoreSettings
 from fraudlake.pipeline.spec import SEED_RULES, Rule
 
@@ -42,11 +45,13 @@ def is_placeholder(value: str) -> bool:
     return lowered in _PLACEHOLDER_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS)
 
 
-class ApiSettings(ModelStoreSettings):
+class ApiSettings(ModelStoreSettings, AgentSettings):
     """Everything the scoring service reads from its environment.
 
-    Inherits the model store's settings (`FRAUDLAKE_S3_*`, `FRAUDLAKE_LAKE_BUCKET`,
-    `FRAUDLAKE_MODELS_PREFIX`) so the process still has exactly one settings object.
+    Composes the model store's settings (`FRAUDLAKE_S3_*`, `FRAUDLAKE_LAKE_BUCKET`,
+    `FRAUDLAKE_MODELS_PREFIX`) and the agent's (`FRAUDLAKE_CHROMA_*`, `FRAUDLAKE_LLM_PROVIDER`,
+    `FRAUDLAKE_BEDROCK_*`, `FRAUDLAKE_AGENT_*` …), so the process has exactly one settings object and
+    the agent gets it as is. `clickhouse_dsn` and `clickhouse_database` are shared with the agent.
     """
 
     model_config = SettingsConfigDict(env_prefix="FRAUDLAKE_", extra="ignore")

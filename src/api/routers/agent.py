@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, Field
 
-from fraudlake.agent.settings import AgentSettings
 from fraudlake.api.deps import ServicesDep
 from fraudlake.api.errors import ApiError, error_responses
 from fraudlake.api.logs import current_request_id
@@ -125,28 +124,19 @@ class SqlResponse(BaseModel):
 
 
 async def agent_service(services: ServicesDep) -> Any:
-    """The process's AgentService, created on first use from the API's settings (cheap: parts load later)."""
+    """The process's AgentService, created on first use with the API's settings, validated at start-up
+    (cheap: its parts load later)."""
     from fraudlake.agent.service import AgentService
 
     with _LOCK:
         agent: AgentService | None = getattr(services, "agent", None)
         if agent is None:
-            agent = AgentService(agent_settings(services), scorer=scorer_of(services))
+            agent = AgentService(services.settings, scorer=scorer_of(services))
             services.agent = agent  # type: ignore[attr-defined]
     return agent
 
 
 Agent = Annotated["AgentService", Depends(agent_service)]
-
-
-def agent_settings(services: Services) -> AgentSettings:
-    """The API's settings when they include the agent's, else the agent's from the environment."""
-    settings = services.settings
-    if isinstance(settings, AgentSettings):
-        return settings
-    return AgentSettings(
-        clickhouse_dsn=settings.clickhouse_dsn, clickhouse_database=settings.clickhouse_database
-    )
 
 
 def scorer_of(services: Services) -> Any:

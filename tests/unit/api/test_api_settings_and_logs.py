@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import logging
 import queue
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from api_kit import API_KEY, AUTH
+from typer.testing import CliRunner
 
+from fraudlake.agent.settings import AgentSettings
 from fraudlake.api import logs
 from fraudlake.api.logs import JsonFormatter, configure_logging, set_request_id
+from fraudlake.api.main import create_app
 from fraudlake.api.settings import SettingsError, load_settings
+from fraudlake.cli import app as fraudlake_cli
 
 pytestmark = pytest.mark.unit
 
@@ -78,6 +83,32 @@ def test_model_location(
     if uri:
         clean_env.setenv("FRAUDLAKE_MODEL_URI", uri)
     assert load_settings().model_location() == location
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [("FRAUDLAKE_AGENT_SQL_MAX_ROWS", "0", "greater than or equal to 1"),
+     ("FRAUDLAKE_LLM_PROVIDER", "gpt-4", "'auto', 'bedrock' or 'offline'"),
+     ("FRAUDLAKE_MODEL_POLL_SECONDS", "soon", "valid number")],
+)  # fmt: skip
+def test_a_bad_setting_of_any_part_stops_the_start_naming_its_variable(
+    clean_env: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    clean_env.setenv("FRAUDLAKE_API_KEYS", API_KEY)
+    clean_env.setenv(variable, value)
+    with pytest.raises(SettingsError, match=f"{variable}: .*{re.escape(message)}"):
+        create_app()
+    result = CliRunner().invoke(fraudlake_cli, ["api", "serve"])
+    assert result.exit_code == 2
+    assert variable in result.output
+
+
+def test_the_agent_settings_are_the_api_s_one_settings_object(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("FRAUDLAKE_API_KEYS", API_KEY)
+    clean_env.setenv("FRAUDLAKE_AGENT_SQL_MAX_ROWS", "7")
+    settings = load_settings(clickhouse_database="cards")
+    assert isinstance(settings, AgentSettings)
+    assert (settings.agent_sql_max_rows, settings.collection_name()) == (7, "fraudlake_cards")
 
 
 def test_json_log_lines_carry_the_request_id() -> None:
