@@ -77,6 +77,9 @@ def run(
         0.1, help="Seconds between checkpoints (Kafka transactions): bounds decision visibility latency."
     ),
     commit_every: int = typer.Option(1000, help="Messages after which a checkpoint closes early."),
+    session_timeout_ms: int = typer.Option(
+        10_000, help="Kafka session timeout: how soon a dead replica's partitions move to the others."
+    ),
     model_poll_seconds: float = typer.Option(15.0, help="How often the champion pointer is re-read."),
     reasons: str = typer.Option("all", help="Which decisions carry reasons: all, flagged or none."),
     metrics_port: int = typer.Option(
@@ -110,6 +113,7 @@ def run(
         state_dir,
         commit_interval,
         commit_every,
+        session_timeout_ms=session_timeout_ms,
     )
     log.info("scorer starting", extra={"pipeline": pipeline, "topics": vars(topics), "model": source})
     try:

@@ -131,12 +131,14 @@ def build_application(
     commit_interval: float = 0.1,
     commit_every: int = 1000,
     auto_offset_reset: str = "earliest",
+    session_timeout_ms: int = 10_000,
 ) -> Application:
     """The Quix application wiring the scorer between the pipeline's topics (not started).
 
     A checkpoint (one Kafka transaction) closes every `commit_interval` seconds or `commit_every`
     messages, whichever comes first: it bounds both the latency seen by read_committed readers and
-    the work redone after a crash.
+    the work redone after a crash. A replica that dies loses its partitions to the others after
+    `session_timeout_ms` (Kafka's default, 45 s, would hold them that long).
     """
     app = Application(
         broker_address=bootstrap,
@@ -148,7 +150,7 @@ def build_application(
         state_dir=state_dir,
         loglevel=None,
         auto_create_topics=True,
-        on_processing_error=None,
+        consumer_extra_config={"session.timeout.ms": session_timeout_ms, "heartbeat.interval.ms": 1000},
     )
     source = app.topic(topics.transactions, key_deserializer="str", value_deserializer="bytes")
     decisions = app.topic(topics.decisions, key_serializer="str", value_serializer="json")
