@@ -22,6 +22,7 @@ CORE = [
     "card_windows_10m",
     "rule_spend_burst_10m",
     "rule_velocity_5m",
+    "decisions",
 ]
 STREAMING = migrations.SchemaParams(
     "fp", streaming_ingest=True, kafka_bootstrap="k:9092", kafka_topic="fraudlake.ns.p.transactions"
@@ -115,7 +116,7 @@ def test_rules_render_one_view_each_and_disabled_rules_none() -> None:
 
 def test_streaming_ingest_adds_the_kafka_hot_path() -> None:
     statements = migrations.render_statements(STREAMING)
-    assert migrations.expected_objects(statements)[-3:] == [
+    assert migrations.expected_objects(statements)[-4:-1] == [
         "transactions_queue",
         "transactions_rt",
         "transactions_rt_mv",
