@@ -132,7 +132,7 @@ class FraudModel:
         }
         self.threshold_details: dict[str, dict[str, Any]] = decision["thresholds"]
         # The graph columns after the tabular ones: none, (b+) aggregates or (c) GraphSAGE.
-        self.graph_kind: str = self.spec.get("graph_columns", "graphsage")
+        self.graph_kind: str = self.spec["graph_columns"]
         weights = SageWeights.from_arrays(read_npz(files["gnn_weights.npz"]))
         tables = read_npz(files["embeddings.npz"])
         self.embedder = GraphEmbedder(
@@ -142,7 +142,7 @@ class FraudModel:
         # A card the snapshot lacks visited no merchant in its edge window: exposure 0, as in training.
         self._card_exposure = tables["card/exposure"].astype(np.float64).tolist()
         self._no_exposure = [0.0] * len(EXPOSURES)
-        self._aggregates = {k: tables[f"{k}/aggregates"] for k in NODE_TYPES if f"{k}/aggregates" in tables}
+        self._aggregates = {k: tables[f"{k}/aggregates"] for k in NODE_TYPES}
 
     def new_feature_state(self) -> OnlineFeatureState:
         """Online feature state configured like the training run (windows, label delay)."""

@@ -27,7 +27,9 @@ import numpy as np
 # 2: merchant nodes carry common-point-of-purchase features
 # 3: graph nodes count activity over the last 30 days, not over all history
 # 4: CPP from suspicions (no label delay) beside confirmed frauds; cards' CPP exposures as columns
-SPEC_VERSION = 4
+# 5: the served model is the training gate's choice; `graph_columns` names its graph columns (none,
+#    graph aggregates or GraphSAGE) and the node tables carry the aggregates
+SPEC_VERSION = 5
 MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
 
 # Sliding windows over the entity's earlier transactions (event time in (t - window, t]).

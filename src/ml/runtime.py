@@ -108,7 +108,13 @@ def train_candidate(job: ModelJob, interval_end: datetime) -> dict[str, Any]:
     )
     version = job.registry().upload(files)
     test = result.metrics["test"]
-    return {"version": version, "test_auc_pr": {k: v["auc_pr"] for k, v in test.items()}, "rows": len(frame)}
+    return {
+        "version": version,
+        "served_model": result.served,
+        "served_because": result.metrics["gate"]["reason"],
+        "test_auc_pr": {k: v["auc_pr"] for k, v in test.items()},
+        "rows": len(frame),
+    }
 
 
 def champion_gate(job: ModelJob, version: str) -> dict[str, Any]:

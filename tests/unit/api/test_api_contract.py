@@ -313,8 +313,14 @@ def test_model_info(client: TestClient, model_files: dict[str, bytes]) -> None:
     assert body["trained_on"]["rows"] == 20_000
     assert body["trained_on"]["start"] < body["trained_on"]["end"]
     assert set(body["periods"]) == {"gnn", "fit", "valid", "test"}
-    assert body["metrics"]["c_xgb_graph"]["auc_pr"] == pytest.approx(manifest["headline"]["test_auc_pr"])
-    assert set(body["thresholds"]) == {"review", "decline"}
+    served = body["served_model"]
+    assert served == manifest["headline"]["served_model"]
+    assert body["gate_reason"]
+    assert body["metrics"][served]["auc_pr"] == pytest.approx(manifest["headline"]["test_auc_pr"])
+    assert set(body["thresholds"]) == {"review", "decline", "review_basis", "review_capacity"}
+    # Training always sets a review band: by a precision target, or as a capacity queue.
+    assert body["thresholds"]["review"] is not None
+    assert body["thresholds"]["review_basis"] in {"precision", "capacity"}
 
 
 # -- metrics ----------------------------------------------------------------------------------------
