@@ -9,7 +9,8 @@ wall time says as much about the neighbours as about the code.
     uv run python bench/train.py --rows 200000
 
 Writes bench/results/train.json (and a timestamped copy). Goal: 1M rows in ≤ 10 min and ≤ 8 GB on
-2 cores; the metrics of (a) rule, (b) tabular XGBoost, (c) XGBoost + graph are included.
+2 cores; the metrics of (a) rule, (b) tabular XGBoost, (b+) XGBoost + graph aggregates, (c) XGBoost +
+GraphSAGE and the gate's choice (`metrics.served_model`, `metrics.gate`) are included.
 """
 
 from __future__ import annotations

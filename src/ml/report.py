@@ -143,9 +143,8 @@ Test frauds: {int(result.evaluation["y"].sum())} on {m["test_fraud_cards"]} card
 ## Decisions
 
 Thresholds on the calibrated probability of the served model, chosen on the validation period:
-{_review_sentence(th["review"], m["targets"])} Decline at ≥ {_fmt(th["decline"]["value"])} (target
-precision {m["targets"]["decline_precision"]}; reachable on validation: {th["decline"]["reachable"]}; the
-band is off otherwise). On the test period:
+{_review_sentence(th["review"], m["targets"])}
+{_decline_sentence(th["decline"], m["targets"])} On the test period:
 
 | decision | rows | frauds | precision | share of frauds |
 |---|---|---|---|---|
@@ -185,6 +184,18 @@ def _review_sentence(review: dict[str, Any], targets: dict[str, Any]) -> str:
     return (
         f"review at ≥ {_fmt(review['value'])} (target precision {targets['review_precision']}; on"
         f" validation precision {_fmt(review['precision'])}, recall {_fmt(review['recall'])})."
+    )
+
+
+def _decline_sentence(decline: dict[str, Any], targets: dict[str, Any]) -> str:
+    if not decline["reachable"]:
+        return (
+            f"Decline is off: no threshold reached its target precision {targets['decline_precision']}"
+            " with at least 3 frauds on validation."
+        )
+    return (
+        f"Decline at ≥ {_fmt(decline['value'])} (target precision {targets['decline_precision']}; on"
+        f" validation precision {_fmt(decline['precision'])}, recall {_fmt(decline['recall'])})."
     )
 
 
