@@ -45,12 +45,12 @@ def demo(
     console = Console(file=sys.stdout)
     options = DemoOptions(
         stack_dir or default_stack_dir(),
-        rows,
-        seed,
-        clean,
-        serve,
-        live,
-        keep_stack,
+        rows=rows,
+        seed=seed,
+        clean=clean,
+        serve=serve,
+        live=live,
+        keep_stack=keep_stack,
         ready_timeout=ready_timeout,
         fail_at=fail_at,
     )
