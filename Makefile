@@ -3,7 +3,10 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --frozen --extra dev
 
-.PHONY: setup demo test test-unit test-integration test-e2e lint typecheck bench stack-up stack-down clean
+.PHONY: help setup demo test test-unit test-integration test-e2e lint typecheck bench stack-up stack-down clean
+
+help:  ## This list
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 setup:  ## Python env + every service built into ~/.cache/fraudlake (idempotent)
 	bash scripts/bootstrap.sh
@@ -19,10 +22,10 @@ test-unit: ## Fast tests, no services
 	bash scripts/bootstrap.sh
 	$(UV) pytest tests/unit -q $(ARGS)
 
-test-integration: setup
+test-integration: setup  ## Integration tests against real local services
 	$(UV) pytest tests/integration $(ARGS)
 
-test-e2e: setup
+test-e2e: setup  ## The demo path at small scale, from a copy of the repository
 	$(UV) pytest tests/e2e $(ARGS)
 
 lint:  ## ruff + mypy
@@ -33,10 +36,10 @@ lint:  ## ruff + mypy
 bench: setup  ## Benchmarks: print ratios, write bench/results/*.json
 	for b in bench/*.py; do $(UV) python $$b || exit 1; done
 
-stack-up: setup
+stack-up: setup  ## Start the local stack (Kafka, Connect, MinIO, kube-apiserver, ...)
 	$(UV) fraudlake stack up
 
-stack-down:
+stack-down:  ## Stop every process of the local stack
 	$(UV) fraudlake stack down
 
 clean:  ## Remove the local stack's run folder (not the ~/.cache/fraudlake builds)

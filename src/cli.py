@@ -9,7 +9,8 @@ harness, still get a working CLI.
 from __future__ import annotations
 
 import logging
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
+from typing import Annotated
 
 import typer
 
@@ -24,7 +25,25 @@ from fraudlake.ui.cli import ui_app
 PLUGIN_GROUP = "fraudlake.cli"
 log = logging.getLogger(__name__)
 
-app = typer.Typer(help="Fraudlake: real-time card-fraud detection on Kubernetes.", no_args_is_help=True)
+app = typer.Typer(
+    help="Fraudlake: real-time card-fraud detection on Kubernetes.",
+    no_args_is_help=True,
+    invoke_without_command=True,
+)
+
+
+@app.callback()
+def main(
+    show_version: Annotated[
+        bool, typer.Option("--version", help="Print the installed version and exit.", is_eager=True)
+    ] = False,
+) -> None:
+    """Fraudlake: real-time card-fraud detection on Kubernetes."""
+    if show_version:
+        typer.echo(f"fraudlake {version('fraudlake')}")
+        raise typer.Exit
+
+
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(operator_app, name="operator")
 app.add_typer(train_app, name="train")
