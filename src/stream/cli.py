@@ -15,6 +15,7 @@ from fraudlake.pipeline.naming import topic_name
 from fraudlake.pipeline.spec import SEED_RULES, Rule
 from fraudlake.scoring.bundle import ModelWatcher
 from fraudlake.stream.engine import CardScorer, ScorerTopics, build_application
+from fraudlake.stream.loader import ClickHouseLoader, clickhouse_insert
 from fraudlake.stream.metrics import ScorerMetrics
 
 scorer_app = typer.Typer(help="The stream scorer: decide every transaction of a pipeline's topic.")
@@ -86,6 +87,14 @@ def run(
         0, envvar="FRAUDLAKE_SCORER_METRICS_PORT", help="Serve Prometheus /metrics on this port (0: off)."
     ),
     model_wait_seconds: float = typer.Option(120.0, help="How long to wait for the first model at start."),
+    clickhouse_dsn: str | None = typer.Option(
+        None,
+        envvar="FRAUDLAKE_CLICKHOUSE_DSN",
+        help="Load decisions and alerts into ClickHouse (http(s)://user:password@host:port); unset: no load.",
+    ),
+    clickhouse_database: str | None = typer.Option(
+        None, envvar="FRAUDLAKE_CLICKHOUSE_DATABASE", help="The pipeline database (spec.clickhouse.database)."
+    ),
 ) -> None:
     """Consume the pipeline's transactions topic in a consumer group and publish one decision per
     transaction to its decisions topic (exactly once), alerts to its alerts topic and unreadable
@@ -115,11 +124,25 @@ def run(
         commit_every,
         session_timeout_ms=session_timeout_ms,
     )
+    loader = None
+    if clickhouse_dsn:
+        if not clickhouse_database:
+            raise typer.BadParameter("needed with --clickhouse-dsn", param_hint="--clickhouse-database")
+        loader = ClickHouseLoader(
+            bootstrap_servers,
+            f"fraudlake-scorer-loader.{namespace}.{name}",
+            topics.decisions,
+            topics.alerts,
+            clickhouse_insert(clickhouse_dsn, clickhouse_database),
+        )
+        loader.start()
     log.info("scorer starting", extra={"pipeline": pipeline, "topics": vars(topics), "model": source})
     try:
         app.run()
     finally:
         watcher.stop()
+        if loader is not None:
+            loader.stop()
 
 
 def _show_model(metrics: ScorerMetrics):

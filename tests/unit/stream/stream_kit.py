@@ -43,19 +43,32 @@ def transaction_message(txn: Mapping[str, Any]) -> tuple[str, bytes]:
     return str(txn["card_id"]), json.dumps(body).encode()
 
 
-def produce(bootstrap: str, topic: str, messages: Iterable[tuple[str | None, bytes]]) -> int:
+def produce(bootstrap: str, topic: str, messages: Iterable[tuple[str | None, bytes]]) -> list[int]:
+    """Produce in order and wait for every delivery; the partition each message went to."""
     producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 5})
-    count = 0
-    for key, value in messages:
+    partitions: dict[int, int] = {}
+
+    def delivered(index: int) -> Any:
+        def report(error: Any, message: Any) -> None:
+            assert error is None, error
+            partitions[index] = message.partition()
+
+        return report
+
+    for index, (key, value) in enumerate(messages):
         while True:
             try:
-                producer.produce(topic, key=None if key is None else key.encode(), value=value)
+                producer.produce(
+                    topic,
+                    key=None if key is None else key.encode(),
+                    value=value,
+                    on_delivery=delivered(index),
+                )
                 break
             except BufferError:
                 producer.poll(0.1)
-        count += 1
     assert producer.flush(60) == 0
-    return count
+    return [partitions[i] for i in range(len(partitions))]
 
 
 def read_committed(
@@ -150,6 +163,13 @@ class ScorerProcess:
     def log_text(self) -> str:
         path = self.workdir / f"{self.name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+
+def group_assignment(bootstrap: str, group: str) -> dict[str, set[int]]:
+    """Member id → assigned partitions of a consumer group, as the broker reports it now."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    description = admin.describe_consumer_groups([group])[group].result(30)
+    return {m.member_id: {tp.partition for tp in m.assignment.topic_partitions} for m in description.members}
 
 
 def topics_of(pipeline: str) -> dict[str, str]:
