@@ -1,5 +1,9 @@
 """The scoring service (FastAPI): real-time fraud scores with reasons, model hot reload, metrics.
 
-`main.create_app` assembles the app; `routers/` holds one router per resource; the scoring hot path
-is `scoring.ScoringService` over an immutable `bundle.ModelBundle`. Never imports torch.
+`main.create_app` assembles the app from the one settings object (`settings.ApiSettings`, validated
+at start-up). `routers/` holds one thin router per resource, and every router follows one pattern:
+request and response shapes in `models` (around the scoring contract, `fraudlake.scoring.models`),
+errors as types in `errors` (each with its status code, mapped to responses in one place), and what
+it needs from the process (`services.Services`) through the `Annotated` dependencies of `deps`.
+The scoring hot path is `fraudlake.scoring`; nothing here imports torch.
 """

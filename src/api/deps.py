@@ -6,9 +6,10 @@ hop per request would cost more than the work they do.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Annotated, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,9 +19,13 @@ from pydantic import BaseModel, ValidationError
 from starlette.routing import BaseRoute
 
 from fraudlake.api.errors import ModelNotReadyError, UnauthorizedError
+from fraudlake.api.pipelines import PipelineSource
 from fraudlake.api.services import Services
 from fraudlake.scoring.bundle import ModelBundle
 from fraudlake.scoring.state import ServingState
+
+if TYPE_CHECKING:
+    from fraudlake.agent.service import AgentService
 
 
 def _services(request: Request) -> Services:
@@ -186,3 +191,21 @@ async def scoring_context(request: Request) -> ScoringContext:
 
 Model = Annotated[ModelBundle, Depends(current_model)]
 Scoring = Annotated[ScoringContext, Depends(scoring_context)]
+
+
+async def agent_service(request: Request) -> AgentService:
+    """The process's fraud-analyst agent (made on the first request that needs it)."""
+    return _services(request).agent_service()
+
+
+async def pipeline_source(request: Request) -> PipelineSource:
+    """Where FraudPipelines are read; 503 `pipelines_unavailable` without FRAUDLAKE_KUBECONFIG. In a
+    worker thread: the first call imports `kubernetes` and reads the credentials (the routes' calls to
+    the Kubernetes API run in one anyway)."""
+    return await asyncio.to_thread(_services(request).pipeline_source)
+
+
+# The agent's module is imported by `agent_service` on first use, never by the scoring routes: the
+# alias names it as a string.
+Agent = Annotated["AgentService", Depends(agent_service)]
+Pipelines = Annotated[PipelineSource, Depends(pipeline_source)]

@@ -7,6 +7,8 @@ a person can act on, the request id and, for validation errors, the bad fields b
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -15,15 +17,18 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from fraudlake.api.logs import current_request_id
+from fraudlake.api.models import ErrorBody
 
 log = logging.getLogger("fraudlake.api")
 
 
 class ApiError(Exception):
-    """Base of the API's errors; subclasses fix the status code and the machine-readable code."""
+    """Base of the API's errors; subclasses fix the status code, the machine-readable code and the
+    `description` the OpenAPI document gives their status (`error_responses`)."""
 
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
+    description: ClassVar[str] = "Internal error."
     headers: ClassVar[dict[str, str] | None] = None
 
     def __init__(self, message: str):
@@ -32,21 +37,89 @@ class ApiError(Exception):
 
 
 class UnauthorizedError(ApiError):
-    status_code, code = 401, "unauthorized"
+    status_code, code, description = 401, "unauthorized", "Missing or invalid API key."
     headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": 'Bearer realm="fraudlake"'}
 
 
 class NotFoundError(ApiError):
-    status_code, code = 404, "not_found"
+    status_code, code, description = 404, "not_found", "Not found."
 
 
 class PayloadTooLargeError(ApiError):
-    status_code, code = 413, "payload_too_large"
+    status_code, code, description = 413, "payload_too_large", "Request body or batch too large."
 
 
 class ModelNotReadyError(ApiError):
-    status_code, code = 503, "model_not_ready"
+    status_code, code, description = 503, "model_not_ready", "No model loaded yet (see /readyz)."
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
+
+
+# -- the agent and its SQL ---------------------------------------------------------------------------
+
+
+class SqlRefusedError(ApiError):
+    status_code, code, description = 400, "sql_rejected", "The SQL guard refused the query."
+
+
+class SqlFailedError(ApiError):
+    status_code, code, description = 400, "sql_failed", "ClickHouse refused or failed the query."
+
+
+class AgentNotConfiguredError(ApiError):
+    status_code, code = 503, "agent_unavailable"
+    description = "The agent is not configured (no ClickHouse DSN)."
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "60"}
+
+
+@contextmanager
+def agent_failures() -> Iterator[None]:
+    """Turn the agent's own failures inside the block into the API's errors.
+
+    The agent's modules are imported here, when a request already uses the agent: the scoring routes
+    never load them.
+    """
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    from fraudlake.agent.notification import AlertNotFoundError
+    from fraudlake.agent.service import AgentUnavailableError
+    from fraudlake.agent.sql_guard import SqlRejectedError
+
+    try:
+        yield
+    except SqlRejectedError as exc:
+        raise SqlRefusedError(f"query refused: {exc}") from None
+    except AgentUnavailableError as exc:
+        raise AgentNotConfiguredError(str(exc)) from None
+    except AlertNotFoundError as exc:
+        raise NotFoundError(str(exc)) from None
+    except DatabaseError as exc:  # ClickHouse's own refusal (unknown column, time or memory limit …)
+        raise SqlFailedError(f"query failed: {_first_line(str(exc))}") from None
+
+
+def _first_line(message: str) -> str:
+    return message.strip().splitlines()[0][:500] if message.strip() else "unknown error"
+
+
+# -- FraudPipelines from the Kubernetes API ----------------------------------------------------------
+
+
+class PipelinesUnavailableError(ApiError):
+    """This API is not configured to read the Kubernetes API (the UI hides its Pipelines tab)."""
+
+    status_code, code = 503, "pipelines_unavailable"
+    description = "FRAUDLAKE_KUBECONFIG is unset: this API does not read FraudPipelines."
+
+
+class KubernetesUnreachableError(ApiError):
+    status_code, code, description = 503, "kubernetes_unreachable", "The Kubernetes API is unreachable."
+    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "10"}
+
+
+class KubernetesError(ApiError):
+    """The Kubernetes API answered with an error (credentials refused, CRD missing, server trouble)."""
+
+    status_code, code = 502, "kubernetes_error"
+    description = "The Kubernetes API refused or failed (CRD missing, RBAC)."
 
 
 def error_body(
@@ -109,18 +182,22 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, _unexpected)
 
 
-_DESCRIPTIONS = {
+# What the framework itself answers (not an ApiError): a body it cannot read, a body that fails validation.
+_FRAMEWORK_ERRORS = {
     400: "The body is not readable as JSON text (e.g. not UTF-8).",
-    401: "Missing or invalid API key.",
-    404: "Not found.",
-    413: "Request body or batch too large.",
     422: "Invalid request: `fields` names each bad field.",
-    503: "No model loaded yet (see /readyz).",
 }
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for these status codes, all with the common error body."""
-    from fraudlake.api.models import ErrorBody
-
-    return {code: {"model": ErrorBody, "description": _DESCRIPTIONS[code]} for code in codes}
+def error_responses(*errors: int | type[ApiError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries, all with the common error body, for the errors a route may answer:
+    the API's error types, and 400 or 422 for the framework's. Errors sharing a status share its entry."""
+    described: dict[int, list[str]] = {}
+    for error in errors:
+        if isinstance(error, int):
+            described.setdefault(error, []).append(_FRAMEWORK_ERRORS[error])
+        else:
+            described.setdefault(error.status_code, []).append(error.description)
+    return {
+        status: {"model": ErrorBody, "description": " ".join(texts)} for status, texts in described.items()
+    }

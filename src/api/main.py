@@ -11,7 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, FastAPI
 
 from fraudlake.api.deps import complete_openapi, require_api_key
-from fraudlake.api.errors import error_responses, install_error_handlers
+from fraudlake.api.errors import UnauthorizedError, error_responses, install_error_handlers
 from fraudlake.api.middleware import RequestContextMiddleware
 from fraudlake.api.routers import agent, alerts, health, model, pipelines, score
 from fraudlake.api.services import Services
@@ -50,7 +50,9 @@ def create_app(settings: ApiSettings | None = None, registry: ModelRegistry | No
     for router in PUBLIC_ROUTERS:
         app.include_router(router)
     for router in PROTECTED_ROUTERS:
-        app.include_router(router, dependencies=[Depends(require_api_key)], responses=error_responses(401))
+        app.include_router(
+            router, dependencies=[Depends(require_api_key)], responses=error_responses(UnauthorizedError)
+        )
     complete_openapi(app)
     return app
 

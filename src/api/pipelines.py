@@ -1,4 +1,4 @@
-"""FraudPipeline custom resources read from the Kubernetes API, for GET /v1/pipelines.
+"""FraudPipeline custom resources read from the Kubernetes API, and their public view, for GET /v1/pipelines.
 
 The `kubernetes` package is imported on first use only (the scoring path never needs it). Every
 failure of the Kubernetes API becomes one of the API's typed errors with a sentence to act on:
@@ -9,32 +9,22 @@ failing, CRD missing included (502 `kubernetes_error`); a pipeline that does not
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
-from fraudlake.api.errors import ApiError
+from fraudlake.api.errors import (
+    ApiError,
+    KubernetesError,
+    KubernetesUnreachableError,
+    PipelinesUnavailableError,
+)
+from fraudlake.api.models import Pipeline, PipelineCondition
 from fraudlake.api.settings import IN_CLUSTER
 from fraudlake.pipeline import naming
+from fraudlake.pipeline.status import READY
 
 CRD_NAME = f"{naming.PLURAL}.{naming.GROUP}"
 # (connect, read) seconds: a stuck API server must not hold a request (or the UI) for long.
 REQUEST_TIMEOUT = (3.0, 10.0)
-
-
-class PipelinesUnavailableError(ApiError):
-    """This API is not configured to read the Kubernetes API (the UI hides its Pipelines tab)."""
-
-    status_code, code = 503, "pipelines_unavailable"
-
-
-class KubernetesUnreachableError(ApiError):
-    status_code, code = 503, "kubernetes_unreachable"
-    headers: ClassVar[dict[str, str] | None] = {"Retry-After": "10"}
-
-
-class KubernetesError(ApiError):
-    """The Kubernetes API answered with an error (credentials refused, CRD missing, server trouble)."""
-
-    status_code, code = 502, "kubernetes_error"
 
 
 class PipelineSource(Protocol):
@@ -80,6 +70,40 @@ class KubePipelineSource:
                 return None
             raise kubernetes_error(exc, f"reading FraudPipeline {namespace}/{name}", self.server) from None
         return found
+
+
+def pipeline_view(obj: dict[str, Any]) -> Pipeline:
+    """The public view of a FraudPipeline object (missing status fields read as empty)."""
+    meta, status = obj.get("metadata") or {}, obj.get("status") or {}
+    conditions = [
+        PipelineCondition(
+            type=str(c.get("type", "")),
+            status=str(c.get("status", "Unknown")),
+            reason=str(c.get("reason", "")),
+            message=str(c.get("message", "")),
+            last_transition_time=str(c.get("lastTransitionTime", "")),
+        )
+        for c in status.get("conditions") or []
+    ]
+    ready = next((c for c in conditions if c.type == READY), None)
+    generation, observed = meta.get("generation"), status.get("observedGeneration")
+    return Pipeline(
+        namespace=str(meta.get("namespace", "")),
+        name=str(meta.get("name", "")),
+        created=str(meta.get("creationTimestamp", "")),
+        ready=ready is not None and ready.status == "True",
+        reason=ready.reason if ready else "",
+        topics_ready=str(status.get("topicsReady", "")),
+        tables_ready=str(status.get("tablesReady", "")),
+        generation=generation,
+        observed_generation=observed,
+        up_to_date=observed is not None and observed == generation,
+        topics=[str(t) for t in status.get("topics") or []],
+        connector=str(status.get("connector", "")),
+        database=str(status.get("database", "")),
+        tables=[str(t) for t in status.get("tables") or []],
+        conditions=conditions,
+    )
 
 
 def kube_pipeline_source(kubeconfig: str) -> KubePipelineSource:

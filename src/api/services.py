@@ -1,22 +1,26 @@
-"""What one API process runs besides request handlers, built from the settings and started/stopped by
-the app's lifespan: the model watcher, the online state, the optional feed and sinks."""
+"""What one API process runs besides request handlers, built from the settings: the model watcher, the
+online state, the optional feed and sinks (started and stopped by the app's lifespan), and the parts
+made on the first request that needs them (the agent, the FraudPipeline source). Routes get them
+through `fraudlake.api.deps`."""
 
 from __future__ import annotations
 
 import gc
 import hmac
 import logging
-from collections.abc import AsyncIterator, Callable
+import threading
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 from fastapi import FastAPI
 
+from fraudlake.api.errors import PipelinesUnavailableError
 from fraudlake.api.feed import TransactionFeed, cold_start_rows
 from fraudlake.api.metrics import ApiMetrics
-from fraudlake.api.pipelines import PipelineSource
+from fraudlake.api.pipelines import PipelineSource, kube_pipeline_source
 from fraudlake.api.settings import ApiSettings
 from fraudlake.api.sinks import (
     BackgroundWriter,
@@ -27,8 +31,12 @@ from fraudlake.api.sinks import (
 )
 from fraudlake.ml.registry import LocalStore, MinioStore, ModelRegistry
 from fraudlake.scoring.bundle import ModelBundle, ModelWatcher
-from fraudlake.scoring.core import Scored
+from fraudlake.scoring.core import Scored, score_transactions
+from fraudlake.scoring.models import TransactionIn
 from fraudlake.scoring.state import ServingState
+
+if TYPE_CHECKING:
+    from fraudlake.agent.service import AgentService
 
 log = logging.getLogger("fraudlake.api")
 
@@ -74,7 +82,12 @@ class Services:
         self.feed: TransactionFeed | None = None
         self.sinks: dict[str, BackgroundWriter] = {}
         self._producer: Any = None
-        self.pipelines: PipelineSource | None = None  # read by /v1/pipelines, made on first use
+        # Made on first use (`agent_service`, `pipeline_source`); tests may put their own in place.
+        self.agent: AgentService | None = None
+        self.pipelines: PipelineSource | None = None
+        # One lock each: the pipelines' waits on Kubernetes (in a worker thread) never hold up the
+        # agent's, which is taken on the event loop.
+        self._agent_lock, self._pipelines_lock = threading.Lock(), threading.Lock()
 
     # -- model and state --------------------------------------------------------------------------
     def _on_model(self, bundle: ModelBundle) -> None:
@@ -149,6 +162,42 @@ class Services:
         if "alerts" in self.sinks:
             for message in alert_messages(scored, model_version):
                 self.sinks["alerts"].submit(message)
+
+    # -- parts made on first use ----------------------------------------------------------------------
+    def agent_service(self) -> AgentService:
+        """The process's fraud-analyst agent, made on first use (cheap: its heavy parts load later)."""
+        from fraudlake.agent.service import AgentService
+
+        with self._agent_lock:
+            if self.agent is None:
+                self.agent = AgentService(self.settings, scorer=self.score_record)
+            return self.agent
+
+    def pipeline_source(self) -> PipelineSource:
+        """The FraudPipelines' source, made on first use. Blocking (imports `kubernetes`, reads the
+        credentials): call it off the event loop. PipelinesUnavailableError without a kubeconfig."""
+        kubeconfig = self.settings.kubeconfig
+        if kubeconfig is None:
+            raise PipelinesUnavailableError(
+                "this API does not read FraudPipelines: set FRAUDLAKE_KUBECONFIG to `in-cluster` "
+                "or a kubeconfig file"
+            )
+        with self._pipelines_lock:
+            if self.pipelines is None:
+                self.pipelines = kube_pipeline_source(kubeconfig)
+            return self.pipelines
+
+    def score_record(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        """The agent's score tool: a transaction record (its other columns ignored) scored by the served
+        model and the online state, with the model version. LookupError until a model is loaded."""
+        bundle = self.watcher.current if self.watcher else None
+        if bundle is None or self.state is None:
+            raise LookupError("no model is loaded yet")
+        txn = TransactionIn.model_validate(
+            {k: v for k, v in record.items() if k in TransactionIn.model_fields}
+        )
+        (result,) = score_transactions(bundle, self.state, [txn], "all", self.settings.reasons).results
+        return result.model_dump() | {"model_version": bundle.version}
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:

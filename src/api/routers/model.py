@@ -5,14 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from fraudlake.api.deps import Model
-from fraudlake.api.errors import error_responses
+from fraudlake.api.errors import ModelNotReadyError, UnauthorizedError, error_responses
 from fraudlake.scoring.models import ModelInfo
 
 router = APIRouter(prefix="/v1/model", tags=["model"])
 
 
 @router.get(
-    "", response_model=ModelInfo, responses=error_responses(401, 503), summary="The model being served."
+    "",
+    response_model=ModelInfo,
+    responses=error_responses(UnauthorizedError, ModelNotReadyError),
+    summary="The model being served.",
 )
 async def model_info(model: Model) -> ModelInfo:
     return model.info

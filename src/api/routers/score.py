@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
 from fraudlake.api.deps import JsonBody, Scoring
-from fraudlake.api.errors import error_responses
+from fraudlake.api.errors import ModelNotReadyError, PayloadTooLargeError, UnauthorizedError, error_responses
 from fraudlake.api.logs import current_request_id
 from fraudlake.api.models import MAX_BATCH, BatchRequest, BatchResponse, ScoreResponse
 from fraudlake.scoring.core import score_transactions
@@ -40,12 +40,13 @@ _EXAMPLES = {
 # read as JSON the same way for one transaction and for a thousand, in one pass.
 _TRANSACTION_BODY = JsonBody(TransactionIn, examples=_EXAMPLES)
 _BATCH_BODY = JsonBody(BatchRequest)
+_ERRORS = error_responses(UnauthorizedError, PayloadTooLargeError, 422, ModelNotReadyError)
 
 
 @router.post(
     "",
     response_model=ScoreResponse,
-    responses=error_responses(401, 413, 422, 503),
+    responses=_ERRORS,
     summary="Score one transaction: probability, decision, reasons, rules fired.",
 )
 async def score(ctx: Scoring, txn: Annotated[TransactionIn, Depends(_TRANSACTION_BODY)]) -> Response:
@@ -63,7 +64,7 @@ async def score(ctx: Scoring, txn: Annotated[TransactionIn, Depends(_TRANSACTION
 @router.post(
     "/batch",
     response_model=BatchResponse,
-    responses=error_responses(401, 413, 422, 503),
+    responses=_ERRORS,
     summary=f"Score up to {MAX_BATCH} transactions in order.",
 )
 def score_batch(ctx: Scoring, batch: Annotated[BatchRequest, Depends(_BATCH_BODY)]) -> Response:

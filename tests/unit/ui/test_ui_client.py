@@ -6,8 +6,9 @@ import httpx
 import pytest
 
 from fraudlake.api.errors import ApiError as ApiServerError
-from fraudlake.api.pipelines import KubernetesUnreachableError, PipelinesUnavailableError
-from fraudlake.api.routers.pipelines import PipelineList, pipeline_view
+from fraudlake.api.errors import KubernetesUnreachableError, PipelinesUnavailableError
+from fraudlake.api.models import PipelineList
+from fraudlake.api.pipelines import pipeline_view
 from fraudlake.ui.client import ApiError, ApiUnreachableError, EndpointMissingError, FraudlakeClient
 
 pytestmark = pytest.mark.unit
