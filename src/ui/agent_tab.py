@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
+from fraudlake.api.models import ChatResponse, DocumentSource, NotificationResponse, SqlSource
 from fraudlake.ui import deps
-from fraudlake.ui.client import ChatAnswer, NotificationDraft, SqlTable
 from fraudlake.ui.theme import call_api
 
 HISTORY_KEY, SESSION_KEY, DRAFT_KEY = "agent_history", "agent_session_id", "agent_draft"
@@ -22,7 +22,7 @@ EXAMPLES = [
 @dataclass(frozen=True)
 class Turn:
     question: str
-    answer: ChatAnswer
+    answer: ChatResponse
 
 
 def render() -> None:
@@ -76,12 +76,13 @@ def render_turn(turn: Turn) -> None:
         st.markdown(answer.answer)
         for note in answer.notes:
             st.caption(note)
-        if answer.documents or answer.sql:
-            with st.expander(f"Sources · {len(answer.documents)} documents, {len(answer.sql)} queries"):
-                render_sources(answer.documents, answer.sql)
+        documents, queries = answer.citations.documents, answer.citations.sql
+        if documents or queries:
+            with st.expander(f"Sources · {len(documents)} documents, {len(queries)} queries"):
+                render_sources(documents, queries)
 
 
-def render_sources(documents: list, queries: list[SqlTable]) -> None:
+def render_sources(documents: list[DocumentSource], queries: list[SqlSource]) -> None:
     for doc in documents:
         st.markdown(f"**`{doc.id}`** {f'· {doc.kind}' if doc.kind else ''}")
         if doc.excerpt:
@@ -113,7 +114,7 @@ def _side_panel() -> None:
             st.rerun()
 
 
-def render_draft(draft: NotificationDraft) -> None:
+def render_draft(draft: NotificationResponse) -> None:
     with st.container(border=True):
         if draft.offline:
             st.badge("Offline template", icon=":material/cloud_off:", color="orange")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
+from fraudlake.api.models import Pipeline
 from fraudlake.ui import agent_tab, deps, live_tab, pipelines_tab, score_tab
-from fraudlake.ui.client import ClientError, EndpointMissingError, PipelineStatus
+from fraudlake.ui.client import ClientError, EndpointMissingError
 from fraudlake.ui.theme import PRIMARY, error_message
 
 PAGE_CSS = f"""
@@ -33,7 +34,7 @@ def _sidebar(client: object) -> None:
         else:
             st.success("API connected", icon=":material/cloud_done:")
             st.markdown(f"**Model** `{model.version}`")
-            review, decline = model.thresholds.get("review"), model.thresholds.get("decline")
+            review, decline = model.thresholds.review, model.thresholds.decline
             if review is not None or decline is not None:
                 st.caption(f"Review ≥ {_threshold(review)} · Decline ≥ {_threshold(decline)}")
         if base_url:
@@ -44,7 +45,7 @@ def _threshold(value: float | None) -> str:
     return "off" if value is None else f"{value:.2f}"
 
 
-def _pipelines(client: object) -> list[PipelineStatus] | ClientError | None:
+def _pipelines(client: object) -> list[Pipeline] | ClientError | None:
     """The pipelines, the error to show in their tab, or None when the API has no such endpoint."""
     try:
         return client.pipelines()  # type: ignore[attr-defined]

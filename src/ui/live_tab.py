@@ -10,8 +10,9 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from fraudlake.api.models import SqlResponse
 from fraudlake.ui import deps
-from fraudlake.ui.client import ClientError, EndpointMissingError, SqlTable
+from fraudlake.ui.client import ClientError, EndpointMissingError
 from fraudlake.ui.theme import PRIMARY, RAISES_COLOR, call_api, show_error
 
 REFRESH_SECONDS = 15
@@ -35,7 +36,7 @@ PLAYGROUND_DEFAULT = (
 )
 
 
-def frame(table: SqlTable) -> pd.DataFrame:
+def frame(table: SqlResponse) -> pd.DataFrame:
     return pd.DataFrame(table.rows, columns=table.columns)
 
 

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 from pandas.io.formats.style import Styler
 
-from fraudlake.ui.client import PipelineStatus
+from fraudlake.api.models import Pipeline
 
 # (text color, background) of the Ready and condition-status cells: the table's badges.
 STATE_STYLE = {
@@ -36,7 +36,7 @@ STATE_ICON = {
 }
 
 
-def state(pipeline: PipelineStatus) -> str:
+def state(pipeline: Pipeline) -> str:
     """Ready, Not ready, or Pending (the operator has not written any condition yet)."""
     if pipeline.ready:
         return "Ready"
@@ -48,12 +48,12 @@ def when(timestamp: str) -> str:
     return timestamp.replace("T", " ").replace("Z", " UTC") if timestamp else ""
 
 
-def generations(pipeline: PipelineStatus) -> str:
+def generations(pipeline: Pipeline) -> str:
     observed = "–" if pipeline.observed_generation is None else str(pipeline.observed_generation)
     return f"{observed} / {pipeline.generation if pipeline.generation is not None else '–'}"
 
 
-def overview(pipelines: list[PipelineStatus]) -> pd.DataFrame:
+def overview(pipelines: list[Pipeline]) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
@@ -71,7 +71,7 @@ def overview(pipelines: list[PipelineStatus]) -> pd.DataFrame:
     )
 
 
-def conditions_frame(pipeline: PipelineStatus) -> pd.DataFrame:
+def conditions_frame(pipeline: Pipeline) -> pd.DataFrame:
     return pd.DataFrame(
         [
             {
@@ -79,7 +79,7 @@ def conditions_frame(pipeline: PipelineStatus) -> pd.DataFrame:
                 "Status": c.status,
                 "Reason": c.reason,
                 "Message": c.message,
-                "Last transition": when(c.last_transition),
+                "Last transition": when(c.last_transition_time),
             }
             for c in pipeline.conditions
         ]
@@ -96,7 +96,7 @@ def badges(data: pd.DataFrame, column: str) -> Styler:
     return data.style.map(cell, subset=[column])
 
 
-def render(pipelines: list[PipelineStatus]) -> None:
+def render(pipelines: list[Pipeline]) -> None:
     if not pipelines:
         st.info(
             "No FraudPipeline resources in the cluster yet: create one with "
@@ -112,7 +112,7 @@ def render(pipelines: list[PipelineStatus]) -> None:
         _pipeline_conditions(pipeline)
 
 
-def _summary(pipelines: list[PipelineStatus]) -> None:
+def _summary(pipelines: list[Pipeline]) -> None:
     ready = sum(p.ready for p in pipelines)
     behind = sum(not p.up_to_date for p in pipelines)
     total, ready_col, behind_col = st.columns(3)
@@ -121,7 +121,7 @@ def _summary(pipelines: list[PipelineStatus]) -> None:
     behind_col.metric("Spec not yet reconciled", behind, border=True)
 
 
-def _pipeline_conditions(pipeline: PipelineStatus) -> None:
+def _pipeline_conditions(pipeline: Pipeline) -> None:
     label = state(pipeline)
     why = f" ({pipeline.reason})" if pipeline.reason and not pipeline.ready else ""
     title = f"**{pipeline.namespace}/{pipeline.name}** — :{BADGE_COLOR[label]}[{label}{why}]"

@@ -11,8 +11,8 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from fraudlake.api.models import ScoreResponse
 from fraudlake.ui import deps
-from fraudlake.ui.client import ScoreResult
 from fraudlake.ui.theme import (
     DECISION_COLORS,
     LOWERS_COLOR,
@@ -141,7 +141,7 @@ def _form() -> None:
         st.session_state[RESULT_KEY] = result
 
 
-def render_result(result: ScoreResult) -> None:
+def render_result(result: ScoreResponse) -> None:
     """Gauge, decision, top reasons chart and the rules that fired."""
     st.markdown("#### Result")
     gauge_col, facts_col = st.columns([2, 3], vertical_alignment="center")
@@ -188,7 +188,7 @@ def score_gauge(score: float, decision: str) -> alt.LayerChart | alt.FacetChart:
     return alt.layer(arc, center).properties(height=190, width=190)
 
 
-def reasons_chart(result: ScoreResult) -> alt.Chart:
+def reasons_chart(result: ScoreResponse) -> alt.Chart:
     """Horizontal bars of the top contributions: red raises the fraud odds, green lowers them."""
     rows = [
         {

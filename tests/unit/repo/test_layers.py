@@ -40,6 +40,8 @@ def test_every_layer_contract_is_kept(tmp_path: Path) -> None:
         ("pipeline/_probe.py", "import fraudlake.operator.handlers\n", "depends on none of its consumers"),
         ("scoring/_probe.py", "import torch\n", "scoring core"),
         ("ui/_probe.py", "import clickhouse_connect\n", "UI talks only to the API"),
+        ("ui/_probe.py", "from fraudlake.api.routers import score\n", "UI reads the API through its models"),
+        ("ui/_probe.py", "import fraudlake.scoring.core\n", "UI reads the API through its models"),
         # The lake imports schemas; schemas importing the lake closes a cycle.
         ("schemas/_probe.py", "import fraudlake.lake.loader\n", "No cycles between top-level packages"),
     ],

@@ -9,50 +9,95 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fraudlake.ui import deps
-from fraudlake.ui.client import (
-    ChatAnswer,
-    ClientError,
-    DocumentRef,
-    EndpointMissingError,
-    ModelSummary,
-    NotificationDraft,
-    PipelineCondition,
-    PipelineStatus,
-    Reason,
-    RuleHit,
-    ScoreResult,
-    SqlTable,
+from fraudlake.api.models import (
+    PIPELINE_EXAMPLE,
+    ChatResponse,
+    NotificationResponse,
+    Pipeline,
+    ScoreResponse,
+    SqlResponse,
 )
+from fraudlake.scoring.models import ModelInfo
+from fraudlake.ui import deps
+from fraudlake.ui.client import ClientError, EndpointMissingError
 
 APP = Path(__file__).resolve().parents[3] / "src" / "ui" / "app.py"
 
-SCORE = ScoreResult(
-    txn_id="t-1",
-    score=0.91,
-    decision="decline",
-    model_version="v20260101",
-    reasons=[
-        Reason("amount_vs_card_mean", "Amount relative to the card's mean", 12.5, 1.8),
-        Reason("card_txns_10m", "Card transactions in the last 10 minutes", 4.0, 0.9),
-        Reason("mcc_fraud_rate", "Fraud rate of the merchant category", 0.001, -0.3),
-    ],
-    rules_fired=[RuleHit("burst", "SpendBurst", "4 transactions totalling $2,400 in 10 minutes")],
-)
-CHAT = ChatAnswer(
-    session_id="s-1",
-    answer="Merchant 42 had 7 frauds this week [merchant:42] [SQL].",
-    offline=True,
-    provider="offline",
-    documents=[DocumentRef("merchant:42", "merchant", "Merchant 42: 7 frauds")],
-    sql=[
-        SqlTable(
-            "SELECT merchant_id, count() FROM alerts GROUP BY merchant_id", ["merchant_id", "n"], [["42", 7]]
-        )
-    ],
+# The fakes answer with the API's own models, built from bodies as the API sends them.
+SCORE = ScoreResponse.model_validate(
+    {
+        "txn_id": "t-1",
+        "score": 0.91,
+        "decision": "decline",
+        "request_id": "r-1",
+        "model_version": "v20260101",
+        "reasons": [
+            {"feature": "amount_vs_card_mean", "description": "Amount relative to the card's mean",
+             "value": 12.5, "contribution": 1.8},
+            {"feature": "card_txns_10m", "description": "Card transactions in the last 10 minutes",
+             "value": 4.0, "contribution": 0.9},
+            {"feature": "mcc_fraud_rate", "description": "Fraud rate of the merchant category",
+             "value": 0.001, "contribution": -0.3},
+        ],
+        "rules_fired": [
+            {"rule": "burst", "type": "SpendBurst",
+             "message": "4 transactions totalling $2,400 in 10 minutes"}
+        ],
+    }
+)  # fmt: skip
+MERCHANT_SQL = "SELECT merchant_id, count() FROM alerts GROUP BY merchant_id"
+CHAT = ChatResponse.model_validate(
+    {
+        "request_id": "r-2",
+        "session_id": "s-1",
+        "answer": "Merchant 42 had 7 frauds this week [merchant:42] [SQL].",
+        "offline": True,
+        "provider": "offline",
+        "citations": {
+            "documents": [{"id": "merchant:42", "kind": "merchant", "excerpt": "Merchant 42: 7 frauds"}],
+            "sql": [{"sql": MERCHANT_SQL, "columns": ["merchant_id", "n"], "rows": [["42", 7]],
+                     "row_count": 1, "truncated": False}],
+            "scores": [],
+        },
+        "notes": [],
+    }
+)  # fmt: skip
+MODEL = ModelInfo.model_validate(
+    {
+        "version": "v20260101",
+        "loaded_at": "2026-01-01T00:00:00Z",
+        "source": "memory",
+        "thresholds": {"review": 0.5, "decline": 0.8},
+        "trained_on": {},
+        "periods": {},
+        "metrics": {},
+        "features": 48,
+    }
 )
 
-TOP_MERCHANTS = SqlTable(
+
+def sql_answer(sql: str, columns: list[str], rows: list[list[Any]]) -> SqlResponse:
+    return SqlResponse(request_id="r-3", sql=sql, columns=columns, rows=rows, truncated=False)
+
+
+def pipeline(namespace: str, name: str, **status: Any) -> Pipeline:
+    """A pipeline as the API shows it: the example's facts with `status` fields replaced."""
+    blank = {"ready": False, "reason": "", "topics_ready": "", "tables_ready": "",
+             "observed_generation": None, "up_to_date": False, "conditions": []}  # fmt: skip
+    return Pipeline.model_validate(PIPELINE_EXAMPLE | blank | {"namespace": namespace, "name": name} | status)
+
+
+def condition(type_: str, status: str, reason: str, message: str, when: str = "") -> dict[str, str]:
+    return {
+        "type": type_,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "last_transition_time": when,
+    }
+
+
+TOP_MERCHANTS = sql_answer(
     "SELECT … FROM transactions",
     ["merchant", "city", "state", "frauds", "transactions"],
     [
@@ -75,33 +120,32 @@ class FakeClient:
         self.calls: list[tuple[str, Any]] = []
         self.score_result = SCORE
         self.chat_answer = CHAT
-        self.sql_table = SqlTable("SELECT 1", ["severity", "alerts"], [["high", 3]])
+        self.sql_table = sql_answer("SELECT 1", ["severity", "alerts"], [["high", 3]])
         self.pipeline_list = [
-            PipelineStatus(
-                name="atm",
-                namespace="fraud",
-                ready=False,
+            pipeline(
+                "fraud",
+                "atm",
                 reason="ConnectorNotRunning",
                 topics_ready="4/4",
                 tables_ready="13/13",
                 generation=3,
                 observed_generation=2,
                 conditions=[
-                    PipelineCondition(
+                    condition(
                         "Ready", "False", "ConnectorNotRunning", "task 0 FAILED", "2026-12-01T10:02:13Z"
                     ),
-                    PipelineCondition("TopicsReady", "True", "TopicsReady", "4/4 topics ready"),
+                    condition("TopicsReady", "True", "TopicsReady", "4/4 topics ready"),
                 ],
             ),
-            PipelineStatus(
-                name="cards",
-                namespace="fraud",
+            pipeline(
+                "fraud",
+                "cards",
                 ready=True,
                 reason="Reconciled",
                 generation=1,
                 observed_generation=1,
                 up_to_date=True,
-                conditions=[PipelineCondition("Ready", "True", "Reconciled", "all parts ready")],
+                conditions=[condition("Ready", "True", "Reconciled", "all parts ready")],
             ),
         ]
 
@@ -110,29 +154,36 @@ class FakeClient:
         if name in self.failures:
             raise self.failures[name]
 
-    def model(self) -> ModelSummary:
+    def model(self) -> ModelInfo:
         self._call("model")
-        return ModelSummary("v20260101", "memory", {"review": 0.5, "decline": 0.8})
+        return MODEL
 
-    def score(self, transaction: dict[str, Any]) -> ScoreResult:
+    def score(self, transaction: dict[str, Any]) -> ScoreResponse:
         self._call("score", transaction)
         return self.score_result
 
-    def chat(self, message: str, session_id: str | None = None) -> ChatAnswer:
+    def chat(self, message: str, session_id: str | None = None) -> ChatResponse:
         self._call("chat", (message, session_id))
         return self.chat_answer
 
-    def draft_notification(self, alert_id: str) -> NotificationDraft:
+    def draft_notification(self, alert_id: str) -> NotificationResponse:
         self._call("draft_notification", alert_id)
-        return NotificationDraft(
-            alert_id, "Unusual activity on your card", "Dear customer, …", True, "offline"
+        return NotificationResponse(
+            request_id="r-4",
+            alert_id=alert_id,
+            subject="Unusual activity on your card",
+            body="Dear customer, …",
+            offline=True,
+            provider="offline",
+            sql=[],
+            notes=[],
         )
 
-    def sql(self, query: str) -> SqlTable:
+    def sql(self, query: str) -> SqlResponse:
         self._call("sql", query)
         return TOP_MERCHANTS if "merchant_city" in query else self.sql_table
 
-    def pipelines(self) -> list[PipelineStatus]:
+    def pipelines(self) -> list[Pipeline]:
         self._call("pipelines")
         return self.pipeline_list
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from conftest import CHAT, FakeClient
 from streamlit.testing.v1 import AppTest
 
+from fraudlake.api.models import Citations
 from fraudlake.ui.client import ApiError
 
 pytestmark = pytest.mark.unit
@@ -34,7 +33,8 @@ def test_chat_shows_answer_citations_sql_and_offline_badge(app: AppTest, fake_cl
 
 
 def test_chat_history_keeps_turns_and_session(app: AppTest, fake_client: FakeClient) -> None:
-    fake_client.chat_answer = dataclasses.replace(CHAT, offline=False, documents=[], sql=[])
+    no_citations = Citations(documents=[], sql=[], scores=[])
+    fake_client.chat_answer = CHAT.model_copy(update={"offline": False, "citations": no_citations})
     app.run()
     _ask(app, "first question")
     _ask(app, "second question")

@@ -1,4 +1,5 @@
-"""The UI's HTTP client against a mock transport: auth header, parsing, errors by kind."""
+"""The UI's HTTP client against a mock transport: auth header, answers read with the API's own models,
+errors by kind."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from fraudlake.api.errors import ApiError as ApiServerError
 from fraudlake.api.errors import KubernetesUnreachableError, PipelinesUnavailableError
 from fraudlake.api.models import PipelineList
 from fraudlake.api.pipelines import pipeline_view
-from fraudlake.ui.client import ApiError, ApiUnreachableError, EndpointMissingError, FraudlakeClient
+from fraudlake.ui.client import (
+    ApiError,
+    ApiUnreachableError,
+    EndpointMissingError,
+    FraudlakeClient,
+    UnexpectedAnswerError,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -74,19 +81,58 @@ def test_connection_refused_is_unreachable() -> None:
         _client(refuse).model()
 
 
-def test_chat_citations_nested_or_flat() -> None:
+def test_chat_answers_carry_their_citations() -> None:
     body = {
+        "request_id": "r",
         "session_id": "s",
         "answer": "a",
         "offline": True,
+        "provider": "offline",
         "citations": {
-            "documents": [{"id": "card:1"}],
-            "sql": [{"sql": "SELECT 1", "columns": ["x"], "rows": [[1]]}],
+            "documents": [{"id": "card:1", "kind": "card", "excerpt": "card 1"}],
+            "sql": [{"sql": "SELECT 1", "columns": ["x"], "rows": [[1]], "row_count": 1, "truncated": False}],
+            "scores": [],
         },
+        "notes": [],
     }
     answer = _client(lambda _: httpx.Response(200, json=body)).chat("q")
-    assert answer.documents[0].id == "card:1"
-    assert answer.sql[0].records() == [{"x": 1}]
+    assert answer.citations.documents[0].id == "card:1"
+    assert (answer.citations.sql[0].columns, answer.citations.sql[0].rows) == (["x"], [[1]])
+
+
+def test_fields_a_newer_api_adds_are_ignored() -> None:
+    body = SCORE_BODY | {"explanation_url": "https://…"}
+    body["reasons"] = [body["reasons"][0] | {"direction": "up"}]
+    assert _client(lambda _: httpx.Response(200, json=body)).score({}).reasons[0].feature == "f"
+
+
+def test_model_thresholds_are_read_as_the_api_s_model() -> None:
+    body = {"version": "v1", "loaded_at": "2026-01-01T00:00:00Z", "source": "memory",
+            "thresholds": {"review": 0.4, "decline": None}, "trained_on": {}, "periods": {}, "metrics": {},
+            "features": 48}  # fmt: skip
+    model = _client(lambda _: httpx.Response(200, json=body)).model()
+    assert (model.version, model.thresholds.review, model.thresholds.decline) == ("v1", 0.4, None)
+
+
+def test_an_answer_the_models_cannot_read_is_unexpected_not_a_crash() -> None:
+    missing_score = {k: v for k, v in SCORE_BODY.items() if k != "score"}
+    with pytest.raises(
+        UnexpectedAnswerError, match=r"/v1/score is not a ScoreResponse \(score: Field required"
+    ):
+        _client(lambda _: httpx.Response(200, json=missing_score)).score({})
+    with pytest.raises(UnexpectedAnswerError, match="is http://api a Fraudlake scoring API"):
+        _client(lambda _: httpx.Response(200, text="<html>login</html>")).sql("SELECT 1")
+
+
+def test_an_error_page_not_in_the_api_s_shape_is_an_error_by_its_status() -> None:
+    page = httpx.Response(502, text="<html>Bad Gateway</html>")
+    with pytest.raises(ApiError) as caught:
+        _client(lambda _: page).score({})
+    assert (caught.value.status, caught.value.code, caught.value.message) == (
+        502,
+        "http_error",
+        "Bad Gateway",
+    )
 
 
 def test_serve_command_runs_the_app_headless_with_the_theme() -> None:
@@ -123,7 +169,7 @@ def test_pipelines_parse_what_the_api_returns() -> None:
     )
     assert atm.up_to_date is False
     assert atm.created == "2026-11-30T09:12:44Z"
-    assert atm.conditions[0].last_transition == "2026-12-01T10:02:13Z"
+    assert atm.conditions[0].last_transition_time == "2026-12-01T10:02:13Z"
     assert atm.conditions[0].message == "1 missing"
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TOP_MERCHANTS, FakeClient
+from conftest import TOP_MERCHANTS, FakeClient, pipeline
 from streamlit.testing.v1 import AppTest
 
-from fraudlake.ui.client import ApiError, ApiUnreachableError, PipelineStatus
+from fraudlake.ui.client import ApiError, ApiUnreachableError
 from fraudlake.ui.live_tab import frame, with_merchant_labels
 
 pytestmark = pytest.mark.unit
@@ -104,7 +104,7 @@ def test_pipelines_tab_shows_kubernetes_trouble_readably(app: AppTest, fake_clie
 
 def test_a_pipeline_never_reconciled_is_pending(app: AppTest, fake_client: FakeClient) -> None:
     del fake_client.failures["pipelines"]
-    fake_client.pipeline_list = [PipelineStatus(name="loans", namespace="banking", generation=1)]
+    fake_client.pipeline_list = [pipeline("banking", "loans", generation=1)]
     app.run()
     (expander,) = app.expander
     assert expander.label == "**banking/loans** — :orange[Pending]"

@@ -8,7 +8,8 @@ import pytest
 from conftest import FakeClient
 from streamlit.testing.v1 import AppTest
 
-from fraudlake.ui.client import ApiError, ApiUnreachableError, FieldProblem
+from fraudlake.api.models import FieldError
+from fraudlake.ui.client import ApiError, ApiUnreachableError
 from fraudlake.ui.score_tab import DEFAULTS, random_transaction, transaction_from_form
 
 pytestmark = pytest.mark.unit
@@ -92,7 +93,7 @@ def test_random_button_fills_the_form(app: AppTest) -> None:
                 422,
                 "validation_error",
                 "invalid request",
-                fields=[FieldProblem("zip", "String should match pattern")],
+                fields=[FieldError(field="zip", message="String should match pattern")],
             ),
             "zip",
         ),
