@@ -133,6 +133,30 @@ def test_live_transactions_are_scored_through_the_api(demo_run: tuple[Path, dict
     assert "X-API-Key" in summary["urls"]["Scoring API"]
 
 
+def test_every_live_transaction_is_decided_once_on_the_stream(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    """The stream scorer's decisions as ClickHouse has them (loaded from the decisions topic)."""
+    _, summary = demo_run
+    stream = summary["stream"]
+    assert stream["transactions"] >= 1000
+    assert stream["decided"] == stream["transactions"], stream
+    assert sum(stream["decisions"].values()) == stream["transactions"], stream
+    assert set(stream["decisions"]) <= {"approve", "review", "decline"}
+    assert 0 < stream["latency_ms"]["p50"] <= stream["latency_ms"]["p99"] < 30_000, stream
+
+
+def test_live_fraud_is_caught_on_the_stream_and_alerts_reach_clickhouse(
+    demo_run: tuple[Path, dict[str, Any]],
+) -> None:
+    _, summary = demo_run
+    stream = summary["stream"]
+    assert stream["frauds"] > 0, "the live sample must hold frauds for this test to mean anything"
+    assert stream["frauds_caught"] >= 1, stream
+    assert stream["frauds_caught"] + stream["frauds_missed"] == stream["frauds"]
+    flagged = stream["decisions"].get("review", 0) + stream["decisions"].get("decline", 0)
+    # Every review/decline raises an alert (rules may raise more on approved ones).
+    assert stream["alerts"] >= flagged > 0, stream
+
+
 def test_the_dag_runs_are_visible_in_the_airflow_ui(demo_run: tuple[Path, dict[str, Any]]) -> None:
     stack_dir, _ = demo_run
     airflow = json.loads((stack_dir / "state.json").read_text())["services"]["airflow"]

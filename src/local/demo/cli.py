@@ -19,6 +19,9 @@ def demo(
     clean: Annotated[bool, typer.Option(help="Stop the stack and delete its data first.")] = False,
     serve: Annotated[bool, typer.Option(help="Keep the API and UI running until Ctrl-C.")] = True,
     live: Annotated[int, typer.Option(help="Live transactions to score through the API.")] = 1000,
+    stream: Annotated[
+        int, typer.Option(help="Live transactions the stream scorer decides from the topic (measured).")
+    ] = 2000,
     keep_stack: Annotated[bool, typer.Option(help="Leave the services running at the end.")] = False,
     ready_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for the FraudPipeline to be Ready (stage 2).")
@@ -50,6 +53,7 @@ def demo(
         clean=clean,
         serve=serve,
         live=live,
+        stream=stream,
         keep_stack=keep_stack,
         ready_timeout=ready_timeout,
         fail_at=fail_at,

@@ -6,6 +6,7 @@
 4. lake      the S3 sink connector lands everything in MinIO as Parquet
 5. airflow   lake_to_clickhouse, train_model, index_to_chroma run for real (dag.test())
 6. serve     the scoring API and the UI; live transactions scored; a summary; Ctrl-C stops all
+7. stream    the stream scorer decides live transactions from the topic; decisions and alerts reach ClickHouse
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from fraudlake.local.demo import producer, serve
+from fraudlake.local.demo import producer, serve, stream
 from fraudlake.local.demo.platform import ControlPlane, local_manifests, pipeline_of
 from fraudlake.local.demo.stages import StageTimer, library_output_to, sigterm_as_interrupt, uninterrupted
 from fraudlake.local.demo.summary import print_summary, write_summary
@@ -37,6 +38,9 @@ class DemoOptions:
     clean: bool = False
     serve: bool = True
     live: int = 200
+    # Live transactions sent to the topic for the stream scorer to decide (and the summary to measure):
+    # at the demo's fraud rate, 2,000 hold frauds on several cards.
+    stream: int = 2000
     keep_stack: bool = False  # leave the services running when the demo ends
     days: int = 180  # event-time span of the generated history, ending today (= train_model lookback)
     # Above the real 0.12%: the demo's small bank then has frauds on tens of cards in the validation
@@ -54,6 +58,7 @@ class DemoResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     urls: dict[str, str] = field(default_factory=dict)
     live_decisions: dict[str, int] = field(default_factory=dict)
+    stream: dict[str, Any] = field(default_factory=dict)
     durations: dict[str, float] = field(default_factory=dict)
 
 
@@ -141,16 +146,20 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
 
         with timer.stage("8. serve", "scoring API / UI", str(ctx.log("ui"))):
             serving = serve.start_serving(records, pipeline, ctx.logs_dir)
+        users = producer.demo_users(options.rows, options.days)
         try:
             with timer.stage("9. live scoring", "scoring API", "this terminal"):
                 result.live_decisions = dict(
-                    serve.score_live(
-                        serving,
-                        options.live,
-                        options.seed,
-                        options.fraud_rate,
-                        producer.demo_users(options.rows, options.days),
-                    )
+                    serve.score_live(serving, options.live, options.seed, options.fraud_rate, users)
+                )
+            with timer.stage(
+                "10. stream scoring", "stream scorer (fraudlake scorer run)", str(ctx.log("scorer"))
+            ):
+                streaming = stream.start_stream_scoring(ctx, records, pipeline)
+                control_plane.callback(streaming.stop)  # on every way out, before the operator stops
+                # Another seed than the API's live transactions: other transactions, other ids.
+                result.stream = stream.score_live_stream(
+                    streaming, options.stream, users, options.seed + 2, options.fraud_rate
                 )
             airflow = records["airflow"]
             result.urls = {
@@ -165,7 +174,11 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
             summary = write_summary(result, options.stack_dir)
             console.print(f"[dim]summary as JSON: {summary}[/]")
             if options.serve:
-                console.print("[bold]Serving. Press Ctrl-C to stop everything.[/]")
+                streaming.keep_streaming(users, options.seed + 3, options.fraud_rate)
+                console.print(
+                    f"[bold]Serving; live transactions stream at {stream.LIVE_RATE:.0f}/s. "
+                    "Press Ctrl-C to stop everything.[/]"
+                )
                 serve.wait_for_interrupt()
         finally:
             serving.stop()

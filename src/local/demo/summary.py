@@ -5,10 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
+
+DECISIONS = ("approve", "review", "decline")
 
 if TYPE_CHECKING:
     from fraudlake.local.demo.runner import DemoOptions, DemoResult
@@ -43,11 +45,29 @@ def print_summary(console: Console, result: DemoResult, options: DemoOptions) ->
     if result.live_decisions:
         decided = ", ".join(f"{k} {v}" for k, v in sorted(result.live_decisions.items()))
         console.print(f"live transactions scored through the API: {decided}")
+    if result.stream:
+        print_stream(console, result.stream)
     if result.urls:
         for what, url in result.urls.items():
             console.print(f"{what}: {url}")
     timings = ", ".join(f"{k} {v:.0f}s" for k, v in result.durations.items())
     console.print(f"[dim]stages: {timings}[/]")
+
+
+def print_stream(console: Console, stream: dict[str, Any]) -> None:
+    """The stream scorer's live transactions, as ClickHouse has them (one line each: terminals are narrow)."""
+    table = Table("", "", title="Stream scoring (decisions in ClickHouse)", show_header=False)
+    decided = ", ".join(f"{d} {stream['decisions'].get(d, 0):,}" for d in DECISIONS)
+    latency = stream["latency_ms"]
+    table.add_row("live transactions", f"{stream['transactions']:,} (decided {stream['decided']:,})")
+    table.add_row("decisions", decided)
+    table.add_row(
+        "frauds", f"{stream['frauds']}: caught {stream['frauds_caught']}, missed {stream['frauds_missed']}"
+    )
+    table.add_row("alerts", f"{stream['alerts']:,}")
+    if latency["p50"] is not None:
+        table.add_row("produce → decision", f"p50 {latency['p50']:.0f} ms, p99 {latency['p99']:.0f} ms")
+    console.print(table)
 
 
 SUMMARY_FILE = "demo-summary.json"
