@@ -6,17 +6,20 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import typer
 
-from fraudlake.ml.registry import LocalStore, MinioStore, ModelRegistry, ModelStoreSettings
 from fraudlake.pipeline.naming import topic_name
 from fraudlake.pipeline.spec import SEED_RULES, Rule
-from fraudlake.scoring.bundle import ModelWatcher
-from fraudlake.stream.engine import CardScorer, ScorerTopics, build_application
-from fraudlake.stream.loader import ClickHouseLoader, clickhouse_insert
-from fraudlake.stream.metrics import ScorerMetrics
+
+# The engine (Quix Streams, numpy, XGBoost) loads only when `scorer run` runs: every image's
+# `fraudlake` CLI registers this group, and the operator's has none of those packages.
+if TYPE_CHECKING:
+    from fraudlake.ml.registry import ModelRegistry
+    from fraudlake.stream.engine import ScorerTopics
+    from fraudlake.stream.metrics import ScorerMetrics
 
 scorer_app = typer.Typer(help="The stream scorer: decide every transaction of a pipeline's topic.")
 log = logging.getLogger("fraudlake.stream")
@@ -24,6 +27,8 @@ log = logging.getLogger("fraudlake.stream")
 
 def pipeline_topics(pipeline: str) -> ScorerTopics:
     """The topics of `NAMESPACE/NAME` the scorer reads and writes."""
+    from fraudlake.stream.engine import ScorerTopics
+
     namespace, _, name = pipeline.partition("/")
     if not namespace or not name:
         raise typer.BadParameter("expected NAMESPACE/NAME", param_hint="--pipeline")
@@ -33,6 +38,8 @@ def pipeline_topics(pipeline: str) -> ScorerTopics:
 
 def model_registry(uri: str) -> tuple[ModelRegistry, str]:
     """The registry at `s3://bucket/prefix` (credentials from FRAUDLAKE_S3_*) or a local directory."""
+    from fraudlake.ml.registry import LocalStore, MinioStore, ModelRegistry, ModelStoreSettings
+
     parts = urlsplit(uri)
     if parts.scheme == "s3":
         prefix = parts.path.strip("/") or "models"
@@ -99,6 +106,11 @@ def run(
     """Consume the pipeline's transactions topic in a consumer group and publish one decision per
     transaction to its decisions topic (exactly once), alerts to its alerts topic and unreadable
     messages to its deadletter topic. Replicas share partitions; stop with SIGTERM."""
+    from fraudlake.scoring.bundle import ModelWatcher
+    from fraudlake.stream.engine import CardScorer, build_application
+    from fraudlake.stream.loader import ClickHouseLoader, clickhouse_insert
+    from fraudlake.stream.metrics import ScorerMetrics
+
     _json_logs()
     topics = pipeline_topics(pipeline)
     registry, source = model_registry(model_uri)
