@@ -1,0 +1,353 @@
+"""Stream scorer benchmark: throughput and latency through Kafka, in-process batch scoring, state memory.
+
+- Throughput: N transactions produced up front to a 4-partition topic; one `fraudlake scorer run`
+  process (Quix Streams, exactly-once) decides them; transactions/s from the scorer's first to its
+  last committed decision (read_committed). Reference, same broker, same run: a bare confluent-kafka
+  consume → produce pass-through in Kafka transactions (batches of 1,000). Goal ≥ 10,000 tx/s and
+  ratio ≥ 0.5.
+- Latency: transactions produced at a fixed rate (2,000 tx/s); produce timestamp → the decision's
+  arrival at a read_committed reader. Goal p50 ≤ 20 ms, p99 ≤ 100 ms.
+- Batch: `score_transactions` of 10,000 transactions in one call (features + model + reasons for
+  flagged rows), against XGBoost `inplace_predict` of the same 10,000 ready rows. Goal ≥ 200,000 tx/s.
+- Memory: RSS of a process holding the scorer's online state (`ServingState`) for 1,000,000 cards.
+  Goal ≤ 1 GB.
+
+Medians of `--runs` runs; the load average is recorded. Starts its own Kafka (the local stack) in a
+temporary folder. Writes bench/results/stream.json (and a timestamped copy).
+
+    uv run python bench/stream.py --runs 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results"
+sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "unit" / "stream"))
+
+
+def _model(workdir: Path) -> tuple[dict[str, bytes], Any, Path]:
+    from model_kit import BENCH, trained_model
+
+    from fraudlake.ml.registry import LocalStore, ModelRegistry
+
+    files, frame = trained_model(BENCH)
+    ModelRegistry(LocalStore(workdir / "lake"), "models").publish(files)
+    return files, frame, workdir / "lake" / "models"
+
+
+def _messages(frame: Any, count: int) -> list[tuple[str, bytes]]:
+    from model_kit import frame_records
+    from stream_kit import transaction_message
+
+    records = frame_records(frame, max(0, len(frame) - count))
+    while len(records) < count:  # more than the frame holds: repeat it under new ids
+        records += [r | {"txn_id": f"{r['txn_id']}-{len(records)}"} for r in records[: count - len(records)]]
+    return [transaction_message(r) for r in records]
+
+
+def _committed_rate(bootstrap: str, topic: str, expected: int, timeout: float) -> tuple[float, int]:
+    """(records/s between the first and the last committed record seen by a read_committed reader, count)."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"b-{uuid.uuid4().hex}",
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    seen, first, last, deadline = 0, 0.0, 0.0, time.monotonic() + timeout
+    try:
+        while seen < expected and time.monotonic() < deadline:
+            batch = [m for m in consumer.consume(1000, 0.5) if not m.error()]
+            if batch:
+                now = time.monotonic()
+                first = first or now
+                last, seen = now, seen + len(batch)
+    finally:
+        consumer.close()
+    return (seen / (last - first) if last > first else 0.0), seen
+
+
+def _passthrough(bootstrap: str, source: str, target: str, expected: int) -> None:
+    """The reference: consume → produce in Kafka transactions of up to 1,000 messages, then stop."""
+    from confluent_kafka import Consumer, Producer
+
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"pt-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "transactional.id": f"pt-{uuid.uuid4().hex}", "linger.ms": 5}
+    )
+    producer.init_transactions()
+    consumer.subscribe([source])
+    moved = 0
+    while moved < expected:
+        batch = [m for m in consumer.consume(1000, 0.5) if not m.error()]
+        if not batch:
+            continue
+        producer.begin_transaction()
+        for m in batch:
+            producer.produce(target, key=m.key(), value=m.value())
+        producer.send_offsets_to_transaction(
+            consumer.position(consumer.assignment()), consumer.consumer_group_metadata()
+        )
+        producer.commit_transaction()
+        moved += len(batch)
+    consumer.close()
+
+
+def bench_throughput(
+    bootstrap: str, frame: Any, model_dir: Path, workdir: Path, count: int
+) -> dict[str, Any]:
+    from stream_kit import ScorerProcess, create_topic, produce, topics_of
+
+    messages = _messages(frame, count)
+    pipeline = f"bench-{uuid.uuid4().hex[:8]}"
+    topics = topics_of(pipeline)
+    create_topic(bootstrap, topics["transactions"], 4)
+    produce(bootstrap, topics["transactions"], messages)
+    reference_target = f"{topics['transactions']}.passthrough"
+    create_topic(bootstrap, reference_target, 4)
+    thread = threading.Thread(
+        target=_passthrough, args=(bootstrap, topics["transactions"], reference_target, count)
+    )
+    thread.start()
+    reference, _ = _committed_rate(bootstrap, reference_target, count, 300)
+    thread.join()
+    scorer = ScorerProcess(bootstrap, pipeline, model_dir, workdir, f"tp-{pipeline}").start()
+    try:
+        rate, seen = _committed_rate(bootstrap, topics["decisions"], count, 600)
+    finally:
+        scorer.stop()
+    return {
+        "scorer_tx_per_s": rate,
+        "decided": seen,
+        "passthrough_tx_per_s": reference,
+        "ratio": rate / reference if reference else 0.0,
+    }
+
+
+def bench_latency(
+    bootstrap: str, frame: Any, model_dir: Path, workdir: Path, rate: int, seconds: int
+) -> dict:
+    from confluent_kafka import Consumer, Producer
+    from stream_kit import ScorerProcess, create_topic, topics_of
+
+    pipeline = f"lat-{uuid.uuid4().hex[:8]}"
+    topics = topics_of(pipeline)
+    create_topic(bootstrap, topics["transactions"], 4)
+    scorer = ScorerProcess(bootstrap, pipeline, model_dir, workdir, f"lat-{pipeline}").start()
+    messages = _messages(frame, rate * seconds + 200)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "enable.idempotence": True})
+    for key, value in messages[:200]:  # warm-up: the scorer joins, creates its topics, loads its state
+        producer.produce(topics["transactions"], key=key.encode(), value=value)
+    producer.flush(30)
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"l-{uuid.uuid4().hex}",
+            "isolation.level": "read_committed",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topics["decisions"]])
+    warm = 0
+    while warm < 200:
+        warm += len([m for m in consumer.consume(500, 1.0) if not m.error()])
+    latencies: list[float] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set() or len(latencies) < rate * seconds:
+            for m in consumer.consume(1000, 0.2):
+                if not m.error():
+                    latencies.append(time.time() * 1000 - json.loads(m.value())["produced_ms"])
+            if done.is_set() and time.monotonic() > stop_by:
+                break
+
+    stop_by = time.monotonic() + seconds + 60
+    reader = threading.Thread(target=read)
+    reader.start()
+    start = time.monotonic()
+    for i, (key, value) in enumerate(messages[200:]):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        producer.produce(topics["transactions"], key=key.encode(), value=value)
+        producer.poll(0)
+    producer.flush(30)
+    done.set()
+    reader.join()
+    consumer.close()
+    scorer.stop()
+    ms = np.asarray(latencies)
+    return {
+        "rate": rate,
+        "decisions": len(ms),
+        "p50_ms": float(np.percentile(ms, 50)),
+        "p99_ms": float(np.percentile(ms, 99)),
+        "max_ms": float(ms.max()),
+    }
+
+
+def bench_batch(files: dict[str, bytes], frame: Any, rows: int = 10_000) -> dict[str, Any]:
+    import xgboost as xgb
+    from model_kit import frame_records
+
+    from fraudlake.ml.artifact import FraudModel
+    from fraudlake.pipeline.spec import SEED_RULES
+    from fraudlake.scoring.bundle import ModelBundle
+    from fraudlake.scoring.core import score_transactions
+    from fraudlake.scoring.models import TransactionIn
+    from fraudlake.scoring.state import ServingState
+
+    bundle = ModelBundle.load(FraudModel(files), "bench")
+    txns = [TransactionIn.model_validate(r) for r in frame_records(frame, len(frame) - rows)]
+    state = ServingState(bundle.model.feature_config, SEED_RULES)
+    started = time.perf_counter()
+    score_transactions(bundle, state, txns, "flagged")
+    scoring = time.perf_counter() - started
+    x = np.random.default_rng(0).random((rows, bundle.feature_count), dtype=np.float32)
+    started = time.perf_counter()
+    bundle.model.booster.inplace_predict(x, validate_features=False)
+    predict = time.perf_counter() - started
+    del xgb
+    return {
+        "rows": rows,
+        "score_transactions_tx_per_s": rows / scoring,
+        "inplace_predict_tx_per_s": rows / predict,
+        "ratio_to_inplace_predict": predict / scoring,
+    }
+
+
+def bench_memory(files: dict[str, bytes], cards: int) -> dict[str, Any]:
+    """RSS before and after feeding `cards` cards one transaction each into the scorer's online state."""
+    import resource
+
+    from fraudlake.ml.artifact import FraudModel
+    from fraudlake.pipeline.spec import SEED_RULES
+    from fraudlake.scoring.state import ServingState
+
+    config = FraudModel(files).feature_config
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    state = ServingState(config, SEED_RULES)
+    t0 = 1_546_300_800_000
+    for i in range(cards):
+        state.observe(
+            {
+                "txn_id": f"t{i}",
+                "event_ms": t0 + i,
+                "card_id": f"{i % 400_000}-{i}",
+                "user_id": str(i % 400_000),
+                "merchant_id": str(i % 50_000),
+                "amount": 12.5,
+                "mcc": 5411,
+                "merchant_state": "CA",
+                "use_chip": "Chip Transaction",
+                "errors": None,
+            }
+        )
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"cards": cards, "rss_mb_before": before, "rss_mb_after": after}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--count", type=int, default=100_000, help="transactions per throughput run")
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--cards", type=int, default=1_000_000)
+    parser.add_argument("--parts", default="batch,throughput,latency,memory")
+    args = parser.parse_args()
+    parts = set(args.parts.split(","))
+    from fraudlake.local.stack import manager
+    from fraudlake.local.stack.service import StackContext
+
+    load_before = os.getloadavg()
+    result: dict[str, Any] = {
+        "goals": {
+            "throughput_tx_per_s": 10_000,
+            "ratio": 0.5,
+            "p50_ms": 20,
+            "p99_ms": 100,
+            "batch_tx_per_s": 200_000,
+            "rss_mb": 1024,
+        }
+    }
+    with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
+        workdir = Path(tmp)
+        files, frame, model_dir = _model(workdir)
+        if "batch" in parts:
+            runs = [bench_batch(files, frame) for _ in range(args.runs)]
+            result["batch"] = _median(runs)
+            print("batch", json.dumps(result["batch"]), flush=True)
+        if parts & {"throughput", "latency"}:
+            ctx = StackContext(workdir / "stack")
+            try:
+                bootstrap = manager.up(ctx, ["kafka"])["kafka"].endpoints["bootstrap"]
+                if "throughput" in parts:
+                    runs = [
+                        bench_throughput(bootstrap, frame, model_dir, workdir, args.count)
+                        for _ in range(args.runs)
+                    ]
+                    result["throughput"] = _median(runs) | {"runs": runs}
+                    print("throughput", json.dumps(result["throughput"]), flush=True)
+                if "latency" in parts:
+                    runs = [
+                        bench_latency(bootstrap, frame, model_dir, workdir, args.rate, args.seconds)
+                        for _ in range(args.runs)
+                    ]
+                    result["latency"] = _median(runs) | {"runs": runs}
+                    print("latency", json.dumps(result["latency"]), flush=True)
+            finally:
+                manager.down(ctx)
+        if "memory" in parts:
+            result["memory"] = bench_memory(files, args.cards)
+            print("memory", json.dumps(result["memory"]), flush=True)
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg(),
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=2)
+    (RESULTS / "stream.json").write_text(text)
+    (RESULTS / f"stream-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(text)
+    print(text)
+
+
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        k: statistics.median(r[k] for r in runs) for k, v in runs[0].items() if isinstance(v, int | float)
+    }
+
+
+if __name__ == "__main__":
+    main()
