@@ -5,6 +5,8 @@ Nothing here talks to an API; `fraudlake.operator.children` and `fraudlake.opera
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -12,9 +14,14 @@ from typing import Any
 
 from fraudlake.clickhouse.migrations import RuleParams, SchemaParams
 from fraudlake.lake.connector import S3_SINK_CLASS, s3_sink_config, secret_credentials
+from fraudlake.operator.settings import OperatorSettings
 from fraudlake.pipeline import naming
 from fraudlake.pipeline.spec import FraudPipelineSpec, TopicSpec
 
+# The scorer's children carry the hash of the manifest they were made from: comparing hashes tells
+# whether our part of an object changed without diffing against everything the API server defaults.
+SPEC_HASH_ANNOTATION = "fraudlake.io/spec-hash"
+SCORER_STATE_DIR = "/var/lib/fraudlake-scorer"  # RocksDB state; an emptyDir rebuilt from changelogs
 _RETENTION_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
@@ -190,3 +197,239 @@ def _normalised(value: Any) -> Any:
     if isinstance(value, int | float):
         return str(value)
     return value
+
+
+# --- the stream scorer: ServiceAccount, PodDisruptionBudget and Deployment -----------------------------
+
+
+def scorer_name(pipeline: Pipeline) -> str:
+    """Name of the scorer's Deployment, ServiceAccount and PodDisruptionBudget (pipeline names are
+    at most 40 characters, so this stays a valid name)."""
+    return f"{pipeline.name}-scorer"
+
+
+def scorer_selector_labels(pipeline: Pipeline) -> dict[str, str]:
+    """The Deployment's pod selector: immutable once created, so only what never changes."""
+    return {"app.kubernetes.io/name": "fraudlake-scorer", "app.kubernetes.io/instance": pipeline.name}
+
+
+def scorer_labels(pipeline: Pipeline) -> dict[str, str]:
+    return {
+        **pipeline.labels,
+        **scorer_selector_labels(pipeline),
+        "app.kubernetes.io/component": "scorer",
+        "app.kubernetes.io/part-of": "fraudlake",
+    }
+
+
+def kafka_bootstrap(pipeline: Pipeline) -> str:
+    """Where the scorer reaches Kafka: spec.kafka.bootstrapServers, else the bootstrap Service Strimzi
+    creates for the cluster (plain listener, port 9092)."""
+    kafka = pipeline.spec.kafka
+    if kafka.bootstrap_servers:
+        return kafka.bootstrap_servers
+    return f"{kafka.cluster_ref.name}-kafka-bootstrap.{pipeline.kafka_namespace}.svc:9092"
+
+
+def scorer_resources(pipeline: Pipeline, settings: OperatorSettings) -> dict[str, dict[str, str]]:
+    """The operator's default requests and limits with spec.scoring.resources laid over key by key."""
+    override = pipeline.spec.scoring.resources
+    merged: dict[str, dict[str, str]] = {}
+    for part in ("requests", "limits"):
+        chosen = getattr(override, part, None) if override else None
+        values = {**settings.scorer_resources.get(part, {})}
+        values |= chosen.model_dump(exclude_none=True) if chosen else {}
+        if values:
+            merged[part] = values
+    return merged
+
+
+def scorer_env(pipeline: Pipeline, settings: OperatorSettings) -> list[dict[str, Any]]:
+    """The scorer's environment: Kafka, the model registry and choice, thresholds, rules, ClickHouse."""
+    scoring, clickhouse = pipeline.spec.scoring, pipeline.spec.clickhouse
+    plain: dict[str, str | None] = {
+        "FRAUDLAKE_KAFKA_BOOTSTRAP": kafka_bootstrap(pipeline),
+        "FRAUDLAKE_MODEL_URI": settings.scorer_model_uri,
+        "FRAUDLAKE_S3_ENDPOINT": settings.scorer_s3_endpoint,
+        "FRAUDLAKE_SCORER_MODEL": scoring.model,
+        "FRAUDLAKE_SCORER_REVIEW_THRESHOLD": _number(scoring.review_threshold),
+        "FRAUDLAKE_SCORER_DECLINE_THRESHOLD": _number(scoring.thresholds.decline),
+        "FRAUDLAKE_SCORER_RULES": json.dumps(
+            [rule.model_dump(by_alias=True) for rule in pipeline.spec.rules], separators=(",", ":")
+        ),
+        "FRAUDLAKE_SCORER_METRICS_PORT": str(settings.scorer_metrics_port),
+        "FRAUDLAKE_SCORER_STATE_DIR": SCORER_STATE_DIR,
+        "FRAUDLAKE_CLICKHOUSE_DATABASE": clickhouse.database,
+    }
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items() if v is not None]
+    dsn = {"name": clickhouse.endpoint_secret.name, "key": clickhouse.endpoint_secret.key}
+    env.append({"name": "FRAUDLAKE_CLICKHOUSE_DSN", "valueFrom": {"secretKeyRef": dsn}})
+    return env
+
+
+def scorer_manifests(pipeline: Pipeline, settings: OperatorSettings) -> list[dict[str, Any]]:
+    """ServiceAccount, PodDisruptionBudget and Deployment of the pipeline's scorer, each stamped with
+    its hash; in the pipeline's namespace (the DSN Secret it reads lives there)."""
+    return [
+        _stamped(manifest)
+        for manifest in (
+            scorer_service_account(pipeline, settings),
+            scorer_disruption_budget(pipeline),
+            scorer_deployment(pipeline, settings),
+        )
+    ]
+
+
+def scorer_service_account(pipeline: Pipeline, settings: OperatorSettings) -> dict[str, Any]:
+    metadata = _scorer_metadata(pipeline)
+    if settings.scorer_service_account_annotations:
+        metadata["annotations"] = dict(settings.scorer_service_account_annotations)
+    # The scorer never calls the Kubernetes API: no token in its pods.
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata,
+        "automountServiceAccountToken": False,
+    }
+
+
+def scorer_disruption_budget(pipeline: Pipeline) -> dict[str, Any]:
+    # One pod at a time: each eviction moves its partitions to the others in one rebalance, and a
+    # one-replica scorer still lets a node drain.
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": _scorer_metadata(pipeline),
+        "spec": {"maxUnavailable": 1, "selector": {"matchLabels": scorer_selector_labels(pipeline)}},
+    }
+
+
+def scorer_deployment(pipeline: Pipeline, settings: OperatorSettings) -> dict[str, Any]:
+    """The scorer Deployment: non-root, read-only root filesystem, probes on the metrics port."""
+    scoring = pipeline.spec.scoring
+    port = settings.scorer_metrics_port
+    probe = {"httpGet": {"path": "/metrics", "port": "metrics"}, "timeoutSeconds": 5}
+    container = {
+        "name": "scorer",
+        "image": scoring.image or settings.scorer_image,
+        "imagePullPolicy": settings.scorer_image_pull_policy,
+        # The command is explicit, so an image override (e.g. the API image with the scorer extra)
+        # runs the scorer whatever its own CMD is.
+        "command": ["fraudlake"],
+        "args": ["scorer", "run", f"--pipeline={pipeline.namespace}/{pipeline.name}"],
+        "env": scorer_env(pipeline, settings),
+        **(
+            {"envFrom": [{"secretRef": {"name": settings.scorer_env_secret}}]}
+            if settings.scorer_env_secret
+            else {}
+        ),
+        "ports": [{"name": "metrics", "containerPort": port, "protocol": "TCP"}],
+        # /metrics is served once the first model is loaded (the scorer waits up to 120 s for it).
+        "startupProbe": {**probe, "periodSeconds": 5, "failureThreshold": 30},
+        "livenessProbe": {**probe, "periodSeconds": 20, "failureThreshold": 3},
+        "readinessProbe": {**probe, "periodSeconds": 10, "failureThreshold": 3},
+        "resources": scorer_resources(pipeline, settings),
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+        },
+        "volumeMounts": [
+            {"name": "state", "mountPath": SCORER_STATE_DIR},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - an emptyDir; the root fs is read-only
+        ],
+    }
+    template = {
+        "metadata": {
+            "labels": scorer_labels(pipeline),
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": str(port),
+                "prometheus.io/path": "/metrics",
+            },
+        },
+        "spec": {
+            "serviceAccountName": scorer_name(pipeline),
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "runAsGroup": 10001,
+                "fsGroup": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            # SIGTERM lets the scorer close its open Kafka transaction rather than leave it to time out.
+            "terminationGracePeriodSeconds": 30,
+            "containers": [container],
+            "volumes": [
+                {"name": "state", "emptyDir": {"sizeLimit": "1Gi"}},
+                {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+            ],
+        },
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": _scorer_metadata(pipeline),
+        "spec": {
+            "replicas": scoring.replicas,
+            "selector": {"matchLabels": scorer_selector_labels(pipeline)},
+            # A new pod joins before an old one leaves, so the group never scores with fewer pods.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+            "template": template,
+        },
+    }
+
+
+def scorer_child_differs(existing: Mapping[str, Any], desired: Mapping[str, Any]) -> bool:
+    """Whether a scorer child in the cluster needs the desired manifest: another hash, a label of ours
+    missing or changed, or (a Deployment) someone scaled it by hand."""
+    metadata = existing.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    if any(labels.get(k) != v for k, v in desired["metadata"]["labels"].items()):
+        return True
+    wanted_hash = desired["metadata"]["annotations"][SPEC_HASH_ANNOTATION]
+    if (metadata.get("annotations") or {}).get(SPEC_HASH_ANNOTATION) != wanted_hash:
+        return True
+    if desired["kind"] == "Deployment":
+        return (existing.get("spec") or {}).get("replicas") != desired["spec"]["replicas"]
+    return False
+
+
+def deployment_readiness(deployment: Mapping[str, Any] | None, desired: int) -> tuple[int, str]:
+    """(available pods of the current generation, why the Deployment is not ready or "")."""
+    if deployment is None:
+        return 0, "the Deployment does not exist"
+    status = deployment.get("status") or {}
+    generation = (deployment.get("metadata") or {}).get("generation")
+    if not status or status.get("observedGeneration") is None:
+        return 0, "no status from the Deployment controller yet (is kube-controller-manager running?)"
+    if generation is not None and status["observedGeneration"] < generation:
+        return 0, f"the Deployment controller has not observed generation {generation} yet"
+    available = min(int(status.get("availableReplicas") or 0), int(status.get("updatedReplicas") or 0))
+    if available >= desired:
+        return available, ""
+    why = f"{available}/{desired} scorer pods available"
+    for condition in status.get("conditions") or ():
+        # ReplicaFailure (e.g. quota) and Progressing=False (ProgressDeadlineExceeded) say why.
+        failing = condition.get("type") == "ReplicaFailure" and condition.get("status") == "True"
+        stalled = condition.get("type") == "Progressing" and condition.get("status") == "False"
+        if failing or stalled:
+            why += f"; {condition.get('reason')}: {condition.get('message')}"
+    return available, why
+
+
+def _scorer_metadata(pipeline: Pipeline) -> dict[str, Any]:
+    return {"name": scorer_name(pipeline), "namespace": pipeline.namespace, "labels": scorer_labels(pipeline)}
+
+
+def _stamped(manifest: dict[str, Any]) -> dict[str, Any]:
+    digest = hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:16]
+    metadata = manifest["metadata"]
+    metadata["annotations"] = {**metadata.get("annotations", {}), SPEC_HASH_ANNOTATION: digest}
+    return manifest
+
+
+def _number(value: float | None) -> str | None:
+    return None if value is None else repr(value)

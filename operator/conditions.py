@@ -60,7 +60,7 @@ def ready_from_parts(conditions: Sequence[Mapping[str, Any]]) -> Condition:
             return condition(
                 READY, False, current.get("reason") or f"{part}False", current.get("message", "")
             )
-    return condition(READY, True, "Ready", "topics, lake sink and ClickHouse tables are ready")
+    return condition(READY, True, "Ready", "topics, lake sink, ClickHouse tables and scorer are ready")
 
 
 def find(conditions: Iterable[Mapping[str, Any]] | None, type_: str) -> Mapping[str, Any] | None:

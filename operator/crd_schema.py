@@ -43,6 +43,12 @@ PRINTER_COLUMNS = [
         "description": "Tables present / expected",
     },
     {
+        "name": "Scoring",
+        "type": "string",
+        "jsonPath": ".status.scoringReady",
+        "description": "Available scorer pods / desired, or off",
+    },
+    {
         "name": "Ready",
         "type": "string",
         "jsonPath": '.status.conditions[?(@.type=="Ready")].status',

@@ -3,12 +3,14 @@
 Each handler makes one call into `fraudlake.operator.reconcile`; the work lives there and in the
 pure builders. Run with ``fraudlake operator run`` (or ``kopf run -m fraudlake.operator.handlers``).
 
-- create / resume: reconcile everything (topics, lake sink connector, ClickHouse tables);
+- create / resume: reconcile everything (topics, lake sink connector, ClickHouse tables, scorer);
 - field changes: spec.kafka → topics, spec.lake → connector, spec.clickhouse / spec.rules → tables;
+  spec.scoring, and the parts of spec.kafka / .clickhouse / .rules the scorer is given → scorer;
 - any update: record observedGeneration;
 - pause annotation ``fraudlake.io/pause-reconciliation: "true"``: stop applying changes
   (condition ReconciliationPaused); removing it reconciles everything that changed meanwhile;
-- delete (finalizer ``fraudlake.io/finalizer``): deletionPolicy Retain keeps children, Delete removes them;
+- delete (finalizer ``fraudlake.io/finalizer``): the scorer stops; deletionPolicy Retain keeps the other
+  children, Delete removes them;
 - drift timer: recreate deleted children, re-apply missing tables, record the check in status.drift
   (any handler that recreates a child the status listed records it there too).
 """
@@ -22,7 +24,7 @@ from typing import Any
 import kopf
 
 from fraudlake.operator import kube, reconcile
-from fraudlake.operator.reconcile import ALL_STEPS, CONNECTOR, TABLES, TOPICS, Step
+from fraudlake.operator.reconcile import ALL_STEPS, CONNECTOR, SCORER, TABLES, TOPICS, Step
 from fraudlake.operator.settings import operator_settings
 from fraudlake.pipeline import naming
 
@@ -61,7 +63,8 @@ def reconcile_pipeline(
 
 @kopf.on.field(*RESOURCE, field="spec.kafka", old=kopf.PRESENT)
 def update_topics(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    _reconcile(TOPICS, body, status, patch, memo)
+    # The scorer's Kafka bootstrap comes from spec.kafka.
+    _reconcile((*TOPICS, *SCORER), body, status, patch, memo)
 
 
 @kopf.on.field(*RESOURCE, field="spec.lake", old=kopf.PRESENT)
@@ -74,7 +77,13 @@ def update_connector(
 @kopf.on.field(*RESOURCE, field="spec.clickhouse", old=kopf.PRESENT)
 @kopf.on.field(*RESOURCE, field="spec.rules", old=kopf.PRESENT)
 def update_tables(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
-    _reconcile(TABLES, body, status, patch, memo)
+    # The scorer is given the rules and the ClickHouse Secret and database too.
+    _reconcile((*TABLES, *SCORER), body, status, patch, memo)
+
+
+@kopf.on.field(*RESOURCE, field="spec.scoring", old=kopf.PRESENT)
+def update_scorer(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
+    _reconcile(SCORER, body, status, patch, memo)
 
 
 @kopf.on.update(*RESOURCE)

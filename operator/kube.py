@@ -19,6 +19,12 @@ from kubernetes.client.exceptions import ApiException
 from fraudlake.pipeline import naming
 
 STRIMZI_PLURALS = {"KafkaTopic": "kafkatopics", "KafkaConnector": "kafkaconnectors"}
+# Built-in kinds the operator manages (the scorer's), by the API class and the method suffix they use.
+NATIVE_APIS = {
+    "Deployment": ("AppsV1Api", "namespaced_deployment"),
+    "ServiceAccount": ("CoreV1Api", "namespaced_service_account"),
+    "PodDisruptionBudget": ("PolicyV1Api", "namespaced_pod_disruption_budget"),
+}
 
 
 def configure() -> None:
@@ -133,6 +139,64 @@ def delete_strimzi(kind: str, namespace: str, name: str) -> bool:
         custom_api().delete_namespaced_custom_object(
             naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, namespace, STRIMZI_PLURALS[kind], name
         )
+    except ApiException as exc:
+        if exc.status == 404:
+            return False
+        raise _transient(exc, f"deleting {kind} {namespace}/{name}") from exc
+    return True
+
+
+def _native(kind: str, verb: str) -> Any:
+    api_class, suffix = NATIVE_APIS[kind]
+    return getattr(getattr(client, api_class)(_api_client()), f"{verb}_{suffix}")
+
+
+def _as_dict(obj: Any) -> dict[str, Any]:
+    # The typed clients return models; the reconcilers read plain camelCase data, like Strimzi objects.
+    return cast(dict[str, Any], _api_client().sanitize_for_serialization(obj))
+
+
+def get_native(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """A Deployment, ServiceAccount or PodDisruptionBudget as plain data, or None when it does not exist."""
+    try:
+        return _as_dict(_native(kind, "read")(name, namespace))
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise _transient(exc, f"reading {kind} {namespace}/{name}") from exc
+
+
+def list_native(kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+    try:
+        found = _native(kind, "list")(namespace, label_selector=selector)
+    except ApiException as exc:
+        raise _transient(exc, f"listing {kind} in {namespace}") from exc
+    return list(_as_dict(found).get("items", []))
+
+
+def create_native(manifest: dict[str, Any]) -> dict[str, Any]:
+    meta = manifest["metadata"]
+    try:
+        return _as_dict(_native(manifest["kind"], "create")(meta["namespace"], manifest))
+    except ApiException as exc:
+        raise _transient(exc, f"creating {manifest['kind']} {meta['namespace']}/{meta['name']}") from exc
+
+
+def replace_native(manifest: dict[str, Any], resource_version: str) -> dict[str, Any]:
+    """Replace the object with the manifest (a merge would keep env entries the manifest dropped);
+    `resource_version` makes a concurrent writer's change a conflict, retried, not overwritten."""
+    meta = manifest["metadata"]
+    body = {**manifest, "metadata": {**meta, "resourceVersion": resource_version}}
+    try:
+        return _as_dict(_native(manifest["kind"], "replace")(meta["name"], meta["namespace"], body))
+    except ApiException as exc:
+        raise _transient(exc, f"updating {manifest['kind']} {meta['namespace']}/{meta['name']}") from exc
+
+
+def delete_native(kind: str, namespace: str, name: str) -> bool:
+    """Delete the object (a Deployment's pods go with it, in the background); False when already gone."""
+    try:
+        _native(kind, "delete")(name, namespace, propagation_policy="Background")
     except ApiException as exc:
         if exc.status == 404:
             return False

@@ -19,6 +19,7 @@ from fraudlake.operator import conditions
 from fraudlake.operator.builders import Pipeline
 from fraudlake.operator.children import delete_children, reconcile_connector, reconcile_topics
 from fraudlake.operator.results import Event, Known, StepResult
+from fraudlake.operator.scorer import delete_scorer, reconcile_scorer
 from fraudlake.operator.tables import ClickHouseUnavailableError, drop_pipeline_database, reconcile_tables
 from fraudlake.pipeline import naming
 from fraudlake.pipeline.spec import FraudPipelineSpec
@@ -28,7 +29,8 @@ Step = Callable[[Pipeline, Known], StepResult]
 TOPICS: tuple[Step, ...] = (reconcile_topics,)
 CONNECTOR: tuple[Step, ...] = (reconcile_connector,)
 TABLES: tuple[Step, ...] = (reconcile_tables,)
-ALL_STEPS: tuple[Step, ...] = (*TOPICS, *CONNECTOR, *TABLES)
+SCORER: tuple[Step, ...] = (reconcile_scorer,)
+ALL_STEPS: tuple[Step, ...] = (*TOPICS, *CONNECTOR, *TABLES, *SCORER)
 
 
 @dataclass
@@ -140,9 +142,16 @@ def pause_status(previous: Mapping[str, Any] | None, paused: bool) -> dict[str, 
 
 
 def delete_pipeline(pipeline: Pipeline, body: kopf.Body, retry: float) -> None:
-    """Honour deletionPolicy: Retain leaves children and tables; Delete removes them, retrying until
-    the children are gone, then drops the database."""
+    """Stop the scorer, then honour deletionPolicy: Retain leaves children and tables; Delete removes
+    them, retrying until the children are gone, then drops the database.
+
+    The scorer goes whatever the policy: it holds no data of its own (its state lives in Kafka
+    changelog topics), and a scorer without its pipeline would go on deciding an orphaned topic.
+    """
     database = pipeline.spec.clickhouse.database
+    stopped = delete_scorer(pipeline)
+    if stopped:
+        kopf.event(body, type="Normal", reason="ScorerRemoved", message="Removed " + ", ".join(stopped))
     if pipeline.spec.deletion_policy == "Retain":
         message = f"deletionPolicy Retain: kept topics, connector and database {database}"
         kopf.event(body, type="Normal", reason="Retained", message=message)

@@ -20,7 +20,7 @@ class Event:
 
 @dataclass
 class StepResult:
-    """Outcome of reconciling one kind of child (topics, connector or tables).
+    """Outcome of reconciling one kind of child (topics, connector, tables or the scorer).
 
     `waiting` names a dependency that is not there yet (retry later); `permanent` is a spec problem
     that retrying cannot fix (the user must change the spec). `status` holds the status fields the
@@ -43,6 +43,7 @@ class Known:
     topics: frozenset[str] = frozenset()
     connector: str = ""
     tables: frozenset[str] = frozenset()
+    scorer: str = ""
 
     @classmethod
     def from_status(cls, status: Mapping[str, Any] | None) -> Known:
@@ -51,4 +52,5 @@ class Known:
             topics=frozenset(status.get("topics") or ()),
             connector=str(status.get("connector") or ""),
             tables=frozenset(status.get("tables") or ()),
+            scorer=str(status.get("scorer") or ""),
         )

@@ -1,15 +1,21 @@
-"""Operator settings from the environment (FRAUDLAKE_OPERATOR_*), loaded once per process."""
+"""Operator settings from the environment (FRAUDLAKE_OPERATOR_*), loaded once per process.
+
+The scorer's settings are what every pipeline's scorer Deployment shares (the Helm chart's `scorer`
+values); each pipeline's spec.scoring may override the image and resources.
+"""
 
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class OperatorSettings(BaseSettings):
-    """Timings of the reconcile loop; the defaults suit a real cluster, tests shorten them."""
+    """Timings of the reconcile loop and the scorer's defaults; the defaults suit a real cluster, tests
+    shorten the timings."""
 
     model_config = SettingsConfigDict(env_prefix="FRAUDLAKE_OPERATOR_")
 
@@ -22,6 +28,35 @@ class OperatorSettings(BaseSettings):
     request_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of kopf's own API requests."
     )
+
+    scorer_image: str = Field(
+        default="ghcr.io/fraudlake/fraudlake-scorer:0.1.0",
+        description="Image of the scorer pods (Dockerfile.scorer), unless spec.scoring.image overrides it.",
+    )
+    scorer_image_pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
+    scorer_resources: dict[str, dict[str, str]] = Field(
+        default={"requests": {"cpu": "250m", "memory": "512Mi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+        description="Default requests and limits (JSON); spec.scoring.resources overrides key by key.",
+    )
+    scorer_model_uri: str = Field(
+        default="s3://fraudlake-lake/models/",
+        description="The model registry the scorers read (s3://bucket/prefix), like the API's "
+        "FRAUDLAKE_MODEL_URI.",
+    )
+    scorer_s3_endpoint: str | None = Field(
+        default=None, description="S3-compatible endpoint of the registry (MinIO); unset: AWS S3."
+    )
+    scorer_env_secret: str | None = Field(
+        default=None,
+        description="Secret in each pipeline's namespace whose keys become the scorer's environment "
+        "(e.g. FRAUDLAKE_S3_ACCESS_KEY/_SECRET_KEY for MinIO); unset: none (IRSA on EKS).",
+    )
+    scorer_service_account_annotations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Annotations of each scorer ServiceAccount (JSON), e.g. the IRSA role that reads "
+        "the models.",
+    )
+    scorer_metrics_port: int = Field(default=9100, ge=1024, le=65535, description="Prometheus /metrics port.")
 
 
 @functools.cache

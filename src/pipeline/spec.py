@@ -22,6 +22,13 @@ S3_ENDPOINT = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$"
 CLICKHOUSE_DATABASE = r"^[a-z_][a-z0-9_]{0,62}$"
 RULE_NAME = r"^[a-z][a-z0-9_]{0,39}$"
 DATA_KEY = r"^[-._a-zA-Z0-9]+$"  # a key within a Secret's data
+QUANTITY = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$"  # a Kubernetes quantity, the usual suffixes
+MODEL_REF = r"^(champion|[A-Za-z0-9][A-Za-z0-9._-]*)$"
+# An image reference: [registry[:port]/]path[:tag][@sha256:digest].
+IMAGE = (
+    r"^[a-z0-9][a-z0-9._/-]*(:[0-9]+/[a-z0-9._/-]+)?(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(@sha256:[a-f0-9]{64})?$"
+)
 
 
 def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, Any]:
@@ -291,12 +298,99 @@ SEED_RULES = (
 )
 
 
-class ScoringSpec(ApiModel):
-    """How the scoring service turns probabilities into alerts."""
+class ResourceList(ApiModel):
+    """CPU and memory, as Kubernetes quantities."""
 
-    threshold: float = Field(
-        default=0.5, gt=0, lt=1, description="Fraud probability above which an alert is raised."
+    cpu: str | None = Field(default=None, max_length=32, pattern=QUANTITY, description="CPU, e.g. 500m or 2.")
+    memory: str | None = Field(
+        default=None, max_length=32, pattern=QUANTITY, description="Memory, e.g. 512Mi or 2Gi."
     )
+
+
+class ResourceRequirements(ApiModel):
+    """A container's requests and limits; a key left unset takes the operator's default (Helm values)."""
+
+    requests: ResourceList | None = Field(default=None, description="What the scheduler reserves.")
+    limits: ResourceList | None = Field(default=None, description="What the container may use at most.")
+
+
+class ScoringThresholds(ApiModel):
+    """Overrides of the model's decision thresholds; unset: the thresholds the model was trained with."""
+
+    review: float | None = Field(
+        default=None, gt=0, lt=1, description="Fraud probability from which a transaction goes to review."
+    )
+    decline: float | None = Field(
+        default=None, gt=0, lt=1, description="Fraud probability from which a transaction is declined."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.review) || !has(self.decline) || self.decline > self.review",
+                    "scoring.thresholds.decline must be greater than scoring.thresholds.review",
+                    ".decline",
+                )
+            ]
+        }
+    )
+
+
+class ScoringSpec(ApiModel):
+    """The stream scorer: a Deployment deciding every transaction of the pipeline's topic."""
+
+    replicas: int = Field(
+        # Off by default: a new pipeline has no champion model yet (models are trained from the lake the
+        # pipeline fills), and a scorer without a model cannot start. Turn it on once a model is promoted.
+        default=0,
+        ge=0,
+        le=1000,
+        description="Scorer pods; 0 turns the scorer off. At most the transactions topic's partitions "
+        "(each partition is scored by one pod; more pods would idle).",
+    )
+    model: str = Field(
+        default="champion",
+        min_length=1,
+        max_length=64,
+        pattern=MODEL_REF,
+        description="Model to serve: 'champion' (followed as it is promoted) or a pinned version.",
+    )
+    thresholds: ScoringThresholds = Field(
+        default=ScoringThresholds(), description="Decision threshold overrides."
+    )
+    threshold: float | None = Field(
+        default=None,
+        gt=0,
+        lt=1,
+        description="Deprecated: the former alert threshold, now read as thresholds.review (set only one).",
+    )
+    resources: ResourceRequirements | None = Field(
+        default=None, description="Requests and limits of each scorer pod; unset: the operator's defaults."
+    )
+    image: str | None = Field(
+        default=None,
+        max_length=512,
+        pattern=IMAGE,
+        description="Scorer image override (repository:tag or repository@sha256:...); unset: the operator's.",
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.threshold) || !has(self.thresholds) || !has(self.thresholds.review)",
+                    "scoring.threshold is the deprecated name of scoring.thresholds.review: set only one",
+                    ".threshold",
+                )
+            ]
+        }
+    )
+
+    @property
+    def review_threshold(self) -> float | None:
+        """The review threshold override, from thresholds.review or the deprecated threshold."""
+        return self.thresholds.review if self.thresholds.review is not None else self.threshold
 
 
 class FraudPipelineSpec(ApiModel):
@@ -308,7 +402,7 @@ class FraudPipelineSpec(ApiModel):
     rules: tuple[Rule, ...] = Field(
         default=SEED_RULES, max_length=16, description="Windowed fraud rules; defaults to the two seed rules."
     )
-    scoring: ScoringSpec = Field(default=ScoringSpec(), description="Scoring settings.")
+    scoring: ScoringSpec = Field(default=ScoringSpec(), description="The stream scorer (a Deployment).")
     deletion_policy: Literal["Retain", "Delete"] = Field(
         default="Retain",
         description="On deletion, Retain keeps topics, connector and tables; Delete removes them.",
@@ -326,6 +420,12 @@ class FraudPipelineSpec(ApiModel):
                     "!self.clickhouse.streamingIngest || has(self.kafka.bootstrapServers)",
                     "clickhouse.streamingIngest needs kafka.bootstrapServers (how ClickHouse reaches Kafka)",
                     ".kafka",
+                ),
+                _cel(
+                    "self.scoring.replicas <= self.kafka.topics.transactions.partitions",
+                    "scoring.replicas must not exceed kafka.topics.transactions.partitions (one pod per "
+                    "partition at most; more would idle)",
+                    ".scoring.replicas",
                 ),
                 _cel(
                     "!has(self.lake.endpoint) || has(self.lake.credentialsSecret)",

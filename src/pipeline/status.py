@@ -12,21 +12,24 @@ from pydantic import Field
 
 from fraudlake.pipeline.spec import ApiModel
 
-# Condition types, in Strimzi's shape: Ready sums up the three parts; Paused while the pause
-# annotation is set.
+# Condition types, in Strimzi's shape: Ready sums up the four parts; Paused while the pause
+# annotation is set. ScoringReady is True with reason ScorerOff when spec.scoring.replicas is 0.
 READY = "Ready"
 TOPICS_READY = "TopicsReady"
 CONNECTORS_READY = "ConnectorsReady"
 TABLES_READY = "TablesReady"
+SCORING_READY = "ScoringReady"
 PAUSED = "ReconciliationPaused"
-PARTS = (TOPICS_READY, CONNECTORS_READY, TABLES_READY)
+PARTS = (TOPICS_READY, CONNECTORS_READY, TABLES_READY, SCORING_READY)
 CONDITION_TYPES = (READY, *PARTS, PAUSED)
 
 
 class Condition(ApiModel):
     """A status condition, in Strimzi's shape."""
 
-    type: str = Field(description="Ready, TopicsReady, ConnectorsReady, TablesReady or ReconciliationPaused.")
+    type: str = Field(
+        description="Ready, TopicsReady, ConnectorsReady, TablesReady, ScoringReady or ReconciliationPaused."
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     reason: str = Field(default="", description="One CamelCase word.")
     message: str = Field(default="", description="What happened, for a human.")
@@ -50,7 +53,8 @@ class FraudPipelineStatus(ApiModel):
         default=None, description="The metadata.generation last reconciled."
     )
     conditions: tuple[Condition, ...] = Field(
-        default=(), description="Ready, TopicsReady, ConnectorsReady, TablesReady, ReconciliationPaused."
+        default=(),
+        description="Ready, TopicsReady, ConnectorsReady, TablesReady, ScoringReady, ReconciliationPaused.",
     )
     topics: tuple[str, ...] = Field((), description="KafkaTopic names (in the Kafka cluster's namespace).")
     topics_ready: str = Field(default="", description="Ready topics / topics, e.g. 4/4.")
@@ -60,4 +64,8 @@ class FraudPipelineStatus(ApiModel):
     database: str = Field(default="", description="ClickHouse database.")
     tables: tuple[str, ...] = Field((), description="ClickHouse tables and views present.")
     tables_ready: str = Field(default="", description="Present tables and views / expected, e.g. 13/13.")
+    scorer: str = Field(default="", description="The scorer Deployment's name (in the pipeline's namespace).")
+    scoring_ready: str = Field(
+        default="", description="Available scorer pods / desired, e.g. 2/2; 'off' when replicas is 0."
+    )
     drift: DriftStatus | None = Field(default=None, description="Drift timer's last check.")

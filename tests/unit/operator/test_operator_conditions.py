@@ -9,7 +9,14 @@ import pytest
 from fraudlake.operator import conditions as c
 from fraudlake.operator.reconcile import Outcome, pause_status, status_patch
 from fraudlake.operator.results import StepResult
-from fraudlake.pipeline.status import CONNECTORS_READY, PAUSED, READY, TABLES_READY, TOPICS_READY
+from fraudlake.pipeline.status import (
+    CONNECTORS_READY,
+    PAUSED,
+    READY,
+    SCORING_READY,
+    TABLES_READY,
+    TOPICS_READY,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -44,6 +51,7 @@ def test_ready_needs_every_part() -> None:
     parts = [
         c.condition(TOPICS_READY, True, "TopicsReady"),
         c.condition(CONNECTORS_READY, True, "ConnectorReady"),
+        c.condition(SCORING_READY, True, "ScorerOff"),
     ]
     assert c.ready_from_parts(parts)["status"] == "False"
     parts.append(c.condition(TABLES_READY, False, "ClickHouseUnavailable", "ClickHouse unavailable: refused"))
@@ -55,6 +63,18 @@ def test_ready_needs_every_part() -> None:
     )
     parts[-1] = c.condition(TABLES_READY, True, "TablesReady")
     assert c.ready_from_parts(parts)["status"] == "True"
+
+
+def test_a_scorer_without_available_pods_keeps_the_pipeline_unready() -> None:
+    why = "scorer Deployment fraud/demo-scorer: 0/2 scorer pods available"
+    parts = [
+        c.condition(TOPICS_READY, True, "TopicsReady"),
+        c.condition(CONNECTORS_READY, True, "ConnectorReady"),
+        c.condition(TABLES_READY, True, "TablesReady"),
+        c.condition(SCORING_READY, False, "ScorerNotAvailable", why),
+    ]
+    ready = c.ready_from_parts(parts)
+    assert (ready["status"], ready["reason"], ready["message"]) == ("False", "ScorerNotAvailable", why)
 
 
 @pytest.mark.parametrize(
@@ -99,6 +119,7 @@ def test_status_patch_records_generation_fields_and_ready() -> None:
             ),
             StepResult(c.condition(CONNECTORS_READY, True, "ConnectorReady"), {"connector": "k"}),
             StepResult(c.condition(TABLES_READY, True, "TablesReady"), {"tablesReady": "13/13"}),
+            StepResult(c.condition(SCORING_READY, True, "ScorerOff"), {"scorer": "", "scoringReady": "off"}),
         ]
     )
     patch = status_patch({}, outcome, 7)
