@@ -78,6 +78,17 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: ["kafka.strimzi.io"]
   resources: ["kafkatopics", "kafkaconnectors"]
   verbs: ["get", "list", "watch", "create", "patch", "update", "delete"]
+# The stream scorer of each pipeline (spec.scoring): its Deployment, ServiceAccount and PodDisruptionBudget,
+# found again by label (list) and removed at replicas 0 or with the pipeline.
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "update", "delete"]
+- apiGroups: [""]
+  resources: ["serviceaccounts"]
+  verbs: ["get", "list", "watch", "create", "update", "delete"]
+- apiGroups: ["policy"]
+  resources: ["poddisruptionbudgets"]
+  verbs: ["get", "list", "watch", "create", "update", "delete"]
 # The ClickHouse endpoint and lake credentials Secrets named in the spec; read only, never listed.
 - apiGroups: [""]
   resources: ["secrets"]
