@@ -75,9 +75,16 @@ def object_name_template(spec: FraudPipelineSpec) -> str:
     return lake_prefix(spec) + "{{topic}}/{{partition:padding=true}}-{{start_offset:padding=true}}.parquet"
 
 
+# The record streams, written by the producer in Connect's JSON envelope. Alerts are not among them:
+# the API and the stream scorer write them as plain JSON (a Connect envelope there would make every
+# alert consumer unwrap it), the lake has no table for them, and they reach ClickHouse through the
+# scorer's loader. Sinking them made the sink task fail on the first alert.
+LAKE_STREAMS = ("transactions", "cards", "users")
+
+
 def sink_topics(namespace: str, pipeline: str) -> list[str]:
-    """Every stream of the pipeline goes to the lake."""
-    return [naming.topic_name(namespace, pipeline, stream) for stream in naming.STREAMS]
+    """The pipeline's record streams: what the lake keeps."""
+    return [naming.topic_name(namespace, pipeline, stream) for stream in LAKE_STREAMS]
 
 
 def s3_sink_config(

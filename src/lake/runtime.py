@@ -48,7 +48,7 @@ class LakePipeline:
     database: str
 
     def topics(self) -> list[str]:
-        """The sink's topics that have a ClickHouse table (the lake also keeps alerts)."""
+        """The sink's topics that have a ClickHouse table."""
         return [topic for topic in sink_topics(self.namespace, self.pipeline) if target_for(topic)]
 
     def as_variable(self) -> dict[str, str]:
