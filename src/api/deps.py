@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute
 
 from fraudlake.api.errors import ModelNotReadyError, UnauthorizedError
 from fraudlake.api.pipelines import PipelineSource
-from fraudlake.api.services import Services
+from fraudlake.api.runtime import Services
 from fraudlake.scoring.bundle import ModelBundle
 from fraudlake.scoring.state import ServingState
 

@@ -14,7 +14,7 @@ from fraudlake.api.deps import complete_openapi, require_api_key
 from fraudlake.api.errors import UnauthorizedError, error_responses, install_error_handlers
 from fraudlake.api.middleware import RequestContextMiddleware
 from fraudlake.api.routers import agent, alerts, health, model, pipelines, score
-from fraudlake.api.services import Services
+from fraudlake.api.runtime import Services
 from fraudlake.api.settings import ApiSettings, load_settings
 from fraudlake.ml.registry import ModelRegistry
 

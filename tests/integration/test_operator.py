@@ -173,18 +173,19 @@ def test_example_pipeline_becomes_ready(
         obj = get_pipeline(api, namespace, "demo")
         status = obj["status"]
         assert status["observedGeneration"] == obj["metadata"]["generation"]
-        assert (status["topicsReady"], status["tablesReady"]) == ("4/4", "10/10")
+        assert (status["topicsReady"], status["tablesReady"]) == ("4/4", "11/11")
         assert {c["type"]: c["status"] for c in status["conditions"]} == {
             "Ready": "True",
             "TopicsReady": "True",
             "ConnectorsReady": "True",
             "TablesReady": "True",
+            "ScoringReady": "True",  # spec.scoring.replicas 0: the scorer is off, nothing to wait for
         }
         assert all(c["lastTransitionTime"].endswith("Z") for c in status["conditions"])
         assert tables(ch, database) >= CORE_OBJECTS
 
         listed = kubectl("get", "fp", "-n", namespace)
-        assert listed.stdout.split("\n")[1].split()[:4] == ["demo", "4/4", "10/10", "True"]
+        assert listed.stdout.split("\n")[1].split()[:5] == ["demo", "4/4", "11/11", "off", "True"]
 
         transactions = strimzi(
             api, "kafkatopics", kafka_namespace, naming.topic_name(namespace, "demo", "transactions")
@@ -335,7 +336,7 @@ def test_pipeline_through_the_local_clickhouse_server(
         world = Env(api, kubectl, server.dsn, fake)
         with run_operator(world.namespace):
             database = world.create(deletionPolicy="Delete")["spec"]["clickhouse"]["database"]
-            assert world.wait_ready()["status"]["tablesReady"] == "10/10"
+            assert world.wait_ready()["status"]["tablesReady"] == "11/11"
             over_http = connect(server.dsn)
             assert tables(over_http, database) >= CORE_OBJECTS
             world.delete()

@@ -23,7 +23,7 @@ from fraudlake.api.errors import (
 from fraudlake.api.logs import current_request_id
 from fraudlake.api.models import NAME, NAMESPACE, Pipeline, PipelineList
 from fraudlake.api.pipelines import pipeline_view
-from fraudlake.api.services import Services
+from fraudlake.api.runtime import Services
 
 router = APIRouter(prefix="/v1/pipelines", tags=["pipelines"])
 _ERRORS = error_responses(

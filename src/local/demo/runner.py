@@ -20,7 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
-from fraudlake.local.demo import producer, serve, stream
+from fraudlake.local.demo import produce, serve, stream_stage
 from fraudlake.local.demo.platform import ControlPlane, local_manifests, pipeline_of
 from fraudlake.local.demo.stages import StageTimer, library_output_to, sigterm_as_interrupt, uninterrupted
 from fraudlake.local.demo.summary import print_summary, write_summary
@@ -113,7 +113,7 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
             )
 
         with timer.stage("3. produce", "producer (fraudlake produce)", str(ctx.log("producer"))):
-            producer.produce(
+            produce.produce(
                 records["kafka"],
                 namespace,
                 name,
@@ -146,7 +146,7 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
 
         with timer.stage("8. serve", "scoring API / UI", str(ctx.log("ui"))):
             serving = serve.start_serving(records, pipeline, ctx.logs_dir)
-        users = producer.demo_users(options.rows, options.days)
+        users = produce.demo_users(options.rows, options.days)
         try:
             with timer.stage("9. live scoring", "scoring API", "this terminal"):
                 result.live_decisions = dict(
@@ -155,10 +155,10 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
             with timer.stage(
                 "10. stream scoring", "stream scorer (fraudlake scorer run)", str(ctx.log("scorer"))
             ):
-                streaming = stream.start_stream_scoring(ctx, records, pipeline)
+                streaming = stream_stage.start_stream_scoring(ctx, records, pipeline)
                 control_plane.callback(streaming.stop)  # on every way out, before the operator stops
                 # Another seed than the API's live transactions: other transactions, other ids.
-                result.stream = stream.score_live_stream(
+                result.stream = stream_stage.score_live_stream(
                     streaming, options.stream, users, options.seed + 2, options.fraud_rate
                 )
             airflow = records["airflow"]
@@ -176,7 +176,7 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
             if options.serve:
                 streaming.keep_streaming(users, options.seed + 3, options.fraud_rate)
                 console.print(
-                    f"[bold]Serving; live transactions stream at {stream.LIVE_RATE:.0f}/s. "
+                    f"[bold]Serving; live transactions stream at {stream_stage.LIVE_RATE:.0f}/s. "
                     "Press Ctrl-C to stop everything.[/]"
                 )
                 serve.wait_for_interrupt()

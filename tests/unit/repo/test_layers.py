@@ -53,3 +53,31 @@ def test_a_planted_violation_breaks_its_contract(
     assert result.returncode != 0, f"{module} ({source.strip()}) went unnoticed"
     _, _, broken_section = result.stdout.partition("Broken contracts")
     assert broken.lower() in broken_section.lower(), result.stdout[-3000:]
+
+
+def names_beside_packages(view: Path) -> dict[str, list[str]]:
+    """Every package's last name with all modules and packages that carry it.
+
+    FastAPI's routers are named after the resource they serve (`routers.agent`), as is the habit;
+    they are the one place a module may share a package's name.
+    """
+    names: dict[str, list[str]] = {}
+    packages = set()
+    for folder, dirs, files in os.walk(view / namespace_view.ROOT_PACKAGE, followlinks=True):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        parts = Path(folder).relative_to(view).parts
+        if "__init__.py" in files:
+            packages.add(parts[-1])
+            names.setdefault(parts[-1], []).append(".".join(parts))
+        if parts[-1] == "routers":
+            continue
+        for module in (f.removesuffix(".py") for f in files if f.endswith(".py") and f != "__init__.py"):
+            names.setdefault(module, []).append(".".join((*parts, module)))
+    return {name: dotted for name, dotted in names.items() if name in packages}
+
+
+def test_no_module_or_package_shares_a_package_name(tmp_path: Path) -> None:
+    """`fraudlake.ddl` beside `fraudlake.clickhouse.ddl` reads as one thing and is two: never again."""
+    names = names_beside_packages(namespace_view.build(tmp_path / "view"))
+    assert len(names) > 15, "the walk found the namespace"
+    assert {name: dotted for name, dotted in names.items() if len(dotted) > 1} == {}

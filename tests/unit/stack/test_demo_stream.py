@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fraudlake.local.demo.stream import stream_summary
+from fraudlake.local.demo.stream_stage import stream_summary
 
 
 def test_frauds_flagged_count_as_caught_and_approved_or_undecided_as_missed() -> None:

@@ -8,8 +8,8 @@ from fraudlake.local.stack.service import Service
 def registry() -> dict[str, Service]:
     # Imported lazily so `fraudlake --help` does not pay for every service module.
     from fraudlake.local.stack.services.airflow import AirflowService
-    from fraudlake.local.stack.services.chroma import ChromaService
     from fraudlake.local.stack.services.chdb_engine import ClickHouseService
+    from fraudlake.local.stack.services.chroma import ChromaService
     from fraudlake.local.stack.services.connect import KafkaConnectService
     from fraudlake.local.stack.services.kafka import KafkaService
     from fraudlake.local.stack.services.kube import KubeService
