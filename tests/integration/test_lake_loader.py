@@ -95,6 +95,18 @@ def put_in_objects(lake: Lake, table: pa.Table, per_object: int = PER_OBJECT) ->
         lake.put_transactions(table.slice(first, per_object), first)
 
 
+def insert_rows_before(lake: Lake, key: str, offset: int) -> None:
+    """What a death in the middle of a multi-part insert leaves in the table: the object's rows
+    below `offset`, inserted as the loader would."""
+    source = lake.store.s3_table_function(lake.store.object_url(key))
+    target = TARGETS["transactions"]
+    lake.client.command(
+        f"INSERT INTO {lake.database}.transactions ({', '.join(target.columns())}) "
+        f"SELECT {', '.join(target.select_expressions())} FROM {source} WHERE offset < {offset}",
+        settings={"use_structure_from_insertion_table_in_table_functions": 0},
+    )
+
+
 def test_objects_load_once_however_often_the_loader_runs(lake: Lake, transactions: pa.Table) -> None:
     put_in_objects(lake, transactions)
     report = lake.loader().load(lake.objects())
@@ -155,13 +167,7 @@ def test_a_partly_inserted_object_gets_exactly_its_missing_rows(lake: Lake, tran
         [LedgerEntry(obj, "transactions", LOADING, OffsetRange(0, 0, PER_OBJECT - 1), PER_OBJECT)],
         RunInfo("died", EPOCH, datetime.now(UTC)),
     )
-    source = lake.store.s3_table_function(lake.store.object_url(key))
-    target = TARGETS["transactions"]
-    lake.client.command(
-        f"INSERT INTO {lake.database}.transactions ({', '.join(target.columns())}) "
-        f"SELECT {', '.join(target.select_expressions())} FROM {source} WHERE offset < 123",
-        settings={"use_structure_from_insertion_table_in_table_functions": 0},
-    )
+    insert_rows_before(lake, key, 123)
     report = lake.loader().load(lake.objects())
     assert (report.rows, report.skipped_rows) == (PER_OBJECT - 123, 123)
     assert lake.fingerprint() == expected(transactions.slice(0, PER_OBJECT))
@@ -263,13 +269,7 @@ def test_a_failed_partial_load_is_never_repeated_even_after_the_ledger_merges(
     Ledger(lake.client, lake.database).record(
         [LedgerEntry(obj, "transactions", LOADING, offsets, PER_OBJECT)], died
     )
-    source = lake.store.s3_table_function(lake.store.object_url(key))
-    target = TARGETS["transactions"]
-    lake.client.command(
-        f"INSERT INTO {lake.database}.transactions ({', '.join(target.columns())}) "
-        f"SELECT {', '.join(target.select_expressions())} FROM {source} WHERE offset < 200",
-        settings={"use_structure_from_insertion_table_in_table_functions": 0},
-    )
+    insert_rows_before(lake, key, 200)
     Ledger(lake.client, lake.database).record(
         [LedgerEntry(obj, "transactions", FAILED, offsets, error="connection reset mid-insert")], died
     )
