@@ -17,7 +17,11 @@ DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 RETENTION = r"^([1-9][0-9]{0,5}(ms|s|m|h|d|w)|infinite)$"
 BOOTSTRAP = r"^[A-Za-z0-9.-]+:[0-9]{1,5}(,[A-Za-z0-9.-]+:[0-9]{1,5})*$"
 S3_BUCKET = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
-S3_PREFIX = r"^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$"
+# Segments of S3-safe characters, each holding at least one that is not a dot: "." and ".." would
+# let one pipeline's prefix climb into another's (lake.prefix: ../other-tenant). RE2-compatible, so
+# the API server enforces the same pattern.
+_PREFIX_SEGMENT = r"\.*[A-Za-z0-9!_*'()-][A-Za-z0-9!_.*'()-]*"
+S3_PREFIX = rf"^{_PREFIX_SEGMENT}(/{_PREFIX_SEGMENT})*$"
 S3_ENDPOINT = r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$"
 CLICKHOUSE_DATABASE = r"^[a-z_][a-z0-9_]{0,62}$"
 RULE_NAME = r"^[a-z][a-z0-9_]{0,39}$"

@@ -86,6 +86,14 @@ INVALID: list[tuple[str, Mutation, str]] = [
     ),
     ("bucket-name", _set("spec.lake.bucket", "My_Bucket"), "spec.lake.bucket in body should match"),
     ("prefix-leading-slash", _set("spec.lake.prefix", "/raw"), "spec.lake.prefix in body should match"),
+    # One pipeline's prefix must not climb into another tenant's.
+    (
+        "prefix-parent-segment",
+        _set("spec.lake.prefix", "../other-tenant"),
+        "spec.lake.prefix in body should match",
+    ),
+    ("prefix-inner-dot-dot", _set("spec.lake.prefix", "fraud/../x"), "spec.lake.prefix in body should match"),
+    ("prefix-dot-segment", _set("spec.lake.prefix", "fraud/./x"), "spec.lake.prefix in body should match"),
     (
         "endpoint-without-scheme",
         _set("spec.lake.endpoint", "minio:9000"),

@@ -159,3 +159,15 @@ def test_examples_parse_and_validate_against_the_crd_schema() -> None:
 def test_invalid_specs_fail_to_parse(change: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         FraudPipelineSpec.parse({**MINIMAL, **change})
+
+
+@pytest.mark.parametrize("prefix", ["../other-tenant", "fraud/../x", "fraud/./x", ".", "a/..", "a//b"])
+def test_a_lake_prefix_cannot_climb_into_another_tenants(prefix: str) -> None:
+    with pytest.raises(ValidationError, match="prefix"):
+        FraudPipelineSpec.parse({**MINIMAL, "lake": {**MINIMAL["lake"], "prefix": prefix}})
+
+
+@pytest.mark.parametrize("prefix", ["pipelines/fraud/demo", ".hidden/x", "v1.2/raw", "a_b-c"])
+def test_ordinary_lake_prefixes_pass(prefix: str) -> None:
+    spec = FraudPipelineSpec.parse({**MINIMAL, "lake": {**MINIMAL["lake"], "prefix": prefix}})
+    assert spec.lake.prefix == prefix
