@@ -137,7 +137,7 @@ def pipelines_namespace(kube: ServiceRecord) -> str:
         namespace,
         naming.PLURAL,
         "cards-us",
-        {"spec": {"scoring": {"threshold": 0.6}}},
+        {"spec": {"scoring": {"thresholds": {"review": 0.6}}}},
     )
     return namespace
 
