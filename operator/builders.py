@@ -10,12 +10,14 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from fraudlake.clickhouse.migrations import RuleParams, SchemaParams
 from fraudlake.lake.connector import S3_SINK_CLASS, s3_sink_config, secret_credentials
 from fraudlake.operator.settings import OperatorSettings
 from fraudlake.pipeline import naming
+from fraudlake.pipeline import scorer_env as scorer_env_names
 from fraudlake.pipeline.spec import FraudPipelineSpec, TopicSpec
 
 # The scorer's children carry the hash of the manifest they were made from: comparing hashes tells
@@ -73,10 +75,20 @@ def topic_config(topic: TopicSpec) -> dict[str, Any]:
     return config
 
 
+def scorer_topics(spec: FraudPipelineSpec) -> list[tuple[str, TopicSpec]]:
+    """The stream scorer's output topics, shaped after the transactions topic (the spec has no section
+    for them): decisions get its partitions (one decision per transaction, keyed by card like it), the
+    deadletter one partition; both its replicas, min.insync.replicas and retention, and never compaction
+    (a compacted decisions topic would keep only each card's last decision)."""
+    transactions = spec.kafka.topics.transactions.model_copy(update={"cleanup_policy": "delete"})
+    return [("decisions", transactions), ("deadletter", transactions.model_copy(update={"partitions": 1}))]
+
+
 def topic_manifests(pipeline: Pipeline) -> list[dict[str, Any]]:
-    """One Strimzi KafkaTopic per stream, in the Kafka cluster's namespace."""
+    """One Strimzi KafkaTopic per stream (spec.kafka.topics) and per scorer output stream
+    (`naming.SCORER_STREAMS`, created whether the scorer runs or not), in the Kafka cluster's namespace."""
     manifests = []
-    for stream, topic in pipeline.spec.kafka.topics.items():
+    for stream, topic in [*pipeline.spec.kafka.topics.items(), *scorer_topics(pipeline.spec)]:
         name = naming.topic_name(pipeline.namespace, pipeline.name, stream)
         labels = {
             **pipeline.labels,
@@ -232,38 +244,68 @@ def kafka_bootstrap(pipeline: Pipeline) -> str:
 
 
 def scorer_resources(pipeline: Pipeline, settings: OperatorSettings) -> dict[str, dict[str, str]]:
-    """The operator's default requests and limits with spec.scoring.resources laid over key by key."""
+    """The operator's default requests and limits with spec.scoring.resources laid over key by key.
+
+    A default never contradicts what the pipeline set (the API server refuses a request above its limit):
+    a request raised above the default limit raises that limit, a limit lowered below the default
+    request lowers that request. A pipeline setting both is held to requests ≤ limits by the CRD.
+    """
     override = pipeline.spec.scoring.resources
+    explicit: dict[str, dict[str, str]] = {}
     merged: dict[str, dict[str, str]] = {}
     for part in ("requests", "limits"):
         chosen = getattr(override, part, None) if override else None
-        values = {**settings.scorer_resources.get(part, {})}
-        values |= chosen.model_dump(exclude_none=True) if chosen else {}
-        if values:
-            merged[part] = values
-    return merged
+        explicit[part] = chosen.model_dump(exclude_none=True) if chosen else {}
+        merged[part] = {**settings.scorer_resources.get(part, {}), **explicit[part]}
+    requests, limits = merged["requests"], merged["limits"]
+    for key in requests.keys() & limits.keys():
+        request, limit = quantity_value(requests[key]), quantity_value(limits[key])
+        if request is None or limit is None or request <= limit:
+            continue
+        if key in explicit["requests"] and key not in explicit["limits"]:
+            limits[key] = requests[key]
+        elif key in explicit["limits"] and key not in explicit["requests"]:
+            requests[key] = limits[key]
+    return {part: values for part, values in merged.items() if values}
+
+
+_QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
+_QUANTITY_FACTORS = {
+    None: Decimal(1),
+    "m": Decimal("0.001"),
+    **{suffix: Decimal(1000) ** power for power, suffix in enumerate("kMGTPE", start=1)},
+    **{f"{suffix}i": Decimal(1024) ** power for power, suffix in enumerate("KMGTPE", start=1)},
+}
+
+
+def quantity_value(text: str) -> Decimal | None:
+    """A Kubernetes quantity ('500m', '2', '1.5Gi') as a number; None for a form this does not read."""
+    match = _QUANTITY.fullmatch(str(text).strip())
+    if not match:
+        return None
+    return Decimal(match.group(1)) * _QUANTITY_FACTORS[match.group(2)]
 
 
 def scorer_env(pipeline: Pipeline, settings: OperatorSettings) -> list[dict[str, Any]]:
     """The scorer's environment: Kafka, the model registry and choice, thresholds, rules, ClickHouse."""
     scoring, clickhouse = pipeline.spec.scoring, pipeline.spec.clickhouse
     plain: dict[str, str | None] = {
-        "FRAUDLAKE_KAFKA_BOOTSTRAP": kafka_bootstrap(pipeline),
-        "FRAUDLAKE_MODEL_URI": settings.scorer_model_uri,
-        "FRAUDLAKE_S3_ENDPOINT": settings.scorer_s3_endpoint,
-        "FRAUDLAKE_SCORER_MODEL": scoring.model,
-        "FRAUDLAKE_SCORER_REVIEW_THRESHOLD": _number(scoring.review_threshold),
-        "FRAUDLAKE_SCORER_DECLINE_THRESHOLD": _number(scoring.thresholds.decline),
-        "FRAUDLAKE_SCORER_RULES": json.dumps(
+        scorer_env_names.KAFKA_BOOTSTRAP: kafka_bootstrap(pipeline),
+        scorer_env_names.MODEL_URI: settings.scorer_model_uri,
+        scorer_env_names.S3_ENDPOINT: settings.scorer_s3_endpoint,
+        scorer_env_names.MODEL: scoring.model,
+        scorer_env_names.REVIEW_THRESHOLD: _number(scoring.review_threshold),
+        scorer_env_names.DECLINE_THRESHOLD: _number(scoring.thresholds.decline),
+        scorer_env_names.RULES: json.dumps(
             [rule.model_dump(by_alias=True) for rule in pipeline.spec.rules], separators=(",", ":")
         ),
-        "FRAUDLAKE_SCORER_METRICS_PORT": str(settings.scorer_metrics_port),
-        "FRAUDLAKE_SCORER_STATE_DIR": SCORER_STATE_DIR,
-        "FRAUDLAKE_CLICKHOUSE_DATABASE": clickhouse.database,
+        scorer_env_names.METRICS_PORT: str(settings.scorer_metrics_port),
+        scorer_env_names.STATE_DIR: SCORER_STATE_DIR,
+        scorer_env_names.CLICKHOUSE_DATABASE: clickhouse.database,
     }
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items() if v is not None]
     dsn = {"name": clickhouse.endpoint_secret.name, "key": clickhouse.endpoint_secret.key}
-    env.append({"name": "FRAUDLAKE_CLICKHOUSE_DSN", "valueFrom": {"secretKeyRef": dsn}})
+    env.append({"name": scorer_env_names.CLICKHOUSE_DSN, "valueFrom": {"secretKeyRef": dsn}})
     return env
 
 

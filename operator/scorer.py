@@ -8,7 +8,10 @@ generation), written by the Deployment controller.
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from kubernetes.client.exceptions import ApiException
 
 from fraudlake.operator import kube
 from fraudlake.operator.builders import (
@@ -46,33 +49,45 @@ def reconcile_scorer(pipeline: Pipeline, known: Known) -> StepResult:
     name = scorer_name(pipeline)
     events, repaired, refusals = [], [], []
     deployment: dict[str, Any] | None = None
+    rejections = []
     for desired in scorer_manifests(pipeline, operator_settings()):
         kind, where = desired["kind"], f"{pipeline.namespace}/{name}"
         current = kube.get_native(kind, pipeline.namespace, name)
-        if current is None:
-            current = kube.create_native(desired)
-            verb = "Recreated" if kind == "Deployment" and name == known.scorer else "Created"
-            events.append(Event("Normal", f"Scorer{verb}", f"{verb} {kind} {where}"))
-            if verb == "Recreated":
-                repaired.append(f"Deployment {name}")
-        elif naming.owner_of((current.get("metadata") or {}).get("labels")) != (
-            pipeline.namespace,
-            pipeline.name,
-        ):
-            refusals.append(f"{kind} {where} exists and is not this pipeline's scorer; rename or remove it")
+        try:
+            if current is None:
+                current = kube.create_native(desired)
+                verb = "Recreated" if kind == "Deployment" and name == known.scorer else "Created"
+                events.append(Event("Normal", f"Scorer{verb}", f"{verb} {kind} {where}"))
+                if verb == "Recreated":
+                    repaired.append(f"Deployment {name}")
+            elif naming.owner_of((current.get("metadata") or {}).get("labels")) != (
+                pipeline.namespace,
+                pipeline.name,
+            ):
+                refusals.append(
+                    f"{kind} {where} exists and is not this pipeline's scorer; rename or remove it"
+                )
+                continue
+            elif scorer_child_differs(current, desired):
+                current = kube.replace_native(desired, current["metadata"]["resourceVersion"])
+                events.append(Event("Normal", "ScorerUpdated", f"Updated {kind} {where}"))
+        except ApiException as exc:
+            if exc.status not in (400, 422):
+                raise
+            # The API server refused what the spec and the operator's settings make (the spec passed
+            # the CRD's validation): retrying cannot help, a change of either can.
+            rejections.append(f"the API server refused {kind} {where}: {_reason(exc)}")
             continue
-        elif scorer_child_differs(current, desired):
-            current = kube.replace_native(desired, current["metadata"]["resourceVersion"])
-            events.append(Event("Normal", "ScorerUpdated", f"Updated {kind} {where}"))
         if kind == "Deployment":
             deployment = current
-    if refusals:
-        message = "; ".join(refusals)
-        events.append(Event("Warning", "ScorerNameTaken", message))
-        status = {"scorer": "", "scoringReady": f"0/{replicas}"}
-        return StepResult(
-            condition(SCORING_READY, False, "ScorerNameTaken", message), status, events, permanent=message
-        )
+    for reason, problems in (("ScorerNameTaken", refusals), ("ScorerRejected", rejections)):
+        if problems:
+            message = "; ".join(problems)
+            events.append(Event("Warning", reason, message))
+            status = {"scorer": "", "scoringReady": f"0/{replicas}"}
+            return StepResult(
+                condition(SCORING_READY, False, reason, message), status, events, permanent=message
+            )
     available, why = deployment_readiness(deployment, replicas)
     status = {"scorer": name, "scoringReady": f"{available}/{replicas}"}
     if why:
@@ -97,3 +112,12 @@ def delete_scorer(pipeline: Pipeline) -> list[str]:
             if kube.delete_native(kind, pipeline.namespace, name):
                 deleted.append(f"{kind} {pipeline.namespace}/{name}")
     return deleted
+
+
+def _reason(exc: ApiException) -> str:
+    """The API server's own message of a refusal (a Status object's message), else its reason."""
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except (TypeError, ValueError):
+        message = None
+    return str(message or f"{exc.status} {exc.reason}")

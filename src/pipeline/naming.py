@@ -35,7 +35,8 @@ STREAM_LABEL = "fraudlake.io/stream"
 # The pipeline's streams, in the order topics are reported.
 STREAMS: tuple[str, ...] = ("transactions", "cards", "users", "alerts")
 # Streams the stream scorer writes (one decision per transaction; inputs it cannot read, with the
-# reason). Kept apart from STREAMS: the lake sink and the topic report cover STREAMS only.
+# reason). Kept apart from STREAMS: the spec configures STREAMS only (the operator shapes these two after
+# the transactions topic) and the lake sinks none of them; the operator creates all six KafkaTopics.
 SCORER_STREAMS: tuple[str, ...] = ("decisions", "deadletter")
 
 

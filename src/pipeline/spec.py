@@ -317,6 +317,21 @@ class ResourceRequirements(ApiModel):
     requests: ResourceList | None = Field(default=None, description="What the scheduler reserves.")
     limits: ResourceList | None = Field(default=None, description="What the container may use at most.")
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"!has(self.requests) || !has(self.limits) || !has(self.requests.{key})"
+                    f" || !has(self.limits.{key})"
+                    f" || !quantity(self.requests.{key}).isGreaterThan(quantity(self.limits.{key}))",
+                    f"scoring.resources.requests.{key} must not exceed scoring.resources.limits.{key}",
+                    f".requests.{key}",
+                )
+                for key in ("cpu", "memory")
+            ]
+        }
+    )
+
 
 class ScoringThresholds(ApiModel):
     """Overrides of the model's decision thresholds; unset: the thresholds the model was trained with."""
@@ -386,7 +401,14 @@ class ScoringSpec(ApiModel):
                     "!has(self.threshold) || !has(self.thresholds) || !has(self.thresholds.review)",
                     "scoring.threshold is the deprecated name of scoring.thresholds.review: set only one",
                     ".threshold",
-                )
+                ),
+                _cel(
+                    "!has(self.threshold) || !has(self.thresholds) || !has(self.thresholds.decline)"
+                    " || self.thresholds.decline > self.threshold",
+                    "scoring.thresholds.decline must be greater than scoring.threshold (the deprecated "
+                    "name of the review threshold)",
+                    ".thresholds.decline",
+                ),
             ]
         }
     )

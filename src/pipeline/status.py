@@ -57,7 +57,7 @@ class FraudPipelineStatus(ApiModel):
         description="Ready, TopicsReady, ConnectorsReady, TablesReady, ScoringReady, ReconciliationPaused.",
     )
     topics: tuple[str, ...] = Field((), description="KafkaTopic names (in the Kafka cluster's namespace).")
-    topics_ready: str = Field(default="", description="Ready topics / topics, e.g. 4/4.")
+    topics_ready: str = Field(default="", description="Ready topics / topics, e.g. 6/6.")
     connector: str = Field(
         default="", description="KafkaConnector name (in the Kafka Connect cluster's namespace)."
     )

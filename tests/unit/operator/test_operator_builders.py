@@ -57,7 +57,12 @@ def test_retention_ms(retention: str, ms: int) -> None:
 def test_topics_one_per_stream_in_the_kafka_namespace(pipeline: Pipeline) -> None:
     topics = topic_manifests(pipeline)
     assert [t["metadata"]["name"] for t in topics] == [
-        f"fraudlake.fraud.demo.{s}" for s in ("transactions", "cards", "users", "alerts")
+        f"fraudlake.fraud.demo.{s}"
+        for s in ("transactions", "cards", "users", "alerts", "decisions", "deadletter")
+    ]
+    assert [t["metadata"]["labels"][naming.STREAM_LABEL] for t in topics] == [
+        *naming.STREAMS,
+        *naming.SCORER_STREAMS,
     ]
     for topic in topics:
         assert topic["metadata"]["namespace"] == "kafka"
@@ -73,6 +78,31 @@ def test_topics_one_per_stream_in_the_kafka_namespace(pipeline: Pipeline) -> Non
         "min.insync.replicas": 2,
     }
     assert cards["config"] == {"retention.ms": -1, "cleanup.policy": "compact"}
+
+
+def test_scorer_topics_follow_the_transactions_topic(pipeline: Pipeline) -> None:
+    """The scorer writes decisions and dead letters whether or not it runs yet: the topics exist from the
+    start, shaped after the transactions topic (the spec has no section of their own)."""
+    by_stream = {t["metadata"]["labels"][naming.STREAM_LABEL]: t["spec"] for t in topic_manifests(pipeline)}
+    transactions = by_stream["transactions"]
+    assert {k: v for k, v in by_stream["decisions"].items() if k != "topicName"} == {
+        k: v for k, v in transactions.items() if k != "topicName"
+    }
+    deadletter = by_stream["deadletter"]
+    assert (deadletter["partitions"], deadletter["replicas"]) == (1, transactions["replicas"])
+    assert deadletter["config"] == transactions["config"]
+    assert by_stream["decisions"]["topicName"] == naming.topic_name("fraud", "demo", "decisions")
+    assert deadletter["topicName"] == naming.topic_name("fraud", "demo", "deadletter")
+
+    # They grow with the transactions topic, and are never compacted (each decision is kept).
+    spec = pipeline.spec.model_dump(by_alias=True)
+    spec["kafka"]["topics"]["transactions"] |= {"partitions": 24, "cleanupPolicy": "compact,delete"}
+    grown = Pipeline("fraud", "demo", 4, FraudPipelineSpec.parse(spec))
+    by_stream = {t["metadata"]["labels"][naming.STREAM_LABEL]: t["spec"] for t in topic_manifests(grown)}
+    assert by_stream["decisions"]["partitions"] == 24
+    assert by_stream["deadletter"]["partitions"] == 1
+    assert by_stream["decisions"]["config"]["cleanup.policy"] == "delete"
+    assert by_stream["deadletter"]["config"]["cleanup.policy"] == "delete"
 
 
 def test_children_validate_against_the_strimzi_1_2_schemas(pipeline: Pipeline) -> None:

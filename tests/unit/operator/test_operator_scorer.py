@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import copy
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from fraudlake.operator import kube, scorer
@@ -17,6 +19,7 @@ from fraudlake.operator.builders import (
     Pipeline,
     deployment_readiness,
     kafka_bootstrap,
+    quantity_value,
     scorer_child_differs,
     scorer_manifests,
     scorer_resources,
@@ -164,9 +167,10 @@ def test_kafka_bootstrap_is_the_spec_s_or_strimzi_s_bootstrap_service() -> None:
 def test_resources_are_the_operator_defaults_overridden_key_by_key() -> None:
     assert scorer_resources(_pipeline(), SETTINGS) == SETTINGS.scorer_resources
     pipeline = _pipeline(resources={"requests": {"memory": "2Gi"}, "limits": {"cpu": "3"}})
+    # The memory limit follows the raised request (the default 1Gi would be refused under a 2Gi request).
     assert scorer_resources(pipeline, SETTINGS) == {
         "requests": {"cpu": "250m", "memory": "2Gi"},
-        "limits": {"cpu": "3", "memory": "1Gi"},
+        "limits": {"cpu": "3", "memory": "2Gi"},
     }
     assert (
         _by_kind(_pipeline(image="ghcr.io/me/scorer:dev"))["Deployment"]["spec"]["template"]["spec"][
@@ -174,6 +178,33 @@ def test_resources_are_the_operator_defaults_overridden_key_by_key() -> None:
         ][0]["image"]
         == "ghcr.io/me/scorer:dev"
     )
+
+
+def test_a_default_never_contradicts_the_pipeline_s_own_resources() -> None:
+    """The API server refuses a request above its limit: a pipeline raising a request above the default
+    limit raises that limit, one lowering a limit below the default request lowers that request."""
+    raised = _pipeline(resources={"requests": {"cpu": "1500m", "memory": "2Gi"}})
+    assert scorer_resources(raised, SETTINGS) == {
+        "requests": {"cpu": "1500m", "memory": "2Gi"},
+        "limits": {"cpu": "1500m", "memory": "2Gi"},
+    }
+    lowered = _pipeline(resources={"limits": {"cpu": "100m", "memory": "256Mi"}})
+    assert scorer_resources(lowered, SETTINGS) == {
+        "requests": {"cpu": "100m", "memory": "256Mi"},
+        "limits": {"cpu": "100m", "memory": "256Mi"},
+    }
+    # Within the defaults, or equal in other units: nothing moves.
+    within = _pipeline(resources={"requests": {"cpu": "1", "memory": "1024Mi"}})
+    assert scorer_resources(within, SETTINGS)["limits"] == {"cpu": "1", "memory": "1Gi"}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("500m", "0.5"), ("2", "2"), ("1.5", "1.5"), ("1Gi", str(2**30)), ("512Mi", str(2**29)), ("1G", "1e9")],
+)
+def test_quantity_value(text: str, value: str) -> None:
+    assert quantity_value(text) == Decimal(value)
+    assert quantity_value("half") is None
 
 
 def test_service_account_and_budget() -> None:
@@ -356,3 +387,35 @@ def test_an_object_of_the_same_name_that_is_not_ours_is_refused(api: FakeApi) ->
     assert api.objects[("Deployment", "fraud", "demo-scorer")]["metadata"]["labels"] == {
         "app": "someone-else"
     }
+
+
+def test_a_manifest_the_api_server_refuses_is_reported_not_retried(
+    api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 422 (the spec passed the CRD, the Deployment did not pass the API server) is a permanent refusal
+    with the server's own message, not a crash kopf retries blindly."""
+
+    def refuse(manifest: dict[str, Any]) -> dict[str, Any]:
+        if manifest["kind"] != "Deployment":
+            return api.create(manifest)
+        refusal = ApiException(status=422, reason="Unprocessable Entity")
+        refusal.body = json.dumps(
+            {"kind": "Status", "message": 'Deployment.apps "demo-scorer" is invalid: x'}
+        )
+        raise refusal
+
+    monkeypatch.setattr(kube, "create_native", refuse)
+    refused = scorer.reconcile_scorer(_pipeline(), Known())
+    assert (refused.condition["status"], refused.condition["reason"]) == ("False", "ScorerRejected")
+    assert refused.permanent == (
+        'the API server refused Deployment fraud/demo-scorer: Deployment.apps "demo-scorer" is invalid: x'
+    )
+    assert refused.status == {"scorer": "", "scoringReady": "0/2"}
+    assert [e.reason for e in refused.events][-1] == "ScorerRejected"
+
+    def unavailable(manifest: dict[str, Any]) -> dict[str, Any]:
+        raise ApiException(status=403, reason="Forbidden")
+
+    monkeypatch.setattr(kube, "create_native", unavailable)
+    with pytest.raises(ApiException):
+        scorer.reconcile_scorer(_pipeline(model="v9"), Known())

@@ -90,6 +90,11 @@ def test_cel_rules_cover_the_cross_field_constraints() -> None:
         "partitions can only grow",
         "clickhouse.database is immutable",
         "lake.endpoint (an S3-compatible store) needs lake.credentialsSecret",
+        "scoring.thresholds.decline must be greater than scoring.thresholds.review",
+        "scoring.thresholds.decline must be greater than scoring.threshold (the deprecated name of the "
+        "review threshold)",
+        "scoring.resources.requests.cpu must not exceed scoring.resources.limits.cpu",
+        "scoring.resources.requests.memory must not exceed scoring.resources.limits.memory",
     ):
         assert expected in messages
 
