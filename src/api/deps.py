@@ -7,6 +7,7 @@ hop per request would cost more than the work they do.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
@@ -18,7 +19,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 from starlette.routing import BaseRoute
 
-from fraudlake.api.errors import ModelNotReadyError, UnauthorizedError
+from fraudlake.api.errors import ModelNotReadyError, RateLimitedError, UnauthorizedError
 from fraudlake.api.pipelines import PipelineSource
 from fraudlake.api.runtime import Services
 from fraudlake.scoring.bundle import ModelBundle
@@ -26,6 +27,8 @@ from fraudlake.scoring.state import ServingState
 
 if TYPE_CHECKING:
     from fraudlake.agent.service import AgentService
+
+log = logging.getLogger("fraudlake.api")
 
 
 def _services(request: Request) -> Services:
@@ -46,16 +49,21 @@ class ApiKeyAuth(APIKeyHeader):
     Both headers are read here, in one dependency: FastAPI resolves each (sub-)dependency with a pass
     of its own on every request, and on the scoring path that costs more than the check. The bearer
     alternative is added to the OpenAPI document by `complete_openapi`.
+
+    Returns the key's identity (`key-<n>`, not the key): what `RateLimit` keys its buckets by. FastAPI
+    caches a dependency per request, so a route that is both protected and limited checks the key once.
     """
 
-    async def __call__(self, request: Request) -> None:
+    async def __call__(self, request: Request) -> str:
         offered = request.headers.get("x-api-key") or _bearer_token(request.headers.get("authorization"))
         if not offered:
             raise UnauthorizedError(
                 "missing API key: send it in the X-API-Key header or as Authorization: Bearer <key>"
             )
-        if not _services(request).keys.accepts(offered):
+        identity = _services(request).keys.identify(offered)
+        if identity is None:
             raise UnauthorizedError("invalid API key")
+        return identity
 
 
 def _bearer_token(authorization: str | None) -> str | None:
@@ -69,6 +77,36 @@ require_api_key = ApiKeyAuth(
     scheme_name="ApiKey",
     description="One of the keys in FRAUDLAKE_API_KEYS (or send it as `Authorization: Bearer <key>`).",
 )
+
+
+ApiKeyIdentity = Annotated[str, Depends(require_api_key)]
+
+
+class RateLimit:
+    """429 `rate_limited` (with `Retry-After`) once the caller's API key has used up its rate of `group`
+    (`fraudlake.api.ratelimit`; the rates are settings). For the routes that cost money or share one
+    runner — never the scoring routes. Each refusal is counted (`fraudlake_api_rate_limited_total`) and
+    logged with the key's identity."""
+
+    def __init__(self, group: str):
+        self.group = group
+
+    async def __call__(self, request: Request, identity: ApiKeyIdentity) -> None:
+        services = _services(request)
+        retry_after = services.rate_limiter.acquire(self.group, identity)
+        if retry_after is None:
+            return
+        services.metrics.inc(services.metrics.rate_limited, self.group)
+        log.warning(
+            "rate limited",
+            extra={"group": self.group, "api_key": identity, "retry_after_seconds": retry_after},
+        )
+        rate = services.rate_limiter.rates[self.group]
+        raise RateLimitedError(
+            f"rate limit of the {self.group} routes reached for this API key ({rate.per_minute:g} a minute, "
+            f"bursts of {rate.burst}); retry in {retry_after} s",
+            retry_after,
+        )
 
 
 ModelT = TypeVar("ModelT", bound=BaseModel)

@@ -31,9 +31,11 @@ class ApiError(Exception):
     description: ClassVar[str] = "Internal error."
     headers: ClassVar[dict[str, str] | None] = None
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, headers: dict[str, str] | None = None):
         super().__init__(message)
         self.message = message
+        # The class's headers, and this instance's on top (a Retry-After computed for this request).
+        self.response_headers = {**(type(self).headers or {}), **(headers or {})} or None
 
 
 class UnauthorizedError(ApiError):
@@ -52,6 +54,17 @@ class PayloadTooLargeError(ApiError):
 class ModelNotReadyError(ApiError):
     status_code, code, description = 503, "model_not_ready", "No model loaded yet (see /readyz)."
     headers: ClassVar[dict[str, str] | None] = {"Retry-After": "5"}
+
+
+class RateLimitedError(ApiError):
+    """The caller's key used up its rate of a limited route group (`fraudlake.api.ratelimit`)."""
+
+    status_code, code = 429, "rate_limited"
+    description = "Too many requests with this API key; retry after `Retry-After` seconds."
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message, {"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
 
 
 # -- the agent and its SQL ---------------------------------------------------------------------------
@@ -146,7 +159,9 @@ def _validation_fields(exc: RequestValidationError) -> list[dict[str, str]]:
 
 async def _api_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return JSONResponse(error_body(exc.status_code, exc.code, exc.message), exc.status_code, exc.headers)
+    return JSONResponse(
+        error_body(exc.status_code, exc.code, exc.message), exc.status_code, exc.response_headers
+    )
 
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:

@@ -62,6 +62,12 @@ class ApiMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "fraudlake_api_rate_limited_total",
+            "Requests refused with 429 by the per-API-key rate limits, by route group.",
+            ["group"],
+            registry=self.registry,
+        )
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self._child(self.request_seconds, method, route, str(status)).observe(seconds)

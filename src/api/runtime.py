@@ -21,6 +21,7 @@ from fraudlake.api.errors import PipelinesUnavailableError
 from fraudlake.api.feed import TransactionFeed, cold_start_rows
 from fraudlake.api.metrics import ApiMetrics
 from fraudlake.api.pipelines import PipelineSource, kube_pipeline_source
+from fraudlake.api.ratelimit import RateLimiter
 from fraudlake.api.settings import ApiSettings
 from fraudlake.api.sinks import (
     BackgroundWriter,
@@ -46,13 +47,19 @@ class ApiKeys:
 
     def __init__(self, keys: list[str]):
         self._keys = [k.encode() for k in keys]
+        self._numbers = [keys.index(k) + 1 for k in keys]  # a key listed twice has its first number
+
+    def identify(self, offered: str) -> str | None:
+        """`key-<n>` for the n-th configured key (1-based, as FRAUDLAKE_API_KEYS lists them) if `offered`
+        is that key, else None: an identity to key rate limits and logs by, which is not the secret."""
+        candidate = offered.encode()
+        matched = 0
+        for number, key in zip(self._numbers, self._keys, strict=True):
+            matched |= number * hmac.compare_digest(candidate, key)
+        return f"key-{matched}" if matched else None
 
     def accepts(self, offered: str) -> bool:
-        candidate = offered.encode()
-        matched = False
-        for key in self._keys:
-            matched |= hmac.compare_digest(candidate, key)
-        return matched
+        return self.identify(offered) is not None
 
 
 def model_source(settings: ApiSettings) -> tuple[Callable[[], ModelRegistry], str]:
@@ -76,6 +83,8 @@ class Services:
         self.settings = settings
         self.metrics = ApiMetrics()
         self.keys = ApiKeys([k.get_secret_value() for k in settings.api_keys])
+        # Per-key limits of the agent, SQL and notification routes (tests may swap in their own clock).
+        self.rate_limiter = RateLimiter(settings.rate_limits())
         self.state: ServingState | None = None
         self._registry, self._source = registry, source
         self.watcher: ModelWatcher | None = None

@@ -16,6 +16,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from fraudlake.agent.settings import AgentSettings
+from fraudlake.api.ratelimit import AGENT, NOTIFICATION, SQL, Rate
 from fraudlake.ml.registry import ModelStoreSettings
 from fraudlake.pipeline.spec import SEED_RULES, Rule
 
@@ -90,6 +91,15 @@ class ApiSettings(ModelStoreSettings, AgentSettings):
     kubeconfig: str | None = None
     # Only this namespace's pipelines are read (a namespaced Role suffices); unset: all namespaces.
     pipelines_namespace: str | None = Field(None, pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+    # Per-API-key rate limits of the routes that cost money or share one runner (the scoring routes are
+    # never limited): sustained requests a minute and the burst allowed at once, per route group.
+    # /v1/agent/* (a Bedrock call each), /v1/sql (one serialised runner), /v1/alerts/{id}/notification.
+    rate_limit_agent_per_minute: float = Field(20.0, gt=0, allow_inf_nan=False)
+    rate_limit_agent_burst: int = Field(5, ge=1)
+    rate_limit_sql_per_minute: float = Field(60.0, gt=0, allow_inf_nan=False)
+    rate_limit_sql_burst: int = Field(10, ge=1)
+    rate_limit_notification_per_minute: float = Field(20.0, gt=0, allow_inf_nan=False)
+    rate_limit_notification_burst: int = Field(5, ge=1)
     log_level: str = "INFO"
 
     @field_validator("api_keys", mode="before")
@@ -140,6 +150,14 @@ class ApiSettings(ModelStoreSettings, AgentSettings):
         if value in (None, IN_CLUSTER) or Path(value).expanduser().is_file():
             return value
         raise ValueError(f"set `{IN_CLUSTER}` or the path of a kubeconfig file; no file at {value}")
+
+    def rate_limits(self) -> dict[str, Rate]:
+        """The rate of each limited route group (`fraudlake.api.ratelimit.GROUPS`)."""
+        return {
+            AGENT: Rate(self.rate_limit_agent_per_minute, self.rate_limit_agent_burst),
+            SQL: Rate(self.rate_limit_sql_per_minute, self.rate_limit_sql_burst),
+            NOTIFICATION: Rate(self.rate_limit_notification_per_minute, self.rate_limit_notification_burst),
+        }
 
     def model_location(self) -> tuple[str, str, str]:
         """(scheme 's3' | 'file', bucket or root directory, prefix) of the model registry."""

@@ -384,8 +384,14 @@ def api(clickhouse: ServiceRecord, database: str, service: AgentService) -> tupl
     from fraudlake.api.settings import ApiSettings
     from fraudlake.ml.registry import MemoryStore, ModelRegistry
 
+    # The fuzzing below sends hundreds of requests a minute with one key: limits far above that (the
+    # limits themselves are tested in tests/unit/api/test_api_rate_limits.py).
+    unlimited = {f"rate_limit_{group}_burst": 100_000 for group in ("agent", "sql", "notification")}
     settings = ApiSettings(
-        api_keys=API_KEY, clickhouse_dsn=SecretStr(clickhouse.endpoints["dsn"]), clickhouse_database=database
+        api_keys=API_KEY,
+        clickhouse_dsn=SecretStr(clickhouse.endpoints["dsn"]),
+        clickhouse_database=database,
+        **unlimited,
     )
     app = create_app(settings, ModelRegistry(MemoryStore(), "models"))
     app.state.services.agent = service  # with the stack's ChromaDB and the module's embedder

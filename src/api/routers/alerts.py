@@ -2,7 +2,8 @@
 
 Written by the LLM with the fraud-analyst prompt when Bedrock is configured, otherwise (or when
 Bedrock fails) filled into the offline template; either way the facts come from the pipeline's
-tables through the guarded read-only SQL, which the response cites.
+tables through the guarded read-only SQL, which the response cites. Rate-limited per API key (429 with
+`Retry-After`): each draft may be a Bedrock call.
 """
 
 from __future__ import annotations
@@ -10,12 +11,19 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
-from fraudlake.api.deps import Agent
-from fraudlake.api.errors import AgentNotConfiguredError, NotFoundError, agent_failures, error_responses
+from fraudlake.api.deps import Agent, RateLimit
+from fraudlake.api.errors import (
+    AgentNotConfiguredError,
+    NotFoundError,
+    RateLimitedError,
+    agent_failures,
+    error_responses,
+)
 from fraudlake.api.logs import current_request_id
 from fraudlake.api.models import SESSION_ID, NotificationResponse, SqlSource
+from fraudlake.api.ratelimit import NOTIFICATION
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
@@ -23,7 +31,8 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 @router.post(
     "/{alert_id}/notification",
     response_model=NotificationResponse,
-    responses=error_responses(NotFoundError, 422, AgentNotConfiguredError),
+    responses=error_responses(NotFoundError, 422, RateLimitedError, AgentNotConfiguredError),
+    dependencies=[Depends(RateLimit(NOTIFICATION))],
     summary="Draft the formal customer notification of one alert.",
 )
 async def notification(
