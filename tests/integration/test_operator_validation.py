@@ -145,6 +145,77 @@ INVALID: list[tuple[str, Mutation, str]] = [
         _set("spec.scoring.threshold", 1.0),
         "spec.scoring.threshold in body should be less than 1",
     ),
+    # spec.scoring: the scorer Deployment's replicas, model, thresholds and resources.
+    (
+        "scoring-negative-replicas",
+        _set("spec.scoring.replicas", -1),
+        "spec.scoring.replicas in body should be greater than or equal to 0",
+    ),
+    (
+        "scoring-replicas-above-partitions",
+        _set("spec.scoring.replicas", 4),  # the base pipeline's transactions topic has 3 partitions
+        "scoring.replicas must not exceed kafka.topics.transactions.partitions",
+    ),
+    (
+        "scoring-review-one",
+        _set("spec.scoring.thresholds", {"review": 1}),
+        "spec.scoring.thresholds.review in body should be less than 1",
+    ),
+    (
+        "scoring-decline-zero",
+        _set("spec.scoring.thresholds", {"decline": 0}),
+        "spec.scoring.thresholds.decline in body should be greater than 0",
+    ),
+    (
+        "scoring-thresholds-out-of-order",
+        _set("spec.scoring.thresholds", {"review": 0.8, "decline": 0.5}),
+        "scoring.thresholds.decline must be greater than scoring.thresholds.review",
+    ),
+    (
+        "scoring-thresholds-equal",
+        _set("spec.scoring.thresholds", {"review": 0.5, "decline": 0.5}),
+        "scoring.thresholds.decline must be greater than scoring.thresholds.review",
+    ),
+    (
+        "scoring-threshold-and-its-new-name",
+        _set("spec.scoring", {"threshold": 0.5, "thresholds": {"review": 0.5}}),
+        "scoring.threshold is the deprecated name of scoring.thresholds.review: set only one",
+    ),
+    (
+        "scoring-decline-below-the-deprecated-threshold",
+        _set("spec.scoring", {"threshold": 0.8, "thresholds": {"decline": 0.5}}),
+        "scoring.thresholds.decline must be greater than scoring.threshold",
+    ),
+    (
+        "scoring-model-reference",
+        _set("spec.scoring.model", "latest version"),
+        "spec.scoring.model in body should match",
+    ),
+    (
+        "scoring-image-reference",
+        _set("spec.scoring.image", "Registry/Scorer:1"),
+        "spec.scoring.image in body should match",
+    ),
+    (
+        "scoring-quantity",
+        _set("spec.scoring.resources", {"requests": {"cpu": "half"}}),
+        "spec.scoring.resources.requests.cpu in body should match",
+    ),
+    (
+        "scoring-request-above-limit",
+        _set("spec.scoring.resources", {"requests": {"memory": "2Gi"}, "limits": {"memory": "1536Mi"}}),
+        "scoring.resources.requests.memory must not exceed scoring.resources.limits.memory",
+    ),
+    (
+        "scoring-cpu-request-above-limit",
+        _set("spec.scoring.resources", {"requests": {"cpu": "1500m"}, "limits": {"cpu": "1"}}),
+        "scoring.resources.requests.cpu must not exceed scoring.resources.limits.cpu",
+    ),
+    (
+        "scoring-unknown-resource",
+        _set("spec.scoring.resources", {"requests": {"gpu": "1"}}),
+        'unknown field "spec.scoring.resources.requests.gpu"',
+    ),
     ("deletion-policy", _set("spec.deletionPolicy", "Orphan"), 'Unsupported value: "Orphan"'),
 ]
 
@@ -167,6 +238,31 @@ def _base(namespace: str) -> dict[str, Any]:
 
 def test_the_base_manifest_is_valid(kubectl: Kubectl, namespace: str) -> None:
     result = kubectl.apply(_base(namespace), "--dry-run=server")
+    assert result.returncode == 0, result.stderr
+
+
+# Valid scoring specs at the edges of what the rules allow.
+VALID_SCORING: list[tuple[str, dict[str, Any]]] = [
+    ("replicas-equal-to-partitions", {"replicas": 3, "thresholds": {"review": 0.01, "decline": 0.99}}),
+    ("deprecated-threshold-below-decline", {"threshold": 0.4, "thresholds": {"decline": 0.9}}),
+    (
+        "request-equal-to-limit-in-other-units",
+        {"resources": {"requests": {"memory": "1Gi"}, "limits": {"memory": "1024Mi"}}},
+    ),
+    (
+        "pinned-model-and-image",
+        {"model": "v20260101-1", "image": "registry.example:5000/fraudlake/scorer:1.2.3"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "scoring"), VALID_SCORING, ids=[c[0] for c in VALID_SCORING])
+def test_valid_scoring_is_accepted(
+    kubectl: Kubectl, namespace: str, case: str, scoring: dict[str, Any]
+) -> None:
+    manifest = _base(namespace)
+    manifest["spec"]["scoring"] = scoring
+    result = kubectl.apply(manifest, "--dry-run=server")
     assert result.returncode == 0, result.stderr
 
 
