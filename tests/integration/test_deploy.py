@@ -4,6 +4,7 @@ every rendered manifest against the local kube-apiserver, checkov, the HCL parse
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -31,6 +32,9 @@ from fraudlake.local.deploy.rehearsal import Rehearsal, RehearsalError
 from fraudlake.local.stack.gotools import kubectl_binary
 from fraudlake.local.stack.paths import REPO_ROOT
 from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.operator.builders import Pipeline, scorer_deployment, scorer_service_account
+from fraudlake.operator.settings import OperatorSettings
+from fraudlake.pipeline.spec import FraudPipelineSpec
 
 pytestmark = pytest.mark.integration
 
@@ -139,6 +143,86 @@ def test_namespaced_operator_gets_roles_not_cluster_roles(
     )
     cluster_rules = _rules(objects, "ClusterRole")
     assert all(rule["resources"] == ["customresourcedefinitions"] for rule in cluster_rules), cluster_rules
+
+
+def _operator_settings_from(
+    objects: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> OperatorSettings:
+    """The OperatorSettings the rendered operator container's environment makes."""
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    env = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    for name in list(os.environ):
+        if name.startswith("FRAUDLAKE_OPERATOR_"):
+            monkeypatch.delenv(name)
+    for entry in env:
+        if entry["name"].startswith("FRAUDLAKE_OPERATOR_"):
+            monkeypatch.setenv(entry["name"], entry["value"])
+    return OperatorSettings()
+
+
+def _chart_values(chart: str, values: Path | None) -> dict[str, Any]:
+    merged = yaml.safe_load((REPO_ROOT / "helm" / chart / "values.yaml").read_text())
+    override = yaml.safe_load(values.read_text()) if values else {}
+    for key, value in (override or {}).items():
+        merged[key] = {**merged[key], **value} if isinstance(value, dict) else value
+    return merged
+
+
+@pytest.mark.parametrize("values", values_files("fraudlake-operator"), ids=case_id)
+def test_operator_passes_the_scorer_values_to_the_deployments_it_builds(
+    rendered: dict[tuple[str, Path | None], str], values: Path | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chart's `scorer` values reach, through the operator's environment, the scorer Deployment the
+    operator builds for a pipeline."""
+    scorer = _chart_values("fraudlake-operator", values)["scorer"]
+    settings = _operator_settings_from(helm.manifests(rendered["fraudlake-operator", values]), monkeypatch)
+    spec = yaml.safe_load((REPO_ROOT / "operator" / "examples" / "pipeline.yaml").read_text())["spec"]
+    spec["scoring"] = {"replicas": 1}
+    deployment = scorer_deployment(Pipeline("fraud", "demo", 1, FraudPipelineSpec.parse(spec)), settings)
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    image = scorer["image"]
+    app_version = yaml.safe_load((REPO_ROOT / "helm" / "fraudlake-operator" / "Chart.yaml").read_text())[
+        "appVersion"
+    ]
+    assert container["image"] == (
+        f"{image['repository']}@{image['digest']}"
+        if image["digest"]
+        else f"{image['repository']}:{image['tag'] or app_version}"
+    )
+    assert container["imagePullPolicy"] == image["pullPolicy"]
+    assert container["resources"] == scorer["resources"]
+    assert container["ports"][0]["containerPort"] == scorer["metricsPort"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FRAUDLAKE_MODEL_URI"] == scorer["modelUri"]
+    assert env["FRAUDLAKE_SCORER_METRICS_PORT"] == str(scorer["metricsPort"])
+    account = scorer_service_account(Pipeline("fraud", "demo", 1, FraudPipelineSpec.parse(spec)), settings)
+    assert account["metadata"].get("annotations", {}) == scorer["serviceAccountAnnotations"]
+
+
+def test_every_scorer_setting_of_the_operator_is_a_chart_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = tmp_path / "scorer-values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {"scorer": {"s3Endpoint": "http://minio.minio.svc:9000", "envSecret": "fraudlake-scorer-s3"}}
+        )
+    )
+    objects = helm.manifests(helm.render("fraudlake-operator", values))
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    names = {e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    fields = {
+        f"FRAUDLAKE_OPERATOR_{name.upper()}"
+        for name in OperatorSettings.model_fields
+        if name.startswith("scorer_")
+    }
+    assert fields <= names, fields - names
+    settings = _operator_settings_from(objects, monkeypatch)
+    assert (settings.scorer_s3_endpoint, settings.scorer_env_secret) == (
+        "http://minio.minio.svc:9000",
+        "fraudlake-scorer-s3",
+    )
 
 
 PIPELINES_READ = [

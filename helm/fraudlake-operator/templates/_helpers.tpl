@@ -61,6 +61,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
+{{/* Image of the scorer pods the operator creates: scorer.image.repository@digest, else :tag (default appVersion). */}}
+{{- define "fraudlake-operator.scorerImage" -}}
+{{- if .Values.scorer.image.digest }}
+{{- printf "%s@%s" .Values.scorer.image.repository .Values.scorer.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.scorer.image.repository (default .Chart.AppVersion .Values.scorer.image.tag) }}
+{{- end }}
+{{- end }}
+
 {{/* The rules the operator needs in a namespace it reconciles: its own resources, the Strimzi children it owns, Secrets it reads, Events it posts. */}}
 {{- define "fraudlake-operator.namespacedRules" -}}
 # FraudPipelines: watch, add/remove the finalizer, store Kopf's progress annotations.
