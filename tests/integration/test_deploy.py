@@ -19,6 +19,7 @@ from fraudlake.local.deploy import checkov, hcl, helm
 from fraudlake.local.deploy.layout import (
     CHART_CRD,
     CHARTS,
+    DOCKERFILES,
     KAFKA_NODE_POOL_CRD,
     NAMESPACE,
     OPERATOR_CRD,
@@ -34,6 +35,7 @@ from fraudlake.local.stack.paths import REPO_ROOT
 from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.operator.builders import Pipeline, scorer_deployment, scorer_service_account
 from fraudlake.operator.settings import OperatorSettings
+from fraudlake.pipeline import scorer_env
 from fraudlake.pipeline.spec import FraudPipelineSpec
 
 pytestmark = pytest.mark.integration
@@ -505,7 +507,7 @@ def test_checkov_finds_no_failed_check(
         shutil.copy(manifest, charts / manifest.name)
     docker = tmp_path / "docker"
     docker.mkdir()
-    for suffix in ("api", "ui", "airflow", "operator", "kafka_connect"):
+    for suffix in DOCKERFILES:
         shutil.copy(dockerfile(suffix), docker / f"Dockerfile.{suffix}")
 
     reports = checkov.scan(tmp_path)
@@ -524,7 +526,7 @@ def test_checkov_finds_no_failed_check(
 # --- Dockerfile build stages --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("suffix", ["api", "ui", "operator", "airflow"])
+@pytest.mark.parametrize("suffix", ["api", "ui", "operator", "scorer", "airflow"])
 def test_python_image_build_stage_runs_as_written(tmp_path: Path, suffix: str) -> None:
     """Replay the build stage (COPY + `uv sync` from uv.lock + guards) and check what the runtime gets."""
     rehearsal = Rehearsal(dockerfile(suffix), tmp_path)
@@ -542,11 +544,15 @@ def test_python_image_build_stage_runs_as_written(tmp_path: Path, suffix: str) -
     assert imports("fraudlake.ddl"), "the DDL package data ships with it"
     assert imports("fraudlake.pipeline"), "the FraudPipeline contract ships with every image"
     assert not imports("fraudlake.local"), "the local harness never ships (.dockerignore)"
-    if suffix in {"api", "ui"}:
+    if suffix in {"api", "scorer", "ui"}:
         assert not imports("torch"), f"torch leaked into the {suffix} image"
-    expected_tool = {"api": "uvicorn", "ui": "streamlit", "operator": "fraudlake", "airflow": "airflow"}[
-        suffix
-    ]
+    expected_tool = {
+        "api": "uvicorn",
+        "ui": "streamlit",
+        "operator": "fraudlake",
+        "scorer": "fraudlake",
+        "airflow": "airflow",
+    }[suffix]
     assert rehearsal.host_path(f"/opt/venv/bin/{expected_tool}").exists()
     if suffix == "operator":
         # The image's entry point, with the arguments the chart passes.
@@ -558,6 +564,19 @@ def test_python_image_build_stage_runs_as_written(tmp_path: Path, suffix: str) -
         for option in ("--standalone", "--liveness", "--all-namespaces", "--namespace", "--verbose"):
             assert option in help_text.stdout, option
         assert imports("fraudlake.operator.handlers")
+    if suffix == "scorer":
+        # What the operator's Deployment runs: the scorer's options, each reading the variable it sets.
+        help_text = subprocess.run(
+            [str(rehearsal.host_path("/opt/venv/bin/fraudlake")), "scorer", "run", "--help"],
+            cwd=tmp_path, capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "300"},
+        )  # fmt: skip
+        assert help_text.returncode == 0, help_text.stderr
+        for variable in scorer_env.DEPLOYMENT:
+            assert variable in help_text.stdout, variable
+        for module in ("fraudlake.stream.engine", "fraudlake.stream.loader", "fraudlake.scoring.bundle"):
+            assert imports(module), module
+        assert not imports("fastapi"), "the scorer image carries no API server"
+        assert not imports("kopf"), "nor the operator"
 
 
 def test_rehearsal_fails_when_a_copy_source_is_missing(tmp_path: Path) -> None:

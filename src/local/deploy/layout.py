@@ -14,7 +14,7 @@ UPSTREAM_VALUES_DIR = HELM_DIR / "values"
 CHARTS = ("fraudlake-operator", "fraudlake-kafka", "fraudlake-clickhouse", "fraudlake-api", "fraudlake-ui")
 
 # One image per service; the keys are the suffixes of Dockerfile.<suffix> at the repository root.
-DOCKERFILES = ("api", "ui", "airflow", "operator", "kafka_connect")
+DOCKERFILES = ("api", "ui", "airflow", "operator", "scorer", "kafka_connect")
 
 # The namespace every Fraudlake release and example uses.
 NAMESPACE = "fraudlake"
