@@ -2,6 +2,8 @@
 #   api      Bedrock invoke (chat + embeddings); read models/ from the lake bucket.
 #   airflow  Bedrock invoke (embeddings for the case index); read the lake; write models/.
 #   connect  write raw Parquet into the lake bucket (never models/).
+#   clickhouse read the pipelines' Parquet (GetObject, ListBucket) under var.clickhouse_lake_prefixes only, for
+#            the loader's `INSERT … SELECT … FROM s3(…)` without static keys; decrypt with the lake key.
 #   operator nothing: it only talks to the Kubernetes API and ClickHouse, so it gets no AWS role at all.
 # Plus the AWS Load Balancer Controller, which turns the API/UI Ingresses (class alb) into ALBs.
 
@@ -99,11 +101,46 @@ data "aws_iam_policy_document" "connect" {
   }
 }
 
+# ClickHouse itself reads the lake: s3() fetches the objects the loader names (and lists them for globs).
+# Read-only, the pipelines' prefixes only (never models/), and the lake key for decryption through S3 only.
+data "aws_iam_policy_document" "clickhouse" {
+  statement {
+    sid       = "ListPipelinePrefixes"
+    actions   = ["s3:ListBucket"]
+    resources = [local.lake_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [for prefix in var.clickhouse_lake_prefixes : "${prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadPipelineObjects"
+    actions   = ["s3:GetObject"]
+    resources = [for prefix in var.clickhouse_lake_prefixes : "${local.lake_bucket_arn}/${prefix}/*"]
+  }
+
+  statement {
+    sid       = "DecryptLakeThroughS3"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.data.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
 locals {
   irsa_policies = {
-    api     = data.aws_iam_policy_document.api.json
-    airflow = data.aws_iam_policy_document.airflow.json
-    connect = data.aws_iam_policy_document.connect.json
+    api        = data.aws_iam_policy_document.api.json
+    airflow    = data.aws_iam_policy_document.airflow.json
+    connect    = data.aws_iam_policy_document.connect.json
+    clickhouse = data.aws_iam_policy_document.clickhouse.json
   }
 }
 

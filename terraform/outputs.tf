@@ -33,6 +33,11 @@ output "connect_role_arn" {
   value       = module.workload_irsa["connect"].arn
 }
 
+output "clickhouse_role_arn" {
+  description = "IRSA role of the ClickHouse ServiceAccount (serviceAccount.annotations in helm/fraudlake-clickhouse): s3() reads of the lake."
+  value       = module.workload_irsa["clickhouse"].arn
+}
+
 output "load_balancer_controller_role_arn" {
   description = "IRSA role of the AWS Load Balancer Controller (serviceAccount annotation of its Helm release)."
   value       = module.load_balancer_controller_irsa.arn

@@ -124,16 +124,18 @@ variable "data_node_group" {
 }
 
 variable "service_accounts" {
-  description = "Kubernetes ServiceAccounts (namespace:name) each IRSA role trusts, as the charts create them: api = release fraudlake-api in namespace fraudlake; airflow = upstream chart release airflow; connect = Strimzi's <KafkaConnect>-connect in namespace kafka."
+  description = "Kubernetes ServiceAccounts (namespace:name) each IRSA role trusts, as the charts create them: api = release fraudlake-api in namespace fraudlake; airflow = upstream chart release airflow; connect = Strimzi's <KafkaConnect>-connect in namespace kafka; clickhouse = release fraudlake-clickhouse in namespace clickhouse (optional in older tfvars: defaults to that)."
   type = object({
-    api     = list(string)
-    airflow = list(string)
-    connect = list(string)
+    api        = list(string)
+    airflow    = list(string)
+    connect    = list(string)
+    clickhouse = optional(list(string), ["clickhouse:fraudlake-clickhouse"])
   })
   default = {
-    api     = ["fraudlake:fraudlake-api"]
-    airflow = ["fraudlake:airflow-scheduler", "fraudlake:airflow-worker", "fraudlake:airflow-triggerer", "fraudlake:airflow-dag-processor"]
-    connect = ["kafka:fraudlake-connect-connect"]
+    api        = ["fraudlake:fraudlake-api"]
+    airflow    = ["fraudlake:airflow-scheduler", "fraudlake:airflow-worker", "fraudlake:airflow-triggerer", "fraudlake:airflow-dag-processor"]
+    connect    = ["kafka:fraudlake-connect-connect"]
+    clickhouse = ["clickhouse:fraudlake-clickhouse"]
   }
 
   validation {
@@ -153,6 +155,23 @@ variable "bedrock_model_ids" {
   validation {
     condition     = length(var.bedrock_model_ids) > 0 && alltrue([for id in var.bedrock_model_ids : can(regex("^[a-z0-9-]+\\.[A-Za-z0-9.:-]+$", id))])
     error_message = "bedrock_model_ids must be non-empty Bedrock model ids such as amazon.titan-embed-text-v2:0."
+  }
+}
+
+variable "clickhouse_lake_prefixes" {
+  description = "Key prefixes of the lake bucket ClickHouse may list and read with s3(): the FraudPipelines' spec.lake.prefix values or parents of them, without leading or trailing '/'. Defaults: fraudlake (the CRD's default prefix) and pipelines (operator/examples/pipeline-eks.yaml writes under pipelines/demo). models/ is never readable."
+  type        = list(string)
+  default     = ["fraudlake", "pipelines"]
+
+  validation {
+    condition = length(var.clickhouse_lake_prefixes) > 0 && alltrue([
+      for prefix in var.clickhouse_lake_prefixes : (
+        can(regex("^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*$", prefix)) &&
+        length(regexall("(^|/)[.]+(/|$)", prefix)) == 0 &&
+        prefix != "models" && !startswith(prefix, "models/")
+      )
+    ])
+    error_message = "clickhouse_lake_prefixes must be non-empty key prefixes without leading or trailing '/', wildcards (* ?) or '.'/'..' segments, and never models (the model artifacts)."
   }
 }
 

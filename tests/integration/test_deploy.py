@@ -5,6 +5,7 @@ every rendered manifest against the local kube-apiserver, checkov, the HCL parse
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -464,6 +465,7 @@ def test_outputs_are_described_and_include_kubeconfig(terraform_blocks: list[hcl
         "configure_kubectl",
         "api_role_arn",
         "airflow_role_arn",
+        "clickhouse_role_arn",
         "lake_bucket",
         "ecr_repository_urls",
     } <= set(outputs)
@@ -481,6 +483,28 @@ def test_buckets_are_encrypted_versioned_and_private(terraform_blocks: list[hcl.
         "aws_s3_bucket_versioning",
     ):
         assert names(guard) == buckets, f"{guard} missing for {buckets - names(guard)}"
+
+
+def test_clickhouse_role_only_reads_the_pipelines_prefixes(terraform_blocks: list[hcl.HclBlock]) -> None:
+    """ClickHouse's s3() reads need GetObject and ListBucket under the pipelines' prefixes and Decrypt on the
+    lake key: nothing that writes, deletes or reaches models/."""
+    names = {b.name for b in terraform_blocks}
+    assert "data.aws_iam_policy_document.clickhouse" in names
+    irsa = (TERRAFORM_DIR / "irsa.tf").read_text()
+    block = re.search(
+        r'^data "aws_iam_policy_document" "clickhouse" \{\n(.*?)^\}', irsa, re.DOTALL | re.MULTILINE
+    )
+    assert block, "the clickhouse policy document"
+    actions = {
+        a
+        for group in re.findall(r"actions\s*=\s*\[(.*?)\]", block[1])
+        for a in re.findall(r'"([^"]+)"', group)
+    }
+    assert actions == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
+    assert "source_policy_documents" not in block[1], "no shared statements (lake_kms grants GenerateDataKey)"
+    assert "var.clickhouse_lake_prefixes" in block[1]
+    assert "models" not in block[1]
+    assert re.search(r"clickhouse\s*=\s*data\.aws_iam_policy_document\.clickhouse\.json", irsa)
 
 
 def test_operator_gets_no_aws_role(terraform_blocks: list[hcl.HclBlock]) -> None:

@@ -27,3 +27,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "fraudlake-clickhouse.podSelector" -}}
 clickhouse.altinity.com/chi: {{ .Values.installationName }}
 {{- end }}
+
+{{/* ServiceAccount of the ClickHouse pods: serviceAccount.name, else the release name when the chart creates it, else default. */}}
+{{- define "fraudlake-clickhouse.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default .Release.Name .Values.serviceAccount.name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
