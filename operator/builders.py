@@ -270,7 +270,7 @@ def scorer_resources(pipeline: Pipeline, settings: OperatorSettings) -> dict[str
 
 
 _QUANTITY = re.compile(r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?")
-_QUANTITY_FACTORS = {
+_QUANTITY_FACTORS: dict[str | None, Decimal] = {
     None: Decimal(1),
     "m": Decimal("0.001"),
     **{suffix: Decimal(1000) ** power for power, suffix in enumerate("kMGTPE", start=1)},

@@ -39,8 +39,8 @@ def pipeline_topics(pipeline: str) -> ScorerTopics:
     namespace, _, name = pipeline.partition("/")
     if not namespace or not name:
         raise typer.BadParameter("expected NAMESPACE/NAME", param_hint="--pipeline")
-    return ScorerTopics(*(topic_name(namespace, name, s) for s in ("transactions", "decisions", "alerts")),
-                        topic_name(namespace, name, "deadletter"))  # fmt: skip
+    streams = ("transactions", "decisions", "alerts", "deadletter")
+    return ScorerTopics(**{stream: topic_name(namespace, name, stream) for stream in streams})
 
 
 def model_registry(uri: str, s3_endpoint: str | None = None) -> tuple[ModelRegistry, str]:
@@ -261,7 +261,10 @@ def serve(config: ScorerConfig) -> None:
     watcher.start()
     if not watcher.wait_loaded(config.model_wait_seconds):
         watcher.stop()
-        raise typer.Exit(f"no model loaded from {source}: {watcher.last_error}")
+        # On stderr for a person and in the JSON log for the pod's log collector; exit 1 restarts the pod.
+        typer.echo(f"no model loaded from {source}: {watcher.last_error}", err=True)
+        log.error("no model loaded", extra={"model": source, "error": watcher.last_error})
+        raise typer.Exit(1)
     if config.metrics_port:
         from prometheus_client import start_http_server
 
