@@ -30,6 +30,8 @@ LOADING, LOADED, FAILED = "loading", "loaded", "failed"
 # Attempts that did not end in `loaded`: rows of them may or may not be in the table.
 UNSETTLED = frozenset({LOADING, FAILED})
 _STATUS_RANK = {FAILED: 1, LOADING: 2, LOADED: 3}
+# Object keys per ledger lookup (a key is ~100 bytes: well under the 1 MiB URI of a query).
+STATES_CHUNK = 2_000
 
 
 @dataclass(frozen=True)
@@ -81,16 +83,21 @@ class Ledger:
         self.table = f"{database}.load_ledger"
 
     def states(self, objects: Iterable[LakeObject]) -> dict[tuple[str, str], str]:
-        """Strongest status per (key, etag) of `objects` that the ledger knows."""
+        """Strongest status per (key, etag) of `objects` that the ledger knows.
+
+        Asked in chunks of STATES_CHUNK keys: a sweep over days of objects would otherwise send
+        megabytes of keys as one query parameter (the HTTP interface's URI limit is 1 MiB).
+        """
         keys = sorted({obj.key for obj in objects})
-        if not keys:
-            return {}
-        result = self.client.query(
-            f"SELECT object_key, etag, groupUniqArray(status) FROM {self.table} "
-            "WHERE object_key IN {keys:Array(String)} GROUP BY object_key, etag",
-            parameters={"keys": keys},
-        )
-        return {(key, etag): strongest(statuses) for key, etag, statuses in result.result_rows}
+        found: dict[tuple[str, str], str] = {}
+        for first in range(0, len(keys), STATES_CHUNK):
+            result = self.client.query(
+                f"SELECT object_key, etag, groupUniqArray(status) FROM {self.table} "
+                "WHERE object_key IN {keys:Array(String)} GROUP BY object_key, etag",
+                parameters={"keys": keys[first : first + STATES_CHUNK]},
+            )
+            found.update({(key, etag): strongest(statuses) for key, etag, statuses in result.result_rows})
+        return found
 
     def ranges(self, topic: str, partitions: Iterable[int]) -> dict[str, list[OffsetRange]]:
         """Offset ranges of objects of `topic` in `partitions`, under ``loaded`` or ``loading``.

@@ -3,7 +3,8 @@
 Configuration comes from the environment through Airflow's usual channels, never from the DAG file:
 
 - Variable ``fraudlake_lake`` (``AIRFLOW_VAR_FRAUDLAKE_LAKE``), JSON: ``namespace``, ``pipeline``,
-  ``bucket``, ``prefix``, ``database`` of the FraudPipeline whose lake is loaded;
+  ``bucket``, ``prefix``, ``database`` of the FraudPipeline whose lake is loaded, and optionally
+  the sweep's bounds ``sweep_lookback_hours`` / ``sweep_overlap_minutes`` (`fraudlake.lake.sweep`);
 - Connection ``fraudlake_lake`` (``AIRFLOW_CONN_FRAUDLAKE_LAKE``), type ``aws``: access key as
   login, secret as password, ``endpoint_url`` (MinIO) and ``region_name`` in extra; without keys
   the AWS default chain applies (IRSA);
@@ -11,14 +12,16 @@ Configuration comes from the environment through Airflow's usual channels, never
   ``extra.dsn`` (``chdb:///path`` locally), or host/port/login/password/schema of the HTTP(S) server.
 
 A run's interval is its data interval; ``dag_run.conf`` may override it with ``interval_start`` /
-``interval_end`` (ISO 8601) for backfills of an explicit window.
+``interval_end`` (ISO 8601) for backfills of an explicit window. Either way the run also sweeps in
+every earlier object not loaded yet, from the topic's watermark within a bounded lookback
+(`fraudlake.lake.sweep`).
 """
 
 from __future__ import annotations
 
 import functools
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +29,7 @@ from fraudlake.lake.connector import sink_topics
 from fraudlake.lake.layout import LakeObject, parse_object
 from fraudlake.lake.quality import LakeLoadError
 from fraudlake.lake.store import LakeStore
+from fraudlake.lake.sweep import LakeSweep, Listing, SweepBounds, SweepWindow
 from fraudlake.lake.targets import target_for
 from fraudlake.orchestration.failures import fail_without_retry
 
@@ -46,18 +50,20 @@ class LakePipeline:
     bucket: str
     prefix: str
     database: str
+    sweep: SweepBounds = field(default_factory=SweepBounds)
 
     def topics(self) -> list[str]:
         """The sink's topics that have a ClickHouse table."""
         return [topic for topic in sink_topics(self.namespace, self.pipeline) if target_for(topic)]
 
-    def as_variable(self) -> dict[str, str]:
+    def as_variable(self) -> dict[str, str | float]:
         return {
             "namespace": self.namespace,
             "pipeline": self.pipeline,
             "bucket": self.bucket,
             "prefix": self.prefix,
             "database": self.database,
+            **self.sweep.as_variable(),
         }
 
 
@@ -88,7 +94,8 @@ def pipeline_from_airflow() -> LakePipeline:
 
     raw = Variable.get(PIPELINE_VARIABLE, deserialize_json=True)
     return LakePipeline(
-        **{key: str(raw[key]) for key in ("namespace", "pipeline", "bucket", "prefix", "database")}
+        **{key: str(raw[key]) for key in ("namespace", "pipeline", "bucket", "prefix", "database")},
+        sweep=SweepBounds.of_variable(raw),
     )
 
 
@@ -135,6 +142,11 @@ def clickhouse_dsn_from_airflow() -> str:
     return f"{scheme}://{auth}{conn.host}{port}/{conn.schema or ''}"
 
 
+def sweep_from_airflow(pipeline: LakePipeline) -> LakeSweep:
+    client = clickhouse_from_airflow()
+    return LakeSweep(client, pipeline.database, store_from_airflow(pipeline), pipeline.sweep)
+
+
 def airflow_environment(pipeline: LakePipeline, store: LakeStore, clickhouse_dsn: str) -> dict[str, str]:
     """The AIRFLOW_VAR_/AIRFLOW_CONN_ variables that configure the DAG for `pipeline`."""
     import json
@@ -160,39 +172,33 @@ def airflow_environment(pipeline: LakePipeline, store: LakeStore, clickhouse_dsn
 # --- the tasks' work ---------------------------------------------------------------------------
 
 
-def list_new_objects(interval: Interval) -> list[dict[str, Any]]:
-    """References (key, etag, …) of the interval's objects that the ledger does not have as loaded."""
-    from fraudlake.lake.ledger import LOADED, Ledger
-
+def list_new_objects(interval: Interval) -> dict[str, Any]:
+    """The run's listing as XCom: references (key, etag, …) of the objects the ledger does not have
+    as loaded, from the interval and swept in from before it, and the sweep's windows."""
     pipeline = pipeline_from_airflow()
-    store = store_from_airflow(pipeline)
-    objects = store.list_objects(pipeline.topics(), interval.start, interval.end)
-    states = Ledger(clickhouse_from_airflow(), pipeline.database).states(objects)
-    return [ref(obj) for obj in objects if states.get((obj.key, obj.etag)) != LOADED]
+    sweep = sweep_from_airflow(pipeline)
+    return listing_xcom(sweep.list(pipeline.topics(), interval.start, interval.end))
 
 
-def load_objects(refs: list[dict[str, Any]], interval: Interval, run_id: str) -> dict[str, object]:
-    """Load the referenced objects; raises LakeLoadFailedError (naming the objects) if any failed."""
+def load_objects(listing: dict[str, Any], interval: Interval, run_id: str) -> dict[str, object]:
+    """Load the listed objects and move the sweep's watermarks; raises LakeLoadFailedError (naming
+    the objects) if any failed."""
     from fraudlake.lake.ledger import RunInfo
-    from fraudlake.lake.loader import LakeLoader
 
     pipeline = pipeline_from_airflow()
-    loader = LakeLoader(
-        clickhouse_from_airflow(),
-        pipeline.database,
-        store_from_airflow(pipeline),
-        RunInfo(run_id, interval.start, interval.end),
-    )
+    sweep = sweep_from_airflow(pipeline)
+    parsed = listing_of_xcom(pipeline, listing)
     with data_problems_fail_the_task():
-        return loader.load(from_refs(pipeline, refs)).as_xcom()
+        report = sweep.load(parsed, RunInfo(run_id, interval.start, interval.end))
+    return report.as_xcom() | {"swept_objects": parsed.swept}
 
 
-def verify_loaded(refs: list[dict[str, Any]]) -> dict[str, int]:
-    """Check that the ledger has every referenced object as loaded; counts per table for the event."""
+def verify_loaded(listing: dict[str, Any]) -> dict[str, int]:
+    """Check that the ledger has every listed object as loaded; counts per table for the event."""
     from fraudlake.lake.ledger import LOADED, Ledger
 
     pipeline = pipeline_from_airflow()
-    objects = from_refs(pipeline, refs)
+    objects = listing_of_xcom(pipeline, listing).objects
     states = Ledger(clickhouse_from_airflow(), pipeline.database).states(objects)
     missing = [obj.key for obj in objects if states.get((obj.key, obj.etag)) != LOADED]
     if missing:
@@ -217,6 +223,44 @@ def ref(obj: LakeObject) -> dict[str, Any]:
         "size": obj.size,
         "last_modified": obj.last_modified.isoformat(),
     }
+
+
+def listing_xcom(listing: Listing) -> dict[str, Any]:
+    """XCom of a listing: object references, the sweep's windows and how many objects it swept in."""
+    return {
+        "objects": [ref(obj) for obj in listing.objects],
+        "windows": [
+            {
+                "topic": w.topic,
+                "start": w.start.isoformat(),
+                "end": w.end.isoformat(),
+                "interval_start": w.interval_start.isoformat(),
+                "watermark": w.watermark.isoformat() if w.watermark is not None else None,
+                "frontier": w.frontier.isoformat(),
+            }
+            for w in listing.windows
+        ],
+        "swept_objects": listing.swept,
+    }
+
+
+def listing_of_xcom(pipeline: LakePipeline, data: dict[str, Any] | list[dict[str, Any]]) -> Listing:
+    """The listing back from XCom. A bare list of references (a run listed before the sweep
+    existed) has no windows: it loads, and no watermark moves."""
+    if isinstance(data, list):
+        return Listing(from_refs(pipeline, data), [])
+    windows = [
+        SweepWindow(
+            topic=w["topic"],
+            start=datetime.fromisoformat(w["start"]),
+            end=datetime.fromisoformat(w["end"]),
+            interval_start=datetime.fromisoformat(w["interval_start"]),
+            watermark=datetime.fromisoformat(w["watermark"]) if w.get("watermark") else None,
+            frontier=datetime.fromisoformat(w["frontier"]),
+        )
+        for w in data.get("windows", [])
+    ]
+    return Listing(from_refs(pipeline, data["objects"]), windows)
 
 
 def from_refs(pipeline: LakePipeline, refs: list[dict[str, Any]]) -> list[LakeObject]:

@@ -1,17 +1,20 @@
 """The lake loader against real MinIO and ClickHouse (chDB), with objects shaped like the sink's.
 
 These cover what the connector only does under rare timing (re-cut and rewritten objects after a
-crash), a loader that dies between insert and ledger, and the data-quality refusals. The full
-produce → Connect → DAG path is in test_lake.py.
+crash), a loader that dies between insert and ledger, the data-quality refusals, and the sweep
+that loads what earlier intervals left behind. The full produce → Connect → DAG path is in
+test_lake.py.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from clickhouse_connect.driver.exceptions import OperationalError
 from lake_kit import (
     create_database,
     minio_store,
@@ -25,9 +28,19 @@ from lake_kit import (
 from fraudlake.clickhouse.client import connect
 from fraudlake.lake.fingerprint import TxnFingerprint
 from fraudlake.lake.layout import LakeObject
-from fraudlake.lake.ledger import FAILED, LOADED, LOADING, Ledger, LedgerEntry, OffsetRange, RunInfo
-from fraudlake.lake.loader import LakeLoader, LakeLoadFailedError
+from fraudlake.lake.ledger import (
+    FAILED,
+    LOADED,
+    LOADING,
+    UNSETTLED,
+    Ledger,
+    LedgerEntry,
+    OffsetRange,
+    RunInfo,
+)
+from fraudlake.lake.loader import LakeLoader, LakeLoadFailedError, LoadReport
 from fraudlake.lake.store import LakeStore
+from fraudlake.lake.sweep import LakeSweep, Listing, SweepBounds, Watermarks
 from fraudlake.lake.targets import TARGETS
 from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.schemas import CARDS
@@ -66,6 +79,20 @@ class Lake:
 
     def loader(self, run_id: str = "test") -> LakeLoader:
         return LakeLoader(self.client, self.database, self.store, RunInfo(run_id, EPOCH, datetime.now(UTC)))
+
+    def sweep(self, bounds: SweepBounds | None = None) -> LakeSweep:
+        return LakeSweep(self.client, self.database, self.store, bounds)
+
+    def run(
+        self, start: datetime, end: datetime, bounds: SweepBounds, loader: LakeLoader | None = None
+    ) -> tuple[Listing, LoadReport]:
+        """What one DAG run of [start, end) does: list (the moment after `end`), then load."""
+        sweep = self.sweep(bounds)
+        listing = sweep.list([self.topic], start, end, now=end + timedelta(seconds=1))
+        return listing, sweep.load(listing, RunInfo(f"run-{start:%H%M%S}", start, end), loader)
+
+    def watermark(self) -> datetime | None:
+        return Watermarks(self.client, self.database).latest([self.topic]).get(self.topic)
 
     def fingerprint(self) -> TxnFingerprint:
         return TxnFingerprint.of_table(self.client, self.database)
@@ -280,3 +307,106 @@ def test_a_failed_partial_load_is_never_repeated_even_after_the_ledger_merges(
     assert (report.rows, report.skipped_rows) == (PER_OBJECT - 200, 200)
     assert lake.fingerprint() == expected(transactions.slice(0, PER_OBJECT))
     assert set(lake.states().values()) == {LOADED}
+
+
+# --- the sweep: every object not loaded, whatever interval it was written in --------------------
+
+SECOND = timedelta(seconds=1)
+
+
+def written(lake: Lake, key: str) -> datetime:
+    """The object's Last-Modified as the store lists it."""
+    return next(obj.last_modified for obj in lake.objects() if obj.key == key)
+
+
+def test_objects_of_intervals_whose_run_never_happened_or_failed_are_swept_in_by_a_later_run(
+    lake: Lake, transactions: pa.Table, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = transactions.slice(0, PER_OBJECT), transactions.slice(PER_OBJECT, PER_OBJECT)
+    a = written(lake, lake.put_transactions(first, 0))
+    bounds = SweepBounds(lookback=timedelta(days=1), overlap=SECOND)
+
+    # The run of the interval before the object: nothing to load, the watermark moves to its end.
+    lake.run(a - 20 * SECOND, a - 10 * SECOND, bounds)
+    assert lake.watermark() == a - 10 * SECOND
+    # The object's interval never gets a run (scheduler down); the next one sweeps it in.
+    listing, report = lake.run(a + 10 * SECOND, a + 20 * SECOND, bounds)
+    assert ([obj.last_modified for obj in listing.objects], listing.swept) == ([a], 1)
+    assert (report.rows, len(report.loaded)) == (PER_OBJECT, 1)
+    assert lake.fingerprint() == expected(first)
+    assert lake.watermark() == a + 20 * SECOND
+
+    # The next object's run fails mid-insert (ClickHouse went away): the object is `failed`, and
+    # it holds the watermark, so a later run that lists none of that interval still retries it.
+    b = written(lake, lake.put_transactions(second, PER_OBJECT))
+    failing = lake.loader("failed")
+
+    def connection_lost(target: object, insert: str) -> int:
+        raise OperationalError("connection reset by peer mid-insert")
+
+    monkeypatch.setattr(failing, "_insert_counted", connection_lost)
+    with pytest.raises(LakeLoadFailedError, match="connection reset"):
+        lake.run(b - SECOND, b + SECOND, bounds, loader=failing)
+    assert lake.states()[object_key(lake.store, lake.topic, 0, PER_OBJECT).rsplit("/", 1)[1]] in UNSETTLED
+    assert lake.watermark() == b
+    listing, report = lake.run(b + 30 * SECOND, b + 40 * SECOND, bounds)
+    assert ([obj.last_modified for obj in listing.objects], listing.swept) == ([b], 1)
+    assert report.rows == PER_OBJECT
+    assert lake.fingerprint() == expected(pa.concat_tables([first, second]))
+    assert set(lake.states().values()) == {LOADED}
+    assert lake.watermark() == b + 40 * SECOND
+
+
+def test_sweeps_that_overlap_load_nothing_twice(lake: Lake, transactions: pa.Table) -> None:
+    put_in_objects(lake, transactions)
+    last = max(obj.last_modified for obj in lake.objects())
+    wide = SweepBounds(lookback=timedelta(days=1), overlap=timedelta(hours=12))
+    sweep = lake.sweep(wide)
+    # Two runs list before either loads (a retried list task, a manual run beside a scheduled one).
+    listings = [sweep.list([lake.topic], last + SECOND, last + 2 * SECOND) for _ in range(2)]
+    assert [len(listing.objects) for listing in listings] == [ROWS // PER_OBJECT] * 2
+    run = RunInfo("overlap", last + SECOND, last + 2 * SECOND)
+    assert sweep.load(listings[0], run).rows == ROWS
+    again = sweep.load(listings[1], run)
+    assert (again.rows, again.already_loaded) == (0, ROWS // PER_OBJECT)
+    # Later runs whose overlap covers all of it, and an explicit window over everything.
+    for start in (last + 2 * SECOND, last + 3 * SECOND):
+        listing, report = lake.run(start, start + SECOND, wide)
+        assert (listing.objects, report.rows) == ([], 0)
+    lake.run(EPOCH, last + 10 * SECOND, wide)
+    assert lake.fingerprint() == expected(transactions)  # count, distinct count and checksum of txn_ids
+
+
+def test_the_sweep_stops_at_the_lookback_and_the_watermark(
+    lake: Lake, transactions: pa.Table, caplog: pytest.LogCaptureFixture
+) -> None:
+    table = transactions.slice(0, PER_OBJECT)
+    a = written(lake, lake.put_transactions(table, 0))
+
+    short = SweepBounds(lookback=5 * SECOND, overlap=SECOND)
+    # A first run reaches back `lookback` from its interval's end, not further.
+    listing, _ = lake.run(a + 10 * SECOND, a + 12 * SECOND, short)
+    assert (listing.objects, listing.windows[0].start) == ([], a + 7 * SECOND)
+    assert lake.watermark() == a + 12 * SECOND
+    # With a watermark, a run reaches back to it minus the overlap, however long its lookback.
+    listing, _ = lake.run(a + 20 * SECOND, a + 22 * SECOND, SweepBounds(timedelta(days=1), 2 * SECOND))
+    assert (listing.objects, listing.windows[0].start) == ([], a + 10 * SECOND)
+    assert lake.fingerprint().rows == 0
+
+    # A watermark older than the lookback (the object failed for longer): the lookback wins and
+    # the run says how many objects it no longer sweeps.
+    Watermarks(lake.client, lake.database).record(
+        [{"topic": lake.topic, "watermark": a - SECOND, "listed_from": EPOCH, "listed_to": a,
+          "pending": 1, "swept": 0, "dag_run_id": "stuck"}]
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="fraudlake.lake.sweep"):
+        listing, _ = lake.run(a + 40 * SECOND, a + 42 * SECOND, short)
+    assert (listing.objects, listing.windows[0].start) == ([], a + 37 * SECOND)
+    assert "1 object(s) last written between" in caplog.text
+    assert "no longer swept" in caplog.text
+    assert lake.fingerprint().rows == 0
+
+    # An explicit interval is listed whole, however far behind the lookback.
+    listing, report = lake.run(a - SECOND, a + SECOND, short)
+    assert (len(listing.objects), listing.swept, report.rows) == (1, 0, PER_OBJECT)
+    assert lake.fingerprint() == expected(table)

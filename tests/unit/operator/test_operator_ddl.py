@@ -23,6 +23,7 @@ CORE = [
     "rule_spend_burst_10m",
     "rule_velocity_5m",
     "decisions",
+    "load_watermark",
 ]
 STREAMING = migrations.SchemaParams(
     "fp", streaming_ingest=True, kafka_bootstrap="k:9092", kafka_topic="fraudlake.ns.p.transactions"
@@ -116,11 +117,11 @@ def test_rules_render_one_view_each_and_disabled_rules_none() -> None:
 
 def test_streaming_ingest_adds_the_kafka_hot_path() -> None:
     statements = migrations.render_statements(STREAMING)
-    assert migrations.expected_objects(statements)[-4:-1] == [
-        "transactions_queue",
-        "transactions_rt",
-        "transactions_rt_mv",
-    ]
+    objects = migrations.expected_objects(statements)
+    hot_path = ["transactions_queue", "transactions_rt", "transactions_rt_mv"]
+    first = objects.index(hot_path[0])
+    assert objects[first : first + 3] == hot_path
+    assert [name for name in objects if name not in hot_path] == CORE
     queue = _create(statements, "transactions_queue")
     assert "ENGINE = Kafka" in queue
     assert "kafka_broker_list = 'k:9092'" in queue
