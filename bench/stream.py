@@ -1,12 +1,13 @@
 """Stream scorer benchmark: throughput and latency through Kafka, in-process batch scoring, state memory.
 
 - Throughput: N transactions produced up front to a 4-partition topic; one `fraudlake scorer run`
-  process (Quix Streams, exactly-once) decides them; transactions/s from the scorer's first to its
-  last committed decision (read_committed). Reference, same broker, same run: a bare confluent-kafka
-  consume → produce pass-through in Kafka transactions (batches of 1,000). Goal ≥ 10,000 tx/s and
-  ratio ≥ 0.5.
-- Latency: transactions produced at a fixed rate (2,000 tx/s); produce timestamp → the decision's
-  arrival at a read_committed reader. Goal p50 ≤ 20 ms, p99 ≤ 100 ms.
+  process (Quix Streams, exactly-once) decides them; transactions/s over the committed decisions'
+  timestamps (read_committed). References, same broker, same run: a bare confluent-kafka consume →
+  produce pass-through in Kafka transactions (batches of 1,000), the physical limit; and the engine's
+  own pass-through (the scorer's Quix set-up forwarding each message unchanged), its ceiling. Goal
+  ≥ 10,000 tx/s and ratio ≥ 0.5 against the bare pass-through.
+- Latency: transactions produced at a fixed rate (2,000 tx/s), the scorer checkpointing every 20 ms
+  (`--commit-interval`); produce timestamp → the decision's arrival at a read_committed reader. Goal p50 ≤ 20 ms, p99 ≤ 100 ms.
 - Batch: `score_transactions` of 10,000 transactions in one call (features + model + reasons for
   flagged rows), against XGBoost `inplace_predict` of the same 10,000 ready rows. Goal ≥ 200,000 tx/s.
 - Memory: RSS of a process holding the scorer's online state (`ServingState`) for 1,000,000 cards.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -61,7 +63,13 @@ def _messages(frame: Any, count: int) -> list[tuple[str, bytes]]:
 
 
 def _committed_rate(bootstrap: str, topic: str, expected: int, timeout: float) -> tuple[float, int]:
-    """(records/s between the first and the last committed record seen by a read_committed reader, count)."""
+    """(records/s, count) of the committed records a read_committed reader finds in `topic`.
+
+    The rate is measured on the records' timestamps, first to last: `topic` is created with
+    LogAppendTime (`_output_topic`), so each is the broker's clock when the record arrived, the
+    writer's pace whatever the reader's. (Timing the reader would measure how fast it drains a topic
+    already written; producers' CreateTime may be copied from the input, as Quix does.)
+    """
     from confluent_kafka import Consumer
 
     consumer = Consumer(
@@ -73,17 +81,45 @@ def _committed_rate(bootstrap: str, topic: str, expected: int, timeout: float) -
         }
     )
     consumer.subscribe([topic])
-    seen, first, last, deadline = 0, 0.0, 0.0, time.monotonic() + timeout
+    seen, first, last, deadline = 0, float("inf"), 0.0, time.monotonic() + timeout
     try:
         while seen < expected and time.monotonic() < deadline:
-            batch = [m for m in consumer.consume(1000, 0.5) if not m.error()]
-            if batch:
-                now = time.monotonic()
-                first = first or now
-                last, seen = now, seen + len(batch)
+            stamps = [m.timestamp()[1] for m in consumer.consume(1000, 0.5) if not m.error()]
+            if stamps:
+                first, last, seen = min(first, *stamps), max(last, *stamps), seen + len(stamps)
     finally:
         consumer.close()
-    return (seen / (last - first) if last > first else 0.0), seen
+    return ((seen - 1) * 1000 / (last - first) if last > first else 0.0), seen
+
+
+def _output_topic(bootstrap: str, topic: str, partitions: int = 4) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    new = NewTopic(topic, partitions, 1, config={"message.timestamp.type": "LogAppendTime"})
+    for future in admin.create_topics([new]).values():
+        future.result(30)
+
+
+def _engine_passthrough(bootstrap: str, source: str, target: str, state_dir: str) -> None:
+    """The engine's own ceiling: the scorer's Quix set-up (exactly-once, a stateful step per message,
+    the same checkpoints) forwarding each message unchanged. Runs until SIGTERM."""
+    from quixstreams import Application
+
+    app = Application(
+        broker_address=bootstrap,
+        consumer_group=f"qpt-{uuid.uuid4().hex}",
+        processing_guarantee="exactly-once",
+        commit_interval=0.1,
+        commit_every=1000,
+        auto_offset_reset="earliest",
+        state_dir=state_dir,
+        loglevel=None,
+    )
+    topic_in = app.topic(source, key_deserializer="str", value_deserializer="bytes")
+    topic_out = app.topic(target, key_serializer="str", value_serializer="bytes")
+    app.dataframe(topic_in).apply(lambda value, state: value, stateful=True).to_topic(topic_out)
+    app.run()
 
 
 def _passthrough(bootstrap: str, source: str, target: str, expected: int) -> None:
@@ -131,13 +167,26 @@ def bench_throughput(
     create_topic(bootstrap, topics["transactions"], 4)
     produce(bootstrap, topics["transactions"], messages)
     reference_target = f"{topics['transactions']}.passthrough"
-    create_topic(bootstrap, reference_target, 4)
+    _output_topic(bootstrap, reference_target)
     thread = threading.Thread(
         target=_passthrough, args=(bootstrap, topics["transactions"], reference_target, count)
     )
     thread.start()
     reference, _ = _committed_rate(bootstrap, reference_target, count, 300)
     thread.join()
+    engine_target = f"{topics['transactions']}.engine"
+    _output_topic(bootstrap, engine_target)
+    engine = multiprocessing.get_context("fork").Process(
+        target=_engine_passthrough,
+        args=(bootstrap, topics["transactions"], engine_target, str(workdir / f"qpt-{pipeline}")),
+    )
+    engine.start()
+    try:
+        engine_rate, _ = _committed_rate(bootstrap, engine_target, count, 600)
+    finally:
+        engine.terminate()
+        engine.join(30)
+    _output_topic(bootstrap, topics["decisions"])
     scorer = ScorerProcess(bootstrap, pipeline, model_dir, workdir, f"tp-{pipeline}").start()
     try:
         rate, seen = _committed_rate(bootstrap, topics["decisions"], count, 600)
@@ -148,11 +197,19 @@ def bench_throughput(
         "decided": seen,
         "passthrough_tx_per_s": reference,
         "ratio": rate / reference if reference else 0.0,
+        "engine_passthrough_tx_per_s": engine_rate,
+        "ratio_to_engine": rate / engine_rate if engine_rate else 0.0,
     }
 
 
 def bench_latency(
-    bootstrap: str, frame: Any, model_dir: Path, workdir: Path, rate: int, seconds: int
+    bootstrap: str,
+    frame: Any,
+    model_dir: Path,
+    workdir: Path,
+    rate: int,
+    seconds: int,
+    commit_interval: float,
 ) -> dict:
     from confluent_kafka import Consumer, Producer
     from stream_kit import ScorerProcess, create_topic, topics_of
@@ -160,7 +217,8 @@ def bench_latency(
     pipeline = f"lat-{uuid.uuid4().hex[:8]}"
     topics = topics_of(pipeline)
     create_topic(bootstrap, topics["transactions"], 4)
-    scorer = ScorerProcess(bootstrap, pipeline, model_dir, workdir, f"lat-{pipeline}").start()
+    extra = ("--commit-interval", str(commit_interval))
+    scorer = ScorerProcess(bootstrap, pipeline, model_dir, workdir, f"lat-{pipeline}", extra).start()
     messages = _messages(frame, rate * seconds + 200)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0, "enable.idempotence": True})
     for key, value in messages[:200]:  # warm-up: the scorer joins, creates its topics, loads its state
@@ -207,6 +265,7 @@ def bench_latency(
     ms = np.asarray(latencies)
     return {
         "rate": rate,
+        "commit_interval_s": commit_interval,
         "decisions": len(ms),
         "p50_ms": float(np.percentile(ms, 50)),
         "p99_ms": float(np.percentile(ms, 99)),
@@ -283,6 +342,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=100_000, help="transactions per throughput run")
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument(
+        "--commit-interval",
+        type=float,
+        default=0.02,
+        help="The scorer's checkpoint interval in the latency runs: decisions become visible per checkpoint.",
+    )
     parser.add_argument("--cards", type=int, default=1_000_000)
     parser.add_argument("--parts", default="batch,throughput,latency,memory")
     args = parser.parse_args()
@@ -321,7 +386,15 @@ def main() -> None:
                     print("throughput", json.dumps(result["throughput"]), flush=True)
                 if "latency" in parts:
                     runs = [
-                        bench_latency(bootstrap, frame, model_dir, workdir, args.rate, args.seconds)
+                        bench_latency(
+                            bootstrap,
+                            frame,
+                            model_dir,
+                            workdir,
+                            args.rate,
+                            args.seconds,
+                            args.commit_interval,
+                        )
                         for _ in range(args.runs)
                     ]
                     result["latency"] = _median(runs) | {"runs": runs}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -381,6 +381,17 @@ def assemble_one(txn: Mapping[str, Any], raw: Mapping[str, int], config: Feature
     computed on Python numbers: the same formulas as `assemble`, without numpy's cost per call."""
     values = _formulas(_SCALARS, txn, raw.__getitem__, config)
     return np.array([[values[name] for name in FEATURE_NAMES]])
+
+
+def assemble_rows(
+    fields: Sequence[Mapping[str, Any]], raws: Sequence[Mapping[str, int]], config: FeatureConfig
+) -> np.ndarray:
+    """Feature matrix (rows × FEATURE_NAMES) from transactions' fields and raw aggregates gathered one
+    at a time (the online state's `inputs`), evaluated as columns: a batch's rows, bit-equal to
+    `assemble_one` of each, at a fraction of its cost per row."""
+    cols = {name: np.asarray([f[name] for f in fields]) for name in fields[0]}
+    raw = np.asarray([[r[name] for name in RAW_AGGREGATES] for r in raws], dtype=np.int64)
+    return assemble(cols, raw, config)
 
 
 def formula_names() -> list[str]:

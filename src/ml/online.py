@@ -129,6 +129,11 @@ class OnlineFeatureState:
 
     def features(self, txn: Mapping[str, Any]) -> np.ndarray:
         """The transaction's feature row (shape 1 × len(FEATURE_NAMES)) from the history so far."""
+        return assemble_one(*self.inputs(txn), self.config)
+
+    def inputs(self, txn: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, int]]:
+        """What the formulas read for the transaction, from the history so far: its own fields and its
+        raw aggregates by name (`assemble_one` takes one; `assemble_rows` a batch of them)."""
         t = event_ms(txn["event_ts"] if "event_ts" in txn else txn["event_ms"])
         self._mature_labels(t)
         card, user, merchant = txn["card_id"], txn["user_id"], txn["merchant_id"]
@@ -164,7 +169,7 @@ class OnlineFeatureState:
             "errors": txn.get("errors") or "",
             "merchant_state": state,
         }
-        return assemble_one(fields, raw, self.config)
+        return fields, raw
 
     def update(self, txn: Mapping[str, Any]) -> None:
         """Make `txn` part of the history (its label, if present, matures after the delay)."""

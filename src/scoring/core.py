@@ -15,7 +15,7 @@ import numpy as np
 
 from fraudlake.ml.features import EVENT_MS, EVENT_TS, FEATURE_NAMES, INPUT_FIELDS, TXN_ID
 from fraudlake.scoring.bundle import ModelBundle, ReasonPolicy
-from fraudlake.scoring.models import Decision, Reason, RuleHit, ScoreResult, TransactionIn
+from fraudlake.scoring.models import Decision, Reason, ScoreResult, TransactionIn
 from fraudlake.scoring.state import ServingState
 
 _N_TABULAR = len(FEATURE_NAMES)
@@ -54,47 +54,54 @@ def score_transactions(
     """Score transactions in order; each one's features see the ones before it, then it joins the history."""
     records = [state_record(t) for t in txns]
     rows = np.empty((len(records), bundle.feature_count), dtype=np.float32)
-    hits: list[list[RuleHit]] = []
-    for i, rec in enumerate(records):
-        x_tab, fired = state.score_inputs(rec)
-        rows[i, :_N_TABULAR] = x_tab[0]
-        if bundle.uses_graph:
+    if len(records) == 1:  # a request: Python numbers beat numpy's fixed cost per call
+        x_tab, fired = state.score_inputs(records[0])
+        hits = [fired]
+    else:
+        x_tab, hits = state.score_inputs_many(records)
+    rows[:, :_N_TABULAR] = x_tab
+    if bundle.uses_graph:
+        for i, rec in enumerate(records):
             rows[i, _N_TABULAR:] = bundle.graph_columns(rec["card_id"], rec["merchant_id"], rec["user_id"])
-        hits.append(fired)
     evaluation = bundle.evaluate(rows, reasons, exact_reasons)
-    explained = {int(row): k for k, row in enumerate(evaluation.explained)}
-    results = []
-    for i, rec in enumerate(records):
-        k = explained.get(i)
-        why = [] if k is None else _top_reasons(bundle, rows[i], evaluation.contributions[k], top_reasons)
-        results.append(
-            ScoreResult(
-                txn_id=rec["txn_id"],
-                score=float(evaluation.probabilities[i]),
-                # `decisions` only yields the three Decision labels; the model validates it again.
-                decision=cast(Decision, str(evaluation.decisions[i])),
-                reasons=why,
-                rules_fired=hits[i],
-            )
+    why = _top_reasons(bundle, rows, evaluation.explained, evaluation.contributions, top_reasons)
+    scores, decisions = evaluation.probabilities.tolist(), evaluation.decisions.tolist()
+    results = [
+        ScoreResult(
+            txn_id=rec["txn_id"],
+            score=scores[i],
+            decision=cast(Decision, decisions[i]),  # `decisions` only yields the three Decision labels
+            reasons=why.get(i, []),
+            rules_fired=hits[i],
         )
+        for i, rec in enumerate(records)
+    ]
     return Scored(results, records)
 
 
-def _top_reasons(bundle: ModelBundle, row: np.ndarray, contributions: np.ndarray, top: int) -> list[Reason]:
-    """The `top` reasons with the largest contribution magnitude, largest first."""
+def _top_reasons(
+    bundle: ModelBundle, rows: np.ndarray, explained: np.ndarray, contributions: np.ndarray, top: int
+) -> dict[int, list[Reason]]:
+    """Per explained row, the `top` reasons with the largest contribution magnitude, largest first."""
+    if not len(explained):
+        return {}
     groups = bundle.reasons
-    order = np.argsort(-np.abs(contributions), kind="stable")[:top].tolist()
-    values, amounts = row.tolist(), contributions.tolist()  # Python numbers: no numpy call per reason
-    out = []
-    for g in order:
-        column = groups.value_column[g]
-        value = values[column] if column >= 0 else None
-        out.append(
-            Reason(
-                feature=groups.names[g],
-                description=groups.descriptions[g],
-                value=value if value is not None and math.isfinite(value) else None,
-                contribution=round(amounts[g], 6),
+    orders = np.argsort(-np.abs(contributions), axis=1, kind="stable")[:, :top].tolist()
+    out = {}
+    # Python numbers from here: no numpy call per reason.
+    for row, order, amounts in zip(explained.tolist(), orders, contributions.tolist(), strict=True):
+        values = rows[row].tolist()
+        reasons = []
+        for g in order:
+            column = groups.value_column[g]
+            value = values[column] if column >= 0 else None
+            reasons.append(
+                Reason(
+                    feature=groups.names[g],
+                    description=groups.descriptions[g],
+                    value=value if value is not None and math.isfinite(value) else None,
+                    contribution=round(amounts[g], 6),
+                )
             )
-        )
+        out[row] = reasons
     return out

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig
+from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig, assemble_rows
 from fraudlake.ml.online import OnlineFeatureState, event_ms
 from fraudlake.pipeline.spec import Rule
 from fraudlake.scoring.models import RuleHit
@@ -45,6 +45,35 @@ class ServingState:
             self._observe_locked(txn, t, cents)
         return x, hits
 
+    def score_inputs_many(self, txns: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, list[list[RuleHit]]]:
+        """`score_inputs` of each transaction in order, with the features assembled as one batch:
+        rows × FEATURE_NAMES, equal to the rows `score_inputs` gives one by one.
+
+        The feature history and the rule windows are separate states, so each is run over the batch in
+        turn: the features (each row from the history before it, then it joins), then the rules, which
+        read a feature (the user's mean amount) of their row.
+        """
+        times = [int(txn["event_ms"]) for txn in txns]
+        cents = [round(float(txn["amount"]) * 100) for txn in txns]
+        with self._lock:
+            fields, raws, fresh = [], [], []
+            for txn in txns:
+                own, raw = self._features.inputs(txn)
+                fields.append(own)
+                raws.append(raw)
+                fresh.append(self._first_sight(txn.get("txn_id")))
+                if fresh[-1]:
+                    self._features.update(txn)
+            x = assemble_rows(fields, raws, self.config)
+            hits = []
+            for txn, t, amount, mean, new in zip(
+                txns, times, cents, x[:, _USER_MEAN_ALL].tolist(), fresh, strict=True
+            ):
+                hits.append(self._rules.evaluate(txn["card_id"], t, amount, mean))
+                if new:
+                    self._rules.observe(txn["card_id"], t, amount)
+        return x, hits
+
     def observe(self, txn: Mapping[str, Any]) -> bool:
         """Add a transaction seen elsewhere (topic, cold start); False when its id is already known.
 
@@ -57,13 +86,19 @@ class ServingState:
             return self._observe_locked(record, t, round(float(txn["amount"]) * 100))
 
     def _observe_locked(self, txn: Mapping[str, Any], t: int, cents: int) -> bool:
-        txn_id = txn.get("txn_id")
-        if txn_id is not None:
-            if txn_id in self._seen:
-                return False
-            self._seen[txn_id] = None
-            if len(self._seen) > self._max_seen:
-                self._seen.popitem(last=False)
+        if not self._first_sight(txn.get("txn_id")):
+            return False
         self._features.update(txn)
         self._rules.observe(txn["card_id"], t, cents)
+        return True
+
+    def _first_sight(self, txn_id: str | None) -> bool:
+        """Whether the transaction is new to the history (remembering its id); no id: always new."""
+        if txn_id is None:
+            return True
+        if txn_id in self._seen:
+            return False
+        self._seen[txn_id] = None
+        if len(self._seen) > self._max_seen:
+            self._seen.popitem(last=False)
         return True

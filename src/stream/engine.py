@@ -1,13 +1,21 @@
-"""The stream scorer as a Quix Streams application.
+"""The stream scorer as a Quix Streams application that scores in micro-batches, one per checkpoint.
 
-    transactions ──apply(CardScorer, stateful)──┬─> decisions   (exactly one per input message)
-                                                 ├─> alerts      (review/decline, or a rule fired)
-                                                 └─> deadletter  (unreadable input, with the reason)
+    transactions ──apply(prepare, stateful)──> sink(DecisionSink) ── at each checkpoint, one batch:
+                                                  features + one tree-ensemble call ──┬─> decisions
+                                                                                      ├─> alerts
+                                  unreadable input, with the reason, as it came ──────└─> deadletter
+
+Micro-batches: Quix runs a step per message, but flushes its sinks at every checkpoint *inside* the
+checkpoint's Kafka transaction, before the changelogs and the consumed offsets. The per-message step
+only decodes the transaction and keeps its card's history in Quix state; the sink collects the
+transactions and, when the checkpoint closes, scores them all at once (one model call, vectorised
+trees and reasons) and produces their decisions and alerts with the application's transactional
+producer. So a checkpoint is both the unit of scoring and the unit of exactly-once.
 
 Exactly once: `processing_guarantee="exactly-once"` makes each checkpoint one Kafka transaction holding
-the produced records, the state's changelog records and the consumed offsets. A scorer killed mid-
-checkpoint leaves an aborted transaction: read_committed readers never see its records, and the next
-owner of the partitions re-reads from the last committed offsets with the state as of that commit.
+the decisions, alerts, dead letters, the state's changelog records and the consumed offsets. A scorer
+killed mid-checkpoint leaves an aborted transaction: read_committed readers never see its records, and
+the next owner of the partitions re-reads from the last committed offsets with the state as of then.
 
 State: the online features live in the scoring core's in-memory `ServingState` (the API's code). What
 must survive a failover (the card's transactions within the longest rule window) is also kept in Quix
@@ -22,19 +30,24 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from confluent_kafka import TopicPartition
 from quixstreams import Application
 from quixstreams.context import message_context
+from quixstreams.internal_producer import InternalProducer
+from quixstreams.sinks import BaseSink
 from quixstreams.state import State
 
 from fraudlake.api.sinks import alert_messages
 from fraudlake.ml.features import EVENT_MS, MINUTE_MS
 from fraudlake.pipeline.spec import Rule
 from fraudlake.scoring.bundle import ModelBundle, ReasonPolicy
-from fraudlake.scoring.core import score_transactions
+from fraudlake.scoring.core import score_transactions, state_record
+from fraudlake.scoring.models import TransactionIn
 from fraudlake.scoring.state import ServingState
 from fraudlake.stream.metrics import ScorerMetrics
 from fraudlake.stream.records import BadInputError, dead_letter_record, decision_record, decode_transaction
@@ -51,13 +64,42 @@ class ScorerTopics:
     deadletter: str
 
 
+@dataclass(frozen=True)
+class Pending:
+    """A decoded transaction waiting for its checkpoint's batch."""
+
+    txn: TransactionIn
+    record: dict[str, Any]  # `state_record(txn)`: its id fixed once, here
+    produced_ms: int  # the input message's Kafka timestamp
+    replay: list[dict[str, Any]]  # the card's earlier history, when this process had not seen the card
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message the scorer cannot read, with the reason."""
+
+    key: str | None  # the input message's
+    record: dict[str, Any]
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """What one batch publishes: (key, JSON value) per decision and per alert."""
+
+    decisions: list[tuple[str, bytes]]
+    alerts: list[tuple[str, bytes]]
+
+
 @dataclass
 class CardScorer:
-    """The stateful step: one transaction message in, what to publish out.
+    """Decides transactions in batches: `prepare` runs per message, `decide` per checkpoint.
 
-    Returns {"decision": …} plus "alert" when flagged, or {"dead": …} for an unreadable message. Reads
-    the current model once per message, so a hot swap lands between two messages: every decision is
-    made by exactly one model version, which it names.
+    `decide` reads the current model once per batch, so a hot swap lands between two batches: every
+    decision is made by exactly one model version, which it names.
     """
 
     current_model: Callable[[], ModelBundle | None]
@@ -72,34 +114,52 @@ class CardScorer:
     def history_reach_ms(self) -> int:
         return max((r.window_minutes for r in self.rules if r.enabled), default=0) * MINUTE_MS
 
-    def __call__(self, value: bytes | None, key: Any, timestamp: int, _headers: Any, store: State) -> dict:
+    def prepare(
+        self, value: bytes | None, key: Any, timestamp: int, _headers: Any, store: State
+    ) -> Pending | DeadLetter:
+        """The per-message step: the transaction for the batch, or its dead-letter record."""
+        ctx = message_context()
         try:
             txn = decode_transaction(value)
         except BadInputError as error:
-            ctx = message_context()
             self.metrics.dead_letters.labels(error.kind).inc()
-            return {"dead": dead_letter_record(error, value, ctx.partition, ctx.offset)}
+            return DeadLetter(
+                key, dead_letter_record(error, value, ctx.partition, ctx.offset), ctx.partition, ctx.offset
+            )
+        if txn.txn_id is None:  # one id for the state, the decision and the alert
+            txn = txn.model_copy(update={"txn_id": uuid.uuid4().hex})
+        record = state_record(txn)
+        history = store.get(_HISTORY, [])
+        replay = []
+        if txn.card_id not in self._warm_cards:
+            self._warm_cards.add(txn.card_id)
+            replay = history
+        self._remember(store, history, record)
+        return Pending(txn, record, timestamp, replay, ctx.partition, ctx.offset)
+
+    def decide(self, batch: Sequence[Pending]) -> Outgoing:
+        """Score a batch in arrival order (a card's transactions are in one partition, in order)."""
+        if not batch:
+            return Outgoing([], [])
         bundle = self.current_model()
         if bundle is None:  # the engine starts consuming only once a model is loaded
             raise RuntimeError("no model loaded")
         state = self._state_for(bundle)
-        if txn.card_id not in self._warm_cards:
-            self._warm_cards.add(txn.card_id)
-            for earlier in store.get(_HISTORY, []):
+        for item in batch:
+            for earlier in item.replay:
                 state.observe(earlier)  # ids already known to this process are skipped
-        scored = score_transactions(bundle, state, [txn], self.reasons, self.top_reasons)
-        self._remember(store, scored.records[0])
-        result = scored.results[0]
-        out: dict[str, Any] = {
-            "decision": decision_record(result, scored.records[0], bundle.version, timestamp)
-        }
-        self.metrics.decisions.labels(result.decision).inc()
-        self.metrics.latency.observe(max(0.0, time.time() - timestamp / 1000))
+        scored = score_transactions(bundle, state, [p.txn for p in batch], self.reasons, self.top_reasons)
+        now = time.time()
+        decisions = []
+        for item, result, record in zip(batch, scored.results, scored.records, strict=True):
+            body = decision_record(result, record, bundle.version, item.produced_ms)
+            decisions.append((record["card_id"], json.dumps(body).encode()))
+            self.metrics.decisions.labels(result.decision).inc()
+            self.metrics.latency.observe(max(0.0, now - item.produced_ms / 1000))
         alerts = alert_messages(scored, bundle.version)
-        if alerts:
-            self.metrics.alerts.inc()
-            out["alert"] = json.loads(alerts[0][1])
-        return out
+        self.metrics.alerts.inc(len(alerts))
+        self.metrics.batch_size.observe(len(batch))
+        return Outgoing(decisions, alerts)
 
     def _state_for(self, bundle: ModelBundle) -> ServingState:
         """The online state for the model's feature configuration (a new model may change it)."""
@@ -111,15 +171,51 @@ class CardScorer:
             self._warm_cards.clear()
         return self.state
 
-    def _remember(self, store: State, record: dict[str, Any]) -> None:
+    def _remember(self, store: State, history: list[dict[str, Any]], record: dict[str, Any]) -> None:
         """Keep the card's transactions within the longest rule window in the changelogged state."""
         reach = self.history_reach_ms
         if not reach:
             return
         horizon = record[EVENT_MS] - reach
-        kept = [r for r in store.get(_HISTORY, []) if r[EVENT_MS] > horizon]
-        kept.append(record)
-        store.set(_HISTORY, kept)
+        store.set(_HISTORY, [r for r in history if r[EVENT_MS] > horizon] + [record])
+
+
+class DecisionSink(BaseSink):
+    """Collects prepared transactions; at each checkpoint decides them and produces the results into the
+    checkpoint's open Kafka transaction (Quix flushes sinks before it commits the offsets)."""
+
+    def __init__(self, scorer: CardScorer, topics: ScorerTopics):
+        super().__init__()
+        self._scorer, self._topics = scorer, topics
+        self._pending: list[Pending | DeadLetter] = []
+        self._producer: InternalProducer | None = None
+        self._lag: Callable[[dict[int, int]], None] = lambda _: None
+
+    def bind(self, producer: InternalProducer, lag: Callable[[dict[int, int]], None]) -> None:
+        self._producer, self._lag = producer, lag
+
+    def add(self, value: Any, *_metadata: Any, **_named: Any) -> None:  # key, timestamp, …: in the value
+        self._pending.append(value)
+
+    def flush(self) -> None:
+        # Taken first: a batch is published once, even if Quix retries or abandons this flush.
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        assert self._producer is not None, "bind() the application's producer first"
+        for dead in (item for item in batch if isinstance(item, DeadLetter)):
+            self._producer.produce(
+                self._topics.deadletter, value=json.dumps(dead.record).encode(), key=dead.key
+            )
+        out = self._scorer.decide([item for item in batch if isinstance(item, Pending)])
+        for key, value in out.decisions:
+            self._producer.produce(self._topics.decisions, value=value, key=key)
+        for key, value in out.alerts:
+            self._producer.produce(self._topics.alerts, value=value, key=key)
+        self._lag({item.partition: item.offset for item in batch})  # the last offset per partition
+
+    def on_paused(self) -> None:
+        self._pending = []  # the checkpoint is abandoned; Quix seeks back and these come again
 
 
 def build_application(
@@ -135,10 +231,11 @@ def build_application(
 ) -> Application:
     """The Quix application wiring the scorer between the pipeline's topics (not started).
 
-    A checkpoint (one Kafka transaction) closes every `commit_interval` seconds or `commit_every`
-    messages, whichever comes first: it bounds both the latency seen by read_committed readers and
-    the work redone after a crash. A replica that dies loses its partitions to the others after
-    `session_timeout_ms` (Kafka's default, 45 s, would hold them that long).
+    A checkpoint (one Kafka transaction, one scoring batch) closes every `commit_interval` seconds or
+    `commit_every` messages, whichever comes first: it bounds the latency seen by read_committed
+    readers, the batch size and the work redone after a crash. A replica that dies loses its
+    partitions to the others after `session_timeout_ms` (Kafka's default, 45 s, would hold them that
+    long).
     """
     app = Application(
         broker_address=bootstrap,
@@ -153,15 +250,30 @@ def build_application(
         consumer_extra_config={"session.timeout.ms": session_timeout_ms, "heartbeat.interval.ms": 1000},
     )
     source = app.topic(topics.transactions, key_deserializer="str", value_deserializer="bytes")
-    decisions = app.topic(topics.decisions, key_serializer="str", value_serializer="json")
-    alerts = app.topic(topics.alerts, key_serializer="str", value_serializer="json")
-    deadletter = app.topic(topics.deadletter, key_serializer="str", value_serializer="json")
-    sdf = app.dataframe(source).apply(scorer, stateful=True, metadata=True)
-    sdf.filter(lambda out: "decision" in out).apply(lambda out: out["decision"]).to_topic(
-        decisions, key=lambda d: d["card_id"]
-    )
-    sdf.filter(lambda out: "alert" in out).apply(lambda out: out["alert"]).to_topic(
-        alerts, key=lambda a: a["card_id"]
-    )
-    sdf.filter(lambda out: "dead" in out).apply(lambda out: out["dead"]).to_topic(deadletter)
+    for name in (topics.decisions, topics.alerts, topics.deadletter):  # declared so Quix creates them
+        app.topic(name, key_serializer="str", value_serializer="bytes")
+    sink = DecisionSink(scorer, topics)
+    sink.bind(*_transactional_clients(app, topics.transactions, scorer.metrics))
+    # One chain, no branches: Quix copies a value for each branch (pickling it), a cost per message
+    # the size of the scorer's own work.
+    app.dataframe(source).apply(scorer.prepare, stateful=True, metadata=True).sink(sink)
     return app
+
+
+def _transactional_clients(
+    app: Application, source: str, metrics: ScorerMetrics
+) -> tuple[InternalProducer, Callable[[dict[int, int]], None]]:
+    """The application's own producer (records produced with it during a checkpoint's sink flush join
+    that checkpoint's transaction) and a consumer-lag reporter. Quix has no public accessor for
+    either; the version is pinned and the exactly-once tests fail if this stops holding."""
+    producer, consumer = app._producer, app._consumer
+    if not isinstance(producer, InternalProducer):
+        raise TypeError(f"unexpected Quix producer {type(producer).__name__}: check the quixstreams pin")
+
+    def report_lag(last_offsets: dict[int, int]) -> None:
+        for partition, offset in last_offsets.items():
+            _, high = consumer.get_watermark_offsets(TopicPartition(source, partition), cached=True)
+            if high >= 0:  # negative until the client has fetched from the partition
+                metrics.consumer_lag.labels(str(partition)).set(max(0, high - offset - 1))
+
+    return producer, report_lag

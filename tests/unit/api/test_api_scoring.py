@@ -150,3 +150,24 @@ def test_a_transaction_enters_the_history_once(model_files) -> None:
 )  # fmt: skip
 def test_topic_messages_are_decoded_or_skipped(raw: bytes, ok: bool) -> None:
     assert (decode_transaction(raw) is not None) == ok
+
+
+def test_a_batch_of_inputs_equals_the_inputs_one_by_one(frame: pd.DataFrame, model_files) -> None:
+    """`score_inputs_many` (features assembled as columns, the stream scorer's batches) gives the rows
+    and rule hits `score_inputs` gives one at a time, bit for bit, a repeated id joining the history once."""
+    config = FraudModel(model_files).feature_config
+    records = [
+        rec | {"event_ms": int(pd.Timestamp(rec["event_ts"]).value // 1_000_000)}
+        for rec in frame_records(frame.iloc[:3000])
+    ]
+    records.insert(1500, records[1400])  # seen again: scored, not counted twice
+    one_by_one, batched = ServingState(config, SEED_RULES), ServingState(config, SEED_RULES)
+    rows, hits = zip(*(one_by_one.score_inputs(r) for r in records), strict=True)
+    x, batch_hits = [], []
+    for start in range(0, len(records), 700):
+        part_x, part_hits = batched.score_inputs_many(records[start : start + 700])
+        x.append(part_x)
+        batch_hits += part_hits
+    np.testing.assert_array_equal(np.vstack(x), np.vstack(rows))  # NaN where NaN
+    assert batch_hits == list(hits)
+    assert sum(bool(h) for h in hits) > 20  # the rules are exercised
