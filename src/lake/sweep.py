@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
 
 from fraudlake.lake.layout import LakeObject
 from fraudlake.lake.ledger import LOADED, Ledger, RunInfo
@@ -44,6 +46,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LOOKBACK = timedelta(days=3)  # a weekend's outage, and a failing object's days of retries
 DEFAULT_OVERLAP = timedelta(hours=1)  # longer than any sink upload takes
+_UNKNOWN_TABLE = re.compile(r"\bUNKNOWN_TABLE\b|\bcode: 60\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,11 @@ class Listing:
 
 
 class Watermarks:
-    """Reads and appends ``<database>.load_watermark``."""
+    """Reads and appends ``<database>.load_watermark``.
+
+    A database the operator has not migrated yet has no such table: then there are no watermarks
+    (every run sweeps the whole lookback) and none are written, with a warning, rather than no load.
+    """
 
     COLUMNS = ("topic", "watermark", "listed_from", "listed_to", "pending", "swept", "dag_run_id")
 
@@ -146,11 +153,17 @@ class Watermarks:
         wanted = sorted(set(topics))
         if not wanted:
             return {}
-        result = self.client.query(
-            f"SELECT topic, toUnixTimestamp64Milli(argMax(watermark, recorded_at)) FROM {self.table} "
-            "WHERE topic IN {topics:Array(String)} GROUP BY topic",
-            parameters={"topics": wanted},
-        )
+        try:
+            result = self.client.query(
+                f"SELECT topic, toUnixTimestamp64Milli(argMax(watermark, recorded_at)) FROM {self.table} "
+                "WHERE topic IN {topics:Array(String)} GROUP BY topic",
+                parameters={"topics": wanted},
+            )
+        except DatabaseError as exc:
+            if not _UNKNOWN_TABLE.search(str(exc)):
+                raise
+            log.warning("%s does not exist (schema not migrated yet): sweeping the lookback", self.table)
+            return {}
         return {str(topic): _from_millis(millis) for topic, millis in result.result_rows}
 
     def record(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -160,9 +173,13 @@ class Watermarks:
             json.dumps({key: _utc_text(v) if isinstance(v, datetime) else v for key, v in row.items()})
             for row in rows
         ]
-        self.client.command(
-            f"INSERT INTO {self.table} ({', '.join(self.COLUMNS)}) FORMAT JSONEachRow\n" + "\n".join(lines)
-        )
+        insert = f"INSERT INTO {self.table} ({', '.join(self.COLUMNS)}) FORMAT JSONEachRow\n"
+        try:
+            self.client.command(insert + "\n".join(lines))
+        except DatabaseError as exc:
+            if not _UNKNOWN_TABLE.search(str(exc)):
+                raise
+            log.warning("%s does not exist (schema not migrated yet): no watermark recorded", self.table)
 
 
 class LakeSweep:
@@ -239,7 +256,9 @@ class LakeSweep:
 
     def advance(self, listing: Listing, run_id: str) -> dict[str, datetime]:
         """Record each topic's new watermark: its oldest listed object still not loaded, or its
-        window's frontier."""
+        window's frontier. A listing without windows (listed before the sweep existed) moves none."""
+        if not listing.windows:
+            return {}
         states = self.ledger.states(listing.objects)
         marks: dict[str, datetime] = {}
         rows = []

@@ -410,3 +410,18 @@ def test_the_sweep_stops_at_the_lookback_and_the_watermark(
     listing, report = lake.run(a - SECOND, a + SECOND, short)
     assert (len(listing.objects), listing.swept, report.rows) == (1, 0, PER_OBJECT)
     assert lake.fingerprint() == expected(table)
+
+
+def test_a_database_without_the_watermark_table_sweeps_the_lookback(
+    lake: Lake, transactions: pa.Table, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Airflow may run the new loader before the operator has migrated the pipeline's database."""
+    lake.client.command(f"DROP TABLE {lake.database}.load_watermark")
+    table = transactions.slice(0, PER_OBJECT)
+    a = written(lake, lake.put_transactions(table, 0))
+    bounds = SweepBounds(lookback=timedelta(hours=1), overlap=SECOND)
+    with caplog.at_level(logging.WARNING, logger="fraudlake.lake.sweep"):
+        listing, report = lake.run(a + 10 * SECOND, a + 20 * SECOND, bounds)
+    assert (listing.swept, report.rows) == (1, PER_OBJECT)
+    assert "load_watermark does not exist" in caplog.text
+    assert lake.fingerprint() == expected(table)
