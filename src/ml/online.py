@@ -48,7 +48,7 @@ def _cents(amount: Any) -> int:
     return round(float(amount) * 100)
 
 
-@dataclass
+@dataclass(slots=True)  # one per card and user: no __dict__ each
 class AmountHistory:
     """A card's or user's transactions within reach in event-time order, with running totals: any
     window's count, cents and squared cents come from one binary search and two subtractions, whatever
@@ -85,7 +85,7 @@ class AmountHistory:
             self.start = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class _EntityState:
     history: AmountHistory = field(default_factory=AmountHistory)  # within the entity's longest window
     last_ms: int = -1

@@ -109,10 +109,13 @@ class CardScorer:
     top_reasons: int = 5
     state: ServingState | None = None
     _warm_cards: set[str] = field(default_factory=set)
+    history_reach_ms: int = field(init=False, default=0)
 
-    @property
-    def history_reach_ms(self) -> int:
-        return max((r.window_minutes for r in self.rules if r.enabled), default=0) * MINUTE_MS
+    def __post_init__(self) -> None:
+        # How far back a card's history must reach for the longest enabled rule window.
+        self.history_reach_ms = (
+            max((r.window_minutes for r in self.rules if r.enabled), default=0) * MINUTE_MS
+        )
 
     def prepare(
         self, value: bytes | None, key: Any, timestamp: int, _headers: Any, store: State
