@@ -206,6 +206,137 @@ class PipelineList(BaseModel):
     items: list[Pipeline] = Field(description="Sorted by namespace, then name.")
 
 
+# --- the served model's report: how the candidate models compare and what the thresholds do ----------
+
+VariantKey = Literal["a_rule", "b_xgb_tabular", "b_plus_xgb_aggregates", "c_xgb_graph"]
+MetricName = Literal["auc_pr", "roc_auc", "recall_at_p90", "recall_at_p95"]
+
+
+class MetricValue(BaseModel):
+    name: MetricName = Field(
+        description="auc_pr (average precision), roc_auc, recall_at_p90 / recall_at_p95 (recall at 90% /"
+        " 95% precision)."
+    )
+    value: float | None = Field(description="On the test period; null when undefined (no fraud).")
+    ci95: list[float] | None = Field(
+        None,
+        min_length=2,
+        max_length=2,
+        description="95% card-bootstrap interval [low, high] (training computes it for auc_pr only).",
+    )
+
+
+class GateVerdict(BaseModel):
+    """What the training gate said of a candidate, on the validation period."""
+
+    validation_auc_pr: float | None
+    difference_ci95: list[float] | None = Field(
+        description="95% card-bootstrap interval of its validation AUC-PR minus (b)'s; null for (b)."
+    )
+    review_working: bool = Field(description="Its review threshold catches fraud on validation.")
+    eligible: bool
+    note: str
+
+
+class VariantReport(BaseModel):
+    key: VariantKey
+    label: str = Field(description="Short name: (a), (b), (b+), (c).")
+    description: str
+    served: bool = Field(description="The training gate chose this model: it is the one being served.")
+    metrics: list[MetricValue] = Field(description="Test-period metrics with their intervals.")
+    auc_pr_difference_ci95: list[float] | None = Field(
+        description="Test AUC-PR minus the model it is compared with ((b) for (b+) and (c), (a) for (b)),"
+        " 95% card-bootstrap interval; null for (a)."
+    )
+    compared_with: VariantKey | None
+    gate: GateVerdict | None = Field(
+        description="The gate's verdict on validation; null for (a), not a candidate."
+    )
+
+
+class ServedChoice(BaseModel):
+    version: str
+    model: VariantKey | None = Field(description="The gate's choice.")
+    label: str | None
+    reason: str | None = Field(description="Why the gate served it, in the gate's words.")
+    servable: bool | None = Field(description="The served model has a working review threshold.")
+    validation_fraud_cards: int | None = Field(
+        description="Defrauded cards in validation (the gate's evidence)."
+    )
+
+
+class EvaluationPeriod(BaseModel):
+    start: str | None
+    end: str | None
+    rows: int | None
+    frauds: int | None
+    fraud_cards: int | None
+
+
+class PrCurve(BaseModel):
+    variant: VariantKey
+    label: str
+    auc_pr: float | None
+    recall: list[float] = Field(description="Increasing; the same length as precision.")
+    precision: list[float]
+
+
+class FeatureImportance(BaseModel):
+    feature: str
+    description: str
+    group: str = Field(description="transaction, velocity, norm, novelty, risk or graph.")
+    total_gain: float = Field(description="Total gain of the feature's splits over the served booster.")
+    gain: float = Field(description="Average gain per split.")
+    share: float = Field(description="Its share of the total gain of all features.")
+
+
+class BandThreshold(BaseModel):
+    band: Literal["review", "decline"]
+    value: float | None = Field(description="Calibrated probability ≥ value; null: the band is off.")
+    basis: Literal["precision", "capacity"] | None
+    target_precision: float | None = Field(description="The precision the band was set to reach.")
+    capacity: float | None = Field(description="Share of transactions a capacity queue holds.")
+    validation_precision: float | None
+    validation_recall: float | None
+
+
+class DecisionRow(BaseModel):
+    """What one threshold on the served model's calibrated probability does on the test period."""
+
+    threshold: float
+    bands: list[Literal["review", "decline"]] = Field(description="The bands set at this threshold.")
+    flagged: int = Field(description="Transactions at or above the threshold.")
+    caught: int = Field(description="Frauds at or above it.")
+    missed: int = Field(description="Frauds below it.")
+    false_alarms: int = Field(description="Legitimate transactions at or above it.")
+    precision: float | None
+    recall: float | None
+
+
+class ModelReport(BaseModel):
+    """The served model's report card: the candidates compared, why this one serves, what its thresholds
+    do on the test period. Pieces an older model version does not carry are null, and `notes` says why."""
+
+    request_id: str
+    served: ServedChoice
+    test_period: EvaluationPeriod
+    variants: list[VariantReport]
+    pr_curves: list[PrCurve] | None = Field(
+        description="Test-period precision-recall curves (a few hundred points each); null for a version"
+        " trained before evaluation.json."
+    )
+    feature_importance: list[FeatureImportance] = Field(description="The served booster's top features.")
+    thresholds: list[BandThreshold]
+    decision_table: list[DecisionRow] = Field(
+        description="By threshold, ascending: a grid of candidate thresholds and the review/decline"
+        " thresholds; for a version trained before evaluation.json, the review/decline rows only."
+    )
+    evaluation_schema: int | None = Field(
+        description="schema_version of the version's evaluation.json; null: it has none."
+    )
+    notes: list[str] = Field(description="What this version does not carry, and anything else to know.")
+
+
 # --- probes and errors ------------------------------------------------------------------------------
 
 

@@ -14,6 +14,9 @@ Files of one version (the layout under `s3://<bucket>/models/<version>/` and of 
                             the (b+) graph aggregates (`<type>/aggregates`); per card also its raw CPP
                             exposures (`card/exposure`)
     metrics.json            periods, test metrics of (a)/(b)/(c), intervals, decisions
+    evaluation.json         test period: PR curve points of (a)/(b)/(b+)/(c), the served model's decision
+                            table (caught/missed/false alarms per threshold); `schema_version` 1. Absent
+                            from versions trained before it: `FraudModel.evaluation` is then None
     model_card.md           data window, metrics, limits
     pr_curves.png           precision-recall curves of (a)/(b)/(c) on the test period
     feature_importance.png  top features of (c)
@@ -47,6 +50,7 @@ MODEL_FILES = (
     "gnn_weights.npz",
     "embeddings.npz",
     "metrics.json",
+    "evaluation.json",
     "model_card.md",
     "pr_curves.png",
     "feature_importance.png",
@@ -115,6 +119,10 @@ class FraudModel:
         self.version: str = meta["version"]
         self.spec: dict[str, Any] = json.loads(files["feature_spec.json"])
         self.metrics: dict[str, Any] = json.loads(files["metrics.json"])
+        # Versions trained before evaluation.json existed load without it (the model report says so).
+        self.evaluation: dict[str, Any] | None = (
+            json.loads(files["evaluation.json"]) if "evaluation.json" in meta["files"] else None
+        )
         self.feature_names = [f["name"] for f in self.spec["features"]]
         self.descriptions = {f["name"]: f["description"] for f in self.spec["features"]}
         self.feature_config = FeatureConfig(**self.spec["config"])

@@ -239,6 +239,64 @@ def _suspicion_limit(summary: dict[str, Any]) -> str:
     )
 
 
+EVALUATION_SCHEMA = 1  # evaluation.json: bump on a change its readers (the API's model report) must know
+PR_CURVE_POINTS = 200  # points kept per precision-recall curve in evaluation.json
+# Candidate thresholds of the decision table, on the served model's calibrated probability.
+DECISION_GRID = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
+
+
+def _downsample(n: int, keep: int) -> np.ndarray:
+    """At most `keep` indices of 0..n-1, evenly spread, first and last included."""
+    return np.unique(np.linspace(0, n - 1, min(n, keep)).round().astype(int)) if n else np.zeros(0, int)
+
+
+def evaluation(result: TrainResult) -> dict[str, Any]:
+    """evaluation.json: what the test period says beyond the headline metrics, for the model report.
+
+    Precision-recall curves of (a), (b), (b+), (c) (at most `PR_CURVE_POINTS` points each), and the
+    served model's decision table: at each candidate threshold of its calibrated probability (and at
+    its review and decline thresholds) the frauds caught and missed and the false alarms.
+    """
+    y = np.asarray(result.evaluation["y"], dtype=int)
+    curves = {}
+    for key in LABELS:
+        precision, recall, _ = precision_recall_curve(y, result.evaluation[key])
+        # sklearn lists the curve from the lowest threshold (recall 1) up; keep it in recall order.
+        keep = _downsample(len(recall), PR_CURVE_POINTS)
+        curves[key] = {
+            "recall": recall[::-1][keep].tolist(),
+            "precision": precision[::-1][keep].tolist(),
+        }
+    served = np.asarray(result.evaluation["served_calibrated"], dtype=np.float64)
+    bands = {
+        name: float(t.value) for name, t in result.thresholds.items() if t.reachable and np.isfinite(t.value)
+    }
+    points = sorted({*DECISION_GRID, *bands.values()})
+    table = []
+    for threshold in points:
+        flagged = served >= threshold
+        caught = int(y[flagged].sum())
+        table.append(
+            {
+                "threshold": threshold,
+                "bands": [name for name, value in bands.items() if value == threshold],
+                "flagged": int(flagged.sum()),
+                "caught": caught,
+                "missed": int(y.sum()) - caught,
+                "false_alarms": int(flagged.sum()) - caught,
+            }
+        )
+    return {
+        "schema_version": EVALUATION_SCHEMA,
+        "period": "test",
+        "rows": len(y),
+        "frauds": int(y.sum()),
+        "served_model": result.served,
+        "pr_curves": curves,
+        "decision_table": table,
+    }
+
+
 def artifact_files(result: TrainResult, source: str) -> dict[str, bytes]:
     """Every file of the model version (layout: `fraudlake.ml.artifact`), manifest included."""
     from fraudlake.ml.artifact import manifest, npz_bytes
@@ -265,6 +323,7 @@ def artifact_files(result: TrainResult, source: str) -> dict[str, bytes]:
         "gnn_weights.npz": npz_bytes(result.sage.to_arrays()),
         "embeddings.npz": npz_bytes(tables),
         "metrics.json": _json(metrics),
+        "evaluation.json": _json(evaluation(result)),
         "model_card.md": model_card(result, source).encode(),
         "pr_curves.png": pr_curves_png(result),
         "feature_importance.png": importance_png(result),

@@ -12,7 +12,12 @@ from fastapi.testclient import TestClient
 from fraudlake.api.models import MAX_BATCH
 
 pytestmark = pytest.mark.unit
-PROTECTED = [("POST", "/v1/score"), ("POST", "/v1/score/batch"), ("GET", "/v1/model")]
+PROTECTED = [
+    ("POST", "/v1/score"),
+    ("POST", "/v1/score/batch"),
+    ("GET", "/v1/model"),
+    ("GET", "/v1/model/report"),
+]
 
 
 # -- health, readiness, metrics: no key needed ------------------------------------------------------
