@@ -11,7 +11,8 @@ sweeps in whatever earlier intervals left unloaded (their run never happened or 
 2. **load_objects**: ClickHouse reads them with `s3()`; data-quality checks (Parquet row counts,
    null keys, fraud-rate band) fail the task loudly and name the objects; each object is recorded
    in `load_ledger`, so reruns and overlapping sweeps never load a row twice. Each topic's
-   watermark (`load_watermark`) then moves to its oldest object still not loaded.
+   watermark (`load_watermark`) then moves to its oldest listed object still not loaded (retried
+   by the next runs), else to the end of what was listed.
 3. **verify_loaded**: the ledger lists every object as loaded; emits the `fraudlake_lake_tables`
    asset event for downstream DAGs.
 
