@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fraudlake.api.models import Pipeline
-from fraudlake.ui import agent_tab, deps, live_tab, pipelines_tab, score_tab
+from fraudlake.ui import agent_tab, deps, live_tab, model_tab, pipelines_tab, score_tab
 from fraudlake.ui.client import ClientError, EndpointMissingError
 from fraudlake.ui.theme import PRIMARY, error_message
 
@@ -62,7 +62,7 @@ def main() -> None:
     _sidebar(client)
     st.title("Fraud analyst console")
     pipelines = _pipelines(client)
-    names = ["Score", "Agent", "Live"] + (["Pipelines"] if pipelines is not None else [])
+    names = ["Score", "Agent", "Live", "Model"] + (["Pipelines"] if pipelines is not None else [])
     # Bound to ?tab=<name>: a link can open a tab (and the e2e browser test uses that).
     tabs = st.tabs(names, key="tab", bind="query-params")
     with tabs[0]:
@@ -71,8 +71,10 @@ def main() -> None:
         agent_tab.render()
     with tabs[2]:
         live_tab.render()
+    with tabs[3]:
+        model_tab.render()
     if pipelines is not None:
-        with tabs[3]:
+        with tabs[4]:
             if isinstance(pipelines, ClientError):
                 st.error(error_message(pipelines), icon=":material/error:")
             else:

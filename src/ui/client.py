@@ -24,6 +24,7 @@ from fraudlake.api.models import (
     ErrorBody,
     FieldError,
     Health,
+    ModelReport,
     NotificationResponse,
     Pipeline,
     PipelineList,
@@ -130,6 +131,10 @@ class FraudlakeClient:
 
     def model(self) -> ModelInfo:
         return self._request("GET", "/v1/model", ModelInfo)
+
+    def model_report(self) -> ModelReport:
+        """The served model's report (candidates compared, curves, importance, decision table)."""
+        return self._request("GET", "/v1/model/report", ModelReport)
 
     def score(self, transaction: dict[str, Any]) -> ScoreResponse:
         return self._request("POST", "/v1/score", ScoreResponse, json=transaction)

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from fraudlake.api.models import (
     PIPELINE_EXAMPLE,
     ChatResponse,
+    ModelReport,
     NotificationResponse,
     Pipeline,
     ScoreResponse,
@@ -76,6 +77,70 @@ MODEL = ModelInfo.model_validate(
 )
 
 
+def _variant(key: str, label: str, auc_pr: float, served: bool = False, **extra: Any) -> dict[str, Any]:
+    metrics = [{"name": "auc_pr", "value": auc_pr, "ci95": [auc_pr - 0.04, auc_pr + 0.03]}] + [
+        {"name": name, "value": 0.5, "ci95": None} for name in ("roc_auc", "recall_at_p90", "recall_at_p95")
+    ]
+    body = {"key": key, "label": label, "description": f"{label} model", "served": served, "metrics": metrics,
+            "auc_pr_difference_ci95": None, "compared_with": None, "gate": None}  # fmt: skip
+    return body | extra
+
+
+def _gate(auc_pr: float, note: str = "eligible") -> dict[str, Any]:
+    return {"validation_auc_pr": auc_pr, "difference_ci95": [0.01, 0.08], "review_working": True,
+            "eligible": note == "eligible", "note": note}  # fmt: skip
+
+
+def _row(threshold: float, flagged: int, caught: int, bands: list[str] | None = None) -> dict[str, Any]:
+    return {"threshold": threshold, "bands": bands or [], "flagged": flagged, "caught": caught,
+            "missed": 80 - caught, "false_alarms": flagged - caught, "precision": caught / flagged,
+            "recall": caught / 80}  # fmt: skip
+
+
+# The API's report of a version that carries everything (evaluation.json schema 1).
+MODEL_REPORT = ModelReport.model_validate(
+    {
+        "request_id": "r-5",
+        "served": {"version": "v20260101", "model": "c_xgb_graph", "label": "(c)",
+                   "reason": "best validation AUC-PR among eligible models: c_xgb_graph 0.775",
+                   "servable": True, "validation_fraud_cards": 41},
+        "test_period": {"start": "2019-02-01T00:00:00+00:00", "end": "2019-02-28T23:59:00+00:00",
+                        "rows": 3000, "frauds": 80, "fraud_cards": 30},
+        "variants": [
+            _variant("a_rule", "(a)", 0.03),
+            _variant("b_xgb_tabular", "(b)", 0.86, compared_with="a_rule",
+                     auc_pr_difference_ci95=[0.8, 0.88], gate=_gate(0.70)),
+            _variant("b_plus_xgb_aggregates", "(b+)", 0.87, compared_with="b_xgb_tabular",
+                     auc_pr_difference_ci95=[-0.01, 0.02], gate=_gate(0.69)),
+            _variant("c_xgb_graph", "(c)", 0.83, served=True, compared_with="b_xgb_tabular",
+                     auc_pr_difference_ci95=[-0.09, -0.02], gate=_gate(0.775)),
+        ],
+        "pr_curves": [
+            {"variant": key, "label": label, "auc_pr": 0.8, "recall": [0.0, 0.5, 1.0],
+             "precision": [1.0, 0.8, 0.03]}
+            for key, label in (("a_rule", "(a)"), ("b_xgb_tabular", "(b)"),
+                               ("b_plus_xgb_aggregates", "(b+)"), ("c_xgb_graph", "(c)"))
+        ],
+        "feature_importance": [
+            {"feature": "graph_card_risk", "description": "graph risk of the card", "group": "graph",
+             "total_gain": 900.0, "gain": 30.0, "share": 0.45},
+            {"feature": "amount_vs_card_mean", "description": "Amount relative to the card's mean",
+             "group": "norm", "total_gain": 500.0, "gain": 12.0, "share": 0.25},
+        ],
+        "thresholds": [
+            {"band": "review", "value": 0.028, "basis": "precision", "target_precision": 0.3,
+             "capacity": None, "validation_precision": 0.36, "validation_recall": 0.94},
+            {"band": "decline", "value": 0.909, "basis": "precision", "target_precision": 0.9,
+             "capacity": None, "validation_precision": 0.93, "validation_recall": 0.53},
+        ],
+        "decision_table": [_row(0.01, 180, 79), _row(0.028, 177, 79, ["review"]), _row(0.5, 67, 56),
+                           _row(0.909, 49, 44, ["decline"]), _row(0.99, 9, 9)],
+        "evaluation_schema": 1,
+        "notes": [],
+    }
+)  # fmt: skip
+
+
 def sql_answer(sql: str, columns: list[str], rows: list[list[Any]]) -> SqlResponse:
     return SqlResponse(request_id="r-3", sql=sql, columns=columns, rows=rows, truncated=False)
 
@@ -120,6 +185,7 @@ class FakeClient:
         self.calls: list[tuple[str, Any]] = []
         self.score_result = SCORE
         self.chat_answer = CHAT
+        self.report = MODEL_REPORT
         self.sql_table = sql_answer("SELECT 1", ["severity", "alerts"], [["high", 3]])
         self.pipeline_list = [
             pipeline(
@@ -157,6 +223,10 @@ class FakeClient:
     def model(self) -> ModelInfo:
         self._call("model")
         return MODEL
+
+    def model_report(self) -> ModelReport:
+        self._call("model_report")
+        return self.report
 
     def score(self, transaction: dict[str, Any]) -> ScoreResponse:
         self._call("score", transaction)
