@@ -4,6 +4,11 @@
 #   connect  write raw Parquet into the lake bucket (never models/).
 #   clickhouse read the pipelines' Parquet (GetObject, ListBucket) under var.clickhouse_lake_prefixes only, for
 #            the loader's `INSERT … SELECT … FROM s3(…)` without static keys; decrypt with the lake key.
+#   scorer   the stream scorers the operator runs per FraudPipeline: list and read models/ only (the champion
+#            pointer and the versions it names), decrypt with the lake key through S3; nothing else. Its trust
+#            names each scorer ServiceAccount explicitly (var.service_accounts.scorer, validated against the
+#            operator's `<pipeline>-scorer` naming), never a wildcard: a new scoring pipeline needs its pair
+#            added and an apply, but no other ServiceAccount in a pipeline namespace can take the role.
 #   operator nothing: it only talks to the Kubernetes API and ClickHouse, so it gets no AWS role at all.
 # Plus the AWS Load Balancer Controller, which turns the API/UI Ingresses (class alb) into ALBs.
 
@@ -135,12 +140,48 @@ data "aws_iam_policy_document" "clickhouse" {
   }
 }
 
+# The stream scorers (operator/scorer.py: one Deployment per FraudPipeline with spec.scoring.replicas > 0) load
+# the champion or a pinned version from the model registry: list and read models/ only, decrypt through S3 only.
+# They write nothing to the lake (no lake_kms: it grants GenerateDataKey).
+data "aws_iam_policy_document" "scorer" {
+  statement {
+    sid       = "ListModels"
+    actions   = ["s3:ListBucket"]
+    resources = [local.lake_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.models_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadModels"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.lake_bucket_arn}/${local.models_prefix}*"]
+  }
+
+  statement {
+    sid       = "DecryptLakeThroughS3"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.data.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${var.region}.amazonaws.com"]
+    }
+  }
+}
+
 locals {
   irsa_policies = {
     api        = data.aws_iam_policy_document.api.json
     airflow    = data.aws_iam_policy_document.airflow.json
     connect    = data.aws_iam_policy_document.connect.json
     clickhouse = data.aws_iam_policy_document.clickhouse.json
+    scorer     = data.aws_iam_policy_document.scorer.json
   }
 }
 

@@ -38,6 +38,11 @@ output "clickhouse_role_arn" {
   value       = module.workload_irsa["clickhouse"].arn
 }
 
+output "scorer_role_arn" {
+  description = "IRSA role of every pipeline's scorer ServiceAccount (the operator chart's scorer.serviceAccountAnnotations): reads models/; trusts the ServiceAccounts in service_accounts.scorer."
+  value       = module.workload_irsa["scorer"].arn
+}
+
 output "load_balancer_controller_role_arn" {
   description = "IRSA role of the AWS Load Balancer Controller (serviceAccount annotation of its Helm release)."
   value       = module.load_balancer_controller_irsa.arn

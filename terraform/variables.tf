@@ -124,23 +124,36 @@ variable "data_node_group" {
 }
 
 variable "service_accounts" {
-  description = "Kubernetes ServiceAccounts (namespace:name) each IRSA role trusts, as the charts create them: api = release fraudlake-api in namespace fraudlake; airflow = upstream chart release airflow; connect = Strimzi's <KafkaConnect>-connect in namespace kafka; clickhouse = release fraudlake-clickhouse in namespace clickhouse (optional in older tfvars: defaults to that)."
+  description = "Kubernetes ServiceAccounts (namespace:name) each IRSA role trusts, as the charts create them: api = release fraudlake-api in namespace fraudlake; airflow = upstream chart release airflow; connect = Strimzi's <KafkaConnect>-connect in namespace kafka; clickhouse = release fraudlake-clickhouse in namespace clickhouse (optional in older tfvars: defaults to that); scorer = <namespace>:<pipeline>-scorer for every FraudPipeline with spec.scoring.replicas > 0 (the operator names each pipeline's scorer ServiceAccount so, in the pipeline's namespace), listed one by one: no wildcards, so add a pipeline's pair and apply before it scores (optional in older tfvars: defaults to fraud:demo-scorer, operator/examples/pipeline-eks.yaml)."
   type = object({
     api        = list(string)
     airflow    = list(string)
     connect    = list(string)
     clickhouse = optional(list(string), ["clickhouse:fraudlake-clickhouse"])
+    scorer     = optional(list(string), ["fraud:demo-scorer"])
   })
   default = {
     api        = ["fraudlake:fraudlake-api"]
     airflow    = ["fraudlake:airflow-scheduler", "fraudlake:airflow-worker", "fraudlake:airflow-triggerer", "fraudlake:airflow-dag-processor"]
     connect    = ["kafka:fraudlake-connect-connect"]
     clickhouse = ["clickhouse:fraudlake-clickhouse"]
+    scorer     = ["fraud:demo-scorer"]
   }
 
   validation {
     condition     = alltrue([for sa in flatten(values(var.service_accounts)) : can(regex("^[a-z0-9-]+:[a-z0-9.-]+$", sa))])
     error_message = "service_accounts entries must look like namespace:serviceaccount."
+  }
+
+  validation {
+    condition = length(var.service_accounts.scorer) > 0 && alltrue([
+      for sa in var.service_accounts.scorer : (
+        can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?:[a-z0-9]([-a-z0-9]*[a-z0-9])?-scorer$", sa)) &&
+        length(split(":", sa)[0]) <= 63 &&
+        length(sa) - length(split(":", sa)[0]) - 1 <= 47
+      )
+    ])
+    error_message = "service_accounts.scorer must list at least one <namespace>:<pipeline>-scorer (a FraudPipeline's namespace and its name of at most 40 characters, as the operator names the scorer's ServiceAccount), without wildcards."
   }
 }
 
@@ -198,9 +211,9 @@ variable "access_log_retention_days" {
 }
 
 variable "ecr_repositories" {
-  description = "ECR repositories, one per Dockerfile.* image."
+  description = "ECR repositories, one per Dockerfile.* image (Dockerfile.kafka_connect: kafka-connect)."
   type        = list(string)
-  default     = ["api", "ui", "airflow", "operator", "kafka-connect"]
+  default     = ["api", "ui", "airflow", "operator", "scorer", "kafka-connect"]
 
   validation {
     condition     = alltrue([for repo in var.ecr_repositories : can(regex("^[a-z0-9][a-z0-9-]*$", repo))])

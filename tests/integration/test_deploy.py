@@ -466,6 +466,7 @@ def test_outputs_are_described_and_include_kubeconfig(terraform_blocks: list[hcl
         "api_role_arn",
         "airflow_role_arn",
         "clickhouse_role_arn",
+        "scorer_role_arn",
         "lake_bucket",
         "ecr_repository_urls",
     } <= set(outputs)
