@@ -22,8 +22,8 @@ VARIANT_COLORS = {"(a)": "#9AA5B1", "(b)": PRIMARY, "(b+)": "#2A9D8F", "(c)": "#
 METRIC_LABELS = {
     "auc_pr": "AUC-PR",
     "roc_auc": "ROC-AUC",
-    "recall_at_p90": "Recall @ 90% precision",
-    "recall_at_p95": "Recall @ 95% precision",
+    "recall_at_p90": "Recall @ P90",
+    "recall_at_p95": "Recall @ P95",
 }
 BAND_LABELS = {"review": "Review", "decline": "Decline"}
 OUTCOME_COLORS = {"Caught": "#2E7D32", "Missed": "#F9A825", "False alarms": "#C62828"}
@@ -58,8 +58,7 @@ def metrics_frame(report: ModelReport) -> pd.DataFrame:
         compared = next((x.label for x in report.variants if x.key == v.compared_with), None)
         rows.append(
             {
-                "Model": f"{v.label} {v.description}",
-                "Served": "✓" if v.served else "",
+                "Model": f"{v.label} · served" if v.served else v.label,
                 **{
                     METRIC_LABELS[name]: _with_interval(m.value, m.ci95)
                     if name == "auc_pr"
@@ -103,7 +102,12 @@ def metric_bars_frame(report: ModelReport) -> pd.DataFrame:
 
 
 def metric_bars_chart(data: pd.DataFrame) -> alt.LayerChart:
-    x = alt.X("metric:N", title=None, sort=list(METRIC_LABELS.values()), axis=alt.Axis(labelAngle=0))
+    x = alt.X(
+        "metric:N",
+        title=None,
+        sort=list(METRIC_LABELS.values()),
+        axis=alt.Axis(labelAngle=0, labelOverlap=False, labelLimit=0),
+    )
     offset = alt.XOffset("variant:N", sort=list(VARIANT_COLORS))
     bars = (
         alt.Chart(data)
@@ -197,13 +201,13 @@ def pr_chart(curves: pd.DataFrame, points: pd.DataFrame, fraud_rate: float | Non
             .encode(y="precision:Q", tooltip=[alt.Tooltip("precision:Q", format=".4f", title="fraud rate")])
         )
     if not points.empty:
-        bands = alt.Color(
+        bands = alt.Fill(
             "band:N",
+            legend=None,  # each diamond is labelled
             scale=alt.Scale(
                 domain=["Review", "Decline", "Review, Decline"],
                 range=[DECISION_COLORS["review"], DECISION_COLORS["decline"], DECISION_COLORS["decline"]],
             ),
-            title="Threshold",
         )
         marks = alt.Chart(points).encode(x="recall:Q", y="precision:Q")
         layers.append(
@@ -342,6 +346,10 @@ def render() -> None:
         st.altair_chart(metric_bars_chart(metric_bars_frame(report)), width="stretch")
         st.caption("Error bars: 95% card-bootstrap intervals (training computes them for AUC-PR).")
     st.dataframe(metrics_frame(report), hide_index=True, width="stretch")
+    st.caption(
+        " · ".join(f"{v.label} {v.description}" for v in report.variants)
+        + ". Recall @ P90 / P95: recall at 90% / 95% precision. Gate: the verdict on the validation period."
+    )
     st.divider()
     table = decision_frame(report)
     importance_col, decisions_col = st.columns(2, gap="large")
@@ -363,6 +371,7 @@ def render() -> None:
             table,
             hide_index=True,
             width="stretch",
+            height=35 * (len(table) + 1) + 3,  # every row, no scrolling
             column_config={
                 "Threshold": st.column_config.NumberColumn(format="%.3f"),
                 "Precision": st.column_config.NumberColumn(format="%.3f"),

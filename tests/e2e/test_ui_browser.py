@@ -360,3 +360,39 @@ def test_live_tab_shows_alerts_fraud_rate_and_top_merchants_from_clickhouse(
     assert "API connected" in text
     for failure in ("Traceback", "not configured", "The API answered", "unreachable"):
         assert failure not in text
+
+
+# The Model tab's charts, counted in its own panel (other tabs' charts are in the page too, hidden).
+MODEL_CHARTS = """[...document.querySelectorAll('[role="tabpanel"]')]
+  .filter(p => p.textContent.includes('Served model'))
+  .map(p => [...p.querySelectorAll('.vega-embed canvas, .vega-embed svg')]
+    .filter(c => c.getBoundingClientRect().width > 100).length)[0] || 0"""
+
+
+def test_model_tab_shows_the_served_version_why_it_won_and_its_charts(
+    ui_url: str, api_url: str, browser: Browser
+) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "model.png"
+    report = httpx.get(f"{api_url}/v1/model/report", headers={"X-API-Key": API_KEY}, timeout=60).json()
+    served = report["served"]
+    text = browser.open_until(f"{ui_url}/?tab=Model", f"Served model {served['version']}", shot)
+    # PR curves, metric bars with intervals, feature importance, outcomes by threshold.
+    _wait_for(lambda: browser.evaluate(MODEL_CHARTS) >= 4, "the Model tab's four charts", 60)
+    browser.screenshot(shot, height=2600)
+    assert f"Why it won: {served['reason']}" in text
+    for heading in (
+        "How the candidates compare (test period)",
+        "Precision-recall curves",
+        "Metrics with 95% intervals",
+        "Feature importance",
+        "Decision thresholds",
+        "Decision table (test period)",
+    ):
+        assert heading in text
+    assert "Review at ≥" in text
+    assert report["pr_curves"] is not None  # the test model is trained by the current code
+    assert "API connected" in text
+    for failure in ("Traceback", "not offered", "The API answered", "unreachable"):
+        assert failure not in text
+    assert shot.stat().st_size > 50_000

@@ -43,7 +43,7 @@ def test_model_tab_shows_the_served_version_why_it_won_and_every_chart(app: AppT
     assert "**Review** at ≥ 0.028 — target precision 30%" in text
     assert "**Decline** at ≥ 0.909" in text
     metrics, table = (d.value for d in tab.dataframe)
-    assert metrics["Served"].tolist() == ["", "", "", "✓"]
+    assert metrics["Model"].tolist() == ["(a)", "(b)", "(b+)", "(c) · served"]
     assert metrics["AUC-PR"].tolist()[1] == "0.860 [0.820, 0.890]"
     assert metrics["Gate"].tolist()[0] == "baseline (not a candidate)"
     assert table[["Band", "Caught", "Missed", "False alarms"]].values.tolist()[1] == ["Review", 79, 1, 98]
