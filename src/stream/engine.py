@@ -41,6 +41,7 @@ from quixstreams.context import message_context
 from quixstreams.internal_producer import InternalProducer
 from quixstreams.sinks import BaseSink
 from quixstreams.state import State
+from quixstreams.state.rocksdb import RocksDBOptions
 
 from fraudlake.api.sinks import alert_messages
 from fraudlake.ml.features import EVENT_MS, MINUTE_MS
@@ -250,6 +251,10 @@ def build_application(
         state_dir=state_dir,
         loglevel=None,
         auto_create_topics=True,
+        # The local RocksDB is a cache of the changelog topics (an emptyDir in a pod), and a checkpoint
+        # writes data and changelog offsets in one batch: after a crash it is consistent, maybe older,
+        # and catches up from the changelog. An fsync per store per checkpoint would only add latency.
+        rocksdb_options=RocksDBOptions(use_fsync=False),
         consumer_extra_config={"session.timeout.ms": session_timeout_ms, "heartbeat.interval.ms": 1000},
     )
     source = app.topic(topics.transactions, key_deserializer="str", value_deserializer="bytes")
