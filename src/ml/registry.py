@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from fraudlake.ml.artifact import MANIFEST, ArtifactError, FraudModel, verify
@@ -32,12 +32,16 @@ CHAMPION = "champion.json"
 class ModelStoreSettings(BaseSettings):
     """Where models live (FRAUDLAKE_* environment variables; in Kubernetes from a Secret or IRSA)."""
 
-    model_config = SettingsConfigDict(env_prefix="FRAUDLAKE_")
+    model_config = SettingsConfigDict(env_prefix="FRAUDLAKE_", populate_by_name=True)
 
     s3_endpoint: str | None = None  # e.g. http://127.0.0.1:9000 (MinIO); None: AWS S3
     s3_access_key: str | None = None  # None: credentials from the AWS environment / IRSA
     s3_secret_key: SecretStr | None = None
-    s3_region: str = "us-east-1"
+    # The bucket's region: FRAUDLAKE_S3_REGION, else the AWS_REGION / AWS_DEFAULT_REGION that EKS sets in
+    # pods with an IAM role for their service account (a wrong region fails every request).
+    s3_region: str = Field(
+        "us-east-1", validation_alias=AliasChoices("FRAUDLAKE_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+    )
     lake_bucket: str = "fraudlake"
     models_prefix: str = "models"
 
@@ -92,7 +96,12 @@ class LocalStore:
 
 
 class MinioStore:
-    """S3 / MinIO through the `minio` client; creates the bucket if it is missing."""
+    """S3 / MinIO through the `minio` client; the first write creates the bucket if it is missing.
+
+    Nothing is asked of the bucket itself at start: a reader (the API, the scorer) may hold only
+    GetObject and a prefix-scoped ListBucket, which S3 refuses for HeadBucket. A missing bucket reads
+    as an empty store.
+    """
 
     def __init__(self, settings: ModelStoreSettings):
         from minio import Minio
@@ -110,11 +119,17 @@ class MinioStore:
             provider = ChainedProvider([EnvAWSProvider(), IamAwsProvider()])
             self.client = Minio(host, credentials=provider, secure=secure, region=settings.s3_region)
         self.bucket = settings.lake_bucket
-        if not self.client.bucket_exists(self.bucket):
-            self.client.make_bucket(self.bucket)
 
     def put(self, key: str, data: bytes) -> None:
-        self.client.put_object(self.bucket, key, io.BytesIO(data), len(data))
+        from minio.error import S3Error
+
+        try:
+            self.client.put_object(self.bucket, key, io.BytesIO(data), len(data))
+        except S3Error as exc:
+            if exc.code != "NoSuchBucket":
+                raise
+            self.client.make_bucket(self.bucket)
+            self.client.put_object(self.bucket, key, io.BytesIO(data), len(data))
 
     def get(self, key: str) -> bytes | None:
         from minio.error import S3Error
@@ -122,7 +137,7 @@ class MinioStore:
         try:
             resp = self.client.get_object(self.bucket, key)
         except S3Error as exc:
-            if exc.code == "NoSuchKey":
+            if exc.code in ("NoSuchKey", "NoSuchBucket"):
                 return None
             raise
         try:
@@ -132,7 +147,16 @@ class MinioStore:
             resp.release_conn()
 
     def list(self, prefix: str) -> list[str]:
-        return sorted(o.object_name for o in self.client.list_objects(self.bucket, prefix, recursive=True))
+        from minio.error import S3Error
+
+        try:
+            return sorted(
+                o.object_name for o in self.client.list_objects(self.bucket, prefix, recursive=True)
+            )
+        except S3Error as exc:
+            if exc.code == "NoSuchBucket":
+                return []
+            raise
 
 
 @dataclass(frozen=True)

@@ -216,3 +216,16 @@ def test_cold_start_from_clickhouse_and_predictions_written_back(clickhouse: Ser
     # Leaving the client stopped the writers after draining their queues.
     written = client_ch.query(f"SELECT count(), uniqExact(txn_id) FROM {database}.predictions").result_rows[0]
     assert written == (100, 100)
+
+
+def test_a_store_reads_a_missing_bucket_as_empty_and_its_first_write_creates_it(minio: ServiceRecord) -> None:
+    """Readers hold GetObject and a prefix-scoped ListBucket only, so nothing asks about the bucket at
+    start (HeadBucket would be refused); the registry's first write makes the bucket."""
+    bucket = f"lazy-{uuid.uuid4().hex[:8]}"
+    store = MinioStore(ModelStoreSettings(**_store_settings(minio, bucket)))
+    assert not store.client.bucket_exists(bucket)  # building the store did not create it
+    assert store.get("models/champion.json") is None
+    assert store.list("models/") == []
+    store.put("models/a.txt", b"a")
+    assert store.get("models/a.txt") == b"a"
+    assert store.list("models/") == ["models/a.txt"]

@@ -13,7 +13,7 @@ from fraudlake.ml.artifact import MODEL_FILES, ArtifactError, FraudModel, manife
 from fraudlake.ml.features import DAY_MS, FEATURE_NAMES, FeatureConfig, graph_features
 from fraudlake.ml.graph import GnnConfig
 from fraudlake.ml.graph_data import GraphConfig
-from fraudlake.ml.registry import LocalStore, MemoryStore, ModelRegistry
+from fraudlake.ml.registry import LocalStore, MemoryStore, ModelRegistry, ModelStoreSettings
 from fraudlake.ml.report import artifact_files
 from fraudlake.ml.train import SplitConfig, TrainConfig, XgbConfig, split_bounds, suspicion_flags, train
 
@@ -244,3 +244,16 @@ def test_served_aggregates_are_the_training_columns_at_the_last_snapshot(
     unseen = model.graph_aggregates("new-card", "new-merchant", "new-user")
     assert unseen.shape == (len(AGGREGATE_FEATURES),)
     assert not unseen.any()
+
+
+def test_the_store_region_follows_the_pods_aws_region_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FRAUDLAKE_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    assert ModelStoreSettings().s3_region == "us-east-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+    assert ModelStoreSettings().s3_region == "eu-central-1"
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")  # what EKS sets with an IAM role for the pod
+    assert ModelStoreSettings().s3_region == "eu-west-1"
+    monkeypatch.setenv("FRAUDLAKE_S3_REGION", "ap-south-1")
+    assert ModelStoreSettings().s3_region == "ap-south-1"
+    assert ModelStoreSettings(s3_region="us-west-2").s3_region == "us-west-2"
