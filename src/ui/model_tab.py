@@ -136,7 +136,7 @@ def metric_bars_chart(data: pd.DataFrame) -> alt.LayerChart:
         intervals.mark_tick(color="#1B1F24", thickness=1.5, size=8).encode(x=x, xOffset=offset, y=f"{end}:Q")
         for end in ("ci_low", "ci_high")
     ]
-    return alt.layer(bars, rules, *caps).properties(height=CHART_HEIGHT)
+    return alt.LayerChart(layer=[bars, rules, *caps]).properties(height=CHART_HEIGHT)
 
 
 def pr_frame(report: ModelReport) -> pd.DataFrame:
@@ -225,7 +225,7 @@ def pr_chart(curves: pd.DataFrame, points: pd.DataFrame, fraud_rate: float | Non
         layers.append(
             marks.mark_text(align="left", dx=9, dy=-9, fontSize=12, fontWeight="bold").encode(text="label:N")
         )
-    return alt.layer(*layers).resolve_scale(color="independent").properties(height=CHART_HEIGHT)
+    return alt.LayerChart(layer=layers).resolve_scale(color="independent").properties(height=CHART_HEIGHT)
 
 
 def importance_frame(report: ModelReport) -> pd.DataFrame:
@@ -320,7 +320,7 @@ def tradeoff_chart(table: pd.DataFrame) -> alt.LayerChart:
         .mark_text(align="left", dx=4, y=8, fontSize=11)
         .encode(x="Threshold:Q", text="Band:N")
     )
-    return alt.layer(lines, rules, labels).properties(height=CHART_HEIGHT)
+    return alt.LayerChart(layer=[lines, rules, labels]).properties(height=CHART_HEIGHT)
 
 
 def render() -> None:
