@@ -84,11 +84,22 @@ def scorer_topics(spec: FraudPipelineSpec) -> list[tuple[str, TopicSpec]]:
     return [("decisions", transactions), ("deadletter", transactions.model_copy(update={"partitions": 1}))]
 
 
+def sink_topics(spec: FraudPipelineSpec) -> list[tuple[str, TopicSpec]]:
+    """The lake sink's dead-letter topic, shaped after the transactions topic like the scorer's: one
+    partition (a trickle of bad records, read in order by whoever investigates), its replicas,
+    min.insync.replicas and retention, never compaction (the records carry no useful key)."""
+    transactions = spec.kafka.topics.transactions
+    deadletter = transactions.model_copy(update={"cleanup_policy": "delete", "partitions": 1})
+    return [(naming.SINK_DEADLETTER, deadletter)]
+
+
 def topic_manifests(pipeline: Pipeline) -> list[dict[str, Any]]:
-    """One Strimzi KafkaTopic per stream (spec.kafka.topics) and per scorer output stream
-    (`naming.SCORER_STREAMS`, created whether the scorer runs or not), in the Kafka cluster's namespace."""
+    """One Strimzi KafkaTopic per stream (spec.kafka.topics), per scorer output stream
+    (`naming.SCORER_STREAMS`, created whether the scorer runs or not) and for the lake sink's dead letters
+    (`naming.SINK_STREAMS`), in the Kafka cluster's namespace."""
     manifests = []
-    for stream, topic in [*pipeline.spec.kafka.topics.items(), *scorer_topics(pipeline.spec)]:
+    spec = pipeline.spec
+    for stream, topic in [*spec.kafka.topics.items(), *scorer_topics(spec), *sink_topics(spec)]:
         name = naming.topic_name(pipeline.namespace, pipeline.name, stream)
         labels = {
             **pipeline.labels,
@@ -111,8 +122,34 @@ def topic_manifests(pipeline: Pipeline) -> list[dict[str, Any]]:
     return manifests
 
 
+def sink_error_config(pipeline: Pipeline) -> dict[str, str]:
+    """Error handling of the lake sink: one poison record must not stop the lake.
+
+    Records the converter cannot read (not JSON) or the sink cannot write (no schema, a type Parquet
+    does not take: the task reports them through Connect's ErrantRecordReporter) are skipped and
+    produced, unchanged, to the pipeline's dead-letter topic with the error in ``__connect.errors.*``
+    headers (topic, partition, offset, stage, exception); the failure is logged without the record
+    (it may carry card data; the topic keeps it). The operator creates the topic; the replication
+    factor is the transactions topic's (bounded by kafka.brokers), used only if Connect has to create it.
+    Skipped records show in Connect's task-error-metrics (total-records-skipped, deadletterqueue-produce-
+    requests), which the fraudlake-kafka chart's PrometheusRule alerts on.
+    """
+    spec = pipeline.spec
+    return {
+        "errors.tolerance": "all",
+        "errors.deadletterqueue.topic.name": naming.topic_name(
+            pipeline.namespace, pipeline.name, naming.SINK_DEADLETTER
+        ),
+        "errors.deadletterqueue.topic.replication.factor": str(spec.kafka.topics.transactions.replicas),
+        "errors.deadletterqueue.context.headers.enable": "true",
+        "errors.log.enable": "true",
+        "errors.log.include.messages": "false",
+    }
+
+
 def connector_manifest(pipeline: Pipeline) -> dict[str, Any]:
-    """The Strimzi KafkaConnector running the S3 Parquet sink for the pipeline's topics."""
+    """The Strimzi KafkaConnector running the S3 Parquet sink for the pipeline's topics, with a
+    dead-letter queue for the records it cannot sink (`sink_error_config`)."""
     spec = pipeline.spec
     credentials = secret_credentials(spec, pipeline.namespace)
     labels = {**pipeline.labels, naming.STRIMZI_CLUSTER_LABEL: spec.lake.connect_cluster_ref.name}
@@ -128,7 +165,10 @@ def connector_manifest(pipeline: Pipeline) -> dict[str, Any]:
             "class": S3_SINK_CLASS,
             "tasksMax": spec.lake.tasks_max,
             "autoRestart": {"enabled": True},
-            "config": s3_sink_config(spec, pipeline.namespace, pipeline.name, credentials),
+            "config": {
+                **s3_sink_config(spec, pipeline.namespace, pipeline.name, credentials),
+                **sink_error_config(pipeline),
+            },
         },
     }
 

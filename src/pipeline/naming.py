@@ -36,8 +36,15 @@ STREAM_LABEL = "fraudlake.io/stream"
 STREAMS: tuple[str, ...] = ("transactions", "cards", "users", "alerts")
 # Streams the stream scorer writes (one decision per transaction; inputs it cannot read, with the
 # reason). Kept apart from STREAMS: the spec configures STREAMS only (the operator shapes these two after
-# the transactions topic) and the lake sinks none of them; the operator creates all six KafkaTopics.
+# the transactions topic) and the lake sinks none of them.
 SCORER_STREAMS: tuple[str, ...] = ("decisions", "deadletter")
+# Streams the lake sink writes: records it could not convert or write (its dead-letter queue, with the
+# error in the record's headers). Kept apart like SCORER_STREAMS: the operator shapes it after the
+# transactions topic, and nothing sinks it.
+SINK_DEADLETTER = "lake-deadletter"
+SINK_STREAMS: tuple[str, ...] = (SINK_DEADLETTER,)
+# Every stream that has a topic, in the order the operator reports them.
+ALL_STREAMS: tuple[str, ...] = STREAMS + SCORER_STREAMS + SINK_STREAMS
 
 
 # Kafka accepts [a-zA-Z0-9._-]; Kubernetes names (namespace, pipeline) are stricter (RFC 1123),
@@ -51,8 +58,8 @@ def topic_name(namespace: str, pipeline: str, stream: str) -> str:
 
     Raises ValueError on a stream the pipeline does not have, or names Kafka or Kubernetes reject.
     """
-    if stream not in STREAMS + SCORER_STREAMS:
-        raise ValueError(f"unknown stream {stream!r}; expected one of {', '.join(STREAMS + SCORER_STREAMS)}")
+    if stream not in ALL_STREAMS:
+        raise ValueError(f"unknown stream {stream!r}; expected one of {', '.join(ALL_STREAMS)}")
     for what, value in (("namespace", namespace), ("pipeline", pipeline)):
         if not _DNS_LABEL.match(value):
             raise ValueError(

@@ -36,7 +36,7 @@ from fraudlake.local.stack.paths import REPO_ROOT
 from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.operator.builders import Pipeline, scorer_deployment, scorer_service_account
 from fraudlake.operator.settings import OperatorSettings
-from fraudlake.pipeline import scorer_env
+from fraudlake.pipeline import naming, scorer_env
 from fraudlake.pipeline.spec import FraudPipelineSpec
 
 pytestmark = pytest.mark.integration
@@ -295,6 +295,80 @@ def test_api_service_monitor_scrapes_the_metrics_port(tmp_path: Path) -> None:
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
     assert monitor["spec"]["endpoints"] == [{"port": "http", "path": "/metrics", "interval": "30s"}]
     assert "http" in {port["name"] for port in service["spec"]["ports"]}
+
+
+def _jmx_metric(rules: list[dict[str, Any]], bean: str) -> str | None:
+    """The metric name the JMX exporter gives `bean` (domain<keys><>attribute: value) under `rules`
+    (lowercaseOutputName; unanchored patterns; characters Prometheus refuses become '_')."""
+    for rule in rules:
+        match = re.search(rule["pattern"], bean)
+        if match:
+            return re.sub(r"[^a-zA-Z0-9_:]", "_", match.expand(rule["name"].replace("$", "\\")).lower())
+    return None
+
+
+def test_kafka_monitoring_alerts_on_lake_sink_dead_letters(tmp_path: Path) -> None:
+    """Optional PodMonitor and PrometheusRule (not in the dry run: no Prometheus Operator CRDs here), lint
+    clean; the alerts read metric names the chart's JMX exporter rules produce for the operator's sinks."""
+    values = tmp_path / "monitoring-values.yaml"
+    values.write_text(yaml.safe_dump({"monitoring": {"enabled": True, "labels": {"release": "prometheus"}}}))
+    assert "0 chart(s) failed" in helm.lint("fraudlake-kafka", values)
+    objects = helm.manifests(helm.render("fraudlake-kafka", values))
+    by_kind = {o["kind"]: o for o in objects if o["kind"] != "KafkaUser"}
+    connect = by_kind["KafkaConnect"]
+    ref = connect["spec"]["metricsConfig"]["valueFrom"]["configMapKeyRef"]
+    config_map = next(o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == ref["name"])
+    jmx_rules = yaml.safe_load(config_map["data"][ref["key"]])["rules"]
+
+    connector = naming.connector_name("fraud", "demo")
+    beans = [
+        f"kafka.connect<type=task-error-metrics, connector={connector}, task=0><>{attribute}: 2.0"
+        for attribute in (
+            "total-records-skipped",
+            "deadletterqueue-produce-requests",
+            "deadletterqueue-produce-failures",
+        )
+    ]
+    beans.append(f"kafka.connect<type=connector-task-metrics, connector={connector}, task=0><>status: failed")
+    produced = {_jmx_metric(jmx_rules, bean) for bean in beans}
+    assert "kafka_connect_task_error_metrics_total_records_skipped" in produced
+
+    monitor, rule = by_kind["PodMonitor"], by_kind["PrometheusRule"]
+    for obj in (monitor, rule):
+        assert obj["metadata"]["labels"]["release"] == "prometheus"
+    assert monitor["spec"]["selector"]["matchLabels"] == {
+        "strimzi.io/kind": "KafkaConnect",
+        "strimzi.io/cluster": connect["metadata"]["name"],
+    }
+    alerts = {r["alert"]: r for group in rule["spec"]["groups"] for r in group["rules"]}
+    assert {"FraudlakeLakeSinkDeadLetters", "FraudlakeLakeSinkTaskFailed"} <= set(alerts)
+    deadletter = naming.topic_name("fraud", "demo", naming.SINK_DEADLETTER)
+    for alert in alerts.values():
+        metrics = set(re.findall(r"\b(kafka_connect_[a-z_]+)\{", alert["expr"]))
+        assert metrics, alert["alert"]
+        assert metrics <= produced, (alert["alert"], metrics - produced)
+        # Every selector matches the operator's connector names (PromQL unescapes the regex once).
+        for selector in re.findall(r'connector=~"([^"]+)"', alert["expr"]):
+            assert re.fullmatch(selector.replace("\\\\", "\\"), connector), selector
+    # The dead-letter alert names the topic the operator creates for that connector.
+    replacement, source = re.search(
+        r'"deadletter_topic", "([^"]+)", "connector", "([^"]+)"',
+        alerts["FraudlakeLakeSinkDeadLetters"]["expr"],
+    ).groups()
+    target = re.fullmatch(source.replace("\\\\", "\\"), connector)
+    assert target, source
+    assert replacement.replace("${1}", target[1]) == deadletter
+    # Connect may write it: the operator creates the topic, the sink produces to it.
+    user = next(
+        o for o in objects if o["kind"] == "KafkaUser" and o["metadata"]["name"] == "fraudlake-connect"
+    )
+    assert any(
+        acl["resource"]["type"] == "topic"
+        and acl["resource"].get("patternType") == "prefix"
+        and deadletter.startswith(acl["resource"]["name"])
+        and "Write" in acl["operations"]
+        for acl in user["spec"]["authorization"]["acls"]
+    )
 
 
 # --- server-side dry run against the local kube-apiserver --------------------------------------------

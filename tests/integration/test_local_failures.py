@@ -136,7 +136,7 @@ def test_a_pipeline_kafka_refuses_fails_stage_2_by_name_and_does_not_hold_up_the
     with ControlPlane(records) as control:
         control.apply(demo_documents(records, namespace, "demo"))
         ready = control.wait_ready(namespace, "demo", timeout=120)
-    assert ready["status"]["topicsReady"] == "6/6"  # four streams and the scorer's two
+    assert ready["status"]["topicsReady"] == "7/7"  # four streams, the scorer's two, the sink's dead letters
 
 
 # --- stops ---------------------------------------------------------------------------------------

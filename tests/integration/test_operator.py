@@ -159,9 +159,9 @@ def test_example_pipeline_becomes_ready(
         # Until Strimzi reports the cards topic, the pipeline is not Ready and says why.
         def waiting_for_cards() -> dict[str, Any] | None:
             topics = condition(get_pipeline(api, namespace, "demo"), "TopicsReady")
-            return topics if "5/6 topics ready" in topics.get("message", "") else None
+            return topics if "6/7 topics ready" in topics.get("message", "") else None
 
-        topics_condition = eventually(waiting_for_cards, 120, what="TopicsReady=False with 5/6 ready")
+        topics_condition = eventually(waiting_for_cards, 120, what="TopicsReady=False with 6/7 ready")
         assert topics_condition["reason"] == "TopicsNotReady"
         assert "cards: not reconciled by Strimzi yet" in topics_condition["message"]
         assert condition(get_pipeline(api, namespace, "demo"), "Ready")["status"] == "False"
@@ -173,7 +173,7 @@ def test_example_pipeline_becomes_ready(
         obj = get_pipeline(api, namespace, "demo")
         status = obj["status"]
         assert status["observedGeneration"] == obj["metadata"]["generation"]
-        assert (status["topicsReady"], status["tablesReady"]) == ("6/6", "11/11")
+        assert (status["topicsReady"], status["tablesReady"]) == ("7/7", "11/11")
         assert {c["type"]: c["status"] for c in status["conditions"]} == {
             "Ready": "True",
             "TopicsReady": "True",
@@ -185,7 +185,7 @@ def test_example_pipeline_becomes_ready(
         assert tables(ch, database) >= CORE_OBJECTS
 
         listed = kubectl("get", "fp", "-n", namespace)
-        assert listed.stdout.split("\n")[1].split()[:5] == ["demo", "6/6", "11/11", "off", "True"]
+        assert listed.stdout.split("\n")[1].split()[:5] == ["demo", "7/7", "11/11", "off", "True"]
 
         transactions = strimzi(
             api, "kafkatopics", kafka_namespace, naming.topic_name(namespace, "demo", "transactions")

@@ -165,14 +165,16 @@ def test_the_server_would_refuse_a_request_above_the_default_limit(kubectl: Kube
 
 
 def test_scorer_topics_pass_server_side_apply(kubectl: Kubectl, namespace: str) -> None:
-    """All six KafkaTopics, the scorer's decisions and deadletter included, against Strimzi 1.2's CRD."""
+    """All seven KafkaTopics, the scorer's two and the lake sink's dead letters included, against Strimzi
+    1.2's CRD."""
     spec = yaml.safe_load((EXAMPLES / "pipeline.yaml").read_text())["spec"]
     spec["kafka"]["clusterRef"]["namespace"] = namespace
     topics = topic_manifests(Pipeline(namespace, "demo", 1, FraudPipelineSpec.parse(spec)))
-    assert [t["metadata"]["labels"][naming.STREAM_LABEL] for t in topics][-2:] == ["decisions", "deadletter"]
+    streams = [t["metadata"]["labels"][naming.STREAM_LABEL] for t in topics]
+    assert streams[-3:] == ["decisions", "deadletter", "lake-deadletter"]
     result = kubectl.apply(topics, "--server-side", "--dry-run=server")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.count("(server dry run)") == 6, result.stdout
+    assert result.stdout.count("(server dry run)") == 7, result.stdout
 
 
 # --- the operator ----------------------------------------------------------------------------------------
@@ -300,7 +302,7 @@ def test_scorer_off_on_updated_repaired_and_off_again(world: tuple[World, FakeDe
         )
         assert topic is not None, stream
         assert topic["metadata"]["labels"][naming.STREAM_LABEL] == stream
-    assert eventually(lambda: here.get()["status"].get("topicsReady") == "6/6", 60, what="6/6 topics")
+    assert eventually(lambda: here.get()["status"].get("topicsReady") == "7/7", 60, what="7/7 topics")
 
     # On: the operator creates the three children; until the pods are available it says why.
     controller.hold.add(here.scorer)

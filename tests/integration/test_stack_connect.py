@@ -4,6 +4,7 @@ into MinIO, and a killed worker resumes from the offsets it keeps in Kafka witho
 from __future__ import annotations
 
 import io
+import json
 import os
 import signal
 import time
@@ -24,10 +25,13 @@ from fraudlake.local.stack.service import ServiceRecord, StackContext
 from fraudlake.local.stack.services.connect import (
     connector_plugins,
     connector_status,
+    delete_connector,
     put_connector,
     s3_parquet_sink_plugin,
     validate_connector,
 )
+from fraudlake.operator.builders import Pipeline, sink_error_config
+from fraudlake.pipeline import naming
 from fraudlake.pipeline.spec import FraudPipelineSpec
 from fraudlake.schemas.envelope import JsonEncoder
 from fraudlake.schemas.fields import FieldType
@@ -40,6 +44,7 @@ RECORDS = 100
 RECORDS_PER_FILE = 50
 STRING_CONVERTER = "org.apache.kafka.connect.storage.StringConverter"
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
+DATA_EXCEPTION = "org.apache.kafka.connect.errors.DataException"
 
 
 def new_name(kind: str) -> str:
@@ -251,6 +256,109 @@ def test_config_errors_name_the_key(kafka_connect: ServiceRecord) -> None:
     )
     assert set(errors) == {"aws.secret.access.key", "file.name.template"}
     assert "{{partition}}" in errors["file.name.template"][0]
+
+
+def test_poison_records_go_to_the_dead_letter_topic_and_the_lake_keeps_flowing(
+    kafka: ServiceRecord, kafka_connect: ServiceRecord, minio: ServiceRecord
+) -> None:
+    """The operator's connector config (error handling included) on the real worker: a record that is not
+    JSON (the converter fails) and one whose schema Parquet cannot take (the task reports it) land on the
+    pipeline's dead-letter topic with Connect's error headers; the good records around them land in the
+    lake; the task keeps RUNNING."""
+    bootstrap, rest = kafka.endpoints["bootstrap"], kafka_connect.endpoints["rest"]
+    namespace, name, bucket = "itest", f"p{uuid.uuid4().hex[:6]}", new_name("lake")
+    spec = FraudPipelineSpec.parse(
+        {
+            "kafka": {"clusterRef": {"name": "kafka"}, "topics": {"transactions": {"replicas": 1}}},
+            "lake": {
+                "connectClusterRef": {"name": "connect"},
+                "bucket": bucket,
+                "endpoint": minio.endpoints["url"],
+                "credentialsSecret": {"name": "lake"},
+                "flush": {"maxRecords": RECORDS_PER_FILE, "intervalSeconds": 1},
+            },
+            "clickhouse": {"endpointSecret": {"name": "ch"}, "database": "fraud"},
+        }
+    )
+    pipeline = Pipeline(namespace, name, 1, spec)
+    credentials = LiteralCredentials(minio.credentials["access_key"], minio.credentials["secret_key"])
+    config = {**connector_properties(spec, namespace, name, credentials), **sink_error_config(pipeline)}
+    assert validate_connector(rest, config) == {}
+    deadletter = config["errors.deadletterqueue.topic.name"]
+    assert deadletter == naming.topic_name(namespace, name, naming.SINK_DEADLETTER)
+    create_topics(bootstrap, *sink_topics(namespace, name), deadletter)  # the operator's KafkaTopics
+    client = minio_client(minio)
+    client.make_bucket(bucket)
+    connector = config.pop("name")
+    put_connector(rest, connector, {**config, "file.flush.interval.ms": "1000"})
+
+    topic = naming.topic_name(namespace, name, "transactions")
+    produce_transactions(bootstrap, topic, 0, 20)  # offsets 0..19
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    producer.produce(topic, key="card-x", value=b"\x00{not json")  # offset 20: the converter fails
+    # A Struct holding an array: Parquet columns here take no arrays, so the task reports the record.
+    wrong_schema = json.dumps(
+        {
+            "schema": {
+                "type": "struct",
+                "optional": False,
+                "fields": [
+                    {"field": "txn_id", "type": "array", "items": {"type": "string"}, "optional": False}
+                ],
+            },
+            "payload": {"txn_id": ["t9999"]},
+        }
+    ).encode()
+    producer.produce(topic, key="card-y", value=wrong_schema)  # offset 21: the task cannot write it
+    assert producer.flush(30) == 0
+    produce_transactions(bootstrap, topic, 20, 20)  # offsets 22..41
+
+    def lake_rows() -> pa.Table | None:
+        names = sorted(object_names(client, bucket, f"fraudlake/raw/{topic}/"))
+        tables = [read_parquet(client, bucket, n) for n in names]
+        return pa.concat_tables(tables) if tables else None
+
+    wait_for(
+        lambda: f"40 good records in the lake (status: {connector_status(rest, connector)})",
+        lambda: (rows := lake_rows()) is not None and rows.num_rows >= 40,
+    )
+    rows = lake_rows()
+    assert rows is not None
+    assert sorted(rows.column("value").combine_chunks().field("txn_id").to_pylist()) == [
+        f"t{i:04d}" for i in range(40)
+    ]
+    assert sorted(rows.column("offset").to_pylist()) == [*range(20), *range(22, 42)]
+
+    status = connector_status(rest, connector)
+    assert status["connector"]["state"] == "RUNNING", status
+    assert [task["state"] for task in status["tasks"]] == ["RUNNING"], status
+
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": new_name("dlq"), "auto.offset.reset": "earliest"}
+    )
+    consumer.subscribe([deadletter])
+    dead: list[Any] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(dead) < 2 and time.monotonic() < deadline:
+            message = consumer.poll(1)
+            if message is not None and not message.error():
+                dead.append(message)
+    finally:
+        consumer.close()
+    assert [m.value() for m in dead] == [b"\x00{not json", wrong_schema]  # unchanged, in order
+    headers = [{k: v.decode() for k, v in m.headers()} for m in dead]
+    for offset, header in zip((20, 21), headers, strict=True):
+        assert header["__connect.errors.topic"] == topic
+        assert header["__connect.errors.partition"] == "0"
+        assert header["__connect.errors.offset"] == str(offset)
+        assert header["__connect.errors.connector.name"] == connector
+        assert (
+            header["__connect.errors.exception.class.name"] == "org.apache.kafka.connect.errors.DataException"
+        )
+    assert [h["__connect.errors.stage"] for h in headers] == ["VALUE_CONVERTER", "TASK_PUT"]
+    assert "field 'txn_id' has type ARRAY" in headers[1]["__connect.errors.exception.message"]
+    delete_connector(rest, connector)
 
 
 # Last in this module: it kills and restarts the session's worker.

@@ -41,6 +41,11 @@ strimzi.io/cluster: {{ .Values.kafka.name }}
 {{- end }}
 {{- end }}
 
+{{/* The ConfigMap holding the Connect workers' JMX exporter rules. */}}
+{{- define "fraudlake-kafka.connectMetricsConfigMap" -}}
+{{- printf "%s-metrics" .Values.connect.name }}
+{{- end }}
+
 {{/* Pod and container security settings Strimzi applies to every Kafka and Connect pod. */}}
 {{- define "fraudlake-kafka.podSecurityContext" -}}
 runAsNonRoot: true

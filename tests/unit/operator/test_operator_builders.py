@@ -18,6 +18,7 @@ from fraudlake.operator.builders import (
     plan_topic,
     retention_ms,
     schema_params,
+    sink_error_config,
     topic_manifests,
 )
 from fraudlake.pipeline import naming
@@ -58,12 +59,9 @@ def test_topics_one_per_stream_in_the_kafka_namespace(pipeline: Pipeline) -> Non
     topics = topic_manifests(pipeline)
     assert [t["metadata"]["name"] for t in topics] == [
         f"fraudlake.fraud.demo.{s}"
-        for s in ("transactions", "cards", "users", "alerts", "decisions", "deadletter")
+        for s in ("transactions", "cards", "users", "alerts", "decisions", "deadletter", "lake-deadletter")
     ]
-    assert [t["metadata"]["labels"][naming.STREAM_LABEL] for t in topics] == [
-        *naming.STREAMS,
-        *naming.SCORER_STREAMS,
-    ]
+    assert [t["metadata"]["labels"][naming.STREAM_LABEL] for t in topics] == list(naming.ALL_STREAMS)
     for topic in topics:
         assert topic["metadata"]["namespace"] == "kafka"
         assert topic["metadata"]["labels"][naming.STRIMZI_CLUSTER_LABEL] == "fraudlake"
@@ -103,6 +101,13 @@ def test_scorer_topics_follow_the_transactions_topic(pipeline: Pipeline) -> None
     assert by_stream["deadletter"]["partitions"] == 1
     assert by_stream["decisions"]["config"]["cleanup.policy"] == "delete"
     assert by_stream["deadletter"]["config"]["cleanup.policy"] == "delete"
+    # The sink's dead letters: one partition, the transactions topic's replicas and retention, no compaction.
+    assert by_stream["lake-deadletter"]["partitions"] == 1
+    assert by_stream["lake-deadletter"]["replicas"] == by_stream["transactions"]["replicas"]
+    assert by_stream["lake-deadletter"]["config"] == {
+        **by_stream["transactions"]["config"],
+        "cleanup.policy": "delete",
+    }
 
 
 def test_children_validate_against_the_strimzi_1_2_schemas(pipeline: Pipeline) -> None:
@@ -126,6 +131,24 @@ def test_connector_runs_the_s3_parquet_sink_without_inline_secrets(pipeline: Pip
     assert config["topics"].split(",") == [
         f"fraudlake.fraud.demo.{s}" for s in ("transactions", "cards", "users")
     ]
+
+
+def test_connector_skips_poison_records_to_the_pipelines_dead_letter_topic(pipeline: Pipeline) -> None:
+    """One record the sink cannot read must not stop the lake: tolerated, reported with its error to a
+    dead-letter topic the operator creates, logged without its content."""
+    config = connector_manifest(pipeline)["spec"]["config"]
+    deadletter = naming.topic_name("fraud", "demo", naming.SINK_DEADLETTER)
+    assert deadletter in {t["metadata"]["name"] for t in topic_manifests(pipeline)}
+    assert deadletter not in config["topics"].split(",")  # never sunk into the lake itself
+    assert {key: value for key, value in config.items() if key.startswith("errors.")} == {
+        "errors.tolerance": "all",
+        "errors.deadletterqueue.topic.name": "fraudlake.fraud.demo.lake-deadletter",
+        "errors.deadletterqueue.topic.replication.factor": "3",
+        "errors.deadletterqueue.context.headers.enable": "true",
+        "errors.log.enable": "true",
+        "errors.log.include.messages": "false",
+    }
+    assert config == {**config, **sink_error_config(pipeline)}
 
 
 def test_schema_params_follow_the_spec(pipeline: Pipeline) -> None:
