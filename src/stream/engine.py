@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,8 +46,7 @@ from fraudlake.api.sinks import alert_messages
 from fraudlake.ml.features import EVENT_MS, MINUTE_MS
 from fraudlake.pipeline.spec import Rule
 from fraudlake.scoring.bundle import ModelBundle, ReasonPolicy
-from fraudlake.scoring.core import score_transactions, state_record
-from fraudlake.scoring.models import TransactionIn
+from fraudlake.scoring.core import score_records, state_record
 from fraudlake.scoring.state import ServingState
 from fraudlake.stream.metrics import ScorerMetrics
 from fraudlake.stream.records import BadInputError, dead_letter_record, decision_record, decode_transaction
@@ -69,8 +67,7 @@ class ScorerTopics:
 class Pending:
     """A decoded transaction waiting for its checkpoint's batch."""
 
-    txn: TransactionIn
-    record: dict[str, Any]  # `state_record(txn)`: its id fixed once, here
+    record: dict[str, Any]  # `state_record` of the transaction: its id (assigned when missing) fixed here
     produced_ms: int  # the input message's Kafka timestamp
     replay: list[dict[str, Any]]  # the card's earlier history, when this process had not seen the card
     partition: int
@@ -130,16 +127,14 @@ class CardScorer:
             return DeadLetter(
                 key, dead_letter_record(error, value, ctx.partition, ctx.offset), ctx.partition, ctx.offset
             )
-        if txn.txn_id is None:  # one id for the state, the decision and the alert
-            txn = txn.model_copy(update={"txn_id": uuid.uuid4().hex})
-        record = state_record(txn)
+        record = state_record(txn)  # one id for the state, the decision and the alert
         history = store.get(_HISTORY, [])
         replay = []
         if txn.card_id not in self._warm_cards:
             self._warm_cards.add(txn.card_id)
             replay = history
         self._remember(store, history, record)
-        return Pending(txn, record, timestamp, replay, ctx.partition, ctx.offset)
+        return Pending(record, timestamp, replay, ctx.partition, ctx.offset)
 
     def decide(self, batch: Sequence[Pending]) -> Outgoing:
         """Score a batch in arrival order (a card's transactions are in one partition, in order)."""
@@ -152,14 +147,15 @@ class CardScorer:
         for item in batch:
             for earlier in item.replay:
                 state.observe(earlier)  # ids already known to this process are skipped
-        scored = score_transactions(bundle, state, [p.txn for p in batch], self.reasons, self.top_reasons)
+        scored = score_records(bundle, state, [p.record for p in batch], self.reasons, self.top_reasons)
         now = time.time()
         decisions = []
         for item, result, record in zip(batch, scored.results, scored.records, strict=True):
             body = decision_record(result, record, bundle.version, item.produced_ms)
             decisions.append((record["card_id"], json.dumps(body).encode()))
-            self.metrics.decisions.labels(result.decision).inc()
             self.metrics.latency.observe(max(0.0, now - item.produced_ms / 1000))
+        for decision, count in scored.decision_counts().items():
+            self.metrics.decisions.labels(decision).inc(count)
         alerts = alert_messages(scored, bundle.version)
         self.metrics.alerts.inc(len(alerts))
         self.metrics.batch_size.observe(len(batch))
