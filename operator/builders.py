@@ -35,6 +35,7 @@ class Pipeline:
     name: str
     generation: int
     spec: FraudPipelineSpec
+    uid: str = ""  # metadata.uid, recorded as the owner of the ClickHouse database
 
     @property
     def kafka_namespace(self) -> str:

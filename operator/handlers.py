@@ -10,7 +10,7 @@ pure builders. Run with ``fraudlake operator run`` (or ``kopf run -m fraudlake.o
 - pause annotation ``fraudlake.io/pause-reconciliation: "true"``: stop applying changes
   (condition ReconciliationPaused); removing it reconciles everything that changed meanwhile;
 - delete (finalizer ``fraudlake.io/finalizer``): the scorer stops; deletionPolicy Retain keeps the other
-  children, Delete removes them;
+  children, Delete removes them (the ClickHouse database only if this pipeline owns it);
 - drift timer: recreate deleted children, re-apply missing tables, record the check in status.drift
   (any handler that recreates a child the status listed records it there too).
 """

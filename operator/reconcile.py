@@ -20,7 +20,12 @@ from fraudlake.operator.builders import Pipeline
 from fraudlake.operator.children import delete_children, reconcile_connector, reconcile_topics
 from fraudlake.operator.results import Event, Known, StepResult
 from fraudlake.operator.scorer import delete_scorer, reconcile_scorer
-from fraudlake.operator.tables import ClickHouseUnavailableError, drop_pipeline_database, reconcile_tables
+from fraudlake.operator.tables import (
+    ClickHouseUnavailableError,
+    DatabaseNotOwnedError,
+    drop_pipeline_database,
+    reconcile_tables,
+)
 from fraudlake.pipeline import naming
 from fraudlake.pipeline.spec import FraudPipelineSpec
 from fraudlake.pipeline.status import PAUSED
@@ -65,7 +70,9 @@ def pipeline_from(body: Mapping[str, Any]) -> Pipeline:
         raise kopf.PermanentError(
             f"invalid spec: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
         ) from exc
-    return Pipeline(meta["namespace"], meta["name"], int(meta.get("generation") or 0), spec)
+    return Pipeline(
+        meta["namespace"], meta["name"], int(meta.get("generation") or 0), spec, str(meta.get("uid") or "")
+    )
 
 
 def is_paused(meta: Mapping[str, Any]) -> bool:
@@ -143,7 +150,8 @@ def pause_status(previous: Mapping[str, Any] | None, paused: bool) -> dict[str, 
 
 def delete_pipeline(pipeline: Pipeline, body: kopf.Body, retry: float) -> None:
     """Stop the scorer, then honour deletionPolicy: Retain leaves children and tables; Delete removes
-    them, retrying until the children are gone, then drops the database.
+    them, retrying until the children are gone, then drops the database if this pipeline owns it
+    (another pipeline's database, or one without a recorded owner, is kept with a Warning Event).
 
     The scorer goes whatever the policy: it holds no data of its own (its state lives in Kafka
     changelog topics), and a scorer without its pipeline would go on deciding an orphaned topic.
@@ -163,8 +171,9 @@ def delete_pipeline(pipeline: Pipeline, body: kopf.Body, retry: float) -> None:
         drop_pipeline_database(pipeline)
     except ClickHouseUnavailableError as exc:
         raise kopf.TemporaryError(f"cannot drop the ClickHouse database yet: {exc}", delay=retry) from exc
-    except LookupError as exc:  # the DSN Secret is gone: nothing we can reach to drop
+    except (LookupError, DatabaseNotOwnedError) as exc:  # no DSN Secret, or another pipeline's database
         kopf.event(body, type="Warning", reason="DatabaseNotDropped", message=str(exc))
+        kopf.event(body, type="Normal", reason="Deleted", message="deleted topics and connector")
         return
     kopf.event(
         body, type="Normal", reason="Deleted", message=f"deleted topics, connector and database {database}"

@@ -431,7 +431,12 @@ class FraudPipelineSpec(ApiModel):
     scoring: ScoringSpec = Field(default=ScoringSpec(), description="The stream scorer (a Deployment).")
     deletion_policy: Literal["Retain", "Delete"] = Field(
         default="Retain",
-        description="On deletion, Retain keeps topics, connector and tables; Delete removes them.",
+        description="On deletion, Retain keeps topics, connector and tables; Delete removes them and drops "
+        "the ClickHouse database, but only a database this pipeline owns (the operator records the owner "
+        "in the database when it creates or first adopts it; a database another pipeline owns is never "
+        "reconciled nor dropped). Delete can be chosen only when the pipeline is created: an update may "
+        "change Delete to Retain, never Retain to Delete (to drop a retained pipeline's data, drop the "
+        "database by hand).",
     )
 
     model_config = ConfigDict(
@@ -457,6 +462,13 @@ class FraudPipelineSpec(ApiModel):
                     "!has(self.lake.endpoint) || has(self.lake.credentialsSecret)",
                     "lake.endpoint (an S3-compatible store) needs lake.credentialsSecret",
                     ".lake",
+                ),
+                # A transition rule: runs on updates only, so a pipeline may be created with Delete.
+                _cel(
+                    "self.deletionPolicy == oldSelf.deletionPolicy || self.deletionPolicy == 'Retain'",
+                    "deletionPolicy can change to Delete only at creation (an update may only change Delete "
+                    "to Retain): a pipeline whose data was retained does not become one that drops it",
+                    ".deletionPolicy",
                 ),
             ]
         }

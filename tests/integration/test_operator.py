@@ -8,6 +8,7 @@ No Strimzi operator runs here: `FakeStrimzi` writes the children's status the wa
 from __future__ import annotations
 
 import os
+import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -323,6 +324,73 @@ def test_delete_policy_delete_removes_children_and_database(env: Env, ch: Client
     env.delete()
     assert env.topic("transactions") is None
     assert env.connector() is None
+    assert tables(ch, database) == set()
+
+
+def _owner(database: str, dsn: str) -> tuple[str, str, str] | None:
+    with operator_clickhouse(dsn) as client:
+        rows = client.query(
+            f"SELECT namespace, name, uid FROM {database}._fraudlake_owner ORDER BY claimed_at LIMIT 1"
+        ).result_rows
+    return tuple(rows[0]) if rows else None
+
+
+def test_a_database_named_by_two_pipelines_stays_with_the_first(env: Env, ch: Client) -> None:
+    """Two pipelines name one database: the first owns it (recorded in the database); the second is
+    refused with a reason and touches nothing (not its rule views, not the first's), and deleting it
+    with deletionPolicy Delete drops nothing: the first's data and readiness survive."""
+    database = env.create("first", deletionPolicy="Delete")["spec"]["clickhouse"]["database"]
+    first = env.wait_ready("first")
+    assert _owner(database, env.dsn) == (env.namespace, "first", first["metadata"]["uid"])
+    with operator_clickhouse(env.dsn) as client:
+        client.command(f"INSERT INTO {database}.transactions (txn_id, card_id) VALUES ('kept', 'c1')")
+
+    other_rule = {"name": "second_only", "type": "Velocity", "windowMinutes": 1, "minCount": 2}
+    env.create("second", deletionPolicy="Delete", clickhouse={"database": database}, rules=[other_rule])
+
+    def refused() -> dict[str, Any] | None:
+        # Ready names the first part that is not ready: the refusal, once Strimzi has made the topics.
+        obj = env.get("second")
+        return obj if condition(obj, "Ready").get("reason") == "DatabaseOwnedByOther" else None
+
+    second = eventually(refused, 120, what="second: Ready=False, DatabaseOwnedByOther")
+    refusal = condition(second, "TablesReady")
+    assert (refusal["status"], refusal["reason"]) == ("False", "DatabaseOwnedByOther")
+    assert f"belongs to FraudPipeline {env.namespace}/first" in refusal["message"]
+    assert condition(second, "Ready")["status"] == "False"
+    assert "DatabaseOwnedByOther" in {reason for reason, _ in events(env.api, env.namespace, "second")}
+    time.sleep(3)  # drift ticks (1 s) of both pipelines: no flapping between their rules
+    objects = tables(ch, database)
+    assert "rule_second_only" not in objects
+    assert {"rule_spend_burst_10m", "rule_velocity_5m"} <= objects
+    assert condition(env.get("first"), "Ready")["status"] == "True"
+    assert _owner(database, env.dsn) == (env.namespace, "first", first["metadata"]["uid"])
+
+    env.delete("second")
+    kept = [m for reason, m in events(env.api, env.namespace, "second") if reason == "DatabaseNotDropped"]
+    assert kept, events(env.api, env.namespace, "second")
+    assert f"belongs to FraudPipeline {env.namespace}/first" in kept[0]
+    with operator_clickhouse(env.dsn) as client:
+        rows = client.query(f"SELECT count() FROM {database}.transactions WHERE txn_id = 'kept'").result_rows
+    assert rows == [(1,)]
+    assert tables(ch, database) >= CORE_OBJECTS
+    assert condition(env.get("first"), "Ready")["status"] == "True"
+
+    env.delete("first")  # its own database: dropped
+    assert tables(ch, database) == set()
+
+
+def test_an_existing_database_without_an_owner_is_adopted(env: Env, ch: Client) -> None:
+    """A database made before owners were recorded (or by hand) becomes the first claimant's."""
+    manifest = env.pipeline("demo", deletionPolicy="Delete")
+    database = manifest["spec"]["clickhouse"]["database"]
+    with operator_clickhouse(env.dsn) as client:
+        client.command(f"CREATE DATABASE {database}")
+    env.apply([dsn_secret(env.namespace, env.dsn), manifest])
+    adopted = env.wait_ready()
+    assert _owner(database, env.dsn) == (env.namespace, "demo", adopted["metadata"]["uid"])
+    assert "DatabaseAdopted" in {reason for reason, _ in events(env.api, env.namespace, "demo")}
+    env.delete()
     assert tables(ch, database) == set()
 
 

@@ -224,6 +224,11 @@ INVALID_UPDATES: list[tuple[str, Mutation, str]] = [
     ("partition-shrink", _set("spec.kafka.topics.transactions.partitions", 2), "partitions can only grow"),
     ("database-change", _set("spec.clickhouse.database", "other_db"), "clickhouse.database is immutable"),
     ("kafka-cluster-change", _set("spec.kafka.clusterRef.name", "other"), "kafka.clusterRef is immutable"),
+    (
+        "retain-to-delete",
+        _set("spec.deletionPolicy", "Delete"),
+        "deletionPolicy can change to Delete only at creation",
+    ),
 ]
 
 
@@ -289,3 +294,19 @@ def test_invalid_update_is_rejected(
     changed = copy.deepcopy(existing)
     mutate(changed)
     assert message in rejection_message(kubectl.apply(changed, "--dry-run=server"))
+
+
+def test_delete_policy_is_set_at_creation_and_may_only_go_back_to_retain(
+    kubectl: Kubectl, namespace: str
+) -> None:
+    existing = pipeline_manifest(
+        namespace, namespace, f"del-{uuid.uuid4().hex[:6]}", "fraud_del", deletionPolicy="Delete"
+    )
+    created = kubectl.apply(existing)
+    assert created.returncode == 0, created.stderr
+    retained = copy.deepcopy(existing)
+    retained["spec"]["deletionPolicy"] = "Retain"
+    updated = kubectl.apply(retained)
+    assert updated.returncode == 0, updated.stderr
+    message = rejection_message(kubectl.apply(existing, "--dry-run=server"))  # and back to Delete: no
+    assert "deletionPolicy can change to Delete only at creation" in message

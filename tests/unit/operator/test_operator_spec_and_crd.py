@@ -99,6 +99,19 @@ def test_cel_rules_cover_the_cross_field_constraints() -> None:
         assert expected in messages
 
 
+def test_delete_policy_is_chosen_at_creation_only() -> None:
+    """A transition rule (it reads oldSelf, so the API server runs it on updates only; the transitions
+    themselves are tested against the real API server). The description says so for kubectl explain."""
+    spec = _crd_schema()["properties"]["spec"]
+    rules = {v["fieldPath"]: v for v in spec["x-kubernetes-validations"] if "fieldPath" in v}
+    rule = rules[".deletionPolicy"]
+    assert "oldSelf" in rule["rule"]
+    assert rule["message"].startswith("deletionPolicy can change to Delete only at creation")
+    description = spec["properties"]["deletionPolicy"]["description"]
+    assert "only when the pipeline is created" in description
+    assert "only a database this pipeline owns" in description
+
+
 def test_minimal_spec_gets_the_documented_defaults() -> None:
     spec = FraudPipelineSpec.parse(MINIMAL)
     assert spec.kafka.topics.transactions.partitions == 6
