@@ -1,4 +1,4 @@
-"""Fraudlake analyst console: `streamlit run src/ui/app.py` (or `fraudlake ui serve`).
+"""Fraudlake analyst console, started by `fraudlake ui serve` (locally and in the image; it adds the theme).
 
 The page assembles the tabs; each tab lives in its own module and reaches data only through the
 scoring API (FRAUDLAKE_API_URL, FRAUDLAKE_API_KEY) via `fraudlake.ui.deps.get_client()`.

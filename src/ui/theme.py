@@ -19,7 +19,8 @@ BadgeColor = Literal["green", "orange", "red", "gray"]
 DECISION_BADGE: dict[str, BadgeColor] = {"approve": "green", "review": "orange", "decline": "red"}
 RAISES_COLOR, LOWERS_COLOR = "#C62828", "#2E7D32"
 
-# Streamlit's own theme options, passed as `streamlit run` flags by `fraudlake ui serve`.
+# Streamlit's own theme options, passed as `streamlit run` flags by `fraudlake ui serve`, which is how the UI
+# starts everywhere (locally, in the demo, in Dockerfile.ui). The one definition: no .streamlit/config.toml.
 STREAMLIT_THEME = {
     "theme.base": "light",
     "theme.primaryColor": PRIMARY,

@@ -663,6 +663,21 @@ def test_python_image_build_stage_runs_as_written(tmp_path: Path, suffix: str) -
         for option in ("--standalone", "--liveness", "--all-namespaces", "--namespace", "--verbose"):
             assert option in help_text.stdout, option
         assert imports("fraudlake.operator.handlers")
+    if suffix == "ui":
+        # The image's entry point (Dockerfile.ui: fraudlake ui serve), and the themed argv it execs.
+        help_text = subprocess.run(
+            [str(rehearsal.host_path("/opt/venv/bin/fraudlake")), "ui", "serve", "--help"],
+            cwd=tmp_path, capture_output=True, text=True, check=False, env={**os.environ, "COLUMNS": "300"},
+        )  # fmt: skip
+        assert help_text.returncode == 0, help_text.stderr
+        for option in ("--address", "--port", "--api-url"):
+            assert option in help_text.stdout, option
+        probe = "from fraudlake.ui.cli import streamlit_command as c; print(' '.join(c(8501, '0.0.0.0')))"
+        argv = subprocess.run(
+            [str(python), "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+        ).stdout
+        assert "--theme.primaryColor=" in argv, argv
+        assert "site-packages/fraudlake/ui/app.py" in argv, argv
     if suffix == "scorer":
         # What the operator's Deployment runs: the scorer's options, each reading the variable it sets.
         help_text = subprocess.run(

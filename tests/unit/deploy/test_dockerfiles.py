@@ -3,6 +3,7 @@ what it claims to: hadolint's rule ids for hadolint's rules, FL* for ours."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import tomllib
@@ -217,3 +218,42 @@ def test_every_dockerfile_is_covered() -> None:
     found = {path.name.removeprefix("Dockerfile.") for path in REPO_ROOT.glob("Dockerfile.*")}
     assert found == set(DOCKERFILES)
     assert set(PYTHON_IMAGES) == set(DOCKERFILES) - {"kafka_connect"}
+
+
+def test_the_ui_image_starts_the_ui_as_locally() -> None:
+    """Dockerfile.ui runs `fraudlake ui serve` (the command the demo and laptops use), not `streamlit run`."""
+    final = stages(parse(dockerfile("ui").read_text()))[-1]
+    start = {i.keyword: json.loads(i.value) for i in final.instructions if i.keyword in {"ENTRYPOINT", "CMD"}}
+    assert start["ENTRYPOINT"] == ["fraudlake"]
+    assert start["CMD"][:2] == ["ui", "serve"], start["CMD"]
+    assert "--address=0.0.0.0" in start["CMD"]
+    exposed = {i.value for i in final.instructions if i.keyword == "EXPOSE"}
+    assert f"--port={exposed.pop()}" in start["CMD"]
+    assert "streamlit" not in dockerfile("ui").read_text().split("ENTRYPOINT")[1]
+
+
+def test_the_ui_theme_is_defined_once() -> None:
+    """The theme lives in fraudlake.ui.theme.STREAMLIT_THEME, which `fraudlake ui serve` passes to Streamlit;
+    a second definition (a .streamlit/config.toml, STREAMLIT_THEME_* variables, theme flags elsewhere)
+    fails."""
+    pytest.importorskip("streamlit")
+    from fraudlake.ui.cli import streamlit_command
+    from fraudlake.ui.theme import STREAMLIT_THEME
+
+    argv = streamlit_command(8501, "127.0.0.1")
+    for key, value in STREAMLIT_THEME.items():
+        assert f"--{key}={value}" in argv
+    assert {"theme.base", "theme.primaryColor", "theme.backgroundColor", "theme.textColor"} <= set(
+        STREAMLIT_THEME
+    )
+    places = [
+        *REPO_ROOT.glob("Dockerfile.*"),
+        *(REPO_ROOT / "src").rglob(".streamlit/*.toml"),
+        *REPO_ROOT.glob(".streamlit/*.toml"),
+        *(REPO_ROOT / "src").rglob("*.py"),
+        *(REPO_ROOT / "helm").rglob("*.yaml"),
+        *(REPO_ROOT / "helm").rglob("*.tpl"),
+    ]
+    theme = re.compile(r"primaryColor|STREAMLIT_THEME_|^\[theme\]", re.MULTILINE)
+    defining = {p.relative_to(REPO_ROOT).as_posix() for p in places if theme.search(p.read_text())}
+    assert defining == {"src/ui/theme.py"}, defining
