@@ -15,6 +15,11 @@ import java.util.regex.Pattern;
  * {@code :padding=true} (partition to 10 digits, offset to 20, as Aiven pads them, so names sort in
  * offset order). All three are required: the name must be fixed by the first record of the file, so
  * that a replay after a crash rewrites the same object instead of adding a second copy.
+ *
+ * <p>This connector's own, optional {@code {{topic_id}}} is the topic's incarnation (Kafka's topic id,
+ * from {@code topic.ids}): a topic deleted and recreated starts again at offset 0, and without the id
+ * its objects would overwrite the old incarnation's objects of the same names. Aiven's and Confluent's
+ * sinks have no such variable (a SinkRecord does not carry the topic id).
  */
 public final class FileNameTemplate {
 
@@ -28,7 +33,11 @@ public final class FileNameTemplate {
     enum Variable {
         TOPIC,
         PARTITION,
-        START_OFFSET;
+        START_OFFSET,
+        TOPIC_ID;
+
+        /** Variables every template must contain (the others are optional). */
+        static final Set<Variable> REQUIRED = EnumSet.of(TOPIC, PARTITION, START_OFFSET);
 
         String placeholder() {
             return "{{" + name().toLowerCase(Locale.ROOT) + "}}";
@@ -72,7 +81,7 @@ public final class FileNameTemplate {
         if (last < template.length()) {
             parts.add(new Part(template.substring(last), null, false));
         }
-        for (Variable required : Variable.values()) {
+        for (Variable required : Variable.REQUIRED) {
             if (!seen.contains(required)) {
                 throw new IllegalArgumentException("must contain " + required.placeholder()
                         + " (topic, partition and start offset make object names unique and replay-stable)");
@@ -85,8 +94,28 @@ public final class FileNameTemplate {
         return new FileNameTemplate(template, List.copyOf(parts));
     }
 
+    /** Whether names carry {@code {{topic_id}}}, so every topic needs an id in {@code topic.ids}. */
+    public boolean usesTopicId() {
+        return parts.stream().anyMatch(part -> part.variable == Variable.TOPIC_ID);
+    }
+
     /** The object name of the file whose first record is {@code startOffset} of {@code topic}-{@code partition}. */
     public String render(String topic, int partition, long startOffset) {
+        return render(topic, null, partition, startOffset);
+    }
+
+    /**
+     * The object name of the file whose first record is {@code startOffset} of {@code topic}-{@code partition}
+     * in the topic's incarnation {@code topicId}.
+     *
+     * @throws IllegalArgumentException when the template has {@code {{topic_id}}} and {@code topicId} is
+     *     null or blank (writing under a wrong or empty incarnation would overwrite other objects)
+     */
+    public String render(String topic, String topicId, int partition, long startOffset) {
+        if (usesTopicId() && (topicId == null || topicId.isBlank())) {
+            throw new IllegalArgumentException("no topic id for topic '" + topic + "' but " + template
+                    + " names objects by {{topic_id}}: set it in topic.ids");
+        }
         StringBuilder name = new StringBuilder();
         for (Part part : parts) {
             if (part.literal != null) {
@@ -97,6 +126,7 @@ public final class FileNameTemplate {
                 case TOPIC -> name.append(topic);
                 case PARTITION -> name.append(pad(partition, part.padded ? PARTITION_WIDTH : 0));
                 case START_OFFSET -> name.append(pad(startOffset, part.padded ? OFFSET_WIDTH : 0));
+                case TOPIC_ID -> name.append(topicId);
                 default -> throw new IllegalStateException(part.variable.name());
             }
         }
@@ -115,7 +145,7 @@ public final class FileNameTemplate {
             }
         }
         throw new IllegalArgumentException("variable " + placeholder
-                + " is not supported (supported: {{topic}}, {{partition}}, {{start_offset}})");
+                + " is not supported (supported: {{topic}}, {{partition}}, {{start_offset}}, {{topic_id}})");
     }
 
     private static boolean padded(String parameters, String placeholder) {

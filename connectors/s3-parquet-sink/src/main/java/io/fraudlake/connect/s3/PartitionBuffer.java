@@ -110,7 +110,7 @@ final class PartitionBuffer {
             return;
         }
         String key = config.prefix() + config.fileNameTemplate()
-                .render(partition.topic(), partition.partition(), open.startOffset());
+                .render(partition.topic(), config.topicId(partition.topic()), partition.partition(), open.startOffset());
         finished.addLast(new PendingObject(key, open.startOffset(), open.records(), open.finish()));
         open = null;
     }

@@ -64,6 +64,9 @@ public class S3ParquetSinkConnector extends SinkConnector {
                 validValues.put(value.name(), value.value());
             }
         }
+        if (connectorConfigs.containsKey(S3SinkConfig.TOPICS)) { // a framework key: not in our ConfigDef
+            validValues.put(S3SinkConfig.TOPICS, connectorConfigs.get(S3SinkConfig.TOPICS));
+        }
         for (S3SinkConfig.KeyProblem problem : S3SinkConfig.crossFieldProblems(validValues)) {
             for (ConfigValue value : config.configValues()) {
                 if (value.name().equals(problem.key())) {

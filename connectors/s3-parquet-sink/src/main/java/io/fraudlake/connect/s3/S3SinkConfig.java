@@ -35,6 +35,9 @@ public final class S3SinkConfig extends AbstractConfig {
     public static final String AWS_ACCESS_KEY_ID = "aws.access.key.id";
     public static final String AWS_SECRET_ACCESS_KEY = "aws.secret.access.key";
     public static final String FILE_NAME_TEMPLATE = "file.name.template";
+    public static final String TOPIC_IDS = "topic.ids";
+    /** Kafka Connect's own key: the topics a sink connector consumes. */
+    public static final String TOPICS = "topics";
     public static final String FILE_MAX_RECORDS = "file.max.records";
     public static final String FILE_FLUSH_INTERVAL_MS = "file.flush.interval.ms";
     public static final String FILE_COMPRESSION_TYPE = "file.compression.type";
@@ -56,12 +59,18 @@ public final class S3SinkConfig extends AbstractConfig {
 
     private final FileNameTemplate fileNameTemplate;
     private final OutputLayout layout;
+    private final Map<String, String> topicIds;
 
     /** Parse and check {@code props}; throws ConfigException naming the key of the first problem. */
     public S3SinkConfig(Map<String, String> props) {
         super(CONFIG_DEF, props);
         fileNameTemplate = FileNameTemplate.parse(getString(FILE_NAME_TEMPLATE));
-        List<KeyProblem> problems = crossFieldProblems(values());
+        topicIds = parseTopicIds(getList(TOPIC_IDS));
+        Map<String, Object> checked = new LinkedHashMap<>(values());
+        if (props.containsKey(TOPICS)) {
+            checked.put(TOPICS, props.get(TOPICS));
+        }
+        List<KeyProblem> problems = crossFieldProblems(checked);
         if (!problems.isEmpty()) {
             throw problems.get(0).asException();
         }
@@ -105,6 +114,32 @@ public final class S3SinkConfig extends AbstractConfig {
 
     public FileNameTemplate fileNameTemplate() {
         return fileNameTemplate;
+    }
+
+    /** The incarnation (Kafka topic id) of {@code topic} from {@code topic.ids}; null when not given. */
+    public String topicId(String topic) {
+        return topicIds.get(topic);
+    }
+
+    /**
+     * {@code topic.ids} entries {@code <topic>=<id>} as a map.
+     *
+     * @throws IllegalArgumentException naming an entry without '=', with an empty side, or a topic twice
+     */
+    static Map<String, String> parseTopicIds(List<String> entries) {
+        Map<String, String> ids = new LinkedHashMap<>();
+        for (String entry : entries == null ? List.<String>of() : entries) {
+            int eq = entry.indexOf('=');
+            String topic = eq < 0 ? "" : entry.substring(0, eq).trim();
+            String id = eq < 0 ? "" : entry.substring(eq + 1).trim();
+            if (topic.isEmpty() || id.isEmpty()) {
+                throw new IllegalArgumentException("entry '" + entry + "' is not <topic>=<topic id>");
+            }
+            if (ids.put(topic, id) != null) {
+                throw new IllegalArgumentException("topic '" + topic + "' is listed twice");
+            }
+        }
+        return ids;
     }
 
     /** 0: no record limit per file. */
@@ -158,7 +193,34 @@ public final class S3SinkConfig extends AbstractConfig {
             problems.add(new KeyProblem(FORMAT_OUTPUT_FIELDS, "must be exactly 'value' when " + FORMAT_OUTPUT_ENVELOPE
                     + " is false (the value's fields become the columns)"));
         }
+        problems.addAll(topicIdProblems(parsed));
         return problems;
+    }
+
+    /** With {{topic_id}} in the template, every consumed topic needs its id (else its names are unknown). */
+    @SuppressWarnings("unchecked")
+    private static List<KeyProblem> topicIdProblems(Map<String, ?> parsed) {
+        if (!(parsed.get(FILE_NAME_TEMPLATE) instanceof String template)
+                || !(parsed.get(TOPIC_IDS) instanceof List<?> entries) || !(parsed.get(TOPICS) instanceof String topics)) {
+            return List.of();
+        }
+        Map<String, String> ids;
+        try {
+            if (!FileNameTemplate.parse(template).usesTopicId()) {
+                return List.of();
+            }
+            ids = parseTopicIds((List<String>) entries);
+        } catch (IllegalArgumentException e) {
+            return List.of(); // the key's own validator reports it
+        }
+        List<String> missing = new ArrayList<>();
+        for (String topic : topics.split(",")) {
+            if (!topic.isBlank() && !ids.containsKey(topic.trim())) {
+                missing.add(topic.trim());
+            }
+        }
+        return missing.isEmpty() ? List.of() : List.of(new KeyProblem(TOPIC_IDS, "has no id for topic(s) " + missing
+                + " but " + FILE_NAME_TEMPLATE + " names objects by {{topic_id}}"));
     }
 
     private static ConfigDef configDef() {
@@ -192,9 +254,15 @@ public final class S3SinkConfig extends AbstractConfig {
         def.define(FILE_NAME_TEMPLATE, Type.STRING, DEFAULT_FILE_NAME_TEMPLATE, new TemplateValidator(),
                 Importance.MEDIUM,
                 "Object name after the prefix. Variables {{topic}}, {{partition}}, {{start_offset}} (all required), "
+                        + "{{topic_id}} (optional, from " + TOPIC_IDS + "), "
                         + "each optionally with :padding=true (zero-padded to 10 and 20 digits). A file is named by "
                         + "its first record, so a replay after a crash overwrites the same object.",
                 FILE_GROUP, ++file, Width.LONG, "File name template");
+        def.define(TOPIC_IDS, Type.LIST, "", new TopicIds(), Importance.MEDIUM,
+                "This connector's own: <topic>=<topic id> per topic, the value of {{topic_id}} in "
+                        + FILE_NAME_TEMPLATE + " (Kafka's topic id: a recreated topic gets a new one, so its "
+                        + "objects never overwrite the old incarnation's).",
+                FILE_GROUP, ++file, Width.LONG, "Topic ids");
         def.define(FILE_MAX_RECORDS, Type.INT, 0, ConfigDef.Range.atLeast(0), Importance.MEDIUM,
                 "Records per Parquet object at most; 0 for no limit.",
                 FILE_GROUP, ++file, Width.SHORT, "Max records per file");
@@ -269,6 +337,23 @@ public final class S3SinkConfig extends AbstractConfig {
         @Override
         public String toString() {
             return "template with {{topic}}, {{partition}}, {{start_offset}}";
+        }
+    }
+
+    private static final class TopicIds implements ConfigDef.Validator {
+        @Override
+        @SuppressWarnings("unchecked")
+        public void ensureValid(String name, Object value) {
+            try {
+                parseTopicIds((List<String>) value);
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException(name, value, e.getMessage());
+            }
+        }
+
+        @Override
+        public String toString() {
+            return "[<topic>=<topic id>, ...]";
         }
     }
 

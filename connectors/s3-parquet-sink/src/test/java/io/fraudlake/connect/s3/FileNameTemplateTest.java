@@ -41,4 +41,14 @@ class FileNameTemplateTest {
         assertThrows(IllegalArgumentException.class,
                 () -> FileNameTemplate.parse("{{topic}}-{{partition}}-{{start_offset}}}}"));
     }
+
+    @Test
+    void theTopicIdNamesTheIncarnationSoARecreatedTopicNeverOverwritesOldObjects() {
+        FileNameTemplate template = FileNameTemplate.parse("raw/{{topic}}/{{topic_id}}/{{partition}}-{{start_offset}}.parquet");
+        assertTrue(template.usesTopicId());
+        assertEquals("raw/t/AbC-12_x/0-0.parquet", template.render("t", "AbC-12_x", 0, 0));
+        assertTrue(!template.render("t", "old", 0, 0).equals(template.render("t", "new", 0, 0)));
+        IllegalArgumentException error = assertThrows(IllegalArgumentException.class, () -> template.render("t", 0, 0));
+        assertTrue(error.getMessage().contains("topic.ids"), error.getMessage());
+    }
 }

@@ -96,4 +96,20 @@ class S3SinkConfigTest {
         assertEquals("[hidden]", config.secretAccessKey().toString());
         assertEquals("${secrets:kafka/lake:AWS_SECRET_ACCESS_KEY}", config.secretAccessKey().value());
     }
+
+    @Test
+    void topicIdsGiveEachTopicItsIncarnationAndATemplateWithTopicIdNeedsOnePerTopic() {
+        String template = "{{topic}}/{{topic_id}}/{{partition}}-{{start_offset}}.parquet";
+        S3SinkConfig config = new S3SinkConfig(props("file.name.template", template, "topics", "a,b",
+                "topic.ids", "a=idA,b=idB"));
+        assertEquals("idA", config.topicId("a"));
+        assertEquals("idB", config.topicId("b"));
+        ConfigException missing = assertThrows(ConfigException.class, () -> new S3SinkConfig(props(
+                "file.name.template", template, "topics", "a,b", "topic.ids", "a=idA")));
+        assertTrue(missing.getMessage().contains("topic.ids") && missing.getMessage().contains("b"),
+                missing.getMessage());
+        ConfigException malformed = assertThrows(ConfigException.class,
+                () -> new S3SinkConfig(props("topic.ids", "a")));
+        assertTrue(malformed.getMessage().contains("topic.ids"), malformed.getMessage());
+    }
 }
