@@ -23,7 +23,7 @@ from typing import Any
 
 import kopf
 
-from fraudlake.operator import kube, reconcile
+from fraudlake.operator import kube, metrics, reconcile
 from fraudlake.operator.reconcile import ALL_STEPS, CONNECTOR, SCORER, TABLES, TOPICS, Step
 from fraudlake.operator.settings import operator_settings
 from fraudlake.pipeline import naming
@@ -53,8 +53,14 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.server_timeout = 270
 
 
+@kopf.on.startup()
+def serve_metrics(**_: Any) -> None:
+    metrics.serve(SETTINGS.metrics_port)
+
+
 @kopf.on.resume(*RESOURCE)
 @kopf.on.create(*RESOURCE)
+@metrics.observed
 def reconcile_pipeline(
     body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
@@ -62,12 +68,14 @@ def reconcile_pipeline(
 
 
 @kopf.on.field(*RESOURCE, field="spec.kafka", old=kopf.PRESENT)
+@metrics.observed
 def update_topics(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     # The scorer's Kafka bootstrap comes from spec.kafka.
     _reconcile((*TOPICS, *SCORER), body, status, patch, memo)
 
 
 @kopf.on.field(*RESOURCE, field="spec.lake", old=kopf.PRESENT)
+@metrics.observed
 def update_connector(
     body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
@@ -76,23 +84,27 @@ def update_connector(
 
 @kopf.on.field(*RESOURCE, field="spec.clickhouse", old=kopf.PRESENT)
 @kopf.on.field(*RESOURCE, field="spec.rules", old=kopf.PRESENT)
+@metrics.observed
 def update_tables(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     # The scorer is given the rules and the ClickHouse Secret and database too.
     _reconcile((*TABLES, *SCORER), body, status, patch, memo)
 
 
 @kopf.on.field(*RESOURCE, field="spec.scoring", old=kopf.PRESENT)
+@metrics.observed
 def update_scorer(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     _reconcile(SCORER, body, status, patch, memo)
 
 
 @kopf.on.update(*RESOURCE)
+@metrics.observed
 def record_generation(meta: kopf.Meta, patch: kopf.Patch, **_: Any) -> None:
     if not reconcile.is_paused(meta):
         patch.status["observedGeneration"] = meta.get("generation")
 
 
 @kopf.on.field(*RESOURCE, field=("metadata", "annotations", naming.PAUSE_ANNOTATION))
+@metrics.observed
 def pause_or_resume(
     body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
@@ -104,6 +116,7 @@ def pause_or_resume(
 
 
 @kopf.on.delete(*RESOURCE)
+@metrics.observed_deletion
 def delete_pipeline(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     with _lock(memo):
         reconcile.delete_pipeline(reconcile.pipeline_from(body), body, SETTINGS.retry_delay_seconds)
@@ -112,6 +125,7 @@ def delete_pipeline(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.timer(
     *RESOURCE, interval=SETTINGS.drift_interval_seconds, initial_delay=SETTINGS.drift_interval_seconds
 )
+@metrics.observed
 def check_drift(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any) -> None:
     with _lock(memo):
         if not _drift_check_due(body, status):

@@ -15,7 +15,7 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from fraudlake.operator import conditions
+from fraudlake.operator import conditions, metrics
 from fraudlake.operator.builders import Pipeline
 from fraudlake.operator.children import delete_children, reconcile_connector, reconcile_topics
 from fraudlake.operator.results import Event, Known, StepResult
@@ -85,7 +85,12 @@ def converge(
 ) -> Outcome:
     """Run `steps` (each idempotent) and collect their results; `status` says which children existed."""
     known = Known.from_status(status)
-    return Outcome([step(pipeline, known) for step in steps])
+    return Outcome([_run_step(step, pipeline, known) for step in steps])
+
+
+def _run_step(step: Step, pipeline: Pipeline, known: Known) -> StepResult:
+    with metrics.timed_step(step):
+        return step(pipeline, known)
 
 
 def status_patch(

@@ -28,6 +28,13 @@ class OperatorSettings(BaseSettings):
     request_timeout_seconds: float = Field(
         default=30.0, gt=0, description="Timeout of kopf's own API requests."
     )
+    metrics_port: int = Field(
+        default=9090,
+        ge=0,
+        le=65535,
+        description="Port of the operator's Prometheus /metrics (apart from Kopf's liveness endpoint); "
+        "0 binds any free port (tests, several local operators side by side).",
+    )
 
     scorer_image: str = Field(
         default="ghcr.io/fraudlake/fraudlake-scorer:0.1.0",

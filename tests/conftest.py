@@ -16,6 +16,10 @@ import pytest
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import ServiceRecord, StackContext
 
+# Operators started by tests bind their /metrics on any free port: other test processes on this machine
+# may run operators at the same time, and the default (9090) is for the cluster.
+os.environ.setdefault("FRAUDLAKE_OPERATOR_METRICS_PORT", "0")
+
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StackContext]:
