@@ -1,6 +1,7 @@
 # IAM roles for service accounts. Least privilege per workload:
 #   api      Bedrock invoke (chat + embeddings); read models/ from the lake bucket.
-#   airflow  Bedrock invoke (embeddings for the case index); read the lake; write models/.
+#   airflow  Bedrock invoke (embeddings for the case index); read the lake; write models/ and its task logs
+#            (airflow-logs/, the S3 remote logging of helm/values/airflow.yaml).
 #   connect  write raw Parquet into the lake bucket (never models/).
 #   clickhouse read the pipelines' Parquet (GetObject, ListBucket) under var.clickhouse_lake_prefixes only, for
 #            the loader's `INSERT … SELECT … FROM s3(…)` without static keys; decrypt with the lake key.
@@ -19,6 +20,8 @@ locals {
 
   lake_bucket_arn = aws_s3_bucket.lake.arn
   models_prefix   = "models/"
+  # Task logs of the KubernetesExecutor's pods, which die with each task (helm/values/airflow.yaml).
+  airflow_logs_prefix = "airflow-logs/"
 
 }
 
@@ -79,6 +82,12 @@ data "aws_iam_policy_document" "airflow" {
     sid       = "WriteModels"
     actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
     resources = ["${local.lake_bucket_arn}/${local.models_prefix}*"]
+  }
+
+  statement {
+    sid       = "WriteTaskLogs"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${local.lake_bucket_arn}/${local.airflow_logs_prefix}*"]
   }
 }
 

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from fraudlake.local.deploy import checkov, hcl, helm
+from fraudlake.local.deploy.airflow_image import AirflowImageError, check_airflow_image
 from fraudlake.local.deploy.layout import (
     CHART_CRD,
     CHARTS,
@@ -691,6 +692,32 @@ def test_python_image_build_stage_runs_as_written(tmp_path: Path, suffix: str) -
             assert imports(module), module
         assert not imports("fastapi"), "the scorer image carries no API server"
         assert not imports("kopf"), "nor the operator"
+    if suffix == "airflow":
+        check_airflow_image_serves_the_chart_values(python, tmp_path / "airflow-home")
+
+
+def documented_metadata_url() -> str:
+    """The metadata database URL docs/deploy.md tells users to put in the airflow-metadata Secret."""
+    doc = (REPO_ROOT / "docs" / "deploy.md").read_text()
+    match = re.search(r'airflow-metadata.*?--from-literal=connection="([^"]+)"', doc, re.S)
+    assert match, "docs/deploy.md no longer shows the airflow-metadata Secret's connection"
+    return match.group(1).replace("<password>", "secret").replace("<rds-endpoint>", "db.example")
+
+
+def check_airflow_image_serves_the_chart_values(python: Path, airflow_home: Path) -> None:
+    """The executor, metadata DB driver and remote log handler of helm/values/airflow.yaml load in the
+    image as Airflow loads them; and the same check refuses what the image was not built with."""
+    values = yaml.safe_load((UPSTREAM_VALUES_DIR / "airflow.yaml").read_text())
+    metadata_url = documented_metadata_url()
+    loaded = check_airflow_image(python, values, metadata_url, airflow_home)
+    assert values["executor"] == "KubernetesExecutor"
+    assert loaded["executor"].startswith("airflow.providers.cncf.kubernetes."), loaded
+    assert loaded["metadata-db"].startswith("postgresql "), loaded
+    assert loaded["remote-logging"] == "S3RemoteLogIO", loaded
+    with pytest.raises(AirflowImageError, match=r"No module named 'airflow\.providers\.celery'"):
+        check_airflow_image(python, {**values, "executor": "CeleryExecutor"}, metadata_url, airflow_home)
+    with pytest.raises(AirflowImageError, match="mysqlclient"):
+        check_airflow_image(python, values, "mysql://airflow:secret@db.example/airflow", airflow_home)
 
 
 def test_rehearsal_fails_when_a_copy_source_is_missing(tmp_path: Path) -> None:
