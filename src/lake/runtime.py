@@ -184,12 +184,16 @@ def load_objects(listing: dict[str, Any], interval: Interval, run_id: str) -> di
     """Load the listed objects and move the sweep's watermarks; raises LakeLoadFailedError (naming
     the objects) if any failed."""
     from fraudlake.lake.ledger import RunInfo
+    from fraudlake.lake.metrics import counted_load
 
     pipeline = pipeline_from_airflow()
     sweep = sweep_from_airflow(pipeline)
     parsed = listing_of_xcom(pipeline, listing)
+    run = RunInfo(run_id, interval.start, interval.end)
     with data_problems_fail_the_task():
-        report = sweep.load(parsed, RunInfo(run_id, interval.start, interval.end))
+        report = counted_load(
+            lambda: sweep.load(parsed, run), pipeline.namespace, pipeline.pipeline, parsed.objects
+        )
     return report.as_xcom() | {"swept_objects": parsed.swept}
 
 
