@@ -49,7 +49,7 @@ resource "aws_kms_alias" "data" {
 ################################################################################
 
 resource "aws_s3_bucket" "lake" {
-  # checkov:skip=CKV_AWS_144: cross-region replication is a disaster-recovery choice per deployment; the lake is rebuildable from Kafka retention and versioned
+  # checkov:skip=CKV_AWS_144: cross-region replication needs a second bucket and KMS key in another region, a disaster-recovery choice per deployment this module does not make; versioning guards against overwrites and deletes in-region
   # checkov:skip=CKV2_AWS_62: no consumer of S3 event notifications; Airflow loads per data interval via the load ledger
   bucket = "${local.name}-lake-${local.account_id}"
 

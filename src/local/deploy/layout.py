@@ -44,5 +44,6 @@ def dockerfile(suffix: str) -> Path:
 
 
 def terraform_files() -> list[Path]:
-    """Every HCL file of the Terraform root module, the example tfvars included."""
-    return [*sorted(TERRAFORM_DIR.glob("*.tf")), TERRAFORM_DIR / "terraform.tfvars.example"]
+    """Every HCL file of the Terraform root module, the example tfvars and backend settings included."""
+    examples = [TERRAFORM_DIR / "terraform.tfvars.example", TERRAFORM_DIR / "backend.hcl.example"]
+    return [*sorted(TERRAFORM_DIR.glob("*.tf")), *examples]

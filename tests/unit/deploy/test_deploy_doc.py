@@ -17,7 +17,7 @@ DOC = REPO_ROOT / "docs" / "deploy.md"
 
 # The walk, in order: each entry is a regular expression one command must match.
 STEPS = [
-    r"^terraform init$",
+    r"^terraform init -backend-config=backend\.hcl$",
     r"^terraform apply ",
     r"terraform output -raw configure_kubectl",
     r"^kubectl get nodes$",
