@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fraudlake.api.models import Pipeline
-from fraudlake.ui import agent_tab, deps, live_tab, model_tab, pipelines_tab, score_tab
+from fraudlake.ui import agent_tab, deps, live_tab, metrics, model_tab, pipelines_tab, score_tab
 from fraudlake.ui.client import ClientError, EndpointMissingError
 from fraudlake.ui.theme import PRIMARY, error_message
 
@@ -56,6 +56,7 @@ def _pipelines(client: object) -> list[Pipeline] | ClientError | None:
 
 
 def main() -> None:
+    metrics.serve_from_env()  # once per process; every rerun of the page finds it running
     st.set_page_config(page_title="Fraudlake · Analyst console", page_icon=":material/shield:", layout="wide")
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
     client = deps.get_client()

@@ -14,6 +14,7 @@ with the API's common error body) and `UnexpectedAnswerError` (an answer the mod
 from __future__ import annotations
 
 import os
+import time
 from typing import Any, TypeVar
 
 import httpx
@@ -32,6 +33,7 @@ from fraudlake.api.models import (
     SqlResponse,
 )
 from fraudlake.scoring.models import ModelInfo
+from fraudlake.ui.metrics import API_CALLS, TIMEOUT, UNREACHABLE, ApiCallMetrics
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_SECONDS = 30.0
@@ -86,8 +88,10 @@ class FraudlakeClient:
         api_key: str | None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         transport: httpx.BaseTransport | None = None,
+        metrics: ApiCallMetrics = API_CALLS,
     ):
         self.base_url = base_url.rstrip("/")
+        self.metrics = metrics
         headers = {"X-API-Key": api_key} if api_key else {}
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
@@ -101,16 +105,25 @@ class FraudlakeClient:
         *,
         json: Any = None,
         missing_is_feature: bool = True,
+        route: str | None = None,
     ) -> AnswerT:
-        """The answer of `method path` read as the API's `answer` model, or one of the client's errors."""
+        """The answer of `method path` read as the API's `answer` model, or one of the client's errors.
+
+        `route` is the path's template when the path carries an id (the metrics' label)."""
+        started = time.perf_counter()
+        status: int | str = UNREACHABLE
         try:
             response = self._http.request(method, path, json=json)
+            status = response.status_code
         except httpx.TimeoutException as exc:
+            status = TIMEOUT
             raise ApiUnreachableError(
                 f"the API at {self.base_url} did not answer in time ({exc.__class__.__name__})"
             ) from exc
         except httpx.TransportError as exc:
             raise ApiUnreachableError(f"cannot reach the API at {self.base_url}: {exc}") from exc
+        finally:
+            self.metrics.observe(method, route or path, status, time.perf_counter() - started)
         if response.status_code == 404 and missing_is_feature and _is_route_missing(response):
             raise EndpointMissingError(path)
         if response.status_code >= 400:
@@ -147,7 +160,14 @@ class FraudlakeClient:
 
     def draft_notification(self, alert_id: str) -> NotificationResponse:
         path = f"/v1/alerts/{alert_id}/notification"
-        return self._request("POST", path, NotificationResponse, json={}, missing_is_feature=False)
+        return self._request(
+            "POST",
+            path,
+            NotificationResponse,
+            json={},
+            missing_is_feature=False,
+            route="/v1/alerts/{alert_id}/notification",
+        )
 
     def sql(self, query: str) -> SqlResponse:
         return self._request("POST", "/v1/sql", SqlResponse, json={"sql": query})
