@@ -36,6 +36,8 @@ class Pipeline:
     generation: int
     spec: FraudPipelineSpec
     uid: str = ""  # metadata.uid, recorded as the owner of the ClickHouse database
+    # Topic incarnations the accept-topic-recreation annotation gives up (fraudlake.operator.incarnations).
+    accepted_recreations: frozenset[str] = frozenset()
 
     @property
     def kafka_namespace(self) -> str:
@@ -148,9 +150,12 @@ def sink_error_config(pipeline: Pipeline) -> dict[str, str]:
     }
 
 
-def connector_manifest(pipeline: Pipeline) -> dict[str, Any]:
+def connector_manifest(pipeline: Pipeline, topic_ids: Mapping[str, str]) -> dict[str, Any]:
     """The Strimzi KafkaConnector running the S3 Parquet sink for the pipeline's topics, with a
-    dead-letter queue for the records it cannot sink (`sink_error_config`)."""
+    dead-letter queue for the records it cannot sink (`sink_error_config`).
+
+    `topic_ids`: the accepted Kafka topic id of each sink topic (``status.topicIds``); the sink names
+    objects by it (MissingTopicIdError when one is missing)."""
     spec = pipeline.spec
     credentials = secret_credentials(spec, pipeline.namespace)
     labels = {**pipeline.labels, naming.STRIMZI_CLUSTER_LABEL: spec.lake.connect_cluster_ref.name}
@@ -167,7 +172,7 @@ def connector_manifest(pipeline: Pipeline) -> dict[str, Any]:
             "tasksMax": spec.lake.tasks_max,
             "autoRestart": {"enabled": True},
             "config": {
-                **s3_sink_config(spec, pipeline.namespace, pipeline.name, credentials),
+                **s3_sink_config(spec, pipeline.namespace, pipeline.name, credentials, topic_ids),
                 **sink_error_config(pipeline),
             },
         },

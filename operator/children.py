@@ -6,6 +6,7 @@ labels differ, and report readiness from the child's own status (Strimzi writes 
 
 from __future__ import annotations
 
+from fraudlake.lake.connector import sink_topics
 from fraudlake.operator import kube
 from fraudlake.operator.builders import (
     Pipeline,
@@ -15,6 +16,7 @@ from fraudlake.operator.builders import (
     topic_manifests,
 )
 from fraudlake.operator.conditions import condition, strimzi_readiness
+from fraudlake.operator.incarnations import Verdict, judge
 from fraudlake.operator.results import Event, Known, StepResult
 from fraudlake.pipeline.status import CONNECTORS_READY, TOPICS_READY
 
@@ -22,23 +24,35 @@ from fraudlake.pipeline.status import CONNECTORS_READY, TOPICS_READY
 def reconcile_topics(pipeline: Pipeline, known: Known) -> StepResult:
     """Ensure one KafkaTopic per stream; partitions only grow (a shrink is refused, not applied).
 
-    A missing topic that `known` lists was deleted behind our back: recreating it is a repair.
+    Each topic's incarnation (Kafka's topic id) is recorded in ``status.topicIds``. A topic the
+    status lists that is gone, or is back with another id, is a new topic at offset 0: it is not
+    recreated or adopted until the accept annotation names the old incarnation
+    (`fraudlake.operator.incarnations`); recreating an accepted one is a repair.
     """
-    names, waiting_on, refusals, events, repaired = [], [], [], [], []
+    names, waiting_on, refusals, refused, events, repaired = [], [], [], [], [], []
+    topic_ids: dict[str, str | None] = {}
     for desired in topic_manifests(pipeline):
         name = desired["metadata"]["name"]
         names.append(name)
         existing = kube.get_strimzi("KafkaTopic", pipeline.kafka_namespace, name)
+        recorded = known.topic_ids.get(name, "")
+        judgement = judge(name, existing, name in known.topics, recorded, pipeline.accepted_recreations)
+        topic_ids[name] = judgement.topic_id or None  # null removes a given-up id from the status
+        if judgement.verdict is Verdict.REFUSE:
+            refused.append(judgement.message)
+            continue
+        if judgement.verdict is Verdict.ADOPT:
+            events.append(Event("Warning", "TopicRecreationAccepted", judgement.message))
         plan = plan_topic(desired, existing)
         current = existing
         if plan.action == "create":
             current = kube.create_strimzi(plan.manifest)
-            verb = "Recreated" if name in known.topics else "Created"
-            events.append(
-                Event("Normal", f"Topic{verb}", f"{verb} KafkaTopic {pipeline.kafka_namespace}/{name}")
-            )
-            if name in known.topics:
+            verb = "Recreated" if judgement.verdict is Verdict.RECREATE else "Created"
+            message = f"{verb} KafkaTopic {pipeline.kafka_namespace}/{name}"
+            if judgement.verdict is Verdict.RECREATE:
+                message = judgement.message
                 repaired.append(f"KafkaTopic {name}")
+            events.append(Event("Normal" if verb == "Created" else "Warning", f"Topic{verb}", message))
         elif plan.action == "update":
             current = kube.patch_strimzi(plan.manifest)
             events.append(
@@ -48,8 +62,18 @@ def reconcile_topics(pipeline: Pipeline, known: Known) -> StepResult:
         ready, why = strimzi_readiness(current or {})
         if not ready:
             waiting_on.append(f"{name}: {why}")
-    ready_count = len(names) - len(waiting_on)
-    status = {"topics": names, "topicsReady": f"{ready_count}/{len(names)}"}
+    ready_count = len(names) - len(waiting_on) - len(refused)
+    status = {"topics": names, "topicsReady": f"{ready_count}/{len(names)}", "topicIds": topic_ids}
+    if refused:
+        message = "; ".join(refused)
+        events.append(Event("Warning", "TopicRecreationRefused", message))
+        return StepResult(
+            condition(TOPICS_READY, False, "TopicRecreationRefused", message),
+            status,
+            events,
+            repaired,
+            permanent=message,
+        )
     if refusals:
         message = "; ".join(refusals)
         events.append(Event("Warning", "PartitionShrinkRefused", message))
@@ -74,8 +98,19 @@ def reconcile_topics(pipeline: Pipeline, known: Known) -> StepResult:
 
 
 def reconcile_connector(pipeline: Pipeline, known: Known) -> StepResult:
-    """Ensure the lake sink KafkaConnector exists with the desired config."""
-    desired = connector_manifest(pipeline)
+    """Ensure the lake sink KafkaConnector exists with the desired config.
+
+    The sink names objects by topic id, so it waits until every sink topic has an accepted one.
+    """
+    without_id = [
+        topic for topic in sink_topics(pipeline.namespace, pipeline.name) if not known.topic_ids.get(topic)
+    ]
+    if without_id:
+        message = "waiting for the Kafka topic id (Strimzi's status.topicId) of " + ", ".join(without_id)
+        return StepResult(
+            condition(CONNECTORS_READY, False, "TopicIdsNotKnown", message), {}, waiting=message
+        )
+    desired = connector_manifest(pipeline, known.topic_ids)
     namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
     existing = kube.get_strimzi("KafkaConnector", namespace, name)
     events, repaired = [], []

@@ -7,7 +7,8 @@ Regenerate with ``fraudlake operator crd --write``.
 pydantic emits JSON Schema 2020-12; Kubernetes wants a structural OpenAPI v3 subset, so the
 rendering inlines ``$ref``s, turns optional ``anyOf [T, null]`` into plain optional ``T``, drops
 titles and ``additionalProperties: false`` (unknown fields are pruned, or rejected by kubectl's
-strict field validation) and converts numeric ``exclusiveMinimum``/``exclusiveMaximum`` to booleans.
+strict field validation; a map's ``additionalProperties`` schema stays) and converts numeric
+``exclusiveMinimum``/``exclusiveMaximum`` to booleans.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from fraudlake.pipeline.spec import FraudPipelineSpec
 from fraudlake.pipeline.status import FraudPipelineStatus
 
 CRD_FILE = "crd/fraudpipeline.yaml"
-_DROP = {"title", "additionalProperties"}
+_DROP = {"title"}
 _HEADER = (
     "# Generated from fraudlake.pipeline.spec by `fraudlake operator crd --write`; do not edit by hand.\n"
 )
@@ -158,7 +159,7 @@ def _structural(node: Any, defs: dict[str, Any]) -> Any:
     node = _resolve(node, defs)
     out: dict[str, Any] = {}
     for key, value in node.items():
-        if key in _DROP or key == "$defs":
+        if key in _DROP or key == "$defs" or (key == "additionalProperties" and value is False):
             continue
         if key == "default":
             cleaned = _without_nulls(value)

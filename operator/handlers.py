@@ -9,6 +9,9 @@ pure builders. Run with ``fraudlake operator run`` (or ``kopf run -m fraudlake.o
 - any update: record observedGeneration;
 - pause annotation ``fraudlake.io/pause-reconciliation: "true"``: stop applying changes
   (condition ReconciliationPaused); removing it reconciles everything that changed meanwhile;
+- topic recreation (a KafkaTopic the status lists is gone, or back with another topic id): refused
+  with an Event and condition TopicsReady False / TopicRecreationRefused until the annotation
+  ``fraudlake.io/accept-topic-recreation`` names the old incarnation; setting it reconciles everything;
 - delete (finalizer ``fraudlake.io/finalizer``): the scorer stops; deletionPolicy Retain keeps the other
   children, Delete removes them (the ClickHouse database only if this pipeline owns it);
 - drift timer: recreate deleted children, re-apply missing tables, record the check in status.drift
@@ -113,6 +116,14 @@ def pause_or_resume(
         return
     patch.status.update(reconcile.pause_status(status, paused=False))
     _reconcile(ALL_STEPS, body, {**status, **patch.status}, patch, memo)
+
+
+@kopf.on.field(*RESOURCE, field=("metadata", "annotations", naming.ACCEPT_TOPIC_RECREATION_ANNOTATION))
+@metrics.observed
+def accept_topic_recreation(
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    _reconcile(ALL_STEPS, body, status, patch, memo)
 
 
 @kopf.on.delete(*RESOURCE)

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from fraudlake.operator import conditions, metrics
 from fraudlake.operator.builders import Pipeline
 from fraudlake.operator.children import delete_children, reconcile_connector, reconcile_topics
+from fraudlake.operator.incarnations import accepted_tokens
 from fraudlake.operator.results import Event, Known, StepResult
 from fraudlake.operator.scorer import delete_scorer, reconcile_scorer
 from fraudlake.operator.tables import (
@@ -71,7 +72,12 @@ def pipeline_from(body: Mapping[str, Any]) -> Pipeline:
             f"invalid spec: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}"
         ) from exc
     return Pipeline(
-        meta["namespace"], meta["name"], int(meta.get("generation") or 0), spec, str(meta.get("uid") or "")
+        meta["namespace"],
+        meta["name"],
+        int(meta.get("generation") or 0),
+        spec,
+        str(meta.get("uid") or ""),
+        accepted_recreations=accepted_tokens(meta),
     )
 
 
@@ -83,9 +89,18 @@ def is_paused(meta: Mapping[str, Any]) -> bool:
 def converge(
     pipeline: Pipeline, status: Mapping[str, Any] | None, steps: Iterable[Step] = ALL_STEPS
 ) -> Outcome:
-    """Run `steps` (each idempotent) and collect their results; `status` says which children existed."""
-    known = Known.from_status(status)
-    return Outcome([_run_step(step, pipeline, known) for step in steps])
+    """Run `steps` (each idempotent) and collect their results; `status` says which children existed.
+
+    Each step sees what the steps before it recorded (the connector is configured with the topic
+    ids the topics step just accepted).
+    """
+    current = dict(status or {})
+    results = []
+    for step in steps:
+        result = _run_step(step, pipeline, Known.from_status(current))
+        results.append(result)
+        current.update(result.status)
+    return Outcome(results)
 
 
 def _run_step(step: Step, pipeline: Pipeline, known: Known) -> StepResult:

@@ -41,6 +41,7 @@ class Known:
     whichever handler or timer notices it."""
 
     topics: frozenset[str] = frozenset()
+    topic_ids: Mapping[str, str] = field(default_factory=dict)  # KafkaTopic name -> accepted topic id
     connector: str = ""
     tables: frozenset[str] = frozenset()
     scorer: str = ""
@@ -50,6 +51,8 @@ class Known:
         status = status or {}
         return cls(
             topics=frozenset(status.get("topics") or ()),
+            # A merge patch removes a key with null: such a topic has no accepted id any more.
+            topic_ids={name: str(id_) for name, id_ in (status.get("topicIds") or {}).items() if id_},
             connector=str(status.get("connector") or ""),
             tables=frozenset(status.get("tables") or ()),
             scorer=str(status.get("scorer") or ""),

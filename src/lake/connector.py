@@ -8,9 +8,14 @@ The operator puts `s3_sink_config(...)` into the pipeline's Strimzi KafkaConnect
 Connect worker gets `connector_properties(...)`, the same settings plus the connector's name, class
 and task count (which Strimzi takes from the KafkaConnector's spec instead of its config).
 
-Layout: ``s3://<bucket>/<prefix>/raw/<topic>/<partition>-<start offset>.parquet``, both numbers
-zero-padded. The key is fixed by topic, partition and the first offset in the file, so after a
-crash the connector rewrites the very same objects (a replay overwrites, never duplicates).
+Layout: ``s3://<bucket>/<prefix>/raw/<topic>/<topic id>/<partition>-<start offset>.parquet``, both
+numbers zero-padded. The key is fixed by topic, partition and the first offset in the file, so after a
+crash the connector rewrites the very same objects (a replay overwrites, never duplicates). The topic
+id (Kafka's, which Strimzi reports as the KafkaTopic's ``status.topicId``) is the topic's incarnation:
+a topic deleted and recreated restarts at offset 0, and without its id in the key its objects would
+overwrite the old incarnation's and the lake loader would take its rows for already loaded. Neither
+Aiven's nor Confluent's S3 sink can name objects by topic id (a Connect SinkRecord does not carry
+it), so the caller passes the ids (``topic.ids``) and our connector fills ``{{topic_id}}`` from them.
 Records carry their schema (JsonConverter with schemas), so Parquet columns are typed. Each row
 holds the record as the group column ``value`` plus its Kafka ``offset`` and ``timestamp``
 (Aiven's envelope for ``format.output.fields=value,offset,timestamp``): the lake loader
@@ -28,6 +33,7 @@ addressing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fraudlake.pipeline import naming
@@ -71,8 +77,28 @@ def lake_prefix(spec: FraudPipelineSpec) -> str:
 
 
 def object_name_template(spec: FraudPipelineSpec) -> str:
-    """``file.name.template`` (Aiven's syntax): topic folder, zero-padded partition and start offset."""
-    return lake_prefix(spec) + "{{topic}}/{{partition:padding=true}}-{{start_offset:padding=true}}.parquet"
+    """``file.name.template`` (Aiven's syntax plus our ``{{topic_id}}``): topic folder, incarnation
+    folder, zero-padded partition and start offset."""
+    return (
+        lake_prefix(spec)
+        + "{{topic}}/{{topic_id}}/{{partition:padding=true}}-{{start_offset:padding=true}}.parquet"
+    )
+
+
+class MissingTopicIdError(ValueError):
+    """A sink topic without its Kafka topic id: the sink could not name its objects."""
+
+
+def topic_ids_setting(topics: list[str], topic_ids: Mapping[str, str]) -> str:
+    """``topic.ids``: ``<topic>=<id>`` for each of `topics`, in their order.
+
+    Raises MissingTopicIdError naming the topics without an id: writing them under no or a stale
+    incarnation would mix their objects with another incarnation's.
+    """
+    missing = [topic for topic in topics if not topic_ids.get(topic)]
+    if missing:
+        raise MissingTopicIdError(f"no Kafka topic id for sink topic(s) {', '.join(missing)}")
+    return ",".join(f"{topic}={topic_ids[topic]}" for topic in topics)
 
 
 # The record streams, written by the producer in Connect's JSON envelope. Alerts are not among them:
@@ -88,16 +114,24 @@ def sink_topics(namespace: str, pipeline: str) -> list[str]:
 
 
 def s3_sink_config(
-    spec: FraudPipelineSpec, namespace: str, pipeline: str, credentials: Credentials
+    spec: FraudPipelineSpec,
+    namespace: str,
+    pipeline: str,
+    credentials: Credentials,
+    topic_ids: Mapping[str, str],
 ) -> dict[str, str]:
     """Connector config for the pipeline's lake sink (without name, class and tasks.max).
 
     `credentials`: SecretCredentials in Kubernetes (only references end up in the config),
     LiteralCredentials locally, None to let the AWS default chain (IRSA) find credentials.
+    `topic_ids`: Kafka's topic id of every sink topic (the KafkaTopic's ``status.topicId``);
+    MissingTopicIdError when one lacks it.
     """
     lake = spec.lake
+    topics = sink_topics(namespace, pipeline)
     config = {
-        "topics": ",".join(sink_topics(namespace, pipeline)),
+        "topics": ",".join(topics),
+        "topic.ids": topic_ids_setting(topics, topic_ids),
         "key.converter": "org.apache.kafka.connect.storage.StringConverter",
         "value.converter": "org.apache.kafka.connect.json.JsonConverter",
         "value.converter.schemas.enable": "true",
@@ -121,14 +155,18 @@ def s3_sink_config(
 
 
 def connector_properties(
-    spec: FraudPipelineSpec, namespace: str, pipeline: str, credentials: Credentials
+    spec: FraudPipelineSpec,
+    namespace: str,
+    pipeline: str,
+    credentials: Credentials,
+    topic_ids: Mapping[str, str],
 ) -> dict[str, str]:
     """The full connector definition for a plain Kafka Connect worker (standalone or REST)."""
     return {
         "name": naming.connector_name(namespace, pipeline),
         "connector.class": S3_SINK_CLASS,
         "tasks.max": str(spec.lake.tasks_max),
-        **s3_sink_config(spec, namespace, pipeline, credentials),
+        **s3_sink_config(spec, namespace, pipeline, credentials, topic_ids),
     }
 
 

@@ -13,6 +13,10 @@ clock tie can hide a finished load: ``loaded`` > ``loading`` > ``failed``.
   against the table), never the fast one, and ``failed`` rows carry the offsets too.
 - ``loaded`` carries the object's Kafka partition and offset range: rows at those positions are
   in the table exactly once.
+- Positions are per topic *incarnation* (``topic_id``, Kafka's id of the topic, from the object's
+  name): a topic deleted and recreated starts again at offset 0, and those offsets say nothing
+  about what the old incarnation loaded. Rows of ledgers older than the column carry ``''``, the
+  incarnation of objects named without a topic id.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ class Ledger:
     COLUMNS = (
         "object_key", "etag", "topic", "target_table", "rows", "bytes", "status", "error", "dag_run_id",
         "data_interval_start", "data_interval_end", "kafka_partition", "first_offset", "last_offset",
-        "parquet_rows", "skipped_rows",
+        "parquet_rows", "skipped_rows", "topic_id",
     )  # fmt: skip
 
     def __init__(self, client: Client, database: str) -> None:
@@ -99,8 +103,9 @@ class Ledger:
             found.update({(key, etag): strongest(statuses) for key, etag, statuses in result.result_rows})
         return found
 
-    def ranges(self, topic: str, partitions: Iterable[int]) -> dict[str, list[OffsetRange]]:
-        """Offset ranges of objects of `topic` in `partitions`, under ``loaded`` or ``loading``.
+    def ranges(self, topic: str, topic_id: str, partitions: Iterable[int]) -> dict[str, list[OffsetRange]]:
+        """Offset ranges of objects of `topic`'s incarnation `topic_id` in `partitions`, under
+        ``loaded`` or ``loading``.
 
         An object that ever reached ``loaded`` counts as loaded only; an unsettled one (``loading``
         or ``failed`` without a ``loaded`` row) is listed under ``loading``: an interrupted attempt
@@ -112,9 +117,10 @@ class Ledger:
             return out
         result = self.client.query(
             f"SELECT kafka_partition, first_offset, last_offset, groupUniqArray(status) FROM {self.table} "
-            "WHERE topic = {topic:String} AND kafka_partition IN {partitions:Array(UInt32)} "
+            "WHERE topic = {topic:String} AND topic_id = {topic_id:String} "
+            "AND kafka_partition IN {partitions:Array(UInt32)} "
             "AND first_offset >= 0 GROUP BY object_key, etag, kafka_partition, first_offset, last_offset",
-            parameters={"topic": topic, "partitions": wanted},
+            parameters={"topic": topic, "topic_id": topic_id, "partitions": wanted},
         )
         for partition, first, last, statuses in result.result_rows:
             state = LOADED if strongest(statuses) == LOADED else LOADING
@@ -140,7 +146,7 @@ class Ledger:
         return [
             e.obj.key, e.obj.etag, e.obj.topic, e.target_table, e.rows, e.obj.size, e.status, e.error[:2000],
             run.run_id, _utc_text(run.interval_start), _utc_text(run.interval_end), offsets.partition,
-            offsets.first, offsets.last, e.parquet_rows, e.skipped_rows,
+            offsets.first, offsets.last, e.parquet_rows, e.skipped_rows, e.obj.topic_id,
         ]  # fmt: skip
 
 

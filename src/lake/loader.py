@@ -17,6 +17,12 @@ Why rows cannot be loaded twice, whatever the sink, the scheduler or a crash did
   overlapping it, is loaded by the slow exact path: an anti-join on the table's identity columns.
 - After each insert the table's row count must have grown by exactly the rows selected (the
   Parquet row count minus rows already loaded), otherwise the load fails loudly.
+- Positions are per topic incarnation (the Kafka topic id in the object's name,
+  `fraudlake.lake.layout`): a recreated topic's offset 0 is not the old topic's offset 0.
+- Skipping is checked, never trusted: rows skipped as already loaded (whole objects the ledger has
+  as ``loaded``, and rows inside loaded offset ranges) must be in the table, by identity. If they
+  are not, the ledger and the table disagree (say a topic recreated without a new incarnation in
+  the object names): the object fails by name with SkippedRowsMissingError and nothing of it loads.
 
 A corrupt object fails on its own: it is recorded as ``failed`` with the reason, every other object
 still loads, and the load then raises naming it. Nothing loaded before is touched.
@@ -43,7 +49,13 @@ from fraudlake.lake.ledger import (
     OffsetRange,
     RunInfo,
 )
-from fraudlake.lake.quality import CorruptObjectError, DataQualityError, LakeLoadError, QualityRules
+from fraudlake.lake.quality import (
+    CorruptObjectError,
+    DataQualityError,
+    LakeLoadError,
+    QualityRules,
+    SkippedRowsMissingError,
+)
 from fraudlake.lake.store import LakeStore
 from fraudlake.lake.targets import OFFSET, VALUE, LoadTarget, target_for
 
@@ -125,10 +137,10 @@ class LakeLoader:
     def load(self, objects: Iterable[LakeObject]) -> LoadReport:
         """Load every object not yet loaded; raise LakeLoadFailedError at the end if any could not be."""
         report = LoadReport()
-        by_topic: dict[str, list[LakeObject]] = defaultdict(list)
+        by_topic: dict[tuple[str, str], list[LakeObject]] = defaultdict(list)
         for obj in objects:
-            by_topic[obj.topic].append(obj)
-        for topic, topic_objects in by_topic.items():
+            by_topic[obj.topic, obj.topic_id].append(obj)  # offsets compare only within an incarnation
+        for (topic, _), topic_objects in by_topic.items():
             target = target_for(topic)
             if target is None:
                 report.ignored += len(topic_objects)
@@ -145,12 +157,10 @@ class LakeLoader:
 
     def _load_topic(self, target: LoadTarget, objects: list[LakeObject], report: LoadReport) -> None:
         states = self.ledger.states(objects)
-        todo = []
+        todo, already = [], []
         for obj in objects:
-            if states.get((obj.key, obj.etag)) == LOADED:
-                report.already_loaded += 1
-            else:
-                todo.append(obj)
+            (already if states.get((obj.key, obj.etag)) == LOADED else todo).append(obj)
+        self._verify_already_loaded(target, already, report)
         profiles = self._profile_all(target, todo, report)
         readable = [obj for obj in todo if obj.key in profiles]
         if target.fraud_field:
@@ -226,8 +236,10 @@ class LakeLoader:
         states: dict[tuple[str, str], str],
         report: LoadReport,
     ) -> None:
-        topic = batch[0].topic
-        ranges = self.ledger.ranges(topic, {obj.partition for obj in batch})
+        ranges = self.ledger.ranges(batch[0].topic, batch[0].topic_id, {obj.partition for obj in batch})
+        batch = self._verify_skipped_rows(target, batch, profiles, ranges[LOADED], report)
+        if not batch:
+            return
         exact: list[LakeObject] = []
         fast: list[LakeObject] = []
         for obj in batch:
@@ -303,7 +315,7 @@ class LakeLoader:
             self.ledger.record([self._entry(target, obj, profile, LOADED)], self.run)
             self._account(report, target, [obj], 0, 0)
             return
-        loaded = self.ledger.ranges(obj.topic, [obj.partition])[LOADED]
+        loaded = self.ledger.ranges(obj.topic, obj.topic_id, [obj.partition])[LOADED]
         covered = [r for r in loaded if r.overlaps(profile.offsets)]
         fresh = f"NOT ({_in_ranges(covered)})" if covered else "1"
         source = self._source([obj])
@@ -328,6 +340,103 @@ class LakeLoader:
         entry = self._entry(target, obj, profile, LOADED, rows=added, skipped=skipped + present)
         self.ledger.record([entry], self.run)
         self._account(report, target, [obj], added, skipped + present)
+
+    # --- checks of what is skipped -------------------------------------------------------------
+
+    def _verify_already_loaded(
+        self, target: LoadTarget, objects: list[LakeObject], report: LoadReport
+    ) -> None:
+        """Objects the ledger has as loaded are skipped only if all their rows are in the table."""
+        for chunk in _chunks(objects, self.batch_objects):
+            try:
+                missing = self._missing_rows(target, chunk, "1")
+            except ClickHouseError as exc:  # a loaded object unreadable now: say so, load the rest
+                for obj in chunk:
+                    report.failed[obj.key] = (
+                        f"cannot re-check s3://{self.store.bucket}/{obj.key}: {_short(exc)}"
+                    )
+                continue
+            for obj in chunk:
+                gone, rows = missing.get(obj.file_name, (0, 0))
+                if not gone:
+                    report.already_loaded += 1
+                    continue
+                error = SkippedRowsMissingError(
+                    f"s3://{self.store.bucket}/{obj.key}: the ledger has it as loaded but {gone} of its "
+                    f"{rows} rows are not in {target.table}; not loaded again (ledger and table disagree)"
+                )
+                report.failed[obj.key] = str(error)
+
+    def _verify_skipped_rows(
+        self,
+        target: LoadTarget,
+        batch: list[LakeObject],
+        profiles: dict[str, ObjectProfile],
+        loaded: list[OffsetRange],
+        report: LoadReport,
+    ) -> list[LakeObject]:
+        """The objects of `batch` whose rows inside loaded offset ranges are all in the table.
+
+        The others fail (recorded ``failed``, so they stay unsettled): the ledger says those
+        positions were loaded, the table does not hold their rows, so skipping them would lose them.
+        """
+        covered = {
+            obj.file_name: ranges
+            for obj in batch
+            if (offsets := profiles[obj.key].offsets) is not None
+            and (ranges := [r for r in loaded if offsets.overlaps(r)])
+        }
+        if not covered:
+            return batch
+        condition = " OR ".join(
+            f"(_file = {sql_string(name)} AND ({_in_ranges(ranges)}))" for name, ranges in covered.items()
+        )
+        missing = self._missing_rows(target, [o for o in batch if o.file_name in covered], condition)
+        passed = []
+        for obj in batch:
+            gone, skipped = missing.get(obj.file_name, (0, 0))
+            if not gone:
+                passed.append(obj)
+                continue
+            ranges = ", ".join(f"{r.first}-{r.last}" for r in covered[obj.file_name])
+            error = SkippedRowsMissingError(
+                f"s3://{self.store.bucket}/{obj.key}: {gone} of {skipped} rows at offsets the ledger has as "
+                f"loaded (partition {obj.partition}, offsets {ranges}, topic id {obj.topic_id or 'none'}) "
+                f"are not in {target.table}; nothing of it was loaded (a topic recreated under the same "
+                "incarnation, or rows deleted from the table?)"
+            )
+            self._fail(target, obj, error, report, profiles[obj.key])
+        return passed
+
+    def _missing_rows(
+        self, target: LoadTarget, objects: Sequence[LakeObject], condition: str
+    ) -> dict[str, tuple[int, int]]:
+        """Per object file name: (rows matching `condition` not in the table, rows matching it).
+
+        A row is in the table when its identity is (for entity tables: its key at its version or
+        a newer one, `LoadTarget.presence_version`). One pass over the objects and one lookup of
+        just their keys in the table.
+        """
+        source = self._source(objects)
+        key = target.presence_key()
+        by_column = dict(zip(target.columns(), target.select_expressions(), strict=True))
+        seen, need = target.presence_version()
+        aliases = [f"k{i}" for i in range(len(key))]
+        rows = ", ".join(
+            f"{by_column[column]} AS {alias}" for column, alias in zip(key, aliases, strict=True)
+        )
+        keys = ", ".join(f"{column} AS {alias}" for column, alias in zip(key, aliases, strict=True))
+        on = " AND ".join(f"s.{alias} = t.{alias}" for alias in aliases)
+        query = (
+            f"SELECT s.file, countIf(t.seen < s.need), count() "
+            f"FROM (SELECT _file AS file, {rows}, {need} AS need FROM {source} WHERE {condition}) AS s "
+            f"LEFT JOIN (SELECT {keys}, {seen} AS seen FROM {self._table(target)} "
+            f"WHERE ({', '.join(key)}) IN (SELECT {', '.join(by_column[c] for c in key)} FROM {source}) "
+            f"GROUP BY {', '.join(key)}) AS t ON {on} GROUP BY s.file"
+        )
+        return {
+            str(name): (int(gone), int(total)) for name, gone, total in self.client.query(query).result_rows
+        }
 
     # --- SQL helpers --------------------------------------------------------------------------
 

@@ -17,6 +17,11 @@ class DataQualityError(LakeLoadError):
     """The data read but broke a rule: null keys, row counts that disagree, an implausible fraud rate."""
 
 
+class SkippedRowsMissingError(DataQualityError):
+    """Rows the ledger counts as loaded (so the loader skips them) are not in the table: the ledger
+    and the table disagree, and loading on would lose them silently."""
+
+
 @dataclass(frozen=True)
 class QualityRules:
     """Bounds a load must stay within.

@@ -48,6 +48,21 @@ class LoadTarget:
         by_column = dict(zip(self.columns(), self.select_expressions(), strict=True))
         return [by_column[column] for column in self.identity]
 
+    def presence_key(self) -> tuple[str, ...]:
+        """Identity columns without the version: the entity whose row must be in the table."""
+        return tuple(column for column in self.identity if column != "version")
+
+    def presence_version(self) -> tuple[str, str]:
+        """(table expression, Parquet expression) of the version a present row must reach.
+
+        An entity table (ReplacingMergeTree by version) keeps only the newest version of a key, so
+        a row counts as present when its key is there at its version or a newer one; other tables
+        need the identity itself (the constant 1 on both sides).
+        """
+        if self.version_from_timestamp:
+            return "max(version)", f"toUInt64({TIMESTAMP})"
+        return "toUInt64(1)", "toUInt64(1)"
+
     def null_key_condition(self) -> str:
         """True for a Parquet row whose key fields are null or empty."""
         checks = [f"isNull({VALUE}.{name}) OR {VALUE}.{name} = ''" for name in self.key_fields]

@@ -25,6 +25,9 @@ STRIMZI_CLUSTER_LABEL = "strimzi.io/cluster"
 
 FINALIZER = "fraudlake.io/finalizer"
 PAUSE_ANNOTATION = "fraudlake.io/pause-reconciliation"
+# Comma-separated topic ids (or, for a topic whose id was never recorded, KafkaTopic names) whose
+# incarnation may be replaced by a recreated topic (fraudlake.operator.incarnations).
+ACCEPT_TOPIC_RECREATION_ANNOTATION = "fraudlake.io/accept-topic-recreation"
 
 MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "fraudlake-operator"

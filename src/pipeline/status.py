@@ -58,6 +58,12 @@ class FraudPipelineStatus(ApiModel):
     )
     topics: tuple[str, ...] = Field((), description="KafkaTopic names (in the Kafka cluster's namespace).")
     topics_ready: str = Field(default="", description="Ready topics / topics, e.g. 6/6.")
+    topic_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description="Kafka topic id (Strimzi's status.topicId) of each KafkaTopic, as last accepted: the "
+        "topic's incarnation. One that changes, or a topic that must be recreated, is refused until "
+        "the fraudlake.io/accept-topic-recreation annotation names the old id.",
+    )
     connector: str = Field(
         default="", description="KafkaConnector name (in the Kafka Connect cluster's namespace)."
     )

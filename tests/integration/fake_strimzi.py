@@ -3,14 +3,16 @@
 There is no Strimzi (nor Kafka) behind the local API server, so nothing would ever write the
 children's status. This thread does what Strimzi's topic operator and Connect operator write on
 success: ``status.observedGeneration`` = the object's generation and a ``Ready`` condition (plus
-``topicName`` / connector fields). Objects named in `hold` are left alone (a child that Strimzi
-has not reconciled yet).
+``topicName`` and ``topicId`` / connector fields). Objects named in `hold` are left alone (a child
+that Strimzi has not reconciled yet).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +23,12 @@ from fraudlake.common.background import BackgroundThread
 
 GROUP, VERSION = "kafka.strimzi.io", "v1"
 SELECTOR = "app.kubernetes.io/managed-by=fraudlake-operator"
+
+
+def topic_id_of(uid: str) -> str:
+    """A Kafka-style topic id (URL-safe base64 of 16 bytes) per KafkaTopic object: a KafkaTopic
+    deleted and created again gets a new uid, as the Kafka topic behind it gets a new id."""
+    return base64.urlsafe_b64encode(uuid.UUID(uid).bytes).decode().rstrip("=")
 
 
 class FakeStrimzi(BackgroundThread):
@@ -59,6 +67,7 @@ class FakeStrimzi(BackgroundThread):
         }
         if plural == "kafkatopics":
             new_status["topicName"] = obj["spec"].get("topicName", meta["name"])
+            new_status["topicId"] = topic_id_of(meta["uid"])
         else:
             new_status |= {
                 "connectorStatus": {"name": meta["name"], "connector": {"state": "RUNNING"}, "tasks": []},

@@ -82,8 +82,15 @@ def sink_parquet(table: pa.Table, first_offset: int, record: RecordSchema = TRAN
     return out.getvalue()
 
 
-def object_key(store: LakeStore, topic: str, partition: int, first_offset: int) -> str:
-    return f"{store.prefix}/raw/{topic}/{partition:010d}-{first_offset:020d}.parquet"
+# A Kafka topic id (URL-safe base64 of 16 bytes): the incarnation of hand-made objects' topic.
+TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAQ"
+
+
+def object_key(
+    store: LakeStore, topic: str, partition: int, first_offset: int, topic_id: str = TOPIC_ID
+) -> str:
+    """The key the sink gives an object (`fraudlake.lake.connector.object_name_template`)."""
+    return f"{store.prefix}/raw/{topic}/{topic_id}/{partition:010d}-{first_offset:020d}.parquet"
 
 
 def put(store: LakeStore, key: str, body: bytes) -> None:

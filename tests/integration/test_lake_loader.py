@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 import pytest
 from clickhouse_connect.driver.exceptions import OperationalError
 from lake_kit import (
+    TOPIC_ID,
     create_database,
     minio_store,
     new_name,
@@ -69,8 +70,10 @@ class Lake:
         other.__dict__.update(self.__dict__, topic=topic)
         return other
 
-    def put_transactions(self, table: pa.Table, first_offset: int, partition: int = 0) -> str:
-        key = object_key(self.store, self.topic, partition, first_offset)
+    def put_transactions(
+        self, table: pa.Table, first_offset: int, partition: int = 0, topic_id: str = TOPIC_ID
+    ) -> str:
+        key = object_key(self.store, self.topic, partition, first_offset, topic_id)
         put(self.store, key, sink_parquet(table, first_offset))
         return key
 
@@ -425,3 +428,67 @@ def test_a_database_without_the_watermark_table_sweeps_the_lookback(
     assert (listing.swept, report.rows) == (1, PER_OBJECT)
     assert "load_watermark does not exist" in caplog.text
     assert lake.fingerprint() == expected(table)
+
+
+# --- topic incarnations, and skipping that is checked --------------------------------------------
+
+RECREATED_ID = "AAAAAAAAAAAAAAAAAAAAAg"  # the topic's id after it was deleted and created again
+
+
+def test_a_recreated_topics_objects_from_offset_0_load_beside_the_old_ones(
+    lake: Lake, transactions: pa.Table
+) -> None:
+    """The recreated topic restarts at offset 0; under its new topic id its objects are new objects
+    and its offsets are not the old topic's, so every new row loads."""
+    old, new = transactions.slice(0, 1000), transactions.slice(1000, 1000)
+    put_in_objects(lake, old)  # offsets 0…999 of the old incarnation
+    assert lake.loader().load(lake.objects()).rows == 1000
+    for first in range(0, 1000, PER_OBJECT):
+        lake.put_transactions(new.slice(first, PER_OBJECT), first, topic_id=RECREATED_ID)
+    report = lake.loader().load(lake.objects())
+    assert (report.rows, report.skipped_rows, report.already_loaded) == (1000, 0, 1000 // PER_OBJECT)
+    assert lake.fingerprint() == expected(transactions)
+    ledger = lake.client.query(
+        f"SELECT topic_id, sum(rows) FROM {lake.database}.load_ledger WHERE status = 'loaded' "
+        "GROUP BY topic_id ORDER BY topic_id"
+    ).result_rows
+    assert ledger == [(TOPIC_ID, 1000), (RECREATED_ID, 1000)]
+
+
+def test_rows_the_ledger_counts_as_loaded_but_the_table_lacks_fail_the_load_by_name(
+    lake: Lake, transactions: pa.Table
+) -> None:
+    """A recreated topic whose objects land under the old incarnation (a sink not told the new id)
+    rewrites offset 0 with other rows: they are not skipped as loaded, the load fails naming the
+    object, and nothing of it goes in."""
+    old, new = transactions.slice(0, PER_OBJECT), transactions.slice(PER_OBJECT, PER_OBJECT)
+    lake.put_transactions(old, 0)
+    lake.loader().load(lake.objects())
+    key = lake.put_transactions(new, 0)  # same key, new etag, other transactions
+    with pytest.raises(LakeLoadFailedError) as failed:
+        lake.loader().load(lake.objects())
+    assert list(failed.value.report.failed) == [key]
+    assert "are not in transactions" in failed.value.report.failed[key]
+    assert key in str(failed.value)
+    assert lake.fingerprint() == expected(old)  # nothing of the rewritten object went in
+    assert lake.states() == {key.rsplit("/", 1)[1]: FAILED}
+    with pytest.raises(LakeLoadFailedError):  # and it stays loud on the next run
+        lake.loader().load(lake.objects())
+
+
+def test_an_object_the_ledger_has_as_loaded_fails_by_name_when_its_rows_left_the_table(
+    lake: Lake, transactions: pa.Table
+) -> None:
+    put_in_objects(lake, transactions.slice(0, 2 * PER_OBJECT))
+    lake.loader().load(lake.objects())
+    gone = transactions.column("txn_id").to_pylist()[:10]  # ten rows of the object at offset 0
+    lake.client.command(
+        f"DELETE FROM {lake.database}.transactions WHERE txn_id IN {{ids:Array(String)}}",
+        parameters={"ids": gone},
+    )
+    with pytest.raises(LakeLoadFailedError) as failed:
+        lake.loader().load(lake.objects())
+    (key,) = failed.value.report.failed
+    assert key == object_key(lake.store, lake.topic, 0, 0)
+    assert "10 of its 500 rows are not in transactions" in failed.value.report.failed[key]
+    assert failed.value.report.already_loaded == 1  # the untouched object is checked and skipped

@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from minio import Minio
 
 from fraudlake.lake.connector import S3_SINK_CLASS, LiteralCredentials, connector_properties, sink_topics
+from fraudlake.local.roundtrip.harness import kafka_topic_ids
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import ServiceRecord, StackContext
 from fraudlake.local.stack.services.connect import (
@@ -221,17 +222,20 @@ def test_the_pipelines_connector_config_writes_aivens_envelope(
         }
     )
     credentials = LiteralCredentials(minio.credentials["access_key"], minio.credentials["secret_key"])
-    config = connector_properties(spec, namespace, pipeline, credentials)
-    assert validate_connector(rest, config) == {}
     topics = sink_topics(namespace, pipeline)
     create_topics(bootstrap, *topics)
+    topic_ids = kafka_topic_ids(bootstrap, topics)
+    config = connector_properties(spec, namespace, pipeline, credentials, topic_ids)
+    assert validate_connector(rest, config) == {}
     client = minio_client(minio)
     client.make_bucket(bucket)
     put_connector(rest, config.pop("name"), config)
     transactions_topic = next(t for t in topics if t.endswith(".transactions"))
     produce_transactions(bootstrap, transactions_topic, 0, RECORDS_PER_FILE)
 
-    name = f"fraudlake/raw/{transactions_topic}/0000000000-00000000000000000000.parquet"
+    # The topic's incarnation is a folder of its own: a recreated topic's offset 0 lands beside this.
+    topic_id = topic_ids[transactions_topic]
+    name = f"fraudlake/raw/{transactions_topic}/{topic_id}/0000000000-00000000000000000000.parquet"
     wait_for(f"{name} in MinIO", lambda: name in object_names(client, bucket, "fraudlake/raw/"))
     table = read_parquet(client, bucket, name)
     assert table.column_names == ["value", "offset", "timestamp"]
@@ -282,11 +286,15 @@ def test_poison_records_go_to_the_dead_letter_topic_and_the_lake_keeps_flowing(
     )
     pipeline = Pipeline(namespace, name, 1, spec)
     credentials = LiteralCredentials(minio.credentials["access_key"], minio.credentials["secret_key"])
-    config = {**connector_properties(spec, namespace, name, credentials), **sink_error_config(pipeline)}
-    assert validate_connector(rest, config) == {}
-    deadletter = config["errors.deadletterqueue.topic.name"]
+    deadletter = sink_error_config(pipeline)["errors.deadletterqueue.topic.name"]
     assert deadletter == naming.topic_name(namespace, name, naming.SINK_DEADLETTER)
     create_topics(bootstrap, *sink_topics(namespace, name), deadletter)  # the operator's KafkaTopics
+    topic_ids = kafka_topic_ids(bootstrap, sink_topics(namespace, name))
+    config = {
+        **connector_properties(spec, namespace, name, credentials, topic_ids),
+        **sink_error_config(pipeline),
+    }
+    assert validate_connector(rest, config) == {}
     client = minio_client(minio)
     client.make_bucket(bucket)
     connector = config.pop("name")

@@ -178,8 +178,21 @@ def start_sink(lake: LocalLake) -> None:
 
     minio = lake.services["minio"]
     credentials = LiteralCredentials(minio.credentials["access_key"], minio.credentials["secret_key"])
-    properties = connector_properties(lake.spec, lake.namespace, lake.pipeline, credentials)
+    topics = sink_topics(lake.namespace, lake.pipeline)
+    properties = connector_properties(
+        lake.spec, lake.namespace, lake.pipeline, credentials, kafka_topic_ids(lake.bootstrap, topics)
+    )
     put_connector(lake.connect_rest, properties.pop("name"), properties)
+
+
+def kafka_topic_ids(bootstrap: str, topics: Iterable[str]) -> dict[str, str]:
+    """Kafka's id of each topic (what Strimzi reports as a KafkaTopic's status.topicId)."""
+    from confluent_kafka import TopicCollection
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.describe_topics(TopicCollection(list(topics)))
+    return {topic: str(future.result(30).topic_id) for topic, future in futures.items()}
 
 
 def stop_sink(lake: LocalLake) -> None:

@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from typing import Any, cast
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -184,7 +184,7 @@ class LocalStrimzi(BackgroundThread):
         if existing is None:
             new = NewTopic(name, partitions, replicas, config=config)
             self.admin.create_topics([new])[name].result(timeout=_KAFKA_TIMEOUT)
-            return {"topicName": name}
+            return {"topicName": name, "topicId": self._topic_id(name)}
         current_partitions = len(existing.partitions)
         current_replicas = len(existing.partitions[0].replicas) if existing.partitions else replicas
         # Strimzi's topic operator refuses both, in these words, and leaves the topic as it is.
@@ -201,7 +201,13 @@ class LocalStrimzi(BackgroundThread):
                 timeout=_KAFKA_TIMEOUT
             )
         self._converge_config(name, config)
-        return {"topicName": name}
+        return {"topicName": name, "topicId": self._topic_id(name)}
+
+    def _topic_id(self, name: str) -> str:
+        """Kafka's id of the topic, as Strimzi's topic operator reports it in status.topicId (the
+        topic's incarnation: a topic deleted and created again gets a new one)."""
+        described = self.admin.describe_topics(TopicCollection([name]))[name].result(timeout=_KAFKA_TIMEOUT)
+        return str(described.topic_id)
 
     def _converge_config(self, topic: str, desired: dict[str, str]) -> None:
         """Set what the spec says, remove topic-level overrides it no longer lists (as Strimzi does)."""

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 import yaml
 
-from fraudlake.lake.connector import S3_SINK_CLASS
+from fraudlake.lake.connector import S3_SINK_CLASS, sink_topics
 from fraudlake.local.stack.paths import strimzi_crd
 from fraudlake.operator.builders import (
     Pipeline,
@@ -27,6 +27,14 @@ from fraudlake.pipeline.spec import FraudPipelineSpec
 pytestmark = pytest.mark.unit
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "operator" / "examples" / "pipeline.yaml"
+
+
+def topic_ids(pipeline: Pipeline) -> dict[str, str]:
+    """A Kafka topic id per sink topic, as Strimzi reports them."""
+    return {
+        topic: f"{i}xAAAAAAAAAAAAAAAAAAAAA"
+        for i, topic in enumerate(sink_topics(pipeline.namespace, pipeline.name))
+    }
 
 
 @pytest.fixture
@@ -113,11 +121,11 @@ def test_scorer_topics_follow_the_transactions_topic(pipeline: Pipeline) -> None
 def test_children_validate_against_the_strimzi_1_2_schemas(pipeline: Pipeline) -> None:
     for topic in topic_manifests(pipeline):
         jsonschema.validate(topic, _strimzi_schema("KafkaTopic"))
-    jsonschema.validate(connector_manifest(pipeline), _strimzi_schema("KafkaConnector"))
+    jsonschema.validate(connector_manifest(pipeline, topic_ids(pipeline)), _strimzi_schema("KafkaConnector"))
 
 
 def test_connector_runs_the_s3_parquet_sink_without_inline_secrets(pipeline: Pipeline) -> None:
-    connector = connector_manifest(pipeline)
+    connector = connector_manifest(pipeline, topic_ids(pipeline))
     assert connector["metadata"]["namespace"] == "kafka"
     assert connector["metadata"]["labels"][naming.STRIMZI_CLUSTER_LABEL] == "fraudlake-connect"
     spec = connector["spec"]
@@ -136,7 +144,7 @@ def test_connector_runs_the_s3_parquet_sink_without_inline_secrets(pipeline: Pip
 def test_connector_skips_poison_records_to_the_pipelines_dead_letter_topic(pipeline: Pipeline) -> None:
     """One record the sink cannot read must not stop the lake: tolerated, reported with its error to a
     dead-letter topic the operator creates, logged without its content."""
-    config = connector_manifest(pipeline)["spec"]["config"]
+    config = connector_manifest(pipeline, topic_ids(pipeline))["spec"]["config"]
     deadletter = naming.topic_name("fraud", "demo", naming.SINK_DEADLETTER)
     assert deadletter in {t["metadata"]["name"] for t in topic_manifests(pipeline)}
     assert deadletter not in config["topics"].split(",")  # never sunk into the lake itself
@@ -195,7 +203,7 @@ def test_plan_updates_when_labels_or_config_drift(pipeline: Pipeline) -> None:
 
 
 def test_connector_differs_only_on_owned_fields(pipeline: Pipeline) -> None:
-    desired = connector_manifest(pipeline)
+    desired = connector_manifest(pipeline, topic_ids(pipeline))
     existing = {"metadata": desired["metadata"], "spec": {**desired["spec"], "state": "running"}}
     assert not connector_differs(existing, desired)
     changed = {"metadata": desired["metadata"], "spec": {**desired["spec"], "tasksMax": 4}}
