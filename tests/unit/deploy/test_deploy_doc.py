@@ -8,12 +8,16 @@ import re
 import pytest
 import yaml
 
-from fraudlake.local.deploy.layout import CHARTS, TERRAFORM_DIR, UPSTREAM_VALUES_DIR, chart_dir
+from fraudlake.local.deploy.helmfile import releases
+from fraudlake.local.deploy.layout import CHARTS, HELM_DIR, TERRAFORM_DIR, UPSTREAM_VALUES_DIR, chart_dir
 from fraudlake.local.stack.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
 DOC = REPO_ROOT / "docs" / "deploy.md"
+# Every release, upstream and ours, in one command: helm/helmfile.yaml with the eks environment.
+EKS_ENVIRONMENT = HELM_DIR / "environments" / "eks.yaml.gotmpl"
+HELMFILE_APPLY = r"^helmfile -f helm/helmfile\.yaml -e eks apply$"
 
 # The walk, in order: each entry is a regular expression one command must match.
 STEPS = [
@@ -25,19 +29,13 @@ STEPS = [
     r"docker buildx build .*-f \"?Dockerfile\.\$image",
     r"docker buildx build .*-f Dockerfile\.kafka_connect",
     r"^kubectl create namespace",
-    r"helm upgrade --install aws-load-balancer-controller ",
-    r"helm upgrade --install strimzi oci://quay\.io/strimzi-helm/strimzi-kafka-operator --version 1\.2\.0",
-    r"helm upgrade --install clickhouse-operator altinity/altinity-clickhouse-operator",
-    r"helm upgrade --install fraudlake-operator helm/fraudlake-operator ",
-    r"helm upgrade --install fraudlake-kafka helm/fraudlake-kafka ",
-    r"kubectl -n kafka wait kafka/fraudlake --for=condition=Ready",
     r"create secret generic fraudlake-clickhouse ",
-    r"helm upgrade --install fraudlake-clickhouse helm/fraudlake-clickhouse ",
-    r"helm upgrade --install chromadb chroma/chromadb .*-f helm/values/chromadb\.yaml",
-    r"helm upgrade --install airflow apache-airflow/airflow .*-f helm/values/airflow\.yaml",
+    r"create secret generic airflow-metadata ",
     r"create secret generic fraudlake-api ",
-    r"helm upgrade --install fraudlake-api helm/fraudlake-api ",
-    r"helm upgrade --install fraudlake-ui helm/fraudlake-ui ",
+    HELMFILE_APPLY,
+    r"kubectl get crd fraudpipelines\.fraudlake\.io",
+    r"kubectl -n kafka wait kafka/fraudlake --for=condition=Ready",
+    r"kubectl -n clickhouse get chi fraudlake",
     r"operator/examples/pipeline-eks\.yaml\s*\|\s*kubectl apply -f -$",
     r"wait fp/demo --for=condition=Ready",
     r"port-forward svc/fraudlake-api",
@@ -61,10 +59,12 @@ def test_every_step_is_present_in_order() -> None:
         remaining = remaining[index + 1 :]
 
 
-def test_every_chart_is_installed() -> None:
-    text = "\n".join(commands())
-    for chart in CHARTS:
-        assert f"helm upgrade --install {chart} helm/{chart} " in text, chart
+def test_every_chart_is_installed_by_the_one_helmfile_command() -> None:
+    """No release is installed on its own: helmfile installs all of them (test_helmfile checks the list)."""
+    assert [c for c in commands() if re.search(HELMFILE_APPLY, c)]
+    assert not [c for c in commands() if re.match(r"helm (upgrade|install)\b", c)]
+    released = {r.name for r in releases()}
+    assert set(CHARTS) <= released
 
 
 def test_referenced_files_exist() -> None:
@@ -77,10 +77,18 @@ def test_referenced_files_exist() -> None:
         assert (REPO_ROOT / f"Dockerfile.{image}").exists(), image
 
 
+def outputs_used() -> set[str]:
+    """Terraform outputs the deployment reads: in the doc, and in helmfile's eks environment."""
+    in_doc = set(re.findall(r"terraform (?:-chdir=terraform )?output -raw (\w+)", DOC.read_text()))
+    in_helmfile = set(re.findall(r"\$tf\.(\w+)\.value", EKS_ENVIRONMENT.read_text()))
+    assert in_doc
+    assert in_helmfile
+    return in_doc | in_helmfile
+
+
 def test_terraform_outputs_used_exist() -> None:
     outputs = set(re.findall(r'^output "(\w+)"', (TERRAFORM_DIR / "outputs.tf").read_text(), re.MULTILINE))
-    used = set(re.findall(r"terraform (?:-chdir=terraform )?output -raw (\w+)", DOC.read_text()))
-    assert used
+    used = outputs_used()
     assert used <= outputs, used - outputs
 
 
@@ -129,12 +137,11 @@ def test_irsa_roles_trust_the_service_accounts_the_charts_create() -> None:
     variables = (TERRAFORM_DIR / "variables.tf").read_text()
     connect = yaml.safe_load((chart_dir("fraudlake-kafka") / "values.yaml").read_text())["connect"]["name"]
     assert f'"kafka:{connect}-connect"' in variables
+    released = {r.name: r.namespace for r in releases()}
     assert '"fraudlake:fraudlake-api"' in variables
-    assert "helm upgrade --install fraudlake-api helm/fraudlake-api -n fraudlake" in "\n".join(commands())
+    assert released["fraudlake-api"] == "fraudlake"
     assert '"clickhouse:fraudlake-clickhouse"' in variables
-    assert "helm upgrade --install fraudlake-clickhouse helm/fraudlake-clickhouse -n clickhouse" in "\n".join(
-        commands()
-    )
+    assert released["fraudlake-clickhouse"] == "clickhouse"
     clickhouse = chart_dir("fraudlake-clickhouse")
     service_account = yaml.safe_load((clickhouse / "values.yaml").read_text())["serviceAccount"]
     assert service_account["create"]
@@ -144,12 +151,10 @@ def test_irsa_roles_trust_the_service_accounts_the_charts_create() -> None:
 
 
 def test_every_irsa_role_s_annotation_is_set_from_its_terraform_output() -> None:
-    """Each workload role in irsa.tf has an output, and the doc annotates its ServiceAccount with it."""
+    """Each workload role in irsa.tf has an output, which the deployment annotates its ServiceAccount with."""
     irsa = (TERRAFORM_DIR / "irsa.tf").read_text()
     roles = re.search(r"irsa_policies = \{(.*?)\}", irsa, re.DOTALL)
     assert roles
     names = re.findall(r"^\s*(\w+)\s*=", roles[1], re.MULTILINE)
     assert "clickhouse" in names
-    used = set(re.findall(r"terraform (?:-chdir=terraform )?output -raw (\w+)", DOC.read_text()))
-    # Airflow's role ARN goes into helm/values/airflow.yaml by hand (the doc says so in prose).
-    assert {f"{name}_role_arn" for name in names if name != "airflow"} <= used
+    assert {f"{name}_role_arn" for name in names} <= outputs_used()
