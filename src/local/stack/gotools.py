@@ -27,6 +27,10 @@ from fraudlake.local.stack.paths import REPO_ROOT, cache_dir, cache_root
 from fraudlake.local.stack.process import log_tail
 
 KUBE_MODULE_DIR = REPO_ROOT / "tools" / "kube"
+# helmfile's go.mod has replace directives (k8s.io/api, apimachinery, client-go), which `go install
+# pkg@version` rejects, so it builds inside a wrapper module that repeats them; its go.mod pins the release.
+HELMFILE_MODULE_DIR = REPO_ROOT / "tools" / "helmfile"
+HELMFILE_MODULE = "github.com/helmfile/helmfile"
 
 HELM_MODULE = "helm.sh/helm/v3"
 HELM_VERSION = "v3.22.0"
@@ -238,6 +242,27 @@ def helm_build() -> GoBuild:
     )
 
 
+def helmfile_build() -> GoBuild:
+    """helmfile from the wrapper module tools/helmfile (release from its go.mod), stamped like upstream's
+    Makefile so `helmfile version` names the release."""
+    version = go_mod_requirement((HELMFILE_MODULE_DIR / "go.mod").read_text(), HELMFILE_MODULE)
+    sources = [
+        HELMFILE_MODULE_DIR / "go.mod",
+        HELMFILE_MODULE_DIR / "go.sum",
+        *HELMFILE_MODULE_DIR.glob("cmd/*/*.go"),
+    ]
+    stamps = {"go.szostok.io/version.version": version, "go.szostok.io/version.dirtyBuild": "false"}
+    return GoBuild(
+        name="helmfile",
+        version=f"{version}-{_wrapper_fingerprint(HELMFILE_MODULE_DIR, sources)}",
+        binaries=("helmfile",),
+        packages=("./cmd/...",),
+        ldflags=_ldflags(stamps),
+        module_dir=HELMFILE_MODULE_DIR,
+        fetches=f"{HELMFILE_MODULE}@{version} (tools/helmfile)",
+    )
+
+
 def minio_build() -> GoBuild:
     # What MinIO's buildscripts/gen-ldflags.go stamps; "DEVELOPMENT" because this is not a RELEASE tag.
     commit = MINIO_VERSION.rsplit("-", 1)[1]
@@ -271,6 +296,16 @@ def kubectl_binary(console: Console | None = None) -> Path:
 def helm_binary(console: Console | None = None) -> Path:
     """Path of the pinned Helm 3 CLI (built on first use)."""
     return ensure_built(helm_build(), console) / "helm"
+
+
+def helmfile_binary(console: Console | None = None) -> Path:
+    """Path of the pinned helmfile CLI (built on first use); it runs our pinned Helm (--helm-binary)."""
+    return ensure_built(helmfile_build(), console) / "helmfile"
+
+
+def deploy_tool_builds() -> list[GoBuild]:
+    """The CLIs of the production footprint (docs/deploy.md) that `fraudlake stack install` builds too."""
+    return [helm_build(), helmfile_build()]
 
 
 def minio_binary(console: Console | None = None) -> Path:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fraudlake.local.stack.errors import StackError
+from fraudlake.local.stack.gotools import deploy_tool_builds, ensure_built
 from fraudlake.local.stack.process import stop_marked_processes
 from fraudlake.local.stack.service import Service, ServiceRecord, StackContext
 from fraudlake.local.stack.services import registry
@@ -35,8 +36,12 @@ def resolve(names: Iterable[str] | None) -> list[Service]:
 
 
 def install(names: Iterable[str] | None, console: Console) -> None:
+    """Build the named services (all by default); with no names, the deploy CLIs (helm, helmfile) too."""
     for svc in resolve(names):
         svc.install(console)
+    if not names:
+        for build in deploy_tool_builds():
+            ensure_built(build, console)
 
 
 def up(ctx: StackContext, names: Iterable[str] | None = None) -> dict[str, ServiceRecord]:
