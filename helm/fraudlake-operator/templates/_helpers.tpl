@@ -107,3 +107,10 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: ["events"]
   verbs: ["create"]
 {{- end }}
+
+{{/* Labels of every scorer pod the operator creates (operator/builders.py: scorer_labels), the scorers' PodMonitor selector. */}}
+{{- define "fraudlake-operator.scorerSelectorLabels" -}}
+app.kubernetes.io/name: fraudlake-scorer
+app.kubernetes.io/component: scorer
+app.kubernetes.io/managed-by: fraudlake-operator
+{{- end }}
