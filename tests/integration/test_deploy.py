@@ -334,7 +334,10 @@ def test_kafka_monitoring_alerts_on_lake_sink_dead_letters(tmp_path: Path) -> No
     produced = {_jmx_metric(jmx_rules, bean) for bean in beans}
     assert "kafka_connect_task_error_metrics_total_records_skipped" in produced
 
-    monitor, rule = by_kind["PodMonitor"], by_kind["PrometheusRule"]
+    # The Connect workers' monitor and rule (the Kafka Exporter has its own, test_monitoring_deploy.py).
+    named = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    monitor = named["PodMonitor", connect["metadata"]["name"]]
+    rule = named["PrometheusRule", f"{connect['metadata']['name']}-lake-sinks"]
     for obj in (monitor, rule):
         assert obj["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["selector"]["matchLabels"] == {
