@@ -56,7 +56,7 @@ def airflow_stats() -> StatsSink:
     """Airflow's StatsD client of this task (a no-op unless `[metrics] statsd_on`)."""
     from airflow.sdk.observability import stats
 
-    return stats  # type: ignore[return-value]
+    return stats
 
 
 def counted_load(
