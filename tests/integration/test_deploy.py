@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fraudlake.local.deploy import checkov, hcl, helm
+from fraudlake.local.deploy import checkov, hcl, helm, helmfile
 from fraudlake.local.deploy.airflow_image import AirflowImageError, check_airflow_image
 from fraudlake.local.deploy.layout import (
     CHART_CRD,
@@ -57,6 +57,8 @@ PIPELINE_NAMESPACE = "fraud"
 # Namespaces the renderings use: the releases' own, the extra one the namespaced-operator example watches,
 # and the pipelines' one (the API example's Role).
 NAMESPACES = (NAMESPACE, "fraudlake-data", PIPELINE_NAMESPACE)
+# The other namespaces helm/helmfile.yaml installs our releases into (Kafka's and ClickHouse's).
+RELEASE_NAMESPACES = ("kafka", "clickhouse")
 EKS_PIPELINE = REPO_ROOT / "operator" / "examples" / "pipeline-eks.yaml"
 
 
@@ -405,7 +407,7 @@ def cluster(kube: ServiceRecord) -> ServiceRecord:
     crds = ("crd/fraudpipelines.fraudlake.io", "crd/kafkanodepools.kafka.strimzi.io")
     waited = kubectl(kube, "wait", "--for=condition=Established", "--timeout=60s", *crds)
     assert waited.returncode == 0, waited.stderr
-    for namespace in NAMESPACES:
+    for namespace in (*NAMESPACES, *RELEASE_NAMESPACES):
         created = kubectl(kube, "create", "namespace", namespace, "--dry-run=client", "-o", "yaml")
         kubectl(kube, "apply", "-f", "-", stdin=created.stdout)
     return kube
@@ -490,6 +492,104 @@ def test_server_side_dry_run_rejects_what_the_crd_schema_forbids(
     )
     assert result.returncode != 0
     assert "replicas" in result.stderr
+
+
+# --- helmfile: every release in one file --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def helmfile_rendered() -> str:
+    """`helmfile template` of our releases (origin=fraudlake) in the example environment, CRDs included."""
+    return helmfile.template()
+
+
+def _example_values() -> dict[str, Any]:
+    return yaml.safe_load((REPO_ROOT / "helm" / "environments" / "example.yaml").read_text())
+
+
+def test_helmfile_template_renders_every_chart_of_ours(helmfile_rendered: str) -> None:
+    sources = set(re.findall(r"^# Source: ([\w-]+)/", helmfile_rendered, re.MULTILINE))
+    assert sources == set(CHARTS)
+
+
+def test_helmfile_releases_get_the_environment_s_values(helmfile_rendered: str) -> None:
+    """The overrides reach the objects: images from the registry and tag, IRSA roles on ServiceAccounts."""
+    env = _example_values()
+    objects = helm.manifests(helmfile_rendered)
+
+    def one(kind: str, name: str) -> dict[str, Any]:
+        (obj,) = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+        return obj
+
+    api = one("Deployment", "fraudlake-api")["spec"]["template"]["spec"]["containers"][0]
+    assert api["image"] == f"{env['registry']}/fraudlake/api:{env['tag']}"
+    role = "eks.amazonaws.com/role-arn"
+    assert one("ServiceAccount", "fraudlake-api")["metadata"]["annotations"][role] == env["roles"]["api"]
+    clickhouse = one("ServiceAccount", "fraudlake-clickhouse")["metadata"]["annotations"][role]
+    assert clickhouse == env["roles"]["clickhouse"]
+    connect = one("KafkaConnect", "fraudlake-connect")["spec"]
+    assert (
+        connect["image"]
+        == f"{env['registry']}/fraudlake/kafka-connect:{env['tag']}-kafka-{env['kafkaVersion']}"
+    )
+    assert connect["template"]["serviceAccount"]["metadata"]["annotations"][role] == env["roles"]["connect"]
+    namespaces = {o["metadata"].get("namespace") for o in objects} - {None}
+    assert namespaces == {NAMESPACE, *RELEASE_NAMESPACES}
+
+
+def test_server_side_dry_run_accepts_what_helmfile_renders(
+    cluster: ServiceRecord, helmfile_rendered: str
+) -> None:
+    result = kubectl(
+        cluster, "apply", "--dry-run=server", "--validate=strict", "-f", "-", stdin=helmfile_rendered
+    )
+    assert result.returncode == 0, result.stderr
+    accepted = [line for line in result.stdout.splitlines() if "(server dry run)" in line]
+    assert len(accepted) == len(helm.manifests(helmfile_rendered)), result.stdout
+
+
+def test_helmfile_lint_of_our_releases_with_the_environment_s_values() -> None:
+    report = helmfile.run(
+        "--environment", helmfile.EXAMPLE_ENVIRONMENT,
+        "--selector", helmfile.OWN_CHARTS,
+        "--skip-deps",
+        "lint",
+    )  # fmt: skip
+    assert "0 chart(s) failed" in report
+
+
+def test_helmfile_build_renders_every_release_of_the_file() -> None:
+    """The whole file, upstream releases too (the OCI one excepted: helmfile would pull it): environment and
+    values templates render, and the values carry the environment's bucket, registry and roles."""
+    env = _example_values()
+    (state,) = [
+        doc for doc in helmfile.build(helmfile.EXAMPLE_ENVIRONMENT, "minio.enabled=true") if "releases" in doc
+    ]
+    built = {r["name"]: r for r in state["releases"]}
+    assert helmfile.oci_releases() == ["strimzi"]
+    assert list(built) == [r.name for r in helmfile.releases() if r.name != "strimzi"]
+    for release in helmfile.releases():
+        if release.name in built:
+            assert built[release.name].get("version") == release.version, release.name
+    airflow = {k: v for values in built["airflow"]["values"] for k, v in values.items()}
+    env_vars = {e["name"]: e.get("value") for e in airflow["env"]}
+    assert env_vars["FRAUDLAKE_LAKE_URI"] == f"s3://{env['lakeBucket']}/"
+    assert env_vars["FRAUDLAKE_MODEL_URI"] == f"s3://{env['lakeBucket']}/models/"
+    assert env_vars["AWS_REGION"] == env["awsRegion"]
+    assert "FRAUDLAKE_CHROMA_URL" in env_vars, "entries the environment does not set are kept"
+    assert airflow["config"]["logging"]["remote_base_log_folder"] == f"s3://{env['lakeBucket']}/airflow-logs"
+    assert (
+        airflow["workers"]["serviceAccount"]["annotations"]["eks.amazonaws.com/role-arn"]
+        == env["roles"]["airflow"]
+    )
+    assert env["registry"] in yaml.safe_dump(built["fraudlake-api"]["values"])
+
+
+def test_helmfile_refuses_to_render_without_an_environment() -> None:
+    """Negative control: the overrides read environment values; without `-e` nothing renders (no silent
+    defaults that would deploy placeholder images)."""
+    with pytest.raises(helmfile.HelmfileError):
+        helmfile.run("--selector", helmfile.OWN_CHARTS, "--skip-deps", "template")
 
 
 # --- terraform ---------------------------------------------------------------------------------------

@@ -97,10 +97,21 @@ def template(environment: str = EXAMPLE_ENVIRONMENT, selector: str = OWN_CHARTS)
     )  # fmt: skip
 
 
-def build(environment: str = EXAMPLE_ENVIRONMENT) -> list[dict[str, Any]]:
-    """`helmfile build --embed-values`: the whole state after templating, every release's values read in.
+def oci_releases(path: Path = HELMFILE) -> list[str]:
+    """Releases whose chart comes from an OCI registry (a repository with `oci: true`)."""
+    repositories = [r for doc in documents(path) for r in doc.get("repositories", [])]
+    oci = {r["name"] for r in repositories if r.get("oci")}
+    return [r.name for r in releases(path) if r.chart.split("/")[0] in oci]
 
-    Offline-safe: it renders the environment and every values file, and fetches no chart.
+
+def build(environment: str = EXAMPLE_ENVIRONMENT, *state_values: str) -> list[dict[str, Any]]:
+    """`helmfile build --embed-values`: the state after templating, every release's values read in.
+
+    Offline, it covers every release but those of OCI charts: helmfile pulls an OCI chart even to build
+    (with --skip-deps too), while a chart from a classic repository is not fetched. `state_values`
+    (key=value) override environment values, e.g. to enable a conditional release.
     """
-    rendered = run("--environment", environment, "build", "--embed-values")
-    return [doc for doc in yaml.safe_load_all(rendered) if doc]
+    selector = ",".join(f"name!={name}" for name in oci_releases())
+    overrides = [arg for value in state_values for arg in ("--state-values-set", value)]
+    args = ["--environment", environment, *overrides, "--selector", selector, "build", "--embed-values"]
+    return [doc for doc in yaml.safe_load_all(run(*args)) if doc]
