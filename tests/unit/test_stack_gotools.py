@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from fraudlake.local.stack import gotools
+from fraudlake.local.stack import gotools, manager
 from fraudlake.local.stack.errors import DownloadFailedError, StackError, ToolchainMissingError
 
 pytestmark = pytest.mark.unit
@@ -66,6 +67,35 @@ def test_helm_and_minio_are_go_installs_of_pinned_versions() -> None:
     assert gotools.HELM_VERSION.startswith("v3.")
     assert minio.packages == (f"github.com/minio/minio@{gotools.MINIO_VERSION}",)
     assert f"cmd.ShortCommitID={gotools.MINIO_VERSION[-12:]}" in minio.ldflags
+
+
+def test_helmfile_builds_in_its_wrapper_module_with_upstream_s_replaces() -> None:
+    """helmfile's go.mod replaces k8s.io/api, apimachinery and client-go; `go install` refuses that, so
+    the wrapper repeats them and `go build`s upstream's main."""
+    build = gotools.helmfile_build()
+    go_mod = (gotools.HELMFILE_MODULE_DIR / "go.mod").read_text()
+    release = gotools.go_mod_requirement(go_mod, gotools.HELMFILE_MODULE)
+    assert build.version.startswith(f"{release}-")
+    assert build.module_dir == gotools.HELMFILE_MODULE_DIR
+    assert build.command(Path("/out"))[:2] == ["go", "build"]
+    assert f"-X go.szostok.io/version.version={release}" in build.ldflags
+    for module in ("k8s.io/api", "k8s.io/apimachinery", "k8s.io/client-go"):
+        assert f"\t{module} => {module} v" in go_mod, module
+    assert (gotools.HELMFILE_MODULE_DIR / "cmd" / "helmfile" / "main.go").is_file()
+
+
+def test_stack_install_builds_the_deploy_tools_only_when_no_service_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    built: list[str] = []
+    monkeypatch.setattr(manager, "registry", dict)  # no services: only the deploy tools are left
+    monkeypatch.setattr(manager, "ensure_built", lambda build, console: built.append(build.name))
+    manager.install(None, Console())
+    assert built == ["helm", "helmfile"]
+    built.clear()
+    with pytest.raises(StackError, match="unknown service"):
+        manager.install(["kafka"], Console())
+    assert built == []
 
 
 def test_missing_go_is_a_toolchain_error(cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
