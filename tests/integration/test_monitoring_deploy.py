@@ -272,3 +272,24 @@ def test_server_side_dry_run_accepts_the_airflow_statsd_monitor(kube: ServiceRec
     )
     assert result.returncode == 0, result.stderr
     assert "servicemonitor.monitoring.coreos.com/airflow-statsd created (server dry run)" in result.stdout
+
+
+def test_the_brokers_metrics_config_and_monitor(objects: dict[str, list[dict[str, Any]]]) -> None:
+    kafka = objects["fraudlake-kafka"]
+    (cluster,) = of_kind(kafka, "Kafka")
+    name = cluster["metadata"]["name"]
+    ref = cluster["spec"]["kafka"]["metricsConfig"]["valueFrom"]["configMapKeyRef"]
+    config_map = next(m for m in of_kind(kafka, "ConfigMap") if m["metadata"]["name"] == ref["name"])
+    rules = yaml.safe_load(config_map["data"][ref["key"]])["rules"]
+    assert any(r["name"] == "kafka_server_replicamanager_$1" for r in rules)
+    monitor = next(m for m in of_kind(kafka, "PodMonitor") if m["metadata"]["name"] == f"{name}-kafka")
+    # The labels Strimzi gives every node of the cluster (its bootstrap Service selects brokers by them too).
+    node_labels = {
+        "strimzi.io/cluster": name,
+        "strimzi.io/kind": "Kafka",
+        "strimzi.io/name": f"{name}-kafka",
+        "strimzi.io/broker-role": "true",
+    }
+    assert selects(monitor["spec"]["selector"], node_labels)
+    exporter_labels = {"strimzi.io/kind": "Kafka", "strimzi.io/name": f"{name}-kafka-exporter"}
+    assert not selects(monitor["spec"]["selector"], exporter_labels), "the exporter has its own monitor"

@@ -46,6 +46,11 @@ strimzi.io/cluster: {{ .Values.kafka.name }}
 {{- printf "%s-metrics" .Values.connect.name }}
 {{- end }}
 
+{{/* The ConfigMap holding the brokers' and controllers' JMX exporter rules. */}}
+{{- define "fraudlake-kafka.kafkaMetricsConfigMap" -}}
+{{- printf "%s-kafka-metrics" .Values.kafka.name }}
+{{- end }}
+
 {{/* Pod and container security settings Strimzi applies to every Kafka and Connect pod. */}}
 {{- define "fraudlake-kafka.podSecurityContext" -}}
 runAsNonRoot: true

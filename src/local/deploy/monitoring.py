@@ -20,7 +20,8 @@ from prometheus_client import CollectorRegistry
 from fraudlake.local.deploy.layout import HELM_DIR
 
 DASHBOARD_FILES_GLOB = "fraudlake-*/dashboards/*.json"
-CONNECT_JMX_RULES = HELM_DIR / "fraudlake-kafka" / "templates" / "035-ConfigMap-fraudlake-kafka.yaml"
+# The kafka chart's JMX exporter rules (Connect workers, brokers): ConfigMaps with a metrics-config.yml.
+JMX_RULES_GLOB = "fraudlake-kafka/templates/*-ConfigMap-fraudlake-kafka.yaml"
 # Strimzi's Kafka Exporter (github.com/danielqsj/kafka_exporter, run by Strimzi for Kafka spec.kafkaExporter):
 # the names of its README's metrics table that the charts use or may use.
 KAFKA_EXPORTER_METRICS = frozenset(
@@ -73,15 +74,20 @@ def code_metric_names() -> set[str]:
     return names | {name for _, name, _ in STATSD_MAPPINGS}
 
 
-def connect_jmx_name_patterns(template: Path = CONNECT_JMX_RULES) -> list[re.Pattern[str]]:
-    """The Connect workers' metric names, as patterns: each JMX exporter rule's `name` with its `$n`
-    groups standing for any lowercase name part (the rules set lowercaseOutputName)."""
-    text = template.read_text()
-    block = text.split("metrics-config.yml: |", 1)[1].split("{{-", 1)[0]
-    rules = yaml.safe_load(textwrap.dedent(block))["rules"]
-    return [
-        re.compile(re.sub(r"\\\$\d+", "[a-z0-9_]+", re.escape(rule["name"].lower())) + "$") for rule in rules
-    ]
+def jmx_name_patterns() -> list[re.Pattern[str]]:
+    """The names the kafka chart's JMX exporters (Connect workers, brokers) produce, as patterns: each
+    rule's `name` with its `$n` groups standing for any lowercase name part (the rules set
+    lowercaseOutputName)."""
+    patterns = []
+    for template in sorted(HELM_DIR.glob(JMX_RULES_GLOB)):
+        text = template.read_text()
+        if "metrics-config.yml: |" not in text:
+            continue
+        block = text.split("metrics-config.yml: |", 1)[1].split("{{-", 1)[0]
+        for rule in yaml.safe_load(textwrap.dedent(block))["rules"]:
+            name = re.escape(rule["name"].lower())
+            patterns.append(re.compile(re.sub(r"\\\$\d+", "[a-z0-9_]+", name) + "$"))
+    return patterns
 
 
 def is_exported(name: str, code: set[str], connect: list[re.Pattern[str]]) -> bool:
@@ -117,7 +123,7 @@ def promql_metric_names(expr: str) -> set[str]:
 
 def unknown_metrics(exprs: Iterable[str]) -> dict[str, set[str]]:
     """Each expression that reads a name nothing exports, with those names."""
-    code, connect = code_metric_names(), connect_jmx_name_patterns()
+    code, connect = code_metric_names(), jmx_name_patterns()
     found = {}
     for expr in exprs:
         unknown = {name for name in promql_metric_names(expr) if not is_exported(name, code, connect)}

@@ -13,9 +13,9 @@ import pytest
 from fraudlake.local.deploy.layout import HELM_DIR
 from fraudlake.local.deploy.monitoring import (
     code_metric_names,
-    connect_jmx_name_patterns,
     dashboard_files,
     is_exported,
+    jmx_name_patterns,
     promql_metric_names,
     unknown_metrics,
 )
@@ -105,7 +105,7 @@ def test_promql_names_leave_out_functions_labels_strings_and_variables() -> None
 
 
 def test_exported_names_come_from_the_code_and_the_charts_exporters() -> None:
-    code, connect = code_metric_names(), connect_jmx_name_patterns()
+    code, connect = code_metric_names(), jmx_name_patterns()
     for name in (
         "fraudlake_operator_reconciles_total",
         "fraudlake_operator_step_duration_seconds_bucket",
@@ -119,4 +119,5 @@ def test_exported_names_come_from_the_code_and_the_charts_exporters() -> None:
     ):
         assert is_exported(name, code, connect), name
     assert not is_exported("fraudlake_api_model_loaded_total", code, connect)
+    assert is_exported("kafka_server_replicamanager_underreplicatedpartitions", code, connect)
     assert not is_exported("kafka_connect_task_status", code, connect)
