@@ -24,6 +24,8 @@ EKS_PIPELINE = REPO_ROOT / "operator" / "examples" / "pipeline-eks.yaml"
 VARIABLES = TERRAFORM_DIR / "variables.tf"
 IRSA = TERRAFORM_DIR / "irsa.tf"
 TFVARS_EXAMPLE = TERRAFORM_DIR / "terraform.tfvars.example"
+OPERATOR_OVERRIDE = REPO_ROOT / "helm" / "overrides" / "fraudlake-operator.yaml.gotmpl"
+EKS_ENVIRONMENT = REPO_ROOT / "helm" / "environments" / "eks.yaml.gotmpl"
 
 
 def doc_commands() -> str:
@@ -117,21 +119,21 @@ def test_scorer_policy_only_lists_and_reads_models() -> None:
     assert re.search(r"^\s*scorer\s*=\s*data\.aws_iam_policy_document\.scorer\.json$", irsa, re.M)
 
 
-def test_scorer_role_is_output_and_annotated_by_the_doc() -> None:
+def test_scorer_role_is_output_and_annotated_by_the_helmfile_release() -> None:
+    """helm/helmfile.yaml's fraudlake-operator release sets the scorer defaults from the eks environment,
+    which reads them from Terraform's outputs: role, image and the models/ prefix the role may read."""
     outputs = (TERRAFORM_DIR / "outputs.tf").read_text()
     role = hcl_block(outputs, 'output "scorer_role_arn"')
     assert 'value       = module.workload_irsa["scorer"].arn' in role
-    install = "helm upgrade --install fraudlake-operator "
-    operator = next(c for c in doc_commands().splitlines() if c.startswith(install))
-    assert '--set scorer.image.repository="$REGISTRY/fraudlake/scorer"' in operator
-    assert '--set scorer.image.tag="$TAG"' in operator
-    assert (
-        '--set scorer.serviceAccountAnnotations."eks\\.amazonaws\\.com/role-arn"='
-        '"$(terraform -chdir=terraform output -raw scorer_role_arn)"'
-    ) in operator
-    # The registry the role may read: the lake bucket's models/ prefix.
-    lake = "$(terraform -chdir=terraform output -raw lake_bucket)"
-    assert f'--set scorer.modelUri="s3://{lake}/models/"' in operator
+    scorer = found(r"^scorer:\n((?:  .*\n)+)", OPERATOR_OVERRIDE.read_text(), re.M)[1]
+    assert 'repository: {{ printf "%s/fraudlake/scorer" .Values.registry | quote }}' in scorer
+    assert "tag: {{ .Values.tag | quote }}" in scorer
+    assert "eks.amazonaws.com/role-arn: {{ .Values.roles.scorer | quote }}" in scorer
+    assert 'modelUri: {{ printf "s3://%s/models/" .Values.lakeBucket | quote }}' in scorer
+    eks = EKS_ENVIRONMENT.read_text()
+    assert re.search(r"^  scorer: \{\{ \$tf\.scorer_role_arn\.value ", eks, re.M)
+    assert re.search(r"^lakeBucket: \{\{ \$tf\.lake_bucket\.value ", eks, re.M)
+    assert re.search(r"^registry: \{\{ \$tf\.ecr_registry\.value ", eks, re.M)
     # Those are the operator chart's own keys.
     values = yaml.safe_load((chart_dir("fraudlake-operator") / "values.yaml").read_text())["scorer"]
     assert {"repository", "tag"} <= set(values["image"])
@@ -139,15 +141,12 @@ def test_scorer_role_is_output_and_annotated_by_the_doc() -> None:
     assert "modelUri" in values
 
 
-def test_every_role_output_is_used_by_the_doc() -> None:
-    """Each *_role_arn output annotates a ServiceAccount in the doc (Airflow's goes into
-    helm/values/airflow.yaml by hand: the doc names the output in prose)."""
+def test_every_role_output_is_read_by_the_eks_environment() -> None:
+    """Each *_role_arn output reaches a release through helmfile's eks environment (none by hand)."""
     outputs = set(re.findall(r'^output "(\w+_role_arn)"', (TERRAFORM_DIR / "outputs.tf").read_text(), re.M))
     assert "scorer_role_arn" in outputs
-    text = DOC.read_text()
-    used = set(re.findall(r"terraform (?:-chdir=terraform )?output -raw (\w+_role_arn)", text))
-    assert "terraform output airflow_role_arn" in text
-    assert outputs - {"airflow_role_arn"} <= used, outputs - used
+    used = set(re.findall(r"\$tf\.(\w+_role_arn)\.value", EKS_ENVIRONMENT.read_text()))
+    assert outputs <= used, outputs - used
 
 
 def test_scorer_role_trusts_the_service_accounts_the_operator_names() -> None:
