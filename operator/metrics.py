@@ -180,12 +180,11 @@ _serve_lock = threading.Lock()
 
 def serve(port: int, address: str = "0.0.0.0") -> int:  # noqa: S104 - scraped from other pods
     """Serve /metrics on `port` (0: any free port, for tests and side-by-side local runs); return the
-    bound port. Once per process and port: tests start the operator many times in one process."""
+    bound port. Once per process and requested port: tests start the operator many times in one process."""
     with _serve_lock:
-        if port and port in _served:
+        if port in _served:
             return _served[port]
         server, _ = start_http_server(port, addr=address, registry=REGISTRY)
-        bound = int(server.server_address[1])
-        _served[port or bound] = bound
+        bound = _served[port] = int(server.server_address[1])
     logger.info("operator metrics on http://%s:%d/metrics", address, bound)
     return bound

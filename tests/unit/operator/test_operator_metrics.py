@@ -141,6 +141,7 @@ def test_every_pipeline_handler_is_observed() -> None:
 
 def test_serve_exposes_the_registry_over_http() -> None:
     port = metrics.serve(0)
+    assert metrics.serve(0) == port  # the operator restarted in the same process reuses its server
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     assert "# TYPE fraudlake_operator_reconciles_total counter" in text
