@@ -4,6 +4,7 @@ every rendered manifest against the local kube-apiserver, checkov, the HCL parse
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -583,6 +584,57 @@ def test_helmfile_build_renders_every_release_of_the_file() -> None:
         == env["roles"]["airflow"]
     )
     assert env["registry"] in yaml.safe_dump(built["fraudlake-api"]["values"])
+
+
+def _terraform_stand_in(folder: Path, outputs: list[str]) -> dict[str, Any]:
+    """A `terraform` on PATH that answers `-chdir=../../terraform output -json` from helm/environments/
+    (the only call the eks environment makes), as Terraform formats it, for every output of
+    terraform/outputs.tf. Terraform itself cannot run here (its providers and state are on AWS)."""
+    region = "eu-central-1"
+    values: dict[str, Any] = {name: name.replace("_", "-") + "-from-terraform" for name in outputs}
+    values |= {name: f"arn:aws:iam::111122223333:role/{name}" for name in outputs if name.endswith("_arn")}
+    values |= {"region": region, "ecr_registry": f"111122223333.dkr.ecr.{region}.amazonaws.com"}
+    answer = {name: {"sensitive": False, "type": "string", "value": value} for name, value in values.items()}
+    (folder / "outputs.json").write_text(json.dumps(answer))
+    script = folder / "terraform"
+    script.write_text(
+        "#!/bin/sh\n"
+        # helmfile runs it in the environment file's folder; -chdir must name the real module from there.
+        '[ "$*" = "-chdir=../../terraform output -json" ] && [ -f ../../terraform/outputs.tf ] \\\n'
+        '  || { echo "unexpected call: $* in $PWD" >&2; exit 2; }\n'
+        f"cat {folder / 'outputs.json'}\n"
+    )
+    script.chmod(0o755)
+    return values
+
+
+def test_helmfile_eks_environment_renders_from_terraform_outputs(
+    cluster: ServiceRecord, tmp_path: Path, terraform_blocks: list[hcl.HclBlock]
+) -> None:
+    """`-e eks` end to end but for Terraform: the outputs reach the objects, and the server accepts them."""
+    outputs = [b.labels[0] for b in terraform_blocks if b.type == "output"]
+    tf = _terraform_stand_in(tmp_path, outputs)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}", "TAG": "1.2.3", "KAFKA_VERSION": "4.3.0"}
+    rendered = helmfile.template("eks", env=env)
+    objects = helm.manifests(rendered)
+    (api,) = [o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "fraudlake-api"]
+    container = api["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"{tf['ecr_registry']}/fraudlake/api:1.2.3"
+    (connect,) = [o for o in objects if o["kind"] == "KafkaConnect"]
+    assert connect["spec"]["image"] == f"{tf['ecr_registry']}/fraudlake/kafka-connect:1.2.3-kafka-4.3.0"
+    roles = {
+        o["metadata"]["name"]: o["metadata"].get("annotations", {}).get("eks.amazonaws.com/role-arn")
+        for o in objects
+        if o["kind"] == "ServiceAccount"
+    }
+    assert roles["fraudlake-api"] == tf["api_role_arn"]
+    assert roles["fraudlake-clickhouse"] == tf["clickhouse_role_arn"]
+    assert f"s3://{tf['lake_bucket']}/models/" in rendered
+    result = kubectl(cluster, "apply", "--dry-run=server", "--validate=strict", "-f", "-", stdin=rendered)
+    assert result.returncode == 0, result.stderr
+    without_tag = {k: v for k, v in env.items() if k != "TAG"}
+    with pytest.raises(helmfile.HelmfileError, match="TAG"):
+        helmfile.template("eks", env=without_tag)
 
 
 def test_helmfile_refuses_to_render_without_an_environment() -> None:

@@ -74,10 +74,13 @@ def releases(path: Path = HELMFILE) -> list[Release]:
     ]
 
 
-def run(*args: str, timeout: float = 600) -> str:
-    """`helmfile --file helm/helmfile.yaml --helm-binary <our helm> <args>`; returns stdout."""
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
+    """`helmfile --file helm/helmfile.yaml --helm-binary <our helm> <args>`; returns stdout.
+
+    `env` replaces the process environment (the eks environment reads TAG, KAFKA_VERSION and runs
+    `terraform` from PATH)."""
     argv = [str(helmfile_binary()), "--file", str(HELMFILE), "--helm-binary", str(helm_binary()), *args]
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout, env=env)
     if result.returncode != 0:
         raise HelmfileError(
             f"helmfile {' '.join(args)} failed (exit {result.returncode}):\n{result.stdout}{result.stderr}"
@@ -85,7 +88,9 @@ def run(*args: str, timeout: float = 600) -> str:
     return result.stdout
 
 
-def template(environment: str = EXAMPLE_ENVIRONMENT, selector: str = OWN_CHARTS) -> str:
+def template(
+    environment: str = EXAMPLE_ENVIRONMENT, selector: str = OWN_CHARTS, env: dict[str, str] | None = None
+) -> str:
     """`helmfile template` of the selected releases, CRDs included, without fetching any repository."""
     return run(
         "--environment", environment,
@@ -94,6 +99,7 @@ def template(environment: str = EXAMPLE_ENVIRONMENT, selector: str = OWN_CHARTS)
         "template",
         "--include-crds",
         "--kube-version", KUBE_VERSION,
+        env=env,
     )  # fmt: skip
 
 
