@@ -67,6 +67,16 @@ def test_every_chart_is_installed_by_the_one_helmfile_command() -> None:
     assert set(CHARTS) <= released
 
 
+def test_the_release_table_matches_helmfile_yaml() -> None:
+    """The doc's table of releases shows the same releases, namespaces, charts and pinned versions."""
+    rows = re.findall(
+        r"^\| `([\w-]+)` \| `([\w/.-]+)`(?: \(([\d.]+)\))?[^|]*\| `([\w-]+)` \|", DOC.read_text(), re.M
+    )
+    documented = {name: (chart, version or None, namespace) for name, chart, version, namespace in rows}
+    released = {r.name: (r.chart.replace("./", "helm/"), r.version, r.namespace) for r in releases()}
+    assert documented == released
+
+
 def test_referenced_files_exist() -> None:
     text = "\n".join(commands())
     paths = set(re.findall(r"\b((?:helm|operator|terraform)/[\w./-]+\.ya?ml|Dockerfile\.\w+)", text))
