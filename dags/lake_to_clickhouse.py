@@ -2,7 +2,7 @@
 ### lake_to_clickhouse
 
 Loads the pipeline's lake (Parquet written by the Kafka Connect S3 sink under
-`s3://<bucket>/<prefix>/raw/<topic>/`) into its ClickHouse tables, one data interval per run, and
+`s3://<bucket>/<prefix>/raw/<topic>/<topic id>/`) into its ClickHouse tables, one data interval per run, and
 sweeps in whatever earlier intervals left unloaded (their run never happened or failed).
 
 1. **list_new_objects**: per topic, objects last written from the topic's watermark (minus an
@@ -10,7 +10,9 @@ sweeps in whatever earlier intervals left unloaded (their run never happened or 
    have as loaded; logs and returns how many were swept in from before the interval.
 2. **load_objects**: ClickHouse reads them with `s3()`; data-quality checks (Parquet row counts,
    null keys, fraud-rate band) fail the task loudly and name the objects; each object is recorded
-   in `load_ledger`, so reruns and overlapping sweeps never load a row twice. Each topic's
+   in `load_ledger`, so reruns and overlapping sweeps never load a row twice (offsets count per
+   topic id: a recreated topic's rows load); rows skipped as already loaded must be in the table,
+   else the task fails naming the objects. Each topic's
    watermark (`load_watermark`) then moves to its oldest listed object still not loaded (retried
    by the next runs), else to the end of what was listed.
 3. **verify_loaded**: the ledger lists every object as loaded; emits the `fraudlake_lake_tables`

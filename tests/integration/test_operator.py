@@ -248,12 +248,10 @@ def test_spec_update_updates_children(env: Env, ch: Client) -> None:
 
 
 def test_drift_timer_recreates_deleted_children(env: Env, ch: Client) -> None:
+    """The connector and a table come back by themselves; a deleted topic does not (a new topic
+    restarts at offset 0: test_a_topic_gone_or_recreated_is_refused_until_its_old_id_is_accepted)."""
     database = env.create()["spec"]["clickhouse"]["database"]
     env.wait_ready()
-    cards = naming.topic_name(env.namespace, "demo", "cards")
-    env.custom.delete_namespaced_custom_object(
-        naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, env.kafka_namespace, "kafkatopics", cards
-    )
     env.custom.delete_namespaced_custom_object(
         naming.STRIMZI_GROUP,
         naming.STRIMZI_VERSION,
@@ -266,10 +264,9 @@ def test_drift_timer_recreates_deleted_children(env: Env, ch: Client) -> None:
     with operator_clickhouse(env.dsn) as client:
         client.command(f"DROP TABLE {database}.alerts")
 
-    # A check may catch the three deletions in one tick or several: gather every repair reported,
+    # A check may catch the deletions in one tick or several: gather every repair reported,
     # in DriftRepaired Events and in status.drift.
     wanted = {
-        f"KafkaTopic {cards}",
         f"KafkaConnector {naming.connector_name(env.namespace, 'demo')}",
         f"ClickHouse {database}.alerts",
     }
@@ -282,15 +279,73 @@ def test_drift_timer_recreates_deleted_children(env: Env, ch: Client) -> None:
         return wanted <= seen
 
     try:
-        eventually(all_repaired, 90, what="repairs of the topic, the connector and the table")
+        eventually(all_repaired, 90, what="repairs of the connector and the table")
     except AssertionError as exc:
         raise AssertionError(f"{exc}; seen {seen}; status {env.get()['status']}") from None
-    assert env.topic("cards") is not None
     assert env.connector() is not None
     assert "alerts" in tables(ch, database)
     drift = env.wait_ready()["status"]["drift"]
     assert drift["repaired"]
     assert drift["lastRepairTime"] <= drift["lastCheckTime"]
+
+
+def refusal(env: Env, *words: str) -> str:
+    """The TopicRecreationRefused condition message once it says all of `words`."""
+
+    def refused() -> str | None:
+        topics_ready = condition(env.get(), "TopicsReady")
+        message = topics_ready.get("message", "")
+        wanted = topics_ready.get("reason") == "TopicRecreationRefused" and all(w in message for w in words)
+        return message if wanted else None
+
+    return eventually(refused, 90, what=f"TopicRecreationRefused saying {words}")
+
+
+def test_a_topic_gone_or_recreated_is_refused_until_its_old_id_is_accepted(env: Env) -> None:
+    env.create()
+    env.wait_ready()
+    cards = naming.topic_name(env.namespace, "demo", "cards")
+    old_topic = env.topic("cards")
+    assert old_topic is not None
+    old_id = old_topic["status"]["topicId"]
+    assert env.get()["status"]["topicIds"][cards] == old_id
+    assert f"{cards}={old_id}" in (env.connector() or {})["spec"]["config"]["topic.ids"]
+
+    env.custom.delete_namespaced_custom_object(
+        naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, env.kafka_namespace, "kafkatopics", cards
+    )
+    annotation = f"{naming.ACCEPT_TOPIC_RECREATION_ANNOTATION}={old_id}"
+    assert annotation in refusal(env, cards, "is gone", annotation)
+    assert condition(env.get(), "Ready")["status"] == "False"
+    warnings = [
+        m for reason, m in events(env.api, env.namespace, "demo") if reason == "TopicRecreationRefused"
+    ]
+    assert any(annotation in message for message in warnings)
+    time.sleep(3)  # drift checks every second: none of them recreates it
+    assert env.topic("cards") is None
+
+    # Someone recreates it by hand: Kafka gives the topic a new id, which is refused just the same.
+    recreated = {key: old_topic[key] for key in ("apiVersion", "kind", "spec")}
+    recreated["metadata"] = {key: old_topic["metadata"][key] for key in ("name", "namespace", "labels")}
+    env.apply(recreated)
+    new_id = eventually(
+        lambda: (env.topic("cards") or {}).get("status", {}).get("topicId"), 60, what="new id"
+    )
+    assert new_id != old_id
+    refusal(env, "behind the operator's back", new_id, annotation)
+    assert env.get()["status"]["topicIds"][cards] == old_id  # the old incarnation stays recorded
+    assert f"{cards}={old_id}" in (env.connector() or {})["spec"]["config"]["topic.ids"]
+
+    env.patch({"metadata": {"annotations": {naming.ACCEPT_TOPIC_RECREATION_ANNOTATION: old_id}}})
+    ready = env.wait_ready()
+    assert ready["status"]["topicIds"][cards] == new_id
+    eventually(
+        lambda: f"{cards}={new_id}" in (env.connector() or {})["spec"]["config"]["topic.ids"],
+        60,
+        what="the sink naming the topic's objects by its new id",
+    )
+    reasons = [reason for reason, _ in events(env.api, env.namespace, "demo")]
+    assert "TopicRecreationAccepted" in reasons
 
 
 def test_pause_and_resume(env: Env) -> None:
@@ -301,20 +356,24 @@ def test_pause_and_resume(env: Env) -> None:
     assert paused["status"] == "True"
 
     env.patch({"spec": {"kafka": {"topics": {"transactions": {"partitions": 5}}}}})
-    cards = naming.topic_name(env.namespace, "demo", "cards")
+    # (The connector: a deleted topic is not repaired but refused, paused or not.)
     env.custom.delete_namespaced_custom_object(
-        naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, env.kafka_namespace, "kafkatopics", cards
+        naming.STRIMZI_GROUP,
+        naming.STRIMZI_VERSION,
+        env.kafka_namespace,
+        "kafkaconnectors",
+        naming.connector_name(env.namespace, "demo"),
     )
     # Several drift intervals pass: a paused pipeline is neither updated nor repaired.
     with pytest.raises(AssertionError, match="timed out"):
-        eventually(lambda: env.topic("transactions")["spec"]["partitions"] == 5 or env.topic("cards"), 5)
+        eventually(lambda: env.topic("transactions")["spec"]["partitions"] == 5 or env.connector(), 5)
 
     env.patch({"metadata": {"annotations": {naming.PAUSE_ANNOTATION: None}}})
     eventually(lambda: not condition(env.get(), "ReconciliationPaused"), 90, what="pause condition removed")
     ready = env.wait_ready()
     assert ready["status"]["observedGeneration"] == 2
     assert env.topic("transactions")["spec"]["partitions"] == 5
-    assert env.topic("cards") is not None
+    assert env.connector() is not None
 
 
 def test_delete_policy_delete_removes_children_and_database(env: Env, ch: Client) -> None:
@@ -465,18 +524,25 @@ def test_operator_restarted_mid_reconcile_converges(
         fake.hold.add(naming.connector_name(env.namespace, "demo"))
         with run_operator(env.namespace):
             database = env.create()["spec"]["clickhouse"]["database"]
-            waiting = eventually(lambda: condition(env.get(), "ConnectorsReady"), 90, what="ConnectorsReady")
-            assert waiting["reason"] == "ConnectorNotReady"
+            eventually(
+                lambda: condition(env.get(), "ConnectorsReady").get("reason") == "ConnectorNotReady",
+                90,
+                what="ConnectorsReady False for the held connector",
+            )
             assert condition(env.get(), "Ready")["status"] == "False"
-        # The operator is gone mid-reconcile; meanwhile a child disappears and the spec changes.
+        # The operator is gone mid-reconcile; meanwhile a topic disappears (its loss accepted: the
+        # operator recreates no topic it had without that) and the spec changes.
+        users = naming.topic_name(env.namespace, "demo", "users")
+        old_id = env.get()["status"]["topicIds"][users]
         env.custom.delete_namespaced_custom_object(
-            naming.STRIMZI_GROUP,
-            naming.STRIMZI_VERSION,
-            env.kafka_namespace,
-            "kafkatopics",
-            naming.topic_name(env.namespace, "demo", "users"),
+            naming.STRIMZI_GROUP, naming.STRIMZI_VERSION, env.kafka_namespace, "kafkatopics", users
         )
-        env.patch({"spec": {"kafka": {"topics": {"alerts": {"partitions": 8}}}}})
+        env.patch(
+            {
+                "metadata": {"annotations": {naming.ACCEPT_TOPIC_RECREATION_ANNOTATION: old_id}},
+                "spec": {"kafka": {"topics": {"alerts": {"partitions": 8}}}},
+            }
+        )
         fake.hold.clear()
         with run_operator(env.namespace):
             env.wait_ready()
