@@ -67,3 +67,8 @@ def chroma(stack: StackContext) -> ServiceRecord:
 @pytest.fixture(scope="session")
 def airflow(stack: StackContext) -> ServiceRecord:
     return _service(stack, "airflow")
+
+
+@pytest.fixture(scope="session")
+def prometheus(stack: StackContext) -> ServiceRecord:
+    return _service(stack, "prometheus")

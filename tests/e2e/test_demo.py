@@ -189,3 +189,29 @@ def test_the_pipeline_is_ready_for_kubectl_wait(demo_run: tuple[Path, dict[str, 
     proc = subprocess.run(wait, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "condition met" in proc.stdout
+
+
+def test_prometheus_scraped_every_component_of_the_demo(demo_run: tuple[Path, dict[str, Any]]) -> None:
+    """The stack's services are up targets now; the API and the stream scorer were while the demo ran
+    (their targets are withdrawn when it stops them, their series stay in Prometheus' storage)."""
+    stack_dir, summary = demo_run
+    url = json.loads((stack_dir / "state.json").read_text())["services"]["prometheus"]["endpoints"]["url"]
+    assert summary["urls"]["Prometheus"].startswith(f"{url}/api/v1/targets")
+
+    def api(path: str, **params: str) -> Any:
+        body = httpx.get(f"{url}/api/v1/{path}", params=params, timeout=30).raise_for_status().json()
+        assert body["status"] == "success", body
+        return body["data"]
+
+    targets = api("targets", state="active")["activeTargets"]
+    health = {t["labels"]["job"]: (t["health"], t["lastError"]) for t in targets}
+    assert {"prometheus", "minio", "kube-apiserver", "etcd"} <= set(health), health
+    assert all(state == "up" for state, _ in health.values()), health
+
+    def last(promql: str) -> float:
+        result = api("query", query=f"sum(last_over_time({promql}[1h]))")["result"]
+        return float(result[0]["value"][1]) if result else 0.0
+
+    assert last('fraudlake_api_scores_total{job="fraudlake-api"}') >= LIVE
+    # The scorer stops seconds after its last decision: its last scrape may precede the last few.
+    assert last('fraudlake_scorer_decisions_total{job="fraudlake-scorer"}') > 0

@@ -1,6 +1,6 @@
 """`fraudlake demo`: the platform end to end on the local stack, stage by stage.
 
-1. stack     start Kafka, Connect, MinIO, kube-apiserver, Airflow, Chroma; chDB opens here
+1. stack     start Kafka, Connect, MinIO, kube-apiserver, Airflow, Chroma, Prometheus; chDB opens here
 2. pipeline  the operator reconciles operator/examples/pipeline-local.yaml until Ready
 3. produce   synthetic users, cards and transactions to the pipeline's topics
 4. lake      the S3 sink connector lands everything in MinIO as Parquet
@@ -27,7 +27,7 @@ from fraudlake.local.demo.summary import print_summary, write_summary
 from fraudlake.local.roundtrip import harness
 from fraudlake.local.roundtrip.harness import LocalLake
 from fraudlake.local.stack import manager
-from fraudlake.local.stack.service import StackContext
+from fraudlake.local.stack.service import ServiceRecord, StackContext
 
 
 @dataclass
@@ -145,7 +145,7 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
             harness.run_dag("index_to_chroma").raise_for_state()
 
         with timer.stage("8. serve", "scoring API / UI", str(ctx.log("ui"))):
-            serving = serve.start_serving(records, pipeline, ctx.logs_dir)
+            serving = serve.start_serving(ctx, records, pipeline)
         users = produce.demo_users(options.rows, options.days)
         try:
             with timer.stage("9. live scoring", "scoring API", "this terminal"):
@@ -169,6 +169,7 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
                 f"password {airflow.credentials['password']})",
                 "MinIO console": f"{records['minio'].endpoints.get('console', '')}",
                 "kubeconfig": f"{records['kube'].endpoints['kubeconfig']}   (kubectl get fp -A)",
+                "Prometheus": prometheus_url(records["prometheus"]),
             }
             print_summary(console, result, options)
             summary = write_summary(result, options.stack_dir)
@@ -183,6 +184,12 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
         finally:
             serving.stop()
     return result
+
+
+def prometheus_url(prometheus: ServiceRecord) -> str:
+    """Where to look at the stack's Prometheus: its HTTP API (it is built without web UI pages)."""
+    url = prometheus.endpoints["url"]
+    return f"{url}/api/v1/targets   (HTTP API, e.g. {url}/api/v1/query?query=up; charts in the UI's Live tab)"
 
 
 def _use_stack_clickhouse(dsn: str) -> None:

@@ -21,7 +21,10 @@ from typing import Any
 import httpx
 
 from fraudlake.local.stack.process import free_port, spawn, stop_process_group, wait_until
-from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.local.stack.service import ScrapeJob, ServiceRecord, StackContext
+from fraudlake.local.stack.services.prometheus import publish_targets, withdraw_targets
+
+API_JOB = "fraudlake-api"  # the scoring API's job in the stack's Prometheus
 
 
 @dataclass
@@ -32,8 +35,10 @@ class Serving:
     ui_pid: int
     server: Any
     thread: threading.Thread
+    stack_dir: Path
 
     def stop(self) -> None:
+        withdraw_targets(self.stack_dir, "api")
         stop_process_group(self.ui_pid)
         self.server.should_exit = True
         self.thread.join(timeout=15)
@@ -59,7 +64,8 @@ def api_environment(
     }
 
 
-def start_serving(records: dict[str, ServiceRecord], pipeline: dict[str, Any], log_dir: Path) -> Serving:
+def start_serving(ctx: StackContext, records: dict[str, ServiceRecord], pipeline: dict[str, Any]) -> Serving:
+    """The API (a thread here, scraped by the stack's Prometheus) and the UI (a child process)."""
     import uvicorn
 
     from fraudlake.api.main import create_app
@@ -77,15 +83,18 @@ def start_serving(records: dict[str, ServiceRecord], pipeline: dict[str, Any], l
     thread = threading.Thread(target=server.run, name="fraudlake-api", daemon=True)
     thread.start()
     _wait_http(f"{api_url}/readyz", 120, "the scoring API to load the champion model")
+    publish_targets(ctx.stack_dir, "api", [ScrapeJob(API_JOB, (f"127.0.0.1:{api_port}",))])
 
-    ui_log = log_dir / "ui.log"
+    ui_log = ctx.logs_dir / "ui.log"
     env = {"FRAUDLAKE_API_URL": api_url, "FRAUDLAKE_API_KEY": api_key}
+    if "prometheus" in records:  # the Live tab's charts
+        env["FRAUDLAKE_PROMETHEUS_URL"] = records["prometheus"].endpoints["url"]
     ui_pid = spawn("ui", streamlit_command(ui_port, "127.0.0.1"), ui_log, env=env)
     ui_url = f"http://127.0.0.1:{ui_port}"
     wait_until(
         "ui", lambda: httpx.get(f"{ui_url}/_stcore/health", timeout=2).status_code == 200, ui_pid, ui_log, 120
     )
-    return Serving(api_url, api_key, ui_url, ui_pid, server, thread)
+    return Serving(api_url, api_key, ui_url, ui_pid, server, thread, ctx.stack_dir)
 
 
 def score_live(serving: Serving, count: int, seed: int, fraud_rate: float, users: int) -> Counter[str]:

@@ -20,17 +20,20 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from fraudlake.common.background import BackgroundThread
-from fraudlake.local.stack.process import stop_process_group, wait_until
-from fraudlake.local.stack.service import ServiceRecord, StackContext
+from fraudlake.local.stack.process import free_port, stop_process_group, wait_until
+from fraudlake.local.stack.service import ScrapeJob, ServiceRecord, StackContext
+from fraudlake.local.stack.services.prometheus import publish_targets, withdraw_targets
 
 FLAGGED = ("review", "decline")
 LIVE_RATE = 100.0  # transactions per second: a modest, steady stream a person can watch arrive
 DECISION_WAIT_SECONDS = 120.0  # after the last live transaction, for its decision to reach ClickHouse
+SCORER_JOB = "fraudlake-scorer"  # the stream scorer's job in the stack's Prometheus
 
 
 @dataclass
@@ -113,11 +116,13 @@ class StreamScoring:
     transactions_topic: str
     clickhouse_dsn: str
     database: str
+    stack_dir: Path
     background: LiveTransactions | None = None
 
     def stop(self) -> None:
         if self.background is not None:
             self.background.stop()
+        withdraw_targets(self.stack_dir, "scorer")
         stop_process_group(self.scorer_pid)
         self.loader.stop()
 
@@ -141,10 +146,13 @@ def start_stream_scoring(
     group = f"fraudlake-scorer.{namespace}.{name}"
     start_group_at_end(bootstrap, group, topics.transactions)
     log = ctx.log("scorer")
+    metrics_port = free_port()
     argv = [sys.executable, "-m", "fraudlake.cli", "scorer", "run", "--pipeline", f"{namespace}/{name}",
             "--group", group, "--state-dir", str(ctx.data_dir("scorer")),
-            "--model-poll-seconds", "5"]  # fmt: skip
+            "--model-poll-seconds", "5", "--metrics-port", str(metrics_port)]  # fmt: skip
     pid = ctx.spawn("scorer", argv, log, scorer_environment(records, pipeline))
+    scrape = ScrapeJob(SCORER_JOB, (f"127.0.0.1:{metrics_port}",), labels={"pipeline": f"{namespace}/{name}"})
+    publish_targets(ctx.stack_dir, "scorer", [scrape])
     loader = ClickHouseLoader(
         bootstrap,
         f"fraudlake-demo-loader.{namespace}.{name}",
@@ -153,7 +161,7 @@ def start_stream_scoring(
         clickhouse_insert(records["clickhouse"].endpoints["dsn"], database),  # this process's chDB
     )
     dsn = records["clickhouse"].endpoints["dsn"]
-    scoring = StreamScoring(pid, loader, bootstrap, topics.transactions, dsn, database)
+    scoring = StreamScoring(pid, loader, bootstrap, topics.transactions, dsn, database, ctx.stack_dir)
     try:
         consumes = group_probe(bootstrap, group)
         wait_until("scorer", consumes, pid, log, 180, "to consume its topic")

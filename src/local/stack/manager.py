@@ -60,6 +60,7 @@ def up(ctx: StackContext, names: Iterable[str] | None = None) -> dict[str, Servi
             records[svc.name] = svc.start(ctx, deps)
         ctx.save_state(records)
         ctx.console.print(f"[green]✓[/] {svc.name} up  {_describe(records[svc.name])}")
+        _announce(ctx, records, changed=svc.name)
     return records
 
 
@@ -78,10 +79,20 @@ def down(ctx: StackContext, names: Iterable[str] | None = None) -> list[str]:
         services[name].stop(records.pop(name))
         stopped.append(name)
         ctx.save_state(records)
+    if stopped:
+        _announce(ctx, records)
     strays = stop_marked_processes(ctx.stack_dir, targets if names else None)
     if strays:
         ctx.console.print(f"stopped {len(strays)} unrecorded process(es) of the stack: " + "; ".join(strays))
     return stopped
+
+
+def _announce(ctx: StackContext, records: dict[str, ServiceRecord], changed: str = "") -> None:
+    """Tell every other running service that the stack changed (Prometheus rewrites its targets)."""
+    services = registry()
+    for name in list(records):
+        if name != changed and name in services:
+            services[name].stack_changed(ctx, records)
 
 
 def status_table(ctx: StackContext) -> tuple[Table, bool]:

@@ -29,6 +29,20 @@ class ServiceRecord:
         return all(pid_alive(pid) for pid in self.pids)
 
 
+@dataclass(frozen=True)
+class ScrapeJob:
+    """Where a component serves Prometheus metrics: what the stack's Prometheus scrapes, as job `job`."""
+
+    job: str
+    targets: tuple[str, ...]  # host:port
+    metrics_path: str = "/metrics"
+    scheme: str = "http"
+    interval: str | None = None  # None: the stack's default scrape interval
+    ca_file: str | None = None  # https with our own CA
+    bearer_token: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class StackContext:
     """One stack's run folder: logs/, data/<service>/ and state.json."""
@@ -99,6 +113,13 @@ class Service(ABC):
     def healthy(self, record: ServiceRecord) -> bool:
         """Whether a previously started service still answers (default: its processes live)."""
         return record.alive()
+
+    def scrape_jobs(self, record: ServiceRecord) -> list[ScrapeJob]:
+        """Where the running service serves Prometheus metrics (default: nowhere)."""
+        return []
+
+    def stack_changed(self, ctx: StackContext, records: dict[str, ServiceRecord]) -> None:  # noqa: B027
+        """Called on a running service after others of the stack started or stopped (most ignore it)."""
 
     def stop(self, record: ServiceRecord) -> None:
         for pid in reversed(record.pids):

@@ -14,6 +14,7 @@ def registry() -> dict[str, Service]:
     from fraudlake.local.stack.services.kafka import KafkaService
     from fraudlake.local.stack.services.kube import KubeService
     from fraudlake.local.stack.services.minio import MinioService
+    from fraudlake.local.stack.services.prometheus import PrometheusService
 
     services: list[Service] = [
         KafkaService(),
@@ -23,5 +24,7 @@ def registry() -> dict[str, Service]:
         ClickHouseService(),
         ChromaService(),
         AirflowService(),
+        # Last: it starts with every other service of the stack as a target (and follows later changes).
+        PrometheusService(),
     ]
     return {svc.name: svc for svc in services}

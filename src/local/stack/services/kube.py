@@ -24,7 +24,7 @@ from fraudlake.local.stack.process import (
     stop_process_group,
     wait_until,
 )
-from fraudlake.local.stack.service import Service, ServiceRecord, StackContext
+from fraudlake.local.stack.service import ScrapeJob, Service, ServiceRecord, StackContext
 from fraudlake.local.stack.services.kube_config import (
     KubePaths,
     admin_token,
@@ -110,7 +110,12 @@ class KubeService(Service):
         return ServiceRecord(
             self.name,
             pids=[etcd_pid, pid],
-            endpoints={"url": url, "kubeconfig": str(config_path), "ca_cert": str(paths.ca_cert)},
+            endpoints={
+                "url": url,
+                "kubeconfig": str(config_path),
+                "ca_cert": str(paths.ca_cert),
+                "etcd": f"http://127.0.0.1:{etcd_port}",
+            },
             credentials={"token": token},
             log=str(log),
         )
@@ -138,6 +143,22 @@ class KubeService(Service):
             )
         except Exception:
             return False
+
+    def scrape_jobs(self, record: ServiceRecord) -> list[ScrapeJob]:
+        jobs = [
+            # Its /metrics is large (megabytes): every 10 s is plenty locally.
+            ScrapeJob(
+                "kube-apiserver",
+                (record.endpoints["url"].removeprefix("https://"),),
+                scheme="https",
+                interval="10s",
+                ca_file=record.endpoints["ca_cert"],
+                bearer_token=record.credentials["token"],
+            )
+        ]
+        if "etcd" in record.endpoints:  # recorded by starts since Prometheus joined the stack
+            jobs.append(ScrapeJob("etcd", (record.endpoints["etcd"].removeprefix("http://"),)))
+        return jobs
 
 
 def _etcd_healthy(url: str) -> bool:

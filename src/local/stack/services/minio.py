@@ -16,7 +16,7 @@ from fraudlake.local.stack.process import (
     stop_process_group,
     wait_until,
 )
-from fraudlake.local.stack.service import Service, ServiceRecord, StackContext
+from fraudlake.local.stack.service import ScrapeJob, Service, ServiceRecord, StackContext
 
 CREDENTIALS_FILE = "root-credentials.json"
 
@@ -54,6 +54,8 @@ def server_env(creds: dict[str, str]) -> dict[str, str]:
         # No phoning home from a local stack: no update checks, no anonymous usage reports.
         "MINIO_UPDATE": "off",
         "MINIO_CALLHOME_ENABLE": "off",
+        # The stack's Prometheus scrapes /minio/v2/metrics/cluster without a token (loopback only).
+        "MINIO_PROMETHEUS_AUTH_TYPE": "public",
     }
 
 
@@ -95,6 +97,10 @@ class MinioService(Service):
             return record.alive() and _live(record.endpoints["url"])
         except Exception:
             return False
+
+    def scrape_jobs(self, record: ServiceRecord) -> list[ScrapeJob]:
+        address = record.endpoints["url"].removeprefix("http://")
+        return [ScrapeJob(self.name, (address,), metrics_path="/minio/v2/metrics/cluster")]
 
 
 def _live(url: str) -> bool:
