@@ -33,6 +33,7 @@ addressing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -85,6 +86,9 @@ def object_name_template(spec: FraudPipelineSpec) -> str:
     )
 
 
+_TOPIC_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
 class MissingTopicIdError(ValueError):
     """A sink topic without its Kafka topic id: the sink could not name its objects."""
 
@@ -98,6 +102,10 @@ def topic_ids_setting(topics: list[str], topic_ids: Mapping[str, str]) -> str:
     missing = [topic for topic in topics if not topic_ids.get(topic)]
     if missing:
         raise MissingTopicIdError(f"no Kafka topic id for sink topic(s) {', '.join(missing)}")
+    malformed = [f"{topic}={topic_ids[topic]}" for topic in topics if not _TOPIC_ID.match(topic_ids[topic])]
+    if malformed:
+        # An id with '/' would add a folder to the object key; Kafka prints URL-safe base64.
+        raise MissingTopicIdError(f"not a Kafka topic id (URL-safe base64): {', '.join(malformed)}")
     return ",".join(f"{topic}={topic_ids[topic]}" for topic in topics)
 
 

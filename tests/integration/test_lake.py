@@ -12,11 +12,13 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from confluent_kafka import KafkaException
 from lake_kit import (
     create_database,
     minio_store,
@@ -197,6 +199,71 @@ def test_a_rewound_sink_recuts_the_lake_and_nothing_loads_twice(
         .result_rows[0]
     )
     assert (skipped, added) == (1200 - 100 * partitions, 0)  # every re-delivered row recognised
+    harness.stop_sink(lake)
+
+
+def until(action: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Repeat `action` until it returns True; Kafka's errors of a topic just created count as not yet."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            if action():
+                return
+        except (KafkaException, harness.LakePathError) as exc:
+            last = exc
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}: {last!r}")
+
+
+def recreate_topic(lake: LocalLake, stream: str) -> None:
+    """Delete the stream's topic in Kafka and create it again: a new topic (new id) from offset 0."""
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": lake.bootstrap})
+    topic = lake.topic(stream)
+    admin.delete_topics([topic])[topic].result(30)
+
+    def created() -> bool:
+        if topic in admin.list_topics(timeout=10).topics:
+            return False  # the deletion is still under way
+        harness.create_topics(lake)  # LakePathError while Kafka still refuses the name
+        return True
+
+    until(created, f"{topic} deleted and created again")
+
+
+def test_a_recreated_topic_is_a_new_incarnation_whose_rows_from_offset_0_load(
+    services: dict[str, ServiceRecord], generated
+) -> None:
+    """Before topic ids were in the lake's object names and the ledger, the recreated topic's
+    objects overwrote the old ones at the same keys and the loader took their offsets for loaded."""
+    source, transactions = generated
+    lake = new_lake(services)
+    started = datetime.now(UTC)
+    first = harness.produce(lake, source, transactions.slice(0, 300))
+    harness.wait_for_sink(lake)
+    run_dag(lake, harness.interval_around(started))
+    assert_exactly(lake, first.txn_ids)
+    topic, store = lake.topic("transactions"), lake.store()
+    before = {obj.key: obj.etag for obj in store.list_objects([topic], EPOCH, far_future())}
+
+    harness.stop_sink(lake)
+    recreate_topic(lake, "transactions")
+    # The sink learns the new topic id (the operator puts the KafkaTopic's status.topicId there).
+    until(lambda: harness.start_sink(lake) is None, "the sink with the new topic id")
+    second = harness.produce(lake, source, transactions.slice(300, 300), streams=("transactions",))
+    harness.wait_for_sink(lake)
+
+    after = store.list_objects([topic], EPOCH, far_future())
+    assert {obj.key: obj.etag for obj in after if obj.key in before} == before  # nothing overwritten
+    new_objects = [obj for obj in after if obj.key not in before]
+    (new_id,) = {obj.topic_id for obj in new_objects}
+    (old_id,) = {obj.topic_id for obj in after if obj.key in before}
+    assert new_id != old_id
+    assert min(obj.start_offset for obj in new_objects) == 0  # the new topic restarted at 0
+    run_dag(lake, harness.interval_around(started))
+    assert_exactly(lake, first.txn_ids + second.txn_ids)
     harness.stop_sink(lake)
 
 

@@ -190,9 +190,11 @@ def kafka_topic_ids(bootstrap: str, topics: Iterable[str]) -> dict[str, str]:
     from confluent_kafka import TopicCollection
     from confluent_kafka.admin import AdminClient
 
+    from fraudlake.local.stack.local_strimzi import kafka_topic_id
+
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.describe_topics(TopicCollection(list(topics)))
-    return {topic: str(future.result(30).topic_id) for topic, future in futures.items()}
+    return {topic: kafka_topic_id(future.result(30).topic_id) for topic, future in futures.items()}
 
 
 def stop_sink(lake: LocalLake) -> None:

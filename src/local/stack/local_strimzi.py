@@ -68,6 +68,12 @@ def resolve_secret_refs(
     return {key: substitute(str(value)) for key, value in config.items()}
 
 
+def kafka_topic_id(topic_id: object) -> str:
+    """A topic id from confluent-kafka as Kafka (and so Strimzi) prints it: URL-safe base64 without
+    padding. librdkafka prints standard base64, whose '/' and '+' would break an object key."""
+    return str(topic_id).replace("+", "-").replace("/", "_").rstrip("=")
+
+
 def topic_name_of(topic: dict[str, Any]) -> str:
     """The Kafka topic a KafkaTopic stands for: spec.topicName, else the resource's name (Strimzi's rule)."""
     return str(topic["spec"].get("topicName") or topic["metadata"]["name"])
@@ -207,7 +213,7 @@ class LocalStrimzi(BackgroundThread):
         """Kafka's id of the topic, as Strimzi's topic operator reports it in status.topicId (the
         topic's incarnation: a topic deleted and created again gets a new one)."""
         described = self.admin.describe_topics(TopicCollection([name]))[name].result(timeout=_KAFKA_TIMEOUT)
-        return str(described.topic_id)
+        return kafka_topic_id(described.topic_id)
 
     def _converge_config(self, topic: str, desired: dict[str, str]) -> None:
         """Set what the spec says, remove topic-level overrides it no longer lists (as Strimzi does)."""

@@ -83,3 +83,6 @@ def test_the_sink_names_objects_by_each_topics_incarnation_and_refuses_a_topic_w
     without_cards = {topic: id_ for topic, id_ in IDS.items() if not topic.endswith(".cards")}
     with pytest.raises(MissingTopicIdError, match=r"fraudlake\.ns\.demo\.cards"):
         s3_sink_config(SPEC, "ns", "demo", None, without_cards)
+    # librdkafka's standard base64 ('/' would add a folder to the key) is not Kafka's form.
+    with pytest.raises(MissingTopicIdError, match="URL-safe"):
+        s3_sink_config(SPEC, "ns", "demo", None, {**IDS, next(iter(IDS)): "wXTe5ZEuQ4+1xjK/trU5Aw"})

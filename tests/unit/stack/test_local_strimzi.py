@@ -126,3 +126,14 @@ def test_an_unchanged_object_needs_no_status_write() -> None:
     assert status_changed(first, resource_status(2, first, T1))
     assert status_changed(first, resource_status(1, first, T1, NotReadyError("ConnectorFailed", "trace")))
     assert status_changed(None, first)
+
+
+def test_topic_ids_are_printed_as_kafka_prints_them() -> None:
+    from confluent_kafka import Uuid
+
+    from fraudlake.local.stack.local_strimzi import kafka_topic_id
+
+    # librdkafka prints standard base64 ('+', '/'); Kafka and Strimzi print URL-safe base64.
+    topic_id = Uuid(-0x400FFFFFFFFFFFF, 0xFF)  # bytes fb ff 00 … 01 00 … ff
+    assert str(topic_id) == "+/8AAAAAAAEAAAAAAAAA/w"
+    assert kafka_topic_id(topic_id) == "-_8AAAAAAAEAAAAAAAAA_w"
