@@ -154,6 +154,17 @@ def test_session_settings_persist_and_url_settings_do_not_leak(server: LocalClic
     assert other.command("SELECT getSetting('max_threads')") == default
 
 
+def test_a_failed_querys_rows_do_not_reach_the_sessions_next_result(server: LocalClickHouseServer) -> None:
+    """chDB hands the rows a failed query had written (here the first block, before max_result_rows
+    threw) to the connection's next query; the session's next result must be its own."""
+    session = connect(server.dsn)
+    # Session settings, not URL ones: restoring those would run a statement in between.
+    session.command("SET max_result_rows = 100000, result_overflow_mode = 'throw'")
+    with pytest.raises(DatabaseError, match="TOO_MANY_ROWS_OR_BYTES"):
+        session.query("SELECT number FROM numbers(200000)")
+    assert session.query("SELECT 42 AS answer").result_rows == [(42,)]
+
+
 def test_syntax_error_raises_the_engines_message(server: LocalClickHouseServer, ch: Client) -> None:
     with pytest.raises(DatabaseError) as raised:
         ch.command("SELEC 1")

@@ -20,6 +20,12 @@ def serve(
     password: Annotated[
         str, typer.Option(envvar="FRAUDLAKE_CLICKHOUSE_PASSWORD", help="Its password.", show_default=False)
     ] = "",
+    users_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="ClickHouse users.xml whose `default` user (settings profile, grants) every request runs as."
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every request.")] = False,
 ) -> None:
     """Serve ClickHouse's HTTP interface on one chDB data directory until SIGTERM/SIGINT.
@@ -32,4 +38,4 @@ def serve(
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO, format="%(asctime)s %(levelname)s %(message)s"
     )
-    serve_http(path, host, port, user, password)
+    serve_http(path, host, port, user, password, users_file)

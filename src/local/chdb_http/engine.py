@@ -10,12 +10,19 @@ session's own values restored when a later request no longer passes them. ``INSE
 data is spooled to a file and read with ``FROM INFILE`` (chDB reads no request body); Kafka-engine
 tables are refused with NOT_IMPLEMENTED (chDB's consumer fails and can leave the data directory
 unopenable).
+
+With a users file (ClickHouse's users.xml format) the engine loads ClickHouse's own access control:
+chDB runs every statement as its ``default`` user, so the file's ``default`` user (its settings
+profile, e.g. ``readonly=1`` and query limits, and its ``<grants>``) is who every request is, and
+the engine itself refuses what that user may not do, exactly as a server would.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import shutil
 import tempfile
 import threading
 import time
@@ -24,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from xml.sax.saxutils import escape as xml_escape
 
 from fraudlake.clickhouse.migrations import CHDB_KAFKA_LIMITATION, creates_kafka_table
 from fraudlake.local.chdb_http.protocol import (
@@ -69,7 +77,14 @@ class _Connection:
         try:
             return self.conn.query(sql, fmt, params=dict(bind or {}))
         except Exception as exc:  # chDB raises ChdbError/RuntimeError with the engine's message
+            self._discard_partial_output()
             raise engine_error(str(exc)) from exc
+
+    def _discard_partial_output(self) -> None:
+        """chDB keeps what a failed query had written (e.g. rows before max_result_rows threw) and
+        prepends it to the connection's next result; a throwaway query takes it instead."""
+        with contextlib.suppress(Exception):  # the original error is the one to report
+            self.conn.query("SELECT 1", "TabSeparated")
 
     def use(self, database: str) -> None:
         if database and database != self.database:
@@ -130,20 +145,29 @@ def quote_identifier(name: str) -> str:
 class Engine:
     """The process's one chDB engine on `path`, its HTTP sessions, and the lock that serializes it."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, users_file: Path | None = None) -> None:
         import chdb  # only the server process loads the engine
 
         self.path = path.resolve()
         self.path.mkdir(parents=True, exist_ok=True)
         self._chdb = chdb
-        self._anchor = chdb.connect(str(self.path))  # keeps the engine open between requests
+        self._spool = Path(tempfile.mkdtemp(prefix="fraudlake-clickhouse-inserts-"))
+        # The engine's startup options come with its first connection; later ones share the engine.
+        try:
+            self._anchor = chdb.connect(engine_dsn(self.path, users_file, self._spool))  # keeps it open
+        except BaseException:
+            shutil.rmtree(self._spool, ignore_errors=True)
+            raise
         self._lock = threading.Lock()
         self._sessions: dict[str, _Connection] = {}
-        self._spool = Path(tempfile.mkdtemp(prefix="fraudlake-clickhouse-inserts-"))
-        version, timezone = (
-            self._anchor.query("SELECT version(), timezone()", "TabSeparated").bytes().split(b"\t")
+        version, timezone, readonly = (
+            self._anchor.query("SELECT version(), timezone(), getSetting('readonly')", "TabSeparated")
+            .bytes()
+            .split(b"\t")
         )
         self.version, self.timezone = version.decode(), timezone.decode().strip()
+        # A user whose profile is read-only may not even raise readonly to 2 (a GET request's level).
+        self.user_readonly = readonly.strip() != b"0"
 
     def run(self, sql: bytes, request: RequestParams, readonly: bool) -> EngineResult:
         insert = split_insert(sql)
@@ -183,7 +207,7 @@ class Engine:
         # readonly cannot be reset once set, so it never touches a session's connection.
         if not request.session_id or readonly or "readonly" in request.settings:
             connection = _Connection(self._chdb.connect(str(self.path)), temporary=True)
-            if readonly and "readonly" not in request.settings:
+            if readonly and "readonly" not in request.settings and not self.user_readonly:
                 connection.query("SET readonly = 2")  # a GET request: read-only, settings allowed
             return connection
         session = self._sessions.get(request.session_id)
@@ -228,6 +252,26 @@ class Engine:
         body = result.bytes() or b""
         fmt = output_format(text, request.default_format) if body or produces_result(text) else None
         return EngineResult(body, fmt, summary(result, len(body)))
+
+
+def engine_dsn(path: Path, users_file: Path | None, scratch: Path) -> str:
+    """chDB's connection string for `path`; with `users_file`, a config that loads it as users.xml.
+
+    chDB (clickhouse-local) reads users only through a main config's ``user_directories``, so a
+    one-line config naming the file is written to `scratch`.
+    """
+    if users_file is None:
+        return str(path)
+    users = users_file.resolve()
+    if not users.is_file():
+        raise FileNotFoundError(f"ClickHouse users file {users} does not exist")
+    config = scratch / "config.xml"
+    config.write_text(
+        "<clickhouse><user_directories><users_xml>"
+        f"<path>{xml_escape(str(users))}</path>"
+        "</users_xml></user_directories></clickhouse>\n"
+    )
+    return f"{path}?config-file={config}"
 
 
 def summary(result: Any, result_bytes: int) -> dict[str, str]:

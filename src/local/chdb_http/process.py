@@ -36,8 +36,10 @@ class LocalClickHouseServer:
         user: str = "default",
         password: str = "",
         start_timeout: float = 60.0,
+        users_file: Path | None = None,
     ) -> None:
         self.data_dir, self.log, self.user, self.password = data_dir, log, user, password
+        self.users_file = users_file  # users.xml: the settings profile and grants of every request
         self._pinned_port, self._start_timeout = port, start_timeout
         self.port = 0
         self.pid = 0
@@ -57,6 +59,8 @@ class LocalClickHouseServer:
             sys.executable, "-m", "fraudlake.cli", "clickhouse", "serve",
             f"--path={self.data_dir}", "--host=127.0.0.1", f"--port={self.port}",
         ]  # fmt: skip
+        if self.users_file is not None:
+            argv.append(f"--users-file={self.users_file}")
         # The password goes through the environment, not argv (visible to every user in ps).
         env = {
             **os.environ,

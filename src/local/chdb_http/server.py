@@ -15,7 +15,7 @@ sent once complete (``wait_end_of_query`` semantics, no progress headers), and
 ``client_protocol_version`` is ignored: Native output is written as at protocol 0, which
 clickhouse-connect detects at connect time.
 
-    fraudlake clickhouse serve --path DIR [--host 127.0.0.1] [--port 8123]
+    fraudlake clickhouse serve --path DIR [--host 127.0.0.1] [--port 8123] [--users-file users.xml]
 """
 
 from __future__ import annotations
@@ -163,10 +163,18 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve(
-    path: Path, host: str = "127.0.0.1", port: int = 8123, user: str = "default", password: str = ""
+    path: Path,
+    host: str = "127.0.0.1",
+    port: int = 8123,
+    user: str = "default",
+    password: str = "",
+    users_file: Path | None = None,
 ) -> None:
-    """Open the engine on `path`, serve HTTP on host:port (0 = any free port) until SIGTERM/SIGINT."""
-    engine = Engine(path)
+    """Open the engine on `path`, serve HTTP on host:port (0 = any free port) until SIGTERM/SIGINT.
+
+    `users_file` (users.xml format) gives the engine's user a settings profile and grants.
+    """
+    engine = Engine(path, users_file)
     try:
         server = ClickHouseHTTPServer((host, port), engine, user, password)
     except BaseException:
