@@ -14,18 +14,22 @@ Two independent layers, so that either one alone keeps the data safe:
    as one. What runs is the SQL *regenerated from the checked syntax tree* with every table
    qualified by the pipeline database, so a difference between sqlglot's parser and ClickHouse's
    cannot smuggle anything past the check.
-2. :class:`ReadOnlySqlRunner` executes on its own client whose session has ``readonly=1`` (set after
-   ``max_execution_time``, ``max_result_rows`` and ``max_memory_usage``, because readonly=1 also
-   freezes settings): ClickHouse itself refuses writes, DDL and setting changes even if the parser
-   were bypassed (:meth:`ReadOnlySqlRunner.execute_unchecked` exists to prove exactly that).
+2. :class:`ReadOnlySqlRunner` executes on its own client whose session is read-only and bounded by
+   ``max_execution_time``, ``max_result_rows`` and ``max_memory_usage``: ClickHouse itself refuses
+   writes, DDL and setting changes even if the parser were bypassed
+   (:meth:`ReadOnlySqlRunner.execute_unchecked` exists to prove exactly that). A user whose settings
+   profile already has ``readonly=1`` (production's ``fraudlake_reader``) may change no setting, so
+   its profile carries the limits and the runner sends only what the session allows
+   (:func:`readonly_session_settings`); otherwise the runner sets the limits and then ``readonly=1``.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,6 +42,8 @@ from sqlglot.optimizer.scope import traverse_scope
 from sqlglot.tokens import TokenType
 
 from fraudlake.clickhouse.migrations import SchemaParams, expected_objects, render_statements
+
+log = logging.getLogger(__name__)
 
 DIALECT = "clickhouse"
 DEFAULT_MAX_ROWS = 200
@@ -370,23 +376,58 @@ class SqlResult:
         return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
 
 
-def readonly_session_settings(limits: SqlLimits) -> dict[str, Any]:
-    """Session settings of the read-only client; `readonly` comes last because it freezes the rest."""
+class UnsafeSessionError(RuntimeError):
+    """The ClickHouse user's session cannot be made read-only and bounded: the runner runs nothing on it."""
+
+
+def limit_settings(limits: SqlLimits) -> dict[str, Any]:
+    """The ClickHouse settings that bound one query of the runner."""
     return {
         "max_execution_time": limits.max_execution_seconds,
         "max_result_rows": limits.engine_max_result_rows,
         "result_overflow_mode": "throw",
         "max_memory_usage": limits.max_memory_bytes,
-        "readonly": 1,
     }
 
 
+def readonly_session_settings(limits: SqlLimits, session: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings the runner sends so that its session is read-only and bounded: only those it may change.
+
+    `session` is the user's view of ``system.settings`` (clickhouse-connect's ``server_settings``:
+    name -> value and ``readonly``, 1 when this user may not change it). Under a profile with
+    ``readonly=1`` every setting is frozen unless a constraint makes it ``changeable_in_readonly``,
+    and sending a frozen one fails every query (clickhouse-connect raises "Setting … is readonly");
+    such a profile must bound each limit itself (non-zero), else UnsafeSessionError. A session that
+    is not read-only yet gets ``readonly=1`` last, after the limits it freezes.
+    """
+    wanted = limit_settings(limits)
+    frozen = {name for name in wanted if name in session and session[name].readonly}
+    unbounded = sorted(name for name in frozen if name.startswith("max_") and session[name].value == "0")
+    if unbounded:
+        raise UnsafeSessionError(
+            f"the ClickHouse user may not set {', '.join(unbounded)} and its settings profile leaves "
+            "them unlimited: bound them in the profile (helm/fraudlake-clickhouse profiles.readonly)"
+        )
+    for name in sorted(frozen):
+        if session[name].value != str(wanted[name]):
+            log.info("ClickHouse user's profile fixes %s = %s (the runner's %s is not sent)",
+                     name, session[name].value, wanted[name])  # fmt: skip
+    settings = {name: value for name, value in wanted.items() if name not in frozen}
+    readonly = session.get("readonly")
+    if readonly is None or readonly.value == "0":
+        if readonly is not None and readonly.readonly:
+            raise UnsafeSessionError("the ClickHouse user's session is not read-only and may not be made so")
+        settings["readonly"] = 1
+    return settings
+
+
 class ReadOnlySqlRunner:
-    """Runs guarded SELECTs on a dedicated ClickHouse client in a readonly=1 session.
+    """Runs guarded SELECTs on a dedicated ClickHouse client in a read-only, bounded session.
 
     The client is opened on first use and reused; calls are serialised because one chDB handle
-    must not run two queries at once. Raises SqlRejectedError for refused SQL and clickhouse-connect's
-    DatabaseError for queries ClickHouse fails (time limit, memory, unknown column …).
+    must not run two queries at once. Raises SqlRejectedError for refused SQL, UnsafeSessionError when
+    the user's session cannot be made read-only and bounded, and clickhouse-connect's DatabaseError
+    for queries ClickHouse fails (time limit, memory, unknown column, missing grant …).
     """
 
     def __init__(
@@ -420,7 +461,11 @@ class ReadOnlySqlRunner:
         if self._client is None:
             from fraudlake.clickhouse.client import connect
 
-            self._client = connect(self.dsn, database=self.database, **readonly_session_settings(self.limits))
+            client = connect(self.dsn, database=self.database)
+            # In order: readonly (if sent) is last, because it freezes the settings after it.
+            for name, value in readonly_session_settings(self.limits, client.server_settings).items():
+                client.set_client_setting(name, value)
+            self._client = client
         return self._client
 
 

@@ -95,13 +95,13 @@ def agent_failures() -> Iterator[None]:
 
     from fraudlake.agent.notification import AlertNotFoundError
     from fraudlake.agent.service import AgentUnavailableError
-    from fraudlake.agent.sql_guard import SqlRejectedError
+    from fraudlake.agent.sql_guard import SqlRejectedError, UnsafeSessionError
 
     try:
         yield
     except SqlRejectedError as exc:
         raise SqlRefusedError(f"query refused: {exc}") from None
-    except AgentUnavailableError as exc:
+    except (AgentUnavailableError, UnsafeSessionError) as exc:  # the deployment's fault, not the query's
         raise AgentNotConfiguredError(str(exc)) from None
     except AlertNotFoundError as exc:
         raise NotFoundError(str(exc)) from None
