@@ -5,12 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from fraudlake.ui import prometheus
 from fraudlake.ui.client import client_from_env
 
 # Tests assign a function returning a fake with the same methods as `FraudlakeClient`.
 client_factory: Callable[[], Any] = client_from_env
+# The Live tab's metrics source (None: no Prometheus configured); tests assign a fake too.
+prometheus_factory: Callable[[], Any] = prometheus.client_from_env
 
 
 def get_client() -> Any:
     """The API client for this script run (a `FraudlakeClient` outside tests)."""
     return client_factory()
+
+
+def get_prometheus() -> Any:
+    """The Prometheus client for the Live tab's charts (a `PrometheusClient`), or None when unset."""
+    return prometheus_factory()

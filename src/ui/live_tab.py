@@ -1,7 +1,9 @@
-"""Live tab: recent alerts (auto-refresh), fraud rate over time, top merchants and MCCs, SQL playground.
+"""Live tab: recent alerts (auto-refresh), fraud rate over time, top merchants and MCCs, SQL playground;
+throughput, consumer lag and alert rate from Prometheus.
 
-Everything goes through the API's guarded read-only SQL endpoint; when this API does not offer it,
-the tab says so (from the 404) instead of showing anything made up.
+The data goes through the API's guarded read-only SQL endpoint; when this API does not offer it, the
+tab says so (from the 404) instead of showing anything made up. The metrics charts read Prometheus'
+HTTP API (FRAUDLAKE_PROMETHEUS_URL); unset or unreachable, they say that instead.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import streamlit as st
 from fraudlake.api.models import SqlResponse
 from fraudlake.ui import deps
 from fraudlake.ui.client import ClientError, EndpointMissingError
+from fraudlake.ui.prometheus import LIVE_CHARTS, PROMETHEUS_URL_ENV, PrometheusError
 from fraudlake.ui.theme import PRIMARY, RAISES_COLOR, call_api, show_error
 
 REFRESH_SECONDS = 15
+METRICS_MINUTES = 15
 # Periods are relative to the latest transaction loaded, so replayed history shows too.
 RECENT_ALERTS_SQL = """SELECT alert_id, event_ts, card_id, merchant_id, round(score, 3) AS score,
        severity, status, message
@@ -41,12 +45,15 @@ def frame(table: SqlResponse) -> pd.DataFrame:
 
 
 def render() -> None:
-    if not _sql_endpoint_available():
-        return
+    sql = _sql_endpoint_available()
     auto = st.toggle(f"Auto-refresh every {REFRESH_SECONDS} s", value=True, key="live_auto_refresh")
-    _live_panels(run_every=REFRESH_SECONDS if auto else None)
-    st.divider()
-    _playground()
+    run_every = REFRESH_SECONDS if auto else None
+    if sql:
+        _live_panels(run_every)
+    _metrics_panels(run_every)
+    if sql:
+        st.divider()
+        _playground()
 
 
 def _sql_endpoint_available() -> bool:
@@ -103,6 +110,51 @@ def _live_panels(run_every: int | None) -> None:
                     st.altair_chart(top_chart(frame(top), "mcc"), width="stretch")
 
     panels()
+
+
+def _metrics_panels(run_every: int | None) -> None:
+    @st.fragment(run_every=run_every)
+    def panels() -> None:
+        st.markdown(f"#### Throughput, lag and alert rate · Prometheus, last {METRICS_MINUTES} min")
+        source = deps.get_prometheus()
+        if source is None:
+            st.info(
+                f"No Prometheus is configured: set {PROMETHEUS_URL_ENV} to its address "
+                "(the local demo sets it to the stack's Prometheus).",
+                icon=":material/monitoring:",
+            )
+            return
+        try:
+            frames = [source.chart_frame(chart, METRICS_MINUTES) for chart in LIVE_CHARTS]
+        except PrometheusError as exc:
+            st.warning(str(exc), icon=":material/cloud_off:")
+            return
+        for column, chart, data in zip(
+            st.columns(len(LIVE_CHARTS), gap="large"), LIVE_CHARTS, frames, strict=True
+        ):
+            with column:
+                st.markdown(f"**{chart.title}** ({chart.unit})")
+                if data.empty:
+                    st.caption("No samples in this window yet: nothing running has reported it.")
+                else:
+                    st.altair_chart(metric_chart(data, chart.unit), width="stretch")
+
+    panels()
+
+
+def metric_chart(data: pd.DataFrame, unit: str) -> alt.Chart:
+    """Lines over time, one per series (time, value, series)."""
+    return (
+        alt.Chart(data)
+        .mark_line(interpolate="monotone")
+        .encode(
+            x=alt.X("time:T", title=None),
+            y=alt.Y("value:Q", title=unit),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
+            tooltip=["series:N", "time:T", alt.Tooltip("value:Q", format=",.2f")],
+        )
+        .properties(height=200)
+    )
 
 
 def fraud_rate_chart(data: pd.DataFrame) -> alt.Chart:

@@ -21,6 +21,7 @@ from fraudlake.local.stack.process import free_port
 from fraudlake.local.stack.service import ScrapeJob, ServiceRecord, StackContext
 from fraudlake.local.stack.services.prometheus import publish_targets, withdraw_targets
 from fraudlake.ml.registry import LocalStore, MemoryStore, ModelRegistry
+from fraudlake.ui.prometheus import LIVE_CHARTS, PrometheusClient
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "unit" / "stream"))
 from stream_kit import ScorerProcess, create_topic, produce, topics_of, transaction_message, unique_pipeline
@@ -162,24 +163,36 @@ def test_api_and_stream_scorer_are_scraped_and_their_counters_move(
                 f"not every target is up:\n{describe(prometheus)}\nscorer:\n{scorer.log_text()[-2000:]}"
             )
 
-        # The API: scores counted by decision move by exactly what was scored.
+        # Each counter moves by what was sent. Sent in two rounds: a labelled counter's series starts
+        # with its first sample, so rate() (the Live tab's throughput) only sees what comes after it.
         scores = f'sum(fraudlake_api_scores_total{{job="{API_JOB}"}})'
-        before = scalar(prometheus, scores) or 0.0
-        txns = frame_records(trained[1], 0, 25)
+        txns = frame_records(trained[1], 0, 30)
         with httpx.Client(base_url=scoring_api, headers={"X-API-Key": API_KEY}, timeout=10) as client:
-            for txn in txns:
-                client.post("/v1/score", json=txn).raise_for_status()
-        eventually(lambda: (scalar(prometheus, scores) or 0.0) >= before + len(txns), f"{scores} to move", 30)
+            for batch in (txns[:5], txns[5:]):
+                target = (scalar(prometheus, scores) or 0.0) + len(batch)
+                for txn in batch:
+                    client.post("/v1/score", json=txn).raise_for_status()
+                eventually(lambda t=target: (scalar(prometheus, scores) or 0.0) >= t, scores, 30)
         requests = f'sum(fraudlake_api_request_duration_seconds_count{{job="{API_JOB}", route="/v1/score"}})'
         assert (scalar(prometheus, requests) or 0.0) >= len(txns)
 
         # The stream scorer: decisions of the transactions produced to its topic.
         decisions = f'sum(fraudlake_scorer_decisions_total{{job="{SCORER_JOB}"}})'
         produced = frame_records(trained[1], 100, 160)
-        produce(bootstrap, topics_of(pipeline)["transactions"], map(transaction_message, produced))
-        eventually(
-            lambda: (scalar(prometheus, decisions) or 0.0) >= len(produced), f"{decisions} to move", 120
-        )
+        for batch in (produced[:10], produced[10:]):
+            target = (scalar(prometheus, decisions) or 0.0) + len(batch)
+            produce(bootstrap, topics_of(pipeline)["transactions"], map(transaction_message, batch))
+            eventually(lambda t=target: (scalar(prometheus, decisions) or 0.0) >= t, decisions, 120)
+
+        # The UI's Live tab reads the same through the range API: both throughput lines have moved.
+        throughput = next(chart for chart in LIVE_CHARTS if chart.title == "Throughput")
+        source = PrometheusClient(prometheus.endpoints["url"])
+
+        def both_lines_moved() -> bool:
+            data = source.chart_frame(throughput, minutes=5)
+            return set(data.loc[data["value"] > 0, "series"]) == {s.label for s in throughput.series}
+
+        eventually(both_lines_moved, "the Live tab's throughput lines to move", 60)
     finally:
         withdraw_targets(stack.stack_dir, "it-scorer")
         scorer.stop()
