@@ -16,6 +16,7 @@ from fraudlake.api.middleware import RequestContextMiddleware
 from fraudlake.api.routers import agent, alerts, health, model, model_report, pipelines, score
 from fraudlake.api.runtime import Services
 from fraudlake.api.settings import ApiSettings, load_settings
+from fraudlake.common import tracing
 from fraudlake.ml.registry import ModelRegistry
 
 # Routers without auth (probes, scrapers) and routers behind the API key. Add new resources here.
@@ -55,7 +56,17 @@ def create_app(settings: ApiSettings | None = None, registry: ModelRegistry | No
             router, dependencies=[Depends(require_api_key)], responses=error_responses(UnauthorizedError)
         )
     complete_openapi(app)
+    _trace_requests(app, settings)
     return app
+
+
+def _trace_requests(app: FastAPI, settings: ApiSettings) -> None:
+    """Spans for requests when tracing is configured (probes and scrapes are left out: noise)."""
+    if tracing.configure_tracing("fraudlake-api", settings.otlp_endpoint) is None:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
 
 
 _app: FastAPI | None = None

@@ -101,6 +101,9 @@ class ApiSettings(ModelStoreSettings, AgentSettings):
     rate_limit_notification_per_minute: float = Field(20.0, gt=0, allow_inf_nan=False)
     rate_limit_notification_burst: int = Field(5, ge=1)
     log_level: str = "INFO"
+    # OpenTelemetry collector (OTLP/HTTP, e.g. http://otel-collector:4318): requests, ClickHouse calls and
+    # alert produces become spans. Unset: tracing off.
+    otlp_endpoint: str | None = Field(None, pattern=r"^https?://[^\s/]+")
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -16,7 +16,10 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from fraudlake.api.metrics import ApiMetrics
+from fraudlake.common import tracing
 from fraudlake.common.background import BackgroundThread
 from fraudlake.scoring.core import Scored
 
@@ -167,8 +170,11 @@ def kafka_alerts_writer(bootstrap: str, topic: str) -> tuple[Callable[[list[tupl
     )
 
     def write(messages: list[tuple[str, bytes]]) -> None:
-        for key, value in messages:
-            producer.produce(topic, key=key.encode(), value=value)
+        # Runs on the sink's thread, after the response: one span per batch, its context in the headers.
+        with tracing.tracer().start_as_current_span("produce alerts", kind=SpanKind.PRODUCER):
+            headers = tracing.inject_headers() if tracing.tracing_enabled() else None
+            for key, value in messages:
+                producer.produce(topic, key=key.encode(), value=value, headers=headers)
         producer.poll(0)
         producer.flush(10)
 

@@ -14,13 +14,22 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
+from fraudlake.common import tracing
+
 
 class InvalidDsnError(ValueError):
     """The DSN is neither chdb:///path nor http(s)://host[:port][/database]."""
 
 
 def connect(dsn: str, database: str | None = None, **settings: Any) -> Client:
-    """Open a clickhouse-connect client for `dsn`; `settings` become per-query ClickHouse settings."""
+    """Open a clickhouse-connect client for `dsn`; `settings` become per-query ClickHouse settings.
+
+    When the process traces (fraudlake.common.tracing), every query, command and insert is a span."""
+    client = _open(dsn, database, settings)
+    return tracing.trace_clickhouse(client) if tracing.tracing_enabled() else client
+
+
+def _open(dsn: str, database: str | None, settings: dict[str, Any]) -> Client:
     parts = urlsplit(dsn)
     if parts.scheme == "chdb":
         if not parts.path or parts.path == "/":

@@ -21,6 +21,7 @@ METRICS_PORT = "FRAUDLAKE_SCORER_METRICS_PORT"
 STATE_DIR = "FRAUDLAKE_SCORER_STATE_DIR"
 CLICKHOUSE_DSN = "FRAUDLAKE_CLICKHOUSE_DSN"  # from the pipeline's spec.clickhouse.endpointSecret
 CLICKHOUSE_DATABASE = "FRAUDLAKE_CLICKHOUSE_DATABASE"
+OTLP_ENDPOINT = "FRAUDLAKE_OTLP_ENDPOINT"  # traces to this OTLP/HTTP collector; unset: tracing off
 GROUP = "FRAUDLAKE_SCORER_GROUP"  # read by the CLI only: the operator keeps the default group
 
 # What the operator's Deployment may set; the thresholds and the S3 endpoint only when they are given.

@@ -139,8 +139,16 @@ def produce(
     progress: Annotated[
         bool | None, typer.Option(help="Progress bar (default: when stderr is a terminal).")
     ] = None,
+    otlp_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FRAUDLAKE_OTLP_ENDPOINT",
+            help="Trace produced chunks to this OTLP/HTTP collector (context in the records' headers).",
+        ),
+    ] = None,
 ) -> None:
     """Send users, cards and transactions to the pipeline's Kafka topics (idempotent, acks=all)."""
+    from fraudlake.common import tracing
     from fraudlake.common.card_token import load_token_key
     from fraudlake.pipeline.naming import topic_name
     from fraudlake.producer.encoders import VALUE_FORMATS
@@ -157,6 +165,7 @@ def produce(
     if value_format == "avro" and not schema_registry:
         raise _fail("--format avro needs --schema-registry URL")
     try:
+        tracing.configure_tracing("fraudlake-producer", otlp_endpoint)
         topics = {
             s.strip(): topic_name(namespace, pipeline, s.strip()) for s in streams.split(",") if s.strip()
         }
@@ -197,6 +206,8 @@ def produce(
             result = run.run()
     except (ProducerError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc), code=1 if isinstance(exc, ProducerError) else 2) from None
+    finally:
+        tracing.shutdown_tracing()
     print_summary(console, result, topics, state, source.csv_report)
     raise typer.Exit(code=result.exit_code)
 

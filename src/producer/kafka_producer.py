@@ -18,7 +18,9 @@ import numpy as np
 import pyarrow as pa
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
+from opentelemetry.trace import SpanKind
 
+from fraudlake.common import tracing
 from fraudlake.producer.delivery import DeliveryTracker
 from fraudlake.producer.encoders import ValueEncoder
 from fraudlake.producer.pacing import EventTimePacer, TokenBucket
@@ -148,7 +150,10 @@ class TopicWriter:
             ack = self.tracker.open_chunk(first_seq + start, first_seq + end)
             progress = self.tracker.progress
             progress.started_at = progress.started_at or time.monotonic()
-            self._produce_range(values, keys, start, end, ack)
+            with tracing.tracer().start_as_current_span(
+                "produce chunk", kind=SpanKind.PRODUCER, attributes={"fraudlake.records": end - start}
+            ):
+                self._produce_range(values, keys, start, end, ack)
             self.producer.poll(0)
             progress.produced += end - start
             progress.bytes += sum(map(len, values[start:end]))  # characters = bytes for this ASCII data
@@ -162,10 +167,12 @@ class TopicWriter:
         self, values: list[str] | list[bytes], keys: list[str], start: int, end: int, ack: Any
     ) -> None:
         produce, topic = self.producer.produce, self.topic
+        # The chunk span's context, so the scorer's batch span can link back (None: tracing off).
+        headers = tracing.inject_headers() if tracing.tracing_enabled() else None
         for i in range(start, end):
             while True:
                 try:
-                    produce(topic, values[i], keys[i], on_delivery=ack)
+                    produce(topic, values[i], keys[i], on_delivery=ack, headers=headers)
                     break
                 except BufferError:  # local queue full: let librdkafka drain it
                     self.producer.poll(0.05)

@@ -125,6 +125,7 @@ class ScorerConfig:
     model_wait_seconds: float = 120.0
     clickhouse_dsn: str | None = None
     clickhouse_database: str | None = None
+    otlp_endpoint: str | None = None
 
 
 def _threshold(value: float | None) -> float | None:
@@ -203,6 +204,11 @@ def run(
     clickhouse_database: str | None = typer.Option(
         None, envvar=env.CLICKHOUSE_DATABASE, help="The pipeline database (spec.clickhouse.database)."
     ),
+    otlp_endpoint: str | None = typer.Option(
+        None,
+        envvar=env.OTLP_ENDPOINT,
+        help="Send traces to this OpenTelemetry collector (OTLP/HTTP, http://host:4318); unset: no tracing.",
+    ),
 ) -> None:
     """Consume the pipeline's transactions topic in a consumer group and publish one decision per
     transaction to its decisions topic (exactly once), alerts to its alerts topic and unreadable
@@ -219,6 +225,8 @@ def run(
         raise typer.BadParameter(f"expected NAMESPACE/NAME: {exc}", param_hint="--pipeline") from exc
     if clickhouse_dsn and not clickhouse_database:
         raise typer.BadParameter("needed with --clickhouse-dsn", param_hint="--clickhouse-database")
+    if otlp_endpoint and not otlp_endpoint.startswith(("http://", "https://")):
+        raise typer.BadParameter("expected an http(s) URL", param_hint="--otlp-endpoint")
     try:
         parsed_rules = parse_rules(rules)
     except (ValueError, TypeError) as exc:
@@ -242,18 +250,21 @@ def run(
             model_wait_seconds=model_wait_seconds,
             clickhouse_dsn=clickhouse_dsn,
             clickhouse_database=clickhouse_database,
+            otlp_endpoint=otlp_endpoint,
         )
     )
 
 
 def serve(config: ScorerConfig) -> None:
     """Run the scorer until SIGTERM."""
+    from fraudlake.common import tracing
     from fraudlake.scoring.bundle import ModelWatcher
     from fraudlake.stream.engine import CardScorer, build_application
     from fraudlake.stream.loader import ClickHouseLoader, clickhouse_insert
     from fraudlake.stream.metrics import ScorerMetrics
 
     _json_logs()
+    tracing.configure_tracing("fraudlake-scorer", config.otlp_endpoint)
     pipeline = config.pipeline
     topics = pipeline_topics(pipeline)
     registry, source = model_registry(config.model_uri, config.s3_endpoint)
@@ -305,6 +316,7 @@ def serve(config: ScorerConfig) -> None:
         watcher.stop()
         if loader is not None:
             loader.stop()
+        tracing.shutdown_tracing()
 
 
 def _show_model(metrics: ScorerMetrics):

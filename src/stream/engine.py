@@ -17,6 +17,10 @@ the decisions, alerts, dead letters, the state's changelog records and the consu
 killed mid-checkpoint leaves an aborted transaction: read_committed readers never see its records, and
 the next owner of the partitions re-reads from the last committed offsets with the state as of then.
 
+Tracing (when configured, fraudlake.common.tracing): one span per batch, linked to the producer span
+of each transaction that carried a trace context, and the decisions and alerts carry the batch span's
+context on to their consumers.
+
 State: the online features live in the scoring core's in-memory `ServingState` (the API's code). What
 must survive a failover (the card's transactions within the longest rule window) is also kept in Quix
 state, per message key (the card: the topic is keyed by card_id), in RocksDB with a changelog topic.
@@ -43,6 +47,7 @@ from quixstreams.state import State
 from quixstreams.state.rocksdb import RocksDBOptions
 
 from fraudlake.api.sinks import alert_messages
+from fraudlake.common import tracing
 from fraudlake.ml.features import EVENT_MS, MINUTE_MS
 from fraudlake.pipeline.spec import Rule
 from fraudlake.scoring.bundle import ModelBundle, ReasonPolicy
@@ -72,6 +77,7 @@ class Pending:
     replay: list[dict[str, Any]]  # the card's earlier history, when this process had not seen the card
     partition: int
     offset: int
+    trace_headers: Any = None  # the input's headers when tracing is on (its producer's trace context)
 
 
 @dataclass(frozen=True)
@@ -116,7 +122,7 @@ class CardScorer:
         )
 
     def prepare(
-        self, value: bytes | None, key: Any, timestamp: int, _headers: Any, store: State
+        self, value: bytes | None, key: Any, timestamp: int, headers: Any, store: State
     ) -> Pending | DeadLetter:
         """The per-message step: the transaction for the batch, or its dead-letter record."""
         ctx = message_context()
@@ -134,7 +140,8 @@ class CardScorer:
             self._warm_cards.add(txn.card_id)
             replay = history
         self._remember(store, history, record)
-        return Pending(record, timestamp, replay, ctx.partition, ctx.offset)
+        traced = headers if headers and tracing.tracing_enabled() else None
+        return Pending(record, timestamp, replay, ctx.partition, ctx.offset, traced)
 
     def decide(self, batch: Sequence[Pending]) -> Outgoing:
         """Score a batch in arrival order (a card's transactions are in one partition, in order)."""
@@ -207,11 +214,18 @@ class DecisionSink(BaseSink):
             self._producer.produce(
                 self._topics.deadletter, value=json.dumps(dead.record).encode(), key=dead.key
             )
-        out = self._scorer.decide([item for item in batch if isinstance(item, Pending)])
-        for key, value in out.decisions:
-            self._producer.produce(self._topics.decisions, value=value, key=key)
-        for key, value in out.alerts:
-            self._producer.produce(self._topics.alerts, value=value, key=key)
+        pending = [item for item in batch if isinstance(item, Pending)]
+        with tracing.tracer().start_as_current_span(
+            "score batch",
+            links=tracing.links_from(p.trace_headers for p in pending if p.trace_headers),
+            attributes={"fraudlake.batch_size": len(pending)},
+        ):
+            out = self._scorer.decide(pending)
+            headers = tracing.inject_headers() if tracing.tracing_enabled() else None
+            for key, value in out.decisions:
+                self._producer.produce(self._topics.decisions, value=value, key=key, headers=headers)
+            for key, value in out.alerts:
+                self._producer.produce(self._topics.alerts, value=value, key=key, headers=headers)
         self._lag({item.partition: item.offset for item in batch})  # the last offset per partition
 
     def on_paused(self) -> None:

@@ -13,12 +13,6 @@ from fraudlake.local.stack.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
-PENDING = pytest.mark.xfail(
-    strict=True,
-    reason="pyproject.toml is the lead engineer's: the extra lacks the package (remove this mark once added)",
-)
-
-
 def provided(extra: str) -> set[str]:
     """Distribution names an extra requires, with the extras of those requirements (`apache-airflow[statsd]`
     provides `statsd` through Airflow's own extra)."""
@@ -37,14 +31,9 @@ def provided(extra: str) -> set[str]:
 @pytest.mark.parametrize(
     ("extra", "package", "importer"),
     [
-        pytest.param("operator", "prometheus-client", "operator/metrics.py", marks=PENDING),
-        pytest.param("ui", "prometheus-client", "src/ui/metrics.py", marks=PENDING),
-        pytest.param(
-            "airflow",
-            "statsd",
-            "Airflow's StatsD logger (helm/values/airflow.yaml statsd.enabled)",
-            marks=PENDING,
-        ),
+        ("operator", "prometheus-client", "operator/metrics.py"),
+        ("ui", "prometheus-client", "src/ui/metrics.py"),
+        ("airflow", "statsd", "Airflow's StatsD logger (helm/values/airflow.yaml statsd.enabled)"),
         ("scorer", "prometheus-client", "src/stream/metrics.py"),
         ("api", "prometheus-client", "src/api/metrics.py"),
     ],

@@ -26,7 +26,9 @@ class QueueingProducer:
         self.queued: list[Callable[[Any, Any], None]] = []
         self.delivered = 0
 
-    def produce(self, topic: str, value: Any, key: str, on_delivery: Callable[[Any, Any], None]) -> None:
+    def produce(
+        self, topic: str, value: Any, key: str, on_delivery: Callable[[Any, Any], None], headers: Any = None
+    ) -> None:
         self.queued.append(on_delivery)
 
     def poll(self, timeout: float = 0) -> int:

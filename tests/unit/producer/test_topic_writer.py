@@ -27,7 +27,9 @@ class FakeProducer:
         self._waiting: list[tuple[Callable[[Any, Any], None], str]] = []
         self.fail_keys = fail_keys
 
-    def produce(self, topic: str, value: str, key: str, on_delivery: Callable[[Any, Any], None]) -> None:
+    def produce(
+        self, topic: str, value: str, key: str, on_delivery: Callable[[Any, Any], None], headers: Any = None
+    ) -> None:
         self.sent.append((time.monotonic(), key, value))
         self._waiting.append((on_delivery, key))
 

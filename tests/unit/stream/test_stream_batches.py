@@ -35,7 +35,8 @@ class Producer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, str | None, dict[str, Any]]] = []
 
-    def produce(self, topic: str, value: bytes, key: str | None = None) -> None:
+    def produce(self, topic: str, value: bytes, key: str | None = None, headers: Any = None) -> None:
+        assert headers is None, "no trace context while the process does not trace"
         self.sent.append((topic, key, json.loads(value)))
 
 
