@@ -192,8 +192,8 @@ def test_the_pipeline_is_ready_for_kubectl_wait(demo_run: tuple[Path, dict[str, 
 
 
 def test_prometheus_scraped_every_component_of_the_demo(demo_run: tuple[Path, dict[str, Any]]) -> None:
-    """The stack's services are up targets now; the API and the stream scorer were while the demo ran
-    (their targets are withdrawn when it stops them, their series stay in Prometheus' storage)."""
+    """The stack's services are up targets now; the operator, the API and the stream scorer were while the
+    demo ran (their targets are withdrawn when it stops them, their series stay in Prometheus' storage)."""
     stack_dir, summary = demo_run
     url = json.loads((stack_dir / "state.json").read_text())["services"]["prometheus"]["endpoints"]["url"]
     assert summary["urls"]["Prometheus"].startswith(f"{url}/api/v1/targets")
@@ -212,6 +212,7 @@ def test_prometheus_scraped_every_component_of_the_demo(demo_run: tuple[Path, di
         result = api("query", query=f"sum(last_over_time({promql}[1h]))")["result"]
         return float(result[0]["value"][1]) if result else 0.0
 
+    assert last('fraudlake_operator_reconciles_total{job="fraudlake-operator"}') > 0
     assert last('fraudlake_api_scores_total{job="fraudlake-api"}') >= LIVE
     # The scorer stops seconds after its last decision: its last scrape may precede the last few.
     assert last('fraudlake_scorer_decisions_total{job="fraudlake-scorer"}') > 0

@@ -23,13 +23,17 @@ from kubernetes.client.exceptions import ApiException
 
 from fraudlake.local.stack.local_strimzi import LocalStrimzi
 from fraudlake.local.stack.paths import REPO_ROOT
-from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.local.stack.process import free_port
+from fraudlake.local.stack.service import ScrapeJob, ServiceRecord
+from fraudlake.local.stack.services.prometheus import publish_targets, withdraw_targets
 from fraudlake.operator import conditions
 from fraudlake.operator.crd_schema import packaged_crd_yaml
 from fraudlake.pipeline import naming
 from fraudlake.pipeline.status import CONNECTORS_READY, PARTS, READY, TOPICS_READY
 
 LOCAL_PIPELINE = REPO_ROOT / "operator" / "examples" / "pipeline-local.yaml"
+OPERATOR_JOB = "fraudlake-operator"  # the operator's job in the stack's Prometheus
+OPERATOR_METRICS_PORT_ENV = "FRAUDLAKE_OPERATOR_METRICS_PORT"
 
 
 def local_manifests(records: dict[str, ServiceRecord], pipeline_file: Path = LOCAL_PIPELINE) -> list[dict]:
@@ -57,7 +61,8 @@ def pipeline_of(docs: list[dict]) -> dict[str, Any]:
 class ControlPlane:
     """Operator + local Strimzi threads against the stack's API server; a context manager."""
 
-    def __init__(self, records: dict[str, ServiceRecord]) -> None:
+    def __init__(self, records: dict[str, ServiceRecord], stack_dir: Path | None = None) -> None:
+        self.stack_dir = stack_dir  # set: the operator's /metrics is published to the stack's Prometheus
         kubeconfig = records["kube"].endpoints["kubeconfig"]
         os.environ["KUBECONFIG"] = kubeconfig  # kopf's login and the operator's client read it
         self.api = config.new_client_from_config(config_file=kubeconfig)
@@ -72,16 +77,28 @@ class ControlPlane:
     def __enter__(self) -> ControlPlane:
         self.install_crd()
         self.strimzi.__enter__()
+        # The operator's /metrics on a free port, not its in-cluster default (9090, Prometheus' own).
+        os.environ.setdefault(OPERATOR_METRICS_PORT_ENV, str(free_port()))
         self._thread.start()
         try:
             if not self._ready.wait(60):
                 raise RuntimeError(f"the operator did not start within 60s ({self._error or 'no error'})")
+            self._publish_metrics()
         except BaseException:
             self.__exit__()  # `with` calls __exit__ only after __enter__ returned
             raise
         return self
 
+    def _publish_metrics(self) -> None:
+        from fraudlake.operator.handlers import SETTINGS  # loaded by now: the operator thread imported it
+
+        if self.stack_dir is not None and SETTINGS.metrics_port:
+            job = ScrapeJob(OPERATOR_JOB, (f"127.0.0.1:{SETTINGS.metrics_port}",))
+            publish_targets(self.stack_dir, "operator", [job])
+
     def __exit__(self, *_: object) -> None:
+        if self.stack_dir is not None:
+            withdraw_targets(self.stack_dir, "operator")
         self._stop.set()
         self._thread.join(timeout=30)
         self.strimzi.__exit__()
@@ -125,10 +142,11 @@ class ControlPlane:
         for doc in sorted(docs, key=lambda d: d["kind"] != "Namespace"):
             meta = doc["metadata"]
             if doc["kind"] == "Namespace":
-                namespace = client.V1Namespace.model_validate(doc)
-                _ignore_conflict(lambda body=namespace: core.create_namespace(body))
+                # Plain dicts as bodies: the client sends them as they are, in every client version
+                # (the models' model_validate exists from kubernetes 37 only; the lock has 36).
+                _ignore_conflict(lambda body=doc: core.create_namespace(body))
             elif doc["kind"] == "Secret":
-                ns, secret = meta["namespace"], client.V1Secret.model_validate(doc)
+                ns, secret = meta["namespace"], doc
                 owner = client.V1Namespace(metadata=client.V1ObjectMeta(name=ns))
                 _ignore_conflict(lambda body=owner: core.create_namespace(body))
                 try:

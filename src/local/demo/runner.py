@@ -103,7 +103,7 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
     # The operator lives from stage 2 to the end; starting it is part of stage 2 (it may fail too).
     with contextlib.ExitStack() as control_plane:
         with timer.stage("2. pipeline", "FraudPipeline operator", demo_log):
-            control = control_plane.enter_context(ControlPlane(records))
+            control = control_plane.enter_context(ControlPlane(records, ctx.stack_dir))
             harness.create_bucket(lake.store())
             control.apply(docs)
             ready = control.wait_ready(namespace, name, options.ready_timeout)
