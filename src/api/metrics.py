@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from fraudlake.scoring.models import Decision
 
 # Scoring is sub-millisecond to a few ms; the HTTP overhead is similar: buckets resolve that range.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -32,6 +34,10 @@ class ApiMetrics:
             ["decision"],
             registry=self.registry,
         )
+        # Every decision's series exists from the start, at 0: a series born at its first increment starts
+        # at that value, and rate()/increase() would miss the first burst of scores.
+        for decision in get_args(Decision):
+            self._child(self.scores, decision)
         self.rules_fired = Counter(
             "fraudlake_api_rules_fired_total",
             "Window rules that fired, by rule.",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from fraudlake.scoring.models import Decision
 
 # Produce → decided: a few ms when keeping up, up to the commit interval when reading a backlog.
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -17,6 +21,9 @@ class ScorerMetrics:
             ["decision"],
             registry=self.registry,
         )
+        # Each decision's series from the start, at 0: rate() then sees the first decisions too.
+        for decision in get_args(Decision):
+            self.decisions.labels(decision)
         self.alerts = Counter("fraudlake_scorer_alerts_total", "Alerts raised.", registry=self.registry)
         self.dead_letters = Counter(
             "fraudlake_scorer_dead_letters_total",

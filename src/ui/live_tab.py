@@ -148,7 +148,7 @@ def metric_chart(data: pd.DataFrame, unit: str) -> alt.Chart:
         alt.Chart(data)
         .mark_line(interpolate="monotone")
         .encode(
-            x=alt.X("time:T", title=None),
+            x=alt.X("time:T", title=None, axis=alt.Axis(format="%H:%M")),
             y=alt.Y("value:Q", title=unit),
             color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")),
             tooltip=["series:N", "time:T", alt.Tooltip("value:Q", format=",.2f")],

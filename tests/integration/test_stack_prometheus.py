@@ -163,8 +163,7 @@ def test_api_and_stream_scorer_are_scraped_and_their_counters_move(
                 f"not every target is up:\n{describe(prometheus)}\nscorer:\n{scorer.log_text()[-2000:]}"
             )
 
-        # Each counter moves by what was sent. Sent in two rounds: a labelled counter's series starts
-        # with its first sample, so rate() (the Live tab's throughput) only sees what comes after it.
+        # Each counter moves by what was sent, round after round (each is waited for in Prometheus).
         scores = f'sum(fraudlake_api_scores_total{{job="{API_JOB}"}})'
         txns = frame_records(trained[1], 0, 30)
         with httpx.Client(base_url=scoring_api, headers={"X-API-Key": API_KEY}, timeout=10) as client:
