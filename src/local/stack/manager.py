@@ -92,7 +92,10 @@ def _announce(ctx: StackContext, records: dict[str, ServiceRecord], changed: str
     services = registry()
     for name in list(records):
         if name != changed and name in services:
-            services[name].stack_changed(ctx, records)
+            try:
+                services[name].stack_changed(ctx, records)
+            except Exception as exc:  # a hook must not keep the stack from starting
+                ctx.console.print(f"[yellow]warning:[/] {name} did not follow the stack's change: {exc}")
 
 
 def status_table(ctx: StackContext) -> tuple[Table, bool]:

@@ -163,3 +163,33 @@ def test_prometheus_build_is_a_pinned_go_install_of_both_binaries_without_ui_ass
     assert argv[argv.index("-tags") + 1] == "netgo"
     assert "builtinassets" not in " ".join(argv)
     assert "-X github.com/prometheus/common/version.Version=3.16.0" in build.ldflags
+
+
+def test_stack_changes_reach_every_other_running_service_and_a_failing_hook_only_warns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from fraudlake.local.stack import manager
+
+    told: list[str] = []
+
+    class Follower(prom.PrometheusService):
+        def __init__(self, name: str, fail: bool = False) -> None:
+            self.label, self.fail = name, fail
+
+        def stack_changed(self, ctx: StackContext, records: dict[str, ServiceRecord]) -> None:
+            told.append(self.label)
+            if self.fail:
+                raise OSError("disk full")
+
+    services = {"a": Follower("a"), "b": Follower("b", fail=True), "c": Follower("c")}
+    monkeypatch.setattr(manager, "registry", lambda: services)
+    out = StringIO()
+    ctx = StackContext(tmp_path, Console(file=out, width=200))
+    records = {name: ServiceRecord(name) for name in services}
+    manager._announce(ctx, records, changed="c")
+    assert told == ["a", "b"]  # not the service that just started
+    assert "b did not follow the stack's change: disk full" in out.getvalue()
