@@ -63,7 +63,12 @@ class PrometheusClient:
     def range(self, promql: str, minutes: int = 15, step_seconds: int = 5) -> pd.DataFrame:
         """`promql` over the last `minutes`, as rows (time, value); empty when it has no series yet."""
         end = time.time()
-        params = {"query": promql, "start": end - minutes * 60, "end": end, "step": step_seconds}
+        params: dict[str, str | float] = {
+            "query": promql,
+            "start": end - minutes * 60,
+            "end": end,
+            "step": step_seconds,
+        }
         try:
             with httpx.Client(timeout=self.timeout, transport=self.transport) as client:
                 response = client.get(f"{self.url.rstrip('/')}/api/v1/query_range", params=params)
