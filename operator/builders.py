@@ -150,12 +150,15 @@ def sink_error_config(pipeline: Pipeline) -> dict[str, str]:
     }
 
 
-def connector_manifest(pipeline: Pipeline, topic_ids: Mapping[str, str]) -> dict[str, Any]:
+def connector_manifest(
+    pipeline: Pipeline, topic_ids: Mapping[str, str], stopped: bool = False
+) -> dict[str, Any]:
     """The Strimzi KafkaConnector running the S3 Parquet sink for the pipeline's topics, with a
     dead-letter queue for the records it cannot sink (`sink_error_config`).
 
     `topic_ids`: the accepted Kafka topic id of each sink topic (``status.topicIds``); the sink names
-    objects by it (MissingTopicIdError when one is missing)."""
+    objects by it (MissingTopicIdError when one is missing). `stopped`: a sink topic is not its
+    accepted incarnation (recreated, refused); the sink must not write its offsets under the old id."""
     spec = pipeline.spec
     credentials = secret_credentials(spec, pipeline.namespace)
     labels = {**pipeline.labels, naming.STRIMZI_CLUSTER_LABEL: spec.lake.connect_cluster_ref.name}
@@ -171,6 +174,7 @@ def connector_manifest(pipeline: Pipeline, topic_ids: Mapping[str, str]) -> dict
             "class": S3_SINK_CLASS,
             "tasksMax": spec.lake.tasks_max,
             "autoRestart": {"enabled": True},
+            "state": "stopped" if stopped else "running",
             "config": {
                 **s3_sink_config(spec, pipeline.namespace, pipeline.name, credentials, topic_ids),
                 **sink_error_config(pipeline),
@@ -348,6 +352,7 @@ def scorer_env(pipeline: Pipeline, settings: OperatorSettings) -> list[dict[str,
         scorer_env_names.METRICS_PORT: str(settings.scorer_metrics_port),
         scorer_env_names.STATE_DIR: SCORER_STATE_DIR,
         scorer_env_names.CLICKHOUSE_DATABASE: clickhouse.database,
+        scorer_env_names.OTLP_ENDPOINT: settings.scorer_otlp_endpoint,
     }
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items() if v is not None]
     dsn = {"name": clickhouse.endpoint_secret.name, "key": clickhouse.endpoint_secret.key}

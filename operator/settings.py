@@ -64,6 +64,11 @@ class OperatorSettings(BaseSettings):
         "the models.",
     )
     scorer_metrics_port: int = Field(default=9100, ge=1024, le=65535, description="Prometheus /metrics port.")
+    scorer_otlp_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+",
+        description="OpenTelemetry collector (OTLP/HTTP) the scorers send traces to; unset: no tracing.",
+    )
 
 
 @functools.cache

@@ -24,7 +24,7 @@ CLICKHOUSE_DATABASE = "FRAUDLAKE_CLICKHOUSE_DATABASE"
 OTLP_ENDPOINT = "FRAUDLAKE_OTLP_ENDPOINT"  # traces to this OTLP/HTTP collector; unset: tracing off
 GROUP = "FRAUDLAKE_SCORER_GROUP"  # read by the CLI only: the operator keeps the default group
 
-# What the operator's Deployment may set; the thresholds and the S3 endpoint only when they are given.
+# What the operator's Deployment may set; the thresholds, the S3 and OTLP endpoints only when given.
 DEPLOYMENT: tuple[str, ...] = (
     KAFKA_BOOTSTRAP,
     MODEL_URI,
@@ -37,4 +37,5 @@ DEPLOYMENT: tuple[str, ...] = (
     STATE_DIR,
     CLICKHOUSE_DATABASE,
     CLICKHOUSE_DSN,
+    OTLP_ENDPOINT,
 )

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.unit
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "operator" / "examples" / "pipeline.yaml"
 SETTINGS = OperatorSettings(
-    scorer_model_uri="s3://models-bucket/models/", scorer_s3_endpoint="http://minio.storage:9000"
+    scorer_model_uri="s3://models-bucket/models/",
+    scorer_s3_endpoint="http://minio.storage:9000",
+    scorer_otlp_endpoint="http://otel-collector.observability:4318",
 )
 DSN = "http://scorer:secret@clickhouse.fraud:8123"
 
@@ -104,6 +106,7 @@ def test_the_deployment_configures_the_process(served: list[stream_cli.ScorerCon
     mounted = {m["mountPath"] for m in _container(deployment)["volumeMounts"]}
     assert config.state_dir in mounted
     assert (config.clickhouse_dsn, config.clickhouse_database) == (DSN, "fraud_demo")
+    assert config.otlp_endpoint == "http://otel-collector.observability:4318"
     assert config.group is None
 
 
