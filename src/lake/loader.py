@@ -157,7 +157,8 @@ class LakeLoader:
 
     def _load_topic(self, target: LoadTarget, objects: list[LakeObject], report: LoadReport) -> None:
         states = self.ledger.states(objects)
-        todo, already = [], []
+        todo: list[LakeObject] = []
+        already: list[LakeObject] = []
         for obj in objects:
             (already if states.get((obj.key, obj.etag)) == LOADED else todo).append(obj)
         self._verify_already_loaded(target, already, report)
@@ -398,10 +399,11 @@ class LakeLoader:
             if not gone:
                 passed.append(obj)
                 continue
-            ranges = ", ".join(f"{r.first}-{r.last}" for r in covered[obj.file_name])
+            offsets_text = ", ".join(f"{r.first}-{r.last}" for r in covered[obj.file_name])
             error = SkippedRowsMissingError(
                 f"s3://{self.store.bucket}/{obj.key}: {gone} of {skipped} rows at offsets the ledger has as "
-                f"loaded (partition {obj.partition}, offsets {ranges}, topic id {obj.topic_id or 'none'}) "
+                f"loaded (partition {obj.partition}, offsets {offsets_text}, "
+                f"topic id {obj.topic_id or 'none'}) "
                 f"are not in {target.table}; nothing of it was loaded (a topic recreated under the same "
                 "incarnation, or rows deleted from the table?)"
             )

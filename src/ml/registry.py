@@ -40,7 +40,8 @@ class ModelStoreSettings(BaseSettings):
     # The bucket's region: FRAUDLAKE_S3_REGION, else the AWS_REGION / AWS_DEFAULT_REGION that EKS sets in
     # pods with an IAM role for their service account (a wrong region fails every request).
     s3_region: str = Field(
-        "us-east-1", validation_alias=AliasChoices("FRAUDLAKE_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION")
+        default="us-east-1",
+        validation_alias=AliasChoices("FRAUDLAKE_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"),
     )
     lake_bucket: str = "fraudlake"
     models_prefix: str = "models"

@@ -26,7 +26,7 @@ ALERT_COLUMNS = (
     "alert_id", "txn_id", "card_id", "user_id", "merchant_id", "event_ts", "source", "score", "severity",
     "status", "message",
 )  # fmt: skip
-Insert = Callable[[str, list[Sequence[Any]], Sequence[str]], None]
+Insert = Callable[[str, Sequence[Sequence[Any]], Sequence[str]], None]
 
 
 def _utc(ms: int | None) -> datetime:
@@ -107,7 +107,7 @@ def clickhouse_insert(dsn: str, database: str) -> Insert:
 
     client = connect(dsn, database)
 
-    def insert(table: str, rows: list[Sequence[Any]], columns: Sequence[str]) -> None:
-        client.insert(table, rows, column_names=list(columns), database=database)
+    def insert(table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> None:
+        client.insert(table, list(rows), column_names=list(columns), database=database)
 
     return insert

@@ -27,8 +27,10 @@ def package_dirs() -> dict[str, str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Dict) and node.keys and all(isinstance(k, ast.Constant) for k in node.keys):
             mapping = {
-                ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(node.keys, node.values, strict=True)
-            }  # type: ignore[arg-type]
+                str(k.value): ast.literal_eval(v)
+                for k, v in zip(node.keys, node.values, strict=True)
+                if isinstance(k, ast.Constant)
+            }
             if mapping.get(ROOT_PACKAGE) == "src":
                 return mapping
     raise RuntimeError("setup.py has no PACKAGE_DIRS literal mapping 'fraudlake' to 'src'")

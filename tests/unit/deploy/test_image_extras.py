@@ -13,6 +13,7 @@ from fraudlake.local.stack.paths import REPO_ROOT
 
 pytestmark = pytest.mark.unit
 
+
 def provided(extra: str) -> set[str]:
     """Distribution names an extra requires, with the extras of those requirements (`apache-airflow[statsd]`
     provides `statsd` through Airflow's own extra)."""
