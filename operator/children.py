@@ -16,7 +16,7 @@ from fraudlake.operator.builders import (
     topic_manifests,
 )
 from fraudlake.operator.conditions import condition, strimzi_readiness
-from fraudlake.operator.incarnations import Verdict, judge
+from fraudlake.operator.incarnations import Verdict, is_stale, judge
 from fraudlake.operator.results import Event, Known, StepResult
 from fraudlake.pipeline.status import CONNECTORS_READY, TOPICS_READY
 
@@ -110,7 +110,14 @@ def reconcile_connector(pipeline: Pipeline, known: Known) -> StepResult:
         return StepResult(
             condition(CONNECTORS_READY, False, "TopicIdsNotKnown", message), {}, waiting=message
         )
-    desired = connector_manifest(pipeline, known.topic_ids)
+    # A sink topic gone or recreated under it (refused by the topics step): stop the sink, or it
+    # would write the new topic's offset 0 over the old incarnation's objects.
+    stale = [
+        topic
+        for topic in sink_topics(pipeline.namespace, pipeline.name)
+        if is_stale(kube.get_strimzi("KafkaTopic", pipeline.kafka_namespace, topic), known.topic_ids[topic])
+    ]
+    desired = connector_manifest(pipeline, known.topic_ids, stopped=bool(stale))
     namespace, name = desired["metadata"]["namespace"], desired["metadata"]["name"]
     existing = kube.get_strimzi("KafkaConnector", namespace, name)
     events, repaired = [], []
@@ -125,6 +132,17 @@ def reconcile_connector(pipeline: Pipeline, known: Known) -> StepResult:
         current = kube.patch_strimzi(desired)
         events.append(Event("Normal", "ConnectorUpdated", f"Updated KafkaConnector {namespace}/{name}"))
     status = {"connector": name}
+    if stale:
+        message = (
+            f"KafkaConnector {namespace}/{name} stopped: {', '.join(stale)} is not the incarnation the "
+            "lake names its objects by (see TopicsReady)"
+        )
+        return StepResult(
+            condition(CONNECTORS_READY, False, "SinkStoppedForTopicRecreation", message),
+            status,
+            events,
+            repaired,
+        )
     ready, why = strimzi_readiness(current or {})
     if not ready:
         message = f"waiting for KafkaConnector {namespace}/{name}: {why}"

@@ -97,3 +97,9 @@ def judge(
         f"{observed} (offsets restart at 0). Not adopted: to proceed, annotate the FraudPipeline "
         f"{naming.ACCEPT_TOPIC_RECREATION_ANNOTATION}={recorded_id}",
     )
+
+
+def is_stale(kafka_topic: Mapping[str, Any] | None, accepted_id: str) -> bool:
+    """Whether the topic is not the incarnation `accepted_id` any more: gone, or another id."""
+    observed = observed_topic_id(kafka_topic)
+    return kafka_topic is None or bool(observed and observed != accepted_id)

@@ -323,6 +323,8 @@ def test_a_topic_gone_or_recreated_is_refused_until_its_old_id_is_accepted(env: 
     assert any(annotation in message for message in warnings)
     time.sleep(3)  # drift checks every second: none of them recreates it
     assert env.topic("cards") is None
+    assert (env.connector() or {})["spec"]["state"] == "stopped"  # nothing written under the old id
+    assert condition(env.get(), "ConnectorsReady")["reason"] == "SinkStoppedForTopicRecreation"
 
     # Someone recreates it by hand: Kafka gives the topic a new id, which is refused just the same.
     recreated = {key: old_topic[key] for key in ("apiVersion", "kind", "spec")}
@@ -334,7 +336,9 @@ def test_a_topic_gone_or_recreated_is_refused_until_its_old_id_is_accepted(env: 
     assert new_id != old_id
     refusal(env, "behind the operator's back", new_id, annotation)
     assert env.get()["status"]["topicIds"][cards] == old_id  # the old incarnation stays recorded
-    assert f"{cards}={old_id}" in (env.connector() or {})["spec"]["config"]["topic.ids"]
+    connector = env.connector() or {}
+    assert f"{cards}={old_id}" in connector["spec"]["config"]["topic.ids"]
+    assert connector["spec"]["state"] == "stopped"
 
     env.patch({"metadata": {"annotations": {naming.ACCEPT_TOPIC_RECREATION_ANNOTATION: old_id}}})
     ready = env.wait_ready()
@@ -344,6 +348,7 @@ def test_a_topic_gone_or_recreated_is_refused_until_its_old_id_is_accepted(env: 
         60,
         what="the sink naming the topic's objects by its new id",
     )
+    assert (env.connector() or {})["spec"]["state"] == "running"
     reasons = [reason for reason, _ in events(env.api, env.namespace, "demo")]
     assert "TopicRecreationAccepted" in reasons
 

@@ -13,6 +13,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 from fraudpipeline_kit import eventually, new_namespace
 from kubernetes import client, config
 
+from fraudlake.lake.connector import S3_SINK_CLASS
 from fraudlake.local.stack.local_strimzi import GROUP, VERSION, LocalStrimzi
 from fraudlake.local.stack.service import ServiceRecord
 
@@ -182,3 +183,31 @@ def test_connectors_connect_refuses_get_their_own_reason_and_topics_still_reconc
     assert (no_secret["status"], no_secret["reason"]) == ("False", "SecretNotFound")
     assert f"{namespace}/nope" in no_secret["message"]
     assert settled(api, "kafkatopics", namespace, topic)["status"] == "True"
+
+
+def test_a_connector_follows_its_spec_state_as_strimzi_makes_it(
+    api: client.ApiClient, strimzi: LocalStrimzi, namespace: str
+) -> None:
+    """spec.state stopped stops the connector in the worker (the operator stops the lake sink while
+    a topic's new incarnation is refused); running resumes it."""
+    topic, name = unique("state-topic"), unique("state-sink")
+    create(api, "kafkatopics", kafka_topic(namespace, topic, replicas=1))
+    connector = kafka_connector(
+        namespace, name, S3_SINK_CLASS, topics=topic, **{"aws.s3.bucket.name": "never-written"}
+    )
+    connector["spec"]["state"] = "stopped"
+    create(api, "kafkaconnectors", connector)
+    custom = client.CustomObjectsApi(api)
+
+    def worker_state() -> str | None:
+        obj = cast(
+            dict[str, Any],
+            custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "kafkaconnectors", name),
+        )
+        return ((obj.get("status") or {}).get("connectorStatus") or {}).get("connector", {}).get("state")
+
+    eventually(lambda: worker_state() == "STOPPED", 60, what=f"{name} STOPPED")
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, namespace, "kafkaconnectors", name, {"spec": {"state": "running"}}
+    )
+    eventually(lambda: worker_state() == "RUNNING", 60, what=f"{name} RUNNING")

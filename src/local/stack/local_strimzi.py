@@ -22,6 +22,7 @@ import base64
 import contextlib
 import logging
 import re
+import urllib.request
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -55,6 +56,8 @@ log = logging.getLogger(__name__)
 GROUP, VERSION = "kafka.strimzi.io", "v1"
 _SECRET_REF = re.compile(r"\$\{secrets:([^/}]+)/([^:}]+):([^}]+)\}")
 _KAFKA_TIMEOUT = 30.0
+# Connect REST actions that bring a connector to a KafkaConnector's spec.state.
+_STATE_ACTIONS = {"running": "resume", "paused": "pause", "stopped": "stop"}
 
 
 def resolve_secret_refs(
@@ -246,7 +249,7 @@ class LocalStrimzi(BackgroundThread):
         config = resolve_secret_refs(spec.get("config") or {}, self._read_secret)
         config |= {"connector.class": spec["class"], "tasks.max": str(spec.get("tasksMax", 1))}
         connect_rest.put_connector(self.rest, name, config)
-        state = connect_rest.connector_status(self.rest, name)
+        state = self._converge_state(name, str(spec.get("state") or "running"))
         failed = [t for t in state.get("tasks", []) if t.get("state") == "FAILED"]
         if state["connector"]["state"] == "FAILED" or failed:
             trace = (failed[0] if failed else state["connector"]).get("trace", "")
@@ -258,6 +261,22 @@ class LocalStrimzi(BackgroundThread):
             "tasksMax": int(spec.get("tasksMax", 1)),
             "topics": sorted(config.get("topics", "").split(",")),
         }
+
+    def _converge_state(self, name: str, wanted: str) -> dict[str, Any]:
+        """Bring the connector to spec.state (running, paused or stopped) as Strimzi does, through
+        the worker's PUT /connectors/<name>/{resume,pause,stop}; its status afterwards."""
+        state = connect_rest.connector_status(self.rest, name)
+        action = _STATE_ACTIONS.get(wanted)
+        if action is None:
+            raise NotReadyError(
+                "InvalidResourceException", f"spec.state {wanted!r} is not running, paused or stopped"
+            )
+        if state["connector"]["state"] != wanted.upper():
+            request = urllib.request.Request(f"{self.rest}/connectors/{name}/{action}", method="PUT")  # noqa: S310
+            with urllib.request.urlopen(request, timeout=_KAFKA_TIMEOUT):  # noqa: S310 - the local worker
+                pass
+            state = connect_rest.connector_status(self.rest, name)
+        return state
 
     def _read_secret(self, namespace: str, name: str, key: str) -> str:
         try:

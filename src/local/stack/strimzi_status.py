@@ -81,10 +81,13 @@ def resource_status(
 
 
 def status_changed(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> bool:
-    """Whether `new` says something `old` does not (a connector's live task list alone is no news)."""
+    """Whether `new` says something `old` does not (a connector's live task list alone is no news;
+    its state, e.g. RUNNING -> STOPPED after spec.state changed, is)."""
 
     def comparable(status: Mapping[str, Any]) -> dict[str, Any]:
-        return {key: value for key, value in status.items() if key != "connectorStatus"}
+        fields = {key: value for key, value in status.items() if key != "connectorStatus"}
+        connector = (status.get("connectorStatus") or {}).get("connector") or {}
+        return fields | {"connectorState": connector.get("state")}
 
     return comparable(old or {}) != comparable(new)
 

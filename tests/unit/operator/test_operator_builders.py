@@ -208,3 +208,11 @@ def test_connector_differs_only_on_owned_fields(pipeline: Pipeline) -> None:
     assert not connector_differs(existing, desired)
     changed = {"metadata": desired["metadata"], "spec": {**desired["spec"], "tasksMax": 4}}
     assert connector_differs(changed, desired)
+
+
+def test_the_sink_runs_unless_a_topic_incarnation_is_refused(pipeline: Pipeline) -> None:
+    ids = topic_ids(pipeline)
+    assert connector_manifest(pipeline, ids)["spec"]["state"] == "running"
+    stopped = connector_manifest(pipeline, ids, stopped=True)
+    assert stopped["spec"]["state"] == "stopped"
+    jsonschema.validate(stopped, _strimzi_schema("KafkaConnector"))

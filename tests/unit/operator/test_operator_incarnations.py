@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fraudlake.operator.incarnations import Verdict, accepted_tokens, judge
+from fraudlake.operator.incarnations import Verdict, accepted_tokens, is_stale, judge
 from fraudlake.pipeline import naming
 
 pytestmark = pytest.mark.unit
@@ -58,3 +58,10 @@ def test_the_annotation_lists_comma_separated_incarnations() -> None:
     meta = {"annotations": {naming.ACCEPT_TOPIC_RECREATION_ANNOTATION: f" {OLD}, {TOPIC} ,"}}
     assert accepted_tokens(meta) == {OLD, TOPIC}
     assert accepted_tokens({}) == frozenset()
+
+
+def test_the_sink_stops_for_a_topic_that_is_not_its_accepted_incarnation() -> None:
+    assert not is_stale(kafka_topic(OLD), OLD)
+    assert not is_stale(kafka_topic(None), OLD)  # not reported yet: nothing known against it
+    assert is_stale(kafka_topic(NEW), OLD)
+    assert is_stale(None, OLD)

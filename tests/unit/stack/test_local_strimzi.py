@@ -128,6 +128,13 @@ def test_an_unchanged_object_needs_no_status_write() -> None:
     assert status_changed(None, first)
 
 
+def test_a_connector_state_change_is_written() -> None:
+    """spec.state stopped: the worker's STOPPED must reach the status (the operator reads it)."""
+    running = resource_status(1, None, T0, fields={"connectorStatus": {"connector": {"state": "RUNNING"}}})
+    stopped = resource_status(1, running, T1, fields={"connectorStatus": {"connector": {"state": "STOPPED"}}})
+    assert status_changed(running, stopped)
+
+
 def test_topic_ids_are_printed_as_kafka_prints_them() -> None:
     from confluent_kafka import Uuid
 
