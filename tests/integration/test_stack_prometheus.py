@@ -79,10 +79,11 @@ def describe(prometheus: ServiceRecord) -> str:
 
 
 def test_prometheus_scrapes_itself_and_every_stack_service(
-    prometheus: ServiceRecord, minio: ServiceRecord, kube: ServiceRecord
+    prometheus: ServiceRecord, minio: ServiceRecord, kube: ServiceRecord, kafka_connect: ServiceRecord
 ) -> None:
-    """MinIO and kube may start after Prometheus (it reloads its config) or before (it starts with them)."""
-    jobs = {"prometheus", "minio", "kube-apiserver", "etcd"}
+    """Services may start after Prometheus (it reloads its config) or before (it starts with them).
+    Kafka and Connect serve their MBeans through the JMX exporter agent, as Strimzi's pods do."""
+    jobs = {"prometheus", "minio", "kube-apiserver", "etcd", "kafka", "connect"}
     try:
         eventually(all_up(prometheus, jobs), "every stack target up")
     except AssertionError:
@@ -93,6 +94,8 @@ def test_prometheus_scrapes_itself_and_every_stack_service(
         'minio_cluster_nodes_online_total{job="minio"}',
         'apiserver_request_total{job="kube-apiserver"}',
         'etcd_server_has_leader{job="etcd"}',
+        'kafka_server_brokertopicmetrics_count{job="kafka",name="BytesInPerSec"}',
+        'kafka_connect_connect_worker_metrics_connector_count{job="connect"}',
     ):
         assert eventually(lambda q=promql: api_get(prometheus, "query", query=q)["result"], promql, 30)
 

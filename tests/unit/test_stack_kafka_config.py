@@ -7,10 +7,14 @@ import socket
 from pathlib import Path
 
 import pytest
+import yaml
 
+from fraudlake.local.stack import jmx
 from fraudlake.local.stack.mavenlibs import MavenLibs, java_command
+from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.local.stack.services.connect import render_worker_properties
 from fraudlake.local.stack.services.kafka import (
+    jmx_scrape_jobs,
     new_cluster_id,
     render_log4j2_properties,
     render_server_properties,
@@ -106,6 +110,24 @@ def test_java_command_runs_a_main_class_on_the_libs_classpath(tmp_path: Path) ->
     assert "-Xmx512m" in argv
     assert f"-Dlog4j2.configurationFile={tmp_path / 'l'}" in argv
     assert argv[-4:] == ["-cp", f"{tmp_path}/*", "kafka.Kafka", "server.properties"]
+
+
+def test_a_java_agent_goes_before_the_classpath(tmp_path: Path) -> None:
+    agent = "-javaagent:/cache/jmx.jar=127.0.0.1:9404:/run/jmx.yaml"
+    argv = java_command(tmp_path, "kafka.Kafka", ["server.properties"], java_agent=agent)
+    assert argv.index(agent) < argv.index("-cp")
+    assert agent not in java_command(tmp_path, "kafka.Kafka")
+
+
+def test_the_stack_jvms_are_scraped_where_their_agent_serves(tmp_path: Path) -> None:
+    record = ServiceRecord("kafka", pids=[1], endpoints={"bootstrap": "b", "metrics": "127.0.0.1:9404"})
+    (job,) = jmx_scrape_jobs("kafka", record)
+    assert (job.job, job.targets, job.metrics_path) == ("kafka", ("127.0.0.1:9404",), "/metrics")
+    # A record written before the agent existed (a stack still running from then) has nothing to scrape.
+    assert jmx_scrape_jobs("kafka", ServiceRecord("kafka", pids=[1], endpoints={"bootstrap": "b"})) == []
+    config = yaml.safe_load(jmx.AGENT_CONFIG)
+    assert "kafka.connect:*" in config["includeObjectNames"]
+    assert config["lowercaseOutputName"] is True
 
 
 def test_maven_cache_key_follows_the_pom(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -108,11 +108,15 @@ def java_command(
     *,
     heap: str = "256m",
     log4j_config: Path | None = None,
+    java_agent: str | None = None,
 ) -> list[str]:
-    """`java -cp '<libs>/*' <main_class> <args>` with a bounded heap (and a log4j2 config, if given)."""
+    """`java -cp '<libs>/*' <main_class> <args>` with a bounded heap (and a log4j2 config and a
+    `-javaagent:` option, if given)."""
     argv = ["java", f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true"]
     if log4j_config is not None:
         argv.append(f"-Dlog4j2.configurationFile={log4j_config}")
+    if java_agent is not None:
+        argv.append(java_agent)
     return [*argv, "-cp", f"{libs_dir}/*", main_class, *args]
 
 

@@ -20,13 +20,15 @@ from typing import Any
 from rich.console import Console
 
 from fraudlake.lake.connector import S3_SINK_CLASS
+from fraudlake.local.stack import jmx
 from fraudlake.local.stack.errors import StackError
 from fraudlake.local.stack.mavenlibs import MavenLibs, ensure_copied, java_command
 from fraudlake.local.stack.paths import REPO_ROOT
 from fraudlake.local.stack.process import ensure_port_free, free_port, stop_process_group, wait_until
-from fraudlake.local.stack.service import Service, ServiceRecord, StackContext
+from fraudlake.local.stack.service import ScrapeJob, Service, ServiceRecord, StackContext
 from fraudlake.local.stack.services.kafka import (
     QUIET_LOGGERS,
+    jmx_scrape_jobs,
     kafka_libs_dir,
     render_log4j2_properties,
     reusable_port,
@@ -152,6 +154,7 @@ class KafkaConnectService(Service):
     def install(self, console: Console) -> None:
         kafka_libs_dir(console)
         ensure_copied(s3_parquet_sink_plugin(), console)
+        jmx.agent_jar(console)
 
     def start(self, ctx: StackContext, deps: dict[str, ServiceRecord]) -> ServiceRecord:
         libs = kafka_libs_dir(ctx.console)
@@ -166,12 +169,14 @@ class KafkaConnectService(Service):
         log4j = data_dir / "log4j2.properties"
         log4j.write_text(render_log4j2_properties(CONNECT_QUIET_LOGGERS))
         log = ctx.log(self.name)
+        metrics_port = free_port()
         argv = java_command(
             libs,
             "org.apache.kafka.connect.cli.ConnectDistributed",
             [str(config)],
             heap=WORKER_HEAP,
             log4j_config=log4j,
+            java_agent=jmx.agent_option(metrics_port, data_dir, ctx.console),
         )
         pid = ctx.spawn(self.name, argv, log)
         rest = f"http://127.0.0.1:{rest_port}"
@@ -183,9 +188,11 @@ class KafkaConnectService(Service):
         except BaseException:
             stop_process_group(pid)
             raise
-        return ServiceRecord(
-            self.name, pids=[pid], endpoints={"rest": rest, "group_id": WORKER_GROUP_ID}, log=str(log)
-        )
+        endpoints = {"rest": rest, "group_id": WORKER_GROUP_ID, "metrics": f"127.0.0.1:{metrics_port}"}
+        return ServiceRecord(self.name, pids=[pid], endpoints=endpoints, log=str(log))
+
+    def scrape_jobs(self, record: ServiceRecord) -> list[ScrapeJob]:
+        return jmx_scrape_jobs(self.name, record)
 
     def healthy(self, record: ServiceRecord) -> bool:
         try:
