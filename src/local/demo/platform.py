@@ -77,8 +77,10 @@ class ControlPlane:
     def __enter__(self) -> ControlPlane:
         self.install_crd()
         self.strimzi.__enter__()
-        # The operator's /metrics on a free port, not its in-cluster default (9090, Prometheus' own).
-        os.environ.setdefault(OPERATOR_METRICS_PORT_ENV, str(free_port()))
+        # The operator's /metrics on a known free port, not its in-cluster default (9090, Prometheus' own),
+        # nor 0 (any port, which the test session sets for its operators): the port is published below.
+        if os.environ.get(OPERATOR_METRICS_PORT_ENV, "0") in ("0", ""):
+            os.environ[OPERATOR_METRICS_PORT_ENV] = str(free_port())
         self._thread.start()
         try:
             if not self._ready.wait(60):
