@@ -90,7 +90,8 @@ class LocalStrimzi(BackgroundThread):
     def __init__(self, api: client.ApiClient, bootstrap: str, connect_rest_url: str, interval: float = 1.0):
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
-        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        # Quiet: when the broker stops first (Ctrl-C of the demo) librdkafka would print to the terminal.
+        self.admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
         self.rest = connect_rest_url
         self.interval = interval
         self._known_connectors: set[str] = set()
