@@ -213,7 +213,13 @@ def test_every_scorer_setting_of_the_operator_is_a_chart_value(
     values = tmp_path / "scorer-values.yaml"
     values.write_text(
         yaml.safe_dump(
-            {"scorer": {"s3Endpoint": "http://minio.minio.svc:9000", "envSecret": "fraudlake-scorer-s3"}}
+            {
+                "scorer": {
+                    "s3Endpoint": "http://minio.minio.svc:9000",
+                    "envSecret": "fraudlake-scorer-s3",
+                    "otlpEndpoint": "http://otel-collector.observability:4318",
+                }
+            }
         )
     )
     objects = helm.manifests(helm.render("fraudlake-operator", values))
@@ -226,9 +232,10 @@ def test_every_scorer_setting_of_the_operator_is_a_chart_value(
     }
     assert fields <= names, fields - names
     settings = _operator_settings_from(objects, monkeypatch)
-    assert (settings.scorer_s3_endpoint, settings.scorer_env_secret) == (
+    assert (settings.scorer_s3_endpoint, settings.scorer_env_secret, settings.scorer_otlp_endpoint) == (
         "http://minio.minio.svc:9000",
         "fraudlake-scorer-s3",
+        "http://otel-collector.observability:4318",
     )
 
 
