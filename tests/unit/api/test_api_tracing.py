@@ -60,13 +60,28 @@ APP_PROBE = textwrap.dedent(
 )
 
 
-def test_tracing_is_off_by_default() -> None:
+class _Client:
+    database = "fraud_demo"
+
+    def query(self, sql: str) -> str:
+        return sql
+
+
+def test_tracing_is_off_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not tracing.tracing_enabled()
     assert api_settings().otlp_endpoint is None
-    from fraudlake.clickhouse.client import connect
+    from fraudlake.clickhouse import client as clickhouse
 
+    # A stand-in client: chDB allows one engine per process, and the test session owns it.
+    opened = _Client()
+    monkeypatch.setattr(clickhouse, "_open", lambda *_: opened)
     # No wrapping (not even a no-op span per call) when the process does not trace.
-    assert not getattr(connect("chdb:///nowhere-needed").query, "_fraudlake_traced", False)
+    assert clickhouse.connect("chdb:///x") is opened
+    assert not getattr(opened.query, "_fraudlake_traced", False)
+    # What tracing would do to it: the same call, now through a span.
+    traced = tracing.trace_clickhouse(_Client())
+    assert traced.query._fraudlake_traced
+    assert traced.query("SELECT 1") == "SELECT 1"
 
 
 def test_a_request_and_its_clickhouse_query_are_one_trace(tmp_path: Path) -> None:
