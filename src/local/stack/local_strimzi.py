@@ -22,11 +22,12 @@ import base64
 import contextlib
 import logging
 import re
+import time
 import urllib.request
 from collections.abc import Callable
 from typing import Any, cast
 
-from confluent_kafka import KafkaException, TopicCollection
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -56,6 +57,7 @@ log = logging.getLogger(__name__)
 GROUP, VERSION = "kafka.strimzi.io", "v1"
 _SECRET_REF = re.compile(r"\$\{secrets:([^/}]+)/([^:}]+):([^}]+)\}")
 _KAFKA_TIMEOUT = 30.0
+_METADATA_PROPAGATION_SECONDS = 5.0
 # Connect REST actions that bring a connector to a KafkaConnector's spec.state.
 _STATE_ACTIONS = {"running": "resume", "paused": "pause", "stopped": "stop"}
 
@@ -216,8 +218,19 @@ class LocalStrimzi(BackgroundThread):
     def _topic_id(self, name: str) -> str:
         """Kafka's id of the topic, as Strimzi's topic operator reports it in status.topicId (the
         topic's incarnation: a topic deleted and created again gets a new one)."""
-        described = self.admin.describe_topics(TopicCollection([name]))[name].result(timeout=_KAFKA_TIMEOUT)
-        return kafka_topic_id(described.topic_id)
+        # Right after CreateTopics the broker answering DescribeTopics may not have the new topic in
+        # its metadata yet (UNKNOWN_TOPIC_OR_PART for a few ms under load): that is not a problem
+        # with the topic, so wait it out instead of reporting the topic not Ready for a round.
+        deadline = time.monotonic() + _METADATA_PROPAGATION_SECONDS
+        while True:
+            future = self.admin.describe_topics(TopicCollection([name]))[name]
+            try:
+                return kafka_topic_id(future.result(timeout=_KAFKA_TIMEOUT).topic_id)
+            except KafkaException as exc:
+                code = exc.args[0].code() if exc.args else None
+                if code != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.1)
 
     def _converge_config(self, topic: str, desired: dict[str, str]) -> None:
         """Set what the spec says, remove topic-level overrides it no longer lists (as Strimzi does)."""
