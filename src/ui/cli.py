@@ -17,7 +17,10 @@ ui_app = typer.Typer(help="Analyst console (Streamlit) over the scoring API.", n
 
 
 def streamlit_command(port: int, address: str) -> list[str]:
-    """The `streamlit run` argv for the console: headless, no usage stats, the project's theme."""
+    """The `streamlit run` argv for the console: headless, no usage stats, the project's theme.
+
+    It runs through `fraudlake.ui.server`, which starts the console's /metrics before Streamlit.
+    """
     from fraudlake.ui.theme import STREAMLIT_THEME
 
     flags = {
@@ -30,7 +33,7 @@ def streamlit_command(port: int, address: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "streamlit",
+        "fraudlake.ui.server",
         "run",
         str(APP_PATH),
         *(f"--{k}={v}" for k, v in flags.items()),
