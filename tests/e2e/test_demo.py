@@ -213,6 +213,7 @@ def test_prometheus_scraped_every_component_of_the_demo(demo_run: tuple[Path, di
         return float(result[0]["value"][1]) if result else 0.0
 
     assert last('fraudlake_operator_reconciles_total{job="fraudlake-operator"}') > 0
+    assert last('up{job="fraudlake-ui"}') > 0, "the console's /metrics, up before any page was opened"
     assert last('fraudlake_api_scores_total{job="fraudlake-api"}') >= LIVE
     # The scorer stops seconds after its last decision: its last scrape may precede the last few.
     assert last('fraudlake_scorer_decisions_total{job="fraudlake-scorer"}') > 0

@@ -25,6 +25,7 @@ from fraudlake.local.stack.service import ScrapeJob, ServiceRecord, StackContext
 from fraudlake.local.stack.services.prometheus import publish_targets, withdraw_targets
 
 API_JOB = "fraudlake-api"  # the scoring API's job in the stack's Prometheus
+UI_JOB = "fraudlake-ui"  # the console's calls to the API (fraudlake.ui.metrics)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Serving:
 
     def stop(self) -> None:
         withdraw_targets(self.stack_dir, "api")
+        withdraw_targets(self.stack_dir, "ui")
         stop_process_group(self.ui_pid)
         self.server.should_exit = True
         self.thread.join(timeout=15)
@@ -86,7 +88,12 @@ def start_serving(ctx: StackContext, records: dict[str, ServiceRecord], pipeline
     publish_targets(ctx.stack_dir, "api", [ScrapeJob(API_JOB, (f"127.0.0.1:{api_port}",))])
 
     ui_log = ctx.logs_dir / "ui.log"
-    env = {"FRAUDLAKE_API_URL": api_url, "FRAUDLAKE_API_KEY": api_key}
+    ui_metrics_port = free_port()
+    env = {
+        "FRAUDLAKE_API_URL": api_url,
+        "FRAUDLAKE_API_KEY": api_key,
+        "FRAUDLAKE_UI_METRICS_PORT": str(ui_metrics_port),
+    }
     if "prometheus" in records:  # the Live tab's charts
         env["FRAUDLAKE_PROMETHEUS_URL"] = records["prometheus"].endpoints["url"]
     ui_pid = spawn("ui", streamlit_command(ui_port, "127.0.0.1"), ui_log, env=env)
@@ -94,6 +101,7 @@ def start_serving(ctx: StackContext, records: dict[str, ServiceRecord], pipeline
     wait_until(
         "ui", lambda: httpx.get(f"{ui_url}/_stcore/health", timeout=2).status_code == 200, ui_pid, ui_log, 120
     )
+    publish_targets(ctx.stack_dir, "ui", [ScrapeJob(UI_JOB, (f"127.0.0.1:{ui_metrics_port}",))])
     return Serving(api_url, api_key, ui_url, ui_pid, server, thread, ctx.stack_dir)
 
 
