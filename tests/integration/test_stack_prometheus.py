@@ -79,11 +79,16 @@ def describe(prometheus: ServiceRecord) -> str:
 
 
 def test_prometheus_scrapes_itself_and_every_stack_service(
-    prometheus: ServiceRecord, minio: ServiceRecord, kube: ServiceRecord, kafka_connect: ServiceRecord
+    prometheus: ServiceRecord,
+    minio: ServiceRecord,
+    kube: ServiceRecord,
+    kafka_connect: ServiceRecord,
+    airflow: ServiceRecord,
 ) -> None:
     """Services may start after Prometheus (it reloads its config) or before (it starts with them).
-    Kafka and Connect serve their MBeans through the JMX exporter agent, as Strimzi's pods do."""
-    jobs = {"prometheus", "minio", "kube-apiserver", "etcd", "kafka", "connect"}
+    Kafka and Connect serve their MBeans through the JMX exporter agent, as Strimzi's pods do; Airflow
+    sends StatsD to the exporter the Airflow chart runs."""
+    jobs = {"prometheus", "minio", "kube-apiserver", "etcd", "kafka", "connect", "airflow"}
     try:
         eventually(all_up(prometheus, jobs), "every stack target up")
     except AssertionError:
@@ -96,6 +101,8 @@ def test_prometheus_scrapes_itself_and_every_stack_service(
         'etcd_server_has_leader{job="etcd"}',
         'kafka_server_brokertopicmetrics_count{job="kafka",name="BytesInPerSec"}',
         'kafka_connect_connect_worker_metrics_connector_count{job="connect"}',
+        # The dag-processor's own StatsD (airflow.dag_processing.*), through the exporter.
+        '{job="airflow", __name__=~"airflow_dag_processing_.+"}',
     ):
         assert eventually(lambda q=promql: api_get(prometheus, "query", query=q)["result"], promql, 30)
 

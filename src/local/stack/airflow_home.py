@@ -35,6 +35,8 @@ ADMIN_USER = "admin"
 _SECRETS_FILE = "fraudlake-secrets.json"
 _PASSWORDS_FILE = "simple_auth_manager_passwords.json"
 _METADATA_DB = "airflow.db"
+# host:port of the stack's StatsD exporter, written by the airflow service when it starts one.
+STATSD_ADDRESS_FILE = "statsd-exporter.address"
 # A new file in dags/ shows up in the UI within this many seconds (Airflow's default is 5 min).
 _BUNDLE_REFRESH_SECONDS = 30
 
@@ -74,6 +76,25 @@ def airflow_env(airflow_home: Path, extra_bundles: Mapping[str, Path] | None = N
             [_local_bundle(name, folder) for name, folder in bundles.items()]
         ),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(_BUNDLE_REFRESH_SECONDS),
+        **statsd_env(home),
+    }
+
+
+def statsd_env(airflow_home: Path) -> dict[str, str]:
+    """Airflow's [metrics] StatsD settings when the stack runs an exporter, as the Helm chart sets them.
+
+    Every Airflow process of the stack, in-process DAG runs included, sends to the same exporter, so
+    the lake loader's metrics (fraudlake.lake.metrics) reach the stack's Prometheus as in the cluster.
+    """
+    address_file = airflow_home / STATSD_ADDRESS_FILE
+    if not address_file.exists():
+        return {}
+    host, port = address_file.read_text().strip().rsplit(":", 1)
+    return {
+        "AIRFLOW__METRICS__STATSD_ON": "True",
+        "AIRFLOW__METRICS__STATSD_HOST": host,
+        "AIRFLOW__METRICS__STATSD_PORT": port,
+        "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
     }
 
 

@@ -53,6 +53,11 @@ PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
 PROMETHEUS_VERSION = "v0.316.0"
 PROMETHEUS_RELEASE = "3.16.0"
 
+STATSD_EXPORTER_MODULE = "github.com/prometheus/statsd_exporter"
+# The release the Apache Airflow Helm chart's `statsd` exporter image runs: Airflow's StatsD metrics (and
+# the lake loader's, fraudlake.lake.metrics) reach the local Prometheus the way they do in the cluster.
+STATSD_EXPORTER_VERSION = "v0.28.0"
+
 # Lines in `go` output that mean the module proxy (or a VCS behind it) could not deliver a module.
 _FETCH_ERROR = re.compile(
     r"reading https?://|dial tcp|no such host|i/o timeout|TLS handshake|unrecognized import path"
@@ -316,6 +321,29 @@ def prometheus_build() -> GoBuild:
         tags=("netgo",),
         fetches=f"{PROMETHEUS_MODULE}@{PROMETHEUS_VERSION}",
     )
+
+
+def statsd_exporter_build() -> GoBuild:
+    """prometheus/statsd_exporter at the Airflow chart's release, stamped as upstream's promu does."""
+    stamps = {
+        "github.com/prometheus/common/version.Version": STATSD_EXPORTER_VERSION.removeprefix("v"),
+        "github.com/prometheus/common/version.Revision": STATSD_EXPORTER_VERSION,
+        "github.com/prometheus/common/version.Branch": "HEAD",
+    }
+    return GoBuild(
+        name="statsd-exporter",
+        version=STATSD_EXPORTER_VERSION,
+        binaries=("statsd_exporter",),
+        packages=(f"{STATSD_EXPORTER_MODULE}@{STATSD_EXPORTER_VERSION}",),
+        ldflags=_ldflags(stamps),
+        tags=("netgo",),
+        fetches=f"{STATSD_EXPORTER_MODULE}@{STATSD_EXPORTER_VERSION}",
+    )
+
+
+def statsd_exporter_binary(console: Console | None = None) -> Path:
+    """Path of the pinned statsd_exporter (built on first use)."""
+    return ensure_built(statsd_exporter_build(), console) / "statsd_exporter"
 
 
 def kube_bin_dir(console: Console | None = None) -> Path:
