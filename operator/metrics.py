@@ -128,26 +128,26 @@ def _record_status(body: Mapping[str, Any], patch: Any) -> None:
 def observed(handler: Callable[..., None]) -> Callable[..., None]:
     """Count each run of a Kopf handler by outcome and keep the conditions it wrote (the handler is
     called with Kopf's keyword arguments; `body` and `patch` are among them)."""
-
-    @functools.wraps(handler)
-    def run(**kwargs: Any) -> None:
-        error: BaseException | None = None
-        try:
-            handler(**kwargs)
-        except Exception as exc:
-            error = exc
-            raise
-        finally:
-            _count(handler.__name__, error)
-            _record_status(kwargs["body"], kwargs.get("patch"))
-
-    return run
+    return _counted(handler, lambda kwargs, _: _record_status(kwargs["body"], kwargs.get("patch")))
 
 
 def observed_deletion(handler: Callable[..., None]) -> Callable[..., None]:
     """Like `observed`, for the delete handler: once it succeeds the pipeline is gone (Kopf removes the
     finalizer), so its conditions leave the metrics."""
 
+    def forget_when_deleted(kwargs: dict[str, Any], error: BaseException | None) -> None:
+        if error is None:
+            meta = kwargs["body"]["metadata"]
+            PIPELINES.forget(meta["namespace"], meta["name"])
+
+    return _counted(handler, forget_when_deleted)
+
+
+def _counted(
+    handler: Callable[..., None], after: Callable[[dict[str, Any], BaseException | None], None]
+) -> Callable[..., None]:
+    """`handler` counted by outcome; `after(kwargs, error)` runs whatever the outcome."""
+
     @functools.wraps(handler)
     def run(**kwargs: Any) -> None:
         error: BaseException | None = None
@@ -158,8 +158,7 @@ def observed_deletion(handler: Callable[..., None]) -> Callable[..., None]:
             raise
         finally:
             _count(handler.__name__, error)
-        meta = kwargs["body"]["metadata"]
-        PIPELINES.forget(meta["namespace"], meta["name"])
+            after(kwargs, error)
 
     return run
 
