@@ -19,7 +19,8 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ValidationError
 from starlette.routing import BaseRoute
 
-from fraudlake.api.errors import ModelNotReadyError, RateLimitedError, UnauthorizedError
+from fraudlake.api.errors import InvalidAnalystError, ModelNotReadyError, RateLimitedError, UnauthorizedError
+from fraudlake.api.models import ANALYST_HEADER, analyst_from_header
 from fraudlake.api.pipelines import PipelineSource
 from fraudlake.api.runtime import Services
 from fraudlake.scoring.bundle import ModelBundle
@@ -80,6 +81,34 @@ require_api_key = ApiKeyAuth(
 
 
 ApiKeyIdentity = Annotated[str, Depends(require_api_key)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the API key (the credential, `key-<n>`) and the analyst a console acts for.
+
+    The analyst is what the console's sign-in established (fraudlake.ui.identity) and is taken on the
+    key holder's word: it says who did something, in logs and audit records; it grants nothing.
+    """
+
+    api_key: str
+    analyst: str | None
+
+    @property
+    def who(self) -> str:
+        """The name an audit record stores: the analyst, else the key."""
+        return self.analyst or self.api_key
+
+
+async def get_caller(request: Request, identity: ApiKeyIdentity) -> Caller:
+    try:
+        analyst = analyst_from_header(request.headers.get(ANALYST_HEADER))
+    except ValueError as exc:
+        raise InvalidAnalystError(str(exc)) from None
+    return Caller(identity, analyst)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 class RateLimit:

@@ -43,6 +43,14 @@ class UnauthorizedError(ApiError):
     headers: ClassVar[dict[str, str] | None] = {"WWW-Authenticate": 'Bearer realm="fraudlake"'}
 
 
+class InvalidAnalystError(ApiError):
+    status_code, code, description = (
+        400,
+        "invalid_analyst",
+        "The X-Fraudlake-Analyst header is not a readable name.",
+    )
+
+
 class NotFoundError(ApiError):
     status_code, code, description = 404, "not_found", "Not found."
 

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fraudlake.api.errors import PayloadTooLargeError, error_body
 from fraudlake.api.logs import set_request_id
 from fraudlake.api.metrics import ApiMetrics
+from fraudlake.api.models import ANALYST_HEADER, analyst_from_header
 
 REQUEST_ID_HEADER = "x-request-id"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -31,6 +32,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key == name:
             return value.decode("latin-1")
     return None
+
+
+def _analyst(scope: Scope) -> dict[str, str]:
+    """The analyst a console sent (for the access log); an unreadable one is logged as such, not raised:
+    the route's own dependency answers it with 400."""
+    try:
+        analyst = analyst_from_header(_header(scope, ANALYST_HEADER.lower().encode()))
+    except ValueError:
+        return {"analyst": "<unreadable>"}
+    return {"analyst": analyst} if analyst else {}
 
 
 class RequestContextMiddleware:
@@ -111,5 +122,6 @@ class RequestContextMiddleware:
                     "route": template,
                     "status": status,
                     "duration_ms": round(seconds * 1000, 3),
+                    **_analyst(scope),
                 },
             )

@@ -7,6 +7,7 @@ imports pydantic and the scoring contract only (an import-linter contract keeps 
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +18,26 @@ SESSION_ID = r"^[A-Za-z0-9._:-]{1,64}$"  # agent sessions and alert ids
 MAX_SQL_CHARS = 8000  # the guard's own limit (fraudlake.agent.sql_guard.MAX_SQL_CHARS)
 NAMESPACE = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"  # a Kubernetes namespace
 NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"  # a Kubernetes object name
+# The analyst a console acts for (fraudlake.ui.identity): percent-encoded UTF-8, recorded, never trusted
+# for access (the API key is the credential).
+ANALYST_HEADER = "X-Fraudlake-Analyst"
+MAX_ANALYST_CHARS = 254  # an e-mail address at most
+
+
+def analyst_from_header(raw: str | None) -> str | None:
+    """The analyst named by an ANALYST_HEADER value; ValueError when it is not a readable name."""
+    if raw is None or not raw.strip():
+        return None
+    problem = (
+        f"{ANALYST_HEADER} must be a percent-encoded printable name of at most {MAX_ANALYST_CHARS} characters"
+    )
+    try:
+        name = unquote(raw.strip(), errors="strict")
+    except UnicodeDecodeError:
+        raise ValueError(problem) from None
+    if len(name) > MAX_ANALYST_CHARS or not name.isprintable():
+        raise ValueError(problem)
+    return name
 
 
 class ScoreResponse(ScoreResult):

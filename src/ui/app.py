@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from fraudlake.api.models import Pipeline
-from fraudlake.ui import agent_tab, deps, live_tab, metrics, model_tab, pipelines_tab, score_tab
+from fraudlake.ui import agent_tab, deps, identity, live_tab, metrics, model_tab, pipelines_tab, score_tab
 from fraudlake.ui.client import ClientError, EndpointMissingError
 from fraudlake.ui.theme import PRIMARY, error_message
 
@@ -22,10 +22,23 @@ PAGE_CSS = f"""
 """
 
 
-def _sidebar(client: object) -> None:
+def _signed_in() -> identity.Analyst:
+    """This session's analyst; a request that does not prove one sees this message and nothing else."""
+    try:
+        return identity.current_analyst()
+    except identity.IdentityError as exc:
+        st.error(f"Sign-in required: {exc}", icon=":material/lock:")
+        st.stop()
+
+
+def _sidebar(client: object, analyst: identity.Analyst) -> None:
     with st.sidebar:
         st.markdown("### :material/shield: Fraudlake")
         st.caption("Real-time card-fraud detection")
+        if analyst.signed_in:
+            st.markdown(f":material/person: **{analyst.name}**")
+        else:
+            st.caption(":material/person_off: Local mode, no sign-in: actions are recorded as `local`")
         base_url = getattr(client, "base_url", "")
         try:
             model = client.model()  # type: ignore[attr-defined]
@@ -59,8 +72,9 @@ def main() -> None:
     metrics.serve_from_env()  # once per process; every rerun of the page finds it running
     st.set_page_config(page_title="Fraudlake · Analyst console", page_icon=":material/shield:", layout="wide")
     st.markdown(PAGE_CSS, unsafe_allow_html=True)
+    analyst = _signed_in()
     client = deps.get_client()
-    _sidebar(client)
+    _sidebar(client, analyst)
     st.title("Fraud analyst console")
     pipelines = _pipelines(client)
     names = ["Score", "Agent", "Live", "Model"] + (["Pipelines"] if pipelines is not None else [])

@@ -16,11 +16,13 @@ from __future__ import annotations
 import os
 import time
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from fraudlake.api.models import (
+    ANALYST_HEADER,
     ChatResponse,
     ErrorBody,
     FieldError,
@@ -89,10 +91,13 @@ class FraudlakeClient:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         transport: httpx.BaseTransport | None = None,
         metrics: ApiCallMetrics = API_CALLS,
+        analyst: str | None = None,
     ):
         self.base_url = base_url.rstrip("/")
         self.metrics = metrics
         headers = {"X-API-Key": api_key} if api_key else {}
+        if analyst:  # who the console acts for, for the API's logs and audit records
+            headers[ANALYST_HEADER] = quote(analyst, safe="@._+-")
         self._http = httpx.Client(
             base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
         )
@@ -204,8 +209,10 @@ def _api_error(response: httpx.Response) -> ApiError:
     return ApiError(response.status_code, body.error, body.message, body.request_id, body.fields)
 
 
-def client_from_env() -> FraudlakeClient:
-    """The client configured by FRAUDLAKE_API_URL and FRAUDLAKE_API_KEY."""
+def client_from_env(analyst: str | None = None) -> FraudlakeClient:
+    """The client configured by FRAUDLAKE_API_URL and FRAUDLAKE_API_KEY, acting for `analyst`."""
     return FraudlakeClient(
-        os.environ.get("FRAUDLAKE_API_URL", DEFAULT_API_URL), os.environ.get("FRAUDLAKE_API_KEY") or None
+        os.environ.get("FRAUDLAKE_API_URL", DEFAULT_API_URL),
+        os.environ.get("FRAUDLAKE_API_KEY") or None,
+        analyst=analyst,
     )

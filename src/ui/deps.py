@@ -5,11 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fraudlake.ui import prometheus
+from fraudlake.ui import identity, prometheus
 from fraudlake.ui.client import client_from_env
 
+
+def client_for_this_session() -> Any:
+    """The API client acting for this session's analyst (the page checked the sign-in first)."""
+    return client_from_env(analyst=identity.current_analyst().name)
+
+
 # Tests assign a function returning a fake with the same methods as `FraudlakeClient`.
-client_factory: Callable[[], Any] = client_from_env
+client_factory: Callable[[], Any] = client_for_this_session
 # The Live tab's metrics source (None: no Prometheus configured); tests assign a fake too.
 prometheus_factory: Callable[[], Any] = prometheus.client_from_env
 

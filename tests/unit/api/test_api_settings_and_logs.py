@@ -17,6 +17,7 @@ from fraudlake.agent.settings import AgentSettings
 from fraudlake.api import logs
 from fraudlake.api.logs import JsonFormatter, configure_logging, set_request_id
 from fraudlake.api.main import create_app
+from fraudlake.api.models import ANALYST_HEADER, analyst_from_header
 from fraudlake.api.settings import SettingsError, load_settings
 from fraudlake.cli import app as fraudlake_cli
 
@@ -176,3 +177,34 @@ def test_each_request_writes_one_access_line_with_its_id(
     assert (line.route, line.status) == ("/v1/score", 200)
     assert line.duration_ms > 0
     assert API_KEY not in JsonFormatter().format(line)
+
+
+def test_the_access_line_names_the_analyst_a_console_acts_for(
+    client: Any, transactions: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    def access_line(**headers: str) -> logging.LogRecord:
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="fraudlake.api.access"):
+            client.post("/v1/score", json=transactions[1500], headers={**AUTH, **headers})
+        (line,) = [r for r in caplog.records if r.name == "fraudlake.api.access"]
+        return line
+
+    # Percent-encoded UTF-8, as the console sends it (fraudlake.ui.client).
+    encoded = "Ren%C3%A9e%20Roe%40bank.example"
+    assert access_line(**{ANALYST_HEADER: encoded}).analyst == "Renée Roe@bank.example"
+    assert not hasattr(access_line(), "analyst")
+    assert access_line(**{ANALYST_HEADER: "%FF%FE"}).analyst == "<unreadable>"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [(None, None), ("", None), ("  ", None), ("ana%40bank.example", "ana@bank.example"), ("local", "local")],
+)
+def test_analyst_header_values(raw: str | None, expected: str | None) -> None:
+    assert analyst_from_header(raw) == expected
+
+
+@pytest.mark.parametrize("raw", ["%FF", "a%0Ab", "x" * 255, "%E2%80%8Ftab%09"])
+def test_unreadable_analyst_names_are_refused(raw: str) -> None:
+    with pytest.raises(ValueError, match=ANALYST_HEADER):
+        analyst_from_header(raw)

@@ -139,7 +139,8 @@ def test_serve_command_runs_the_app_headless_with_the_theme() -> None:
     from fraudlake.ui.cli import APP_PATH, streamlit_command
 
     argv = streamlit_command(8600, "127.0.0.1")
-    assert argv[1:5] == ["-m", "streamlit", "run", str(APP_PATH)]
+    # Streamlit's own command line, behind the launcher that starts /metrics first.
+    assert argv[1:5] == ["-m", "fraudlake.ui.server", "run", str(APP_PATH)]
     assert APP_PATH.is_file()
     assert "--server.port=8600" in argv
     assert "--server.headless=true" in argv
