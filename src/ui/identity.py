@@ -12,7 +12,7 @@ logged and stored with what they do (`fraudlake.api.deps.Caller`).
 
 Settings (environment, set by the chart):
     FRAUDLAKE_UI_AUTH        none (default: local use, no sign-in) | alb-oidc
-    FRAUDLAKE_UI_ALB_ARN     the ALB whose signature is accepted (alb-oidc)
+    FRAUDLAKE_UI_ALB_ARN     the ALB whose signature is accepted, or its ARN up to `<name>/` (alb-oidc)
     FRAUDLAKE_UI_AWS_REGION  where its public keys are published (alb-oidc)
 """
 
@@ -77,6 +77,13 @@ class AuthSettings:
                 "FRAUDLAKE_UI_AUTH=alb-oidc needs FRAUDLAKE_UI_ALB_ARN and FRAUDLAKE_UI_AWS_REGION"
             )
 
+    def signed_by_our_alb(self, signer: str) -> bool:
+        """`alb_arn` is the ALB's ARN, or its prefix up to the name ending in '/' (an ALB the Ingress
+        creates gets a random id after its name; a name is unique in an account and region)."""
+        if self.alb_arn.endswith("/"):
+            return signer.startswith(self.alb_arn) and "/" not in signer.removeprefix(self.alb_arn)
+        return signer == self.alb_arn
+
 
 def settings_from_env() -> AuthSettings:
     return AuthSettings(
@@ -112,7 +119,7 @@ def verify_alb_token(token: str, settings: AuthSettings, public_key: KeySource, 
     header, claims = _json_part(parts[0]), _json_part(parts[1])
     if header.get("alg") != "ES256":
         raise IdentityError(f"the sign-in token is signed with {header.get('alg')!r}, not the ALB's ES256")
-    if header.get("signer") != settings.alb_arn:
+    if not settings.signed_by_our_alb(str(header.get("signer", ""))):
         raise IdentityError("the sign-in token was not signed by this console's load balancer")
     kid = str(header.get("kid", ""))
     if not _KID.match(kid):

@@ -71,6 +71,14 @@ def test_a_token_the_alb_signed_names_the_analyst(key: ec.EllipticCurvePrivateKe
     assert verify_alb_token(alb_token(key, email=None), SIGN_IN, keys_of(key), NOW).name == "00u1a2b3"
 
 
+def test_an_alb_named_by_its_arn_prefix_is_this_consoles_alb(key: ec.EllipticCurvePrivateKey) -> None:
+    by_name = AuthSettings(mode="alb-oidc", alb_arn=ALB.rsplit("/", 1)[0] + "/", region="eu-west-1")
+    assert verify_alb_token(alb_token(key), by_name, keys_of(key), NOW).signed_in
+    for signer in (ALB.replace("fraudlake-ui/", "fraudlake-ui-2/"), ALB + "/extra"):
+        with pytest.raises(IdentityError, match="not signed by"):
+            verify_alb_token(alb_token(key, {"signer": signer}), by_name, keys_of(key), NOW)
+
+
 def tampered(token: str) -> str:
     head, claims, signature = token.split(".")
     forged = json.loads(base64.urlsafe_b64decode(claims))
