@@ -293,6 +293,48 @@ def test_api_without_pipelines_has_no_rbac_and_no_token(tmp_path: Path) -> None:
     assert not {"FRAUDLAKE_KUBECONFIG", "FRAUDLAKE_PIPELINES_NAMESPACE"} & set(env)
 
 
+UI_EXAMPLE = REPO_ROOT / "helm" / "fraudlake-ui" / "ci" / "example-values.yaml"
+
+
+def test_ui_example_signs_analysts_in_at_the_alb_over_https(
+    rendered: dict[tuple[str, Path | None], str],
+) -> None:
+    from fraudlake.ui.identity import AuthSettings
+
+    objects = helm.manifests(rendered["fraudlake-ui", UI_EXAMPLE])
+    ingress = next(o for o in objects if o["kind"] == "Ingress")["metadata"]["annotations"]
+    prefix = "alb.ingress.kubernetes.io/"
+    assert ingress[prefix + "auth-type"] == "oidc"
+    assert ingress[prefix + "auth-on-unauthenticated-request"] == "authenticate"
+    idp = json.loads(ingress[prefix + "auth-idp-oidc"])
+    assert idp["secretName"] == "fraudlake-ui-oidc"  # the client secret stays in a Secret
+    assert set(idp) == {"issuer", "authorizationEndpoint", "tokenEndpoint", "userInfoEndpoint", "secretName"}
+    assert json.loads(ingress[prefix + "listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
+    assert ingress[prefix + "ssl-redirect"] == "443"
+    assert ingress[prefix + "certificate-arn"].startswith("arn:aws:acm:")
+    # What the console is configured with accepts the ALB the Ingress names, and no other.
+    config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
+    settings = AuthSettings(
+        config["FRAUDLAKE_UI_AUTH"], config["FRAUDLAKE_UI_ALB_ARN"], config["FRAUDLAKE_UI_AWS_REGION"]
+    )
+    name = ingress[prefix + "load-balancer-name"]
+    assert settings.signed_by_our_alb(f"{settings.alb_arn.split('/app/')[0]}/app/{name}/50dc6c495c0c9188")
+    assert not settings.signed_by_our_alb(f"{settings.alb_arn.split('/app/')[0]}/app/other/50dc6c495c0c9188")
+
+
+def test_ui_default_has_no_sign_in_and_the_schema_refuses_half_a_sign_in(
+    rendered: dict[tuple[str, Path | None], str], tmp_path: Path
+) -> None:
+    objects = helm.manifests(rendered["fraudlake-ui", None])
+    assert next(o for o in objects if o["kind"] == "ConfigMap")["data"]["FRAUDLAKE_UI_AUTH"] == "none"
+    example = yaml.safe_load(UI_EXAMPLE.read_text())
+    for path, broken in (("ingress", {"certificateArn": ""}), ("auth", {"albArn": ""})):
+        values = tmp_path / f"no-{path}.yaml"
+        values.write_text(yaml.safe_dump({**example, path: {**example[path], **broken}}))
+        with pytest.raises(helm.HelmError, match="minLength"):
+            helm.lint("fraudlake-ui", values)
+
+
 def test_api_service_monitor_scrapes_the_metrics_port(tmp_path: Path) -> None:
     """Optional ServiceMonitor (not in the dry run: the Prometheus Operator CRDs are not installed here)."""
     values = tmp_path / "monitoring-values.yaml"
