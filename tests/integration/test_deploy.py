@@ -312,6 +312,9 @@ def test_ui_example_signs_analysts_in_at_the_alb_over_https(
     assert json.loads(ingress[prefix + "listen-ports"]) == [{"HTTP": 80}, {"HTTPS": 443}]
     assert ingress[prefix + "ssl-redirect"] == "443"
     assert ingress[prefix + "certificate-arn"].startswith("arn:aws:acm:")
+    # The console may fetch the ALB's signing keys (HTTPS out).
+    policy = next(o for o in objects if o["kind"] == "NetworkPolicy")["spec"]
+    assert {"port": 443, "protocol": "TCP"} in [p for rule in policy["egress"] for p in rule.get("ports", [])]
     # What the console is configured with accepts the ALB the Ingress names, and no other.
     config = next(o for o in objects if o["kind"] == "ConfigMap")["data"]
     settings = AuthSettings(
