@@ -1,9 +1,10 @@
 # IAM roles for service accounts. Least privilege per workload:
 #   api      Bedrock invoke (chat + embeddings); read models/ from the lake bucket.
-#   airflow  Bedrock invoke (embeddings for the case index); read the lake; write models/ and its task logs
-#            (airflow-logs/, the S3 remote logging of helm/values/airflow.yaml).
-#   connect  write raw Parquet into the lake bucket (never models/).
-#   clickhouse read the pipelines' Parquet (GetObject, ListBucket) under var.clickhouse_lake_prefixes only, for
+#   airflow  Bedrock invoke (embeddings for the case index); read the lake under var.lake_prefixes, models/ and
+#            its task logs; write models/ and its task logs (airflow-logs/, the S3 remote logging of
+#            helm/values/airflow.yaml).
+#   connect  write raw Parquet under <prefix>/raw/ of var.lake_prefixes only (so never models/ or logs).
+#   clickhouse read the pipelines' Parquet (GetObject, ListBucket) under var.lake_prefixes only, for
 #            the loader's `INSERT … SELECT … FROM s3(…)` without static keys; decrypt with the lake key.
 #   scorer   the stream scorers the operator runs per FraudPipeline: list and read models/ only (the champion
 #            pointer and the versions it names), decrypt with the lake key through S3; nothing else. Its trust
@@ -73,9 +74,12 @@ data "aws_iam_policy_document" "airflow" {
   }
 
   statement {
-    sid       = "ReadLake"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.lake_bucket_arn}/*"]
+    sid     = "ReadLake"
+    actions = ["s3:GetObject"]
+    resources = concat(
+      [for prefix in var.lake_prefixes : "${local.lake_bucket_arn}/${prefix}/*"],
+      ["${local.lake_bucket_arn}/${local.models_prefix}*", "${local.lake_bucket_arn}/${local.airflow_logs_prefix}*"],
+    )
   }
 
   statement {
@@ -100,13 +104,15 @@ data "aws_iam_policy_document" "connect" {
     resources = [local.lake_bucket_arn]
   }
 
+  # The sink writes <spec.lake.prefix>/raw/<topic>/… only: one pipeline's sink cannot write outside the lake's
+  # prefixes (models/, task logs, another bucket area), whatever a FraudPipeline asks for.
   statement {
     sid       = "WriteRawParquet"
     actions   = ["s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
-    resources = ["${local.lake_bucket_arn}/*"]
+    resources = [for prefix in var.lake_prefixes : "${local.lake_bucket_arn}/${prefix}/raw/*"]
   }
 
-  # The sink writes raw/ under pipeline prefixes; it must never touch the model artifacts.
+  # Belt and braces: even a lake prefix that contained models/ could not reach the model artifacts.
   statement {
     sid       = "NeverModels"
     effect    = "Deny"
@@ -126,14 +132,14 @@ data "aws_iam_policy_document" "clickhouse" {
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = [for prefix in var.clickhouse_lake_prefixes : "${prefix}/*"]
+      values   = [for prefix in var.lake_prefixes : "${prefix}/*"]
     }
   }
 
   statement {
     sid       = "ReadPipelineObjects"
     actions   = ["s3:GetObject"]
-    resources = [for prefix in var.clickhouse_lake_prefixes : "${local.lake_bucket_arn}/${prefix}/*"]
+    resources = [for prefix in var.lake_prefixes : "${local.lake_bucket_arn}/${prefix}/*"]
   }
 
   statement {

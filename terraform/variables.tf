@@ -171,20 +171,20 @@ variable "bedrock_model_ids" {
   }
 }
 
-variable "clickhouse_lake_prefixes" {
-  description = "Key prefixes of the lake bucket ClickHouse may list and read with s3(): the FraudPipelines' spec.lake.prefix values or parents of them, without leading or trailing '/'. Defaults: fraudlake (the CRD's default prefix) and pipelines (operator/examples/pipeline-eks.yaml writes under pipelines/demo). models/ is never readable."
+variable "lake_prefixes" {
+  description = "Key prefixes of the lake bucket the FraudPipelines keep their data under: their spec.lake.prefix values or parents of them, without leading or trailing '/'. Kafka Connect may write only <prefix>/raw/ objects under them, ClickHouse (s3()) and Airflow may read only under them (and models/). Defaults: fraudlake (the CRD's default prefix) and pipelines (operator/examples/pipeline-eks.yaml writes under pipelines/demo). models/ is never a lake prefix."
   type        = list(string)
   default     = ["fraudlake", "pipelines"]
 
   validation {
-    condition = length(var.clickhouse_lake_prefixes) > 0 && alltrue([
-      for prefix in var.clickhouse_lake_prefixes : (
+    condition = length(var.lake_prefixes) > 0 && alltrue([
+      for prefix in var.lake_prefixes : (
         can(regex("^[A-Za-z0-9!_.'()-]+(/[A-Za-z0-9!_.'()-]+)*$", prefix)) &&
         length(regexall("(^|/)[.]+(/|$)", prefix)) == 0 &&
         prefix != "models" && !startswith(prefix, "models/")
       )
     ])
-    error_message = "clickhouse_lake_prefixes must be non-empty key prefixes without leading or trailing '/', wildcards (* ?) or '.'/'..' segments, and never models (the model artifacts)."
+    error_message = "lake_prefixes must be non-empty key prefixes without leading or trailing '/', wildcards (* ?) or '.'/'..' segments, and never models (the model artifacts)."
   }
 }
 

@@ -785,9 +785,33 @@ def test_clickhouse_role_only_reads_the_pipelines_prefixes(terraform_blocks: lis
     }
     assert actions == {"s3:GetObject", "s3:ListBucket", "kms:Decrypt"}
     assert "source_policy_documents" not in block[1], "no shared statements (lake_kms grants GenerateDataKey)"
-    assert "var.clickhouse_lake_prefixes" in block[1]
+    assert "var.lake_prefixes" in block[1]
     assert "models" not in block[1]
     assert re.search(r"clickhouse\s*=\s*data\.aws_iam_policy_document\.clickhouse\.json", irsa)
+
+
+def _policy_statements(document: str) -> dict[str, str]:
+    """sid -> statement text of one aws_iam_policy_document in irsa.tf."""
+    irsa = (TERRAFORM_DIR / "irsa.tf").read_text()
+    block = re.search(
+        rf'^data "aws_iam_policy_document" "{document}" \{{\n(.*?)^\}}', irsa, re.DOTALL | re.MULTILINE
+    )
+    assert block, f"the {document} policy document"
+    statements = re.findall(r"^  statement \{\n(.*?)^  \}", block[1], re.DOTALL | re.MULTILINE)
+    return {re.search(r'sid\s*=\s*"([^"]+)"', text)[1]: text for text in statements}  # type: ignore[index]
+
+
+def test_connect_writes_only_raw_objects_under_the_lake_prefixes() -> None:
+    """A FraudPipeline chooses its lake.prefix; the Connect role, not the spec, decides where sinks write."""
+    write = _policy_statements("connect")["WriteRawParquet"]
+    assert (
+        'resources = [for prefix in var.lake_prefixes : "${local.lake_bucket_arn}/${prefix}/raw/*"]' in write
+    )
+    read = _policy_statements("airflow")["ReadLake"]
+    assert "var.lake_prefixes" in read
+    assert '"${local.lake_bucket_arn}/*"' not in read, (
+        "Airflow reads the lake's prefixes, not the whole bucket"
+    )
 
 
 def test_providers_are_configured_in_providers_tf(terraform_blocks: list[hcl.HclBlock]) -> None:
