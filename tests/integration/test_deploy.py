@@ -338,6 +338,34 @@ def test_ui_default_has_no_sign_in_and_the_schema_refuses_half_a_sign_in(
             helm.lint("fraudlake-ui", values)
 
 
+def test_clickhouse_serves_its_own_metrics_to_prometheus(
+    rendered: dict[tuple[str, Path | None], str],
+) -> None:
+    values = REPO_ROOT / "helm" / "fraudlake-clickhouse" / "ci" / "monitoring-values.yaml"
+    objects = helm.manifests(rendered["fraudlake-clickhouse", values])
+    chi = next(o for o in objects if o["kind"] == "ClickHouseInstallation")
+    settings = chi["spec"]["configuration"]["settings"]
+    assert settings["prometheus/endpoint"] == "/metrics"
+    assert all(
+        settings[f"prometheus/{table}"] == "true" for table in ("metrics", "events", "asynchronous_metrics")
+    )
+    (container,) = chi["spec"]["templates"]["podTemplates"][0]["spec"]["containers"]
+    assert {
+        "name": "metrics",
+        "containerPort": int(settings["prometheus/port"]),
+        "protocol": "TCP",
+    } in container["ports"]
+    monitor = next(o for o in objects if o["kind"] == "PodMonitor")
+    assert monitor["spec"]["podMetricsEndpoints"][0]["port"] == "metrics"
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items()
+        <= chi["spec"]["templates"]["podTemplates"][0]["metadata"]["labels"].items()
+        | {"clickhouse.altinity.com/chi": chi["metadata"]["name"]}.items()
+    )
+    policy = next(o for o in objects if o["kind"] == "NetworkPolicy")["spec"]["ingress"]
+    assert any(p["port"] == int(settings["prometheus/port"]) for rule in policy for p in rule["ports"])
+
+
 def test_api_service_monitor_scrapes_the_metrics_port(tmp_path: Path) -> None:
     """Optional ServiceMonitor (not in the dry run: the Prometheus Operator CRDs are not installed here)."""
     values = tmp_path / "monitoring-values.yaml"
