@@ -15,7 +15,9 @@ pure builders. Run with ``fraudlake operator run`` (or ``kopf run -m fraudlake.o
 - delete (finalizer ``fraudlake.io/finalizer``): the scorer stops; deletionPolicy Retain keeps the other
   children, Delete removes them (the ClickHouse database only if this pipeline owns it);
 - drift timer: recreate deleted children, re-apply missing tables, record the check in status.drift
-  (any handler that recreates a child the status listed records it there too).
+  (any handler that recreates a child the status listed records it there too);
+- model health timer: condition ModelHealthy from the latest drift report of the ``model_drift`` DAG
+  (False names the drifting features).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from typing import Any
 
 import kopf
 
-from fraudlake.operator import kube, metrics, reconcile
+from fraudlake.operator import kube, metrics, model_health, reconcile
 from fraudlake.operator.reconcile import ALL_STEPS, CONNECTOR, SCORER, TABLES, TOPICS, Step
 from fraudlake.operator.settings import operator_settings
 from fraudlake.pipeline import naming
@@ -152,6 +154,24 @@ def check_drift(body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: k
             raise_errors=False,
             drift_check=True,
         )
+
+
+@kopf.timer(
+    *RESOURCE,
+    interval=SETTINGS.model_health_interval_seconds,
+    initial_delay=SETTINGS.model_health_interval_seconds,
+)
+@metrics.observed
+def check_model_health(
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    if body.meta.get("deletionTimestamp"):
+        return
+    verdict = model_health.latest_verdict(reconcile.pipeline_from(body))
+    with _lock(memo):
+        updated = model_health.updated_conditions(status, verdict)
+        if updated is not None:
+            patch.status["conditions"] = updated
 
 
 def _drift_check_due(body: kopf.Body, status: kopf.Status) -> bool:

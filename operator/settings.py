@@ -22,6 +22,12 @@ class OperatorSettings(BaseSettings):
     drift_interval_seconds: float = Field(
         default=60.0, gt=0, description="How often the drift timer re-checks children."
     )
+    model_health_interval_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="How often the ModelHealthy condition is re-read from the latest drift report (the "
+        "model_drift DAG writes one an hour).",
+    )
     retry_delay_seconds: float = Field(
         default=10.0, gt=0, description="Retry delay while waiting for a dependency."
     )

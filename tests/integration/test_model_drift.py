@@ -1,0 +1,180 @@
+"""Drift on the real stack: the drift job over the pipeline's ClickHouse rows, read back by the operator.
+
+The operator runs in-process (`KopfRunner`, real kube-apiserver, real chDB, `FakeStrimzi` for the
+children's status, as in test_operator). The test writes transactions and decisions into the
+pipeline's database: a reference window (the model's training window) and recent windows drawn from
+the same distributions, or with the amount shifted on purpose. The drift job runs as the DAG's task
+does (`fraudlake.monitoring.job.run`); the operator's timer turns its report into ModelHealthy.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+# The model health timer's interval is fixed when the handlers module is imported (first KopfRunner).
+os.environ.setdefault("FRAUDLAKE_OPERATOR_MODEL_HEALTH_INTERVAL_SECONDS", "1")
+os.environ.setdefault("FRAUDLAKE_OPERATOR_RETRY_DELAY_SECONDS", "1")
+
+import numpy as np
+import pytest
+from clickhouse_connect.driver.client import Client
+from fake_strimzi import FakeStrimzi
+from fraudpipeline_kit import (
+    Kubectl,
+    api,
+    condition,
+    crd,
+    dsn_secret,
+    eventually,
+    get_pipeline,
+    kubectl,
+    new_namespace,
+    pipeline_manifest,
+)
+from kopf.testing import KopfRunner
+from kubernetes import client
+
+from fraudlake.clickhouse.client import connect
+from fraudlake.local.stack.service import ServiceRecord
+from fraudlake.monitoring import job, reports
+from fraudlake.operator.model_health import MODEL_HEALTHY
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+__all__ = ["api", "crd", "kubectl"]  # fixtures
+
+REFERENCE = job.Window(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 29, tzinfo=UTC))
+ROWS = 1500
+
+
+class Pipeline:
+    """One FraudPipeline with its own database, reconciled by the operator."""
+
+    def __init__(self, api: client.ApiClient, kubectl: Kubectl, dsn: str) -> None:
+        self.api, self.dsn = api, dsn
+        self.namespace = new_namespace(api, "drift")
+        self.database = f"fp_drift_{uuid.uuid4().hex[:8]}"
+        self.key = f"{self.namespace}/demo"  # how the drift job names the pipeline
+        manifest = pipeline_manifest(self.namespace, new_namespace(api, "kafka"), "demo", self.database)
+        applied = kubectl.apply([dsn_secret(self.namespace, dsn), manifest])
+        assert applied.returncode == 0, applied.stderr
+
+    def model_healthy(self) -> dict[str, Any]:
+        return condition(get_pipeline(self.api, self.namespace, "demo"), MODEL_HEALTHY)
+
+    def wait_model_healthy(self, status: str) -> dict[str, Any]:
+        def flipped() -> dict[str, Any] | None:
+            found = self.model_healthy()
+            return found if found.get("status") == status else None
+
+        return eventually(flipped, 60, what=f"{MODEL_HEALTHY}={status}")
+
+
+@pytest.fixture
+def pipeline(
+    api: client.ApiClient, kubectl: Kubectl, crd: dict[str, Any], clickhouse: ServiceRecord
+) -> Iterator[Pipeline]:
+    with FakeStrimzi(api) as fake:
+        world = Pipeline(api, kubectl, clickhouse.endpoints["dsn"])
+        args = ["run", "--standalone", f"--namespace={world.namespace}", "-m", "fraudlake.operator.handlers"]
+        with KopfRunner(args, timeout=120):
+            eventually(
+                lambda: (
+                    condition(get_pipeline(api, world.namespace, "demo"), "TablesReady").get("status")
+                    == "True"
+                ),
+                120,
+                what="TablesReady=True",
+            )
+            yield world
+            fake.hold.clear()
+
+
+@pytest.fixture(scope="module")
+def ch(clickhouse: ServiceRecord) -> Client:
+    return connect(clickhouse.endpoints["dsn"])
+
+
+def _insert_window(ch: Client, database: str, window: job.Window, seed: int, amount_scale: float) -> None:
+    """Transactions and their decisions spread evenly over `window` (whole weeks: every weekday)."""
+    rng = np.random.default_rng(seed)
+    span = (window.end - window.start).total_seconds()
+    times = [window.start + timedelta(seconds=float(s)) for s in rng.uniform(0, span, ROWS)]
+    amounts = np.round(rng.lognormal(3.5, 0.8, ROWS) * amount_scale, 2)
+    chips = rng.choice(
+        ["Chip Transaction", "Swipe Transaction", "Online Transaction"], ROWS, p=[0.5, 0.3, 0.2]
+    )
+    mccs = rng.choice([5411, 5812, 5999, 4829], ROWS)
+    frauds = rng.random(ROWS) < 0.02
+    scores = rng.beta(1, 30, ROWS)
+    ids = [f"t-{seed}-{i}" for i in range(ROWS)]
+    ch.insert(
+        f"{database}.transactions",
+        [
+            [
+                ids[i],
+                times[i],
+                "u1",
+                "u1-0",
+                "m1",
+                float(amounts[i]),
+                str(chips[i]),
+                int(mccs[i]),
+                "CA",
+                bool(frauds[i]),
+            ]
+            for i in range(ROWS)
+        ],
+        column_names=[
+            "txn_id",
+            "event_ts",
+            "user_id",
+            "card_id",
+            "merchant_id",
+            "amount",
+            "use_chip",
+            "mcc",
+            "merchant_state",
+            "is_fraud",
+        ],
+    )
+    ch.insert(
+        f"{database}.decisions",
+        [
+            [ids[i], times[i], float(scores[i]), "review" if scores[i] > 0.1 else "approve", "v1", times[i]]
+            for i in range(ROWS)
+        ],
+        column_names=["txn_id", "event_ts", "score", "decision", "model_version", "decided_at"],
+    )
+
+
+def _run_drift(ch: Client, pipeline: Pipeline, recent: job.Window, run_id: str) -> job.DriftReport:
+    drift_job = job.DriftJob(pipeline.database, pipeline.key, "v1", REFERENCE, recent)
+    return job.run(ch, drift_job, run_id, datetime.now(UTC))
+
+
+def test_a_drifted_feature_flips_model_healthy_and_names_it(pipeline: Pipeline, ch: Client) -> None:
+    _insert_window(ch, pipeline.database, REFERENCE, seed=1, amount_scale=1.0)
+
+    steady = job.Window(datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 8, tzinfo=UTC))
+    _insert_window(ch, pipeline.database, steady, seed=2, amount_scale=1.0)
+    report = _run_drift(ch, pipeline, steady, "steady")
+    assert report.drifting == []
+    healthy = pipeline.wait_model_healthy("True")
+    assert healthy["reason"] == "NoDrift"
+
+    shifted = job.Window(datetime(2026, 2, 8, tzinfo=UTC), datetime(2026, 2, 15, tzinfo=UTC))
+    _insert_window(ch, pipeline.database, shifted, seed=3, amount_scale=3.0)  # amounts tripled on purpose
+    report = _run_drift(ch, pipeline, shifted, "shifted")
+    assert report.drifting == ["amount"]
+    drifting = pipeline.wait_model_healthy("False")
+    assert drifting["reason"] == "ModelDrifting"
+    assert "amount" in drifting["message"]
+    assert "hour" not in drifting["message"]
+
+    latest = reports.latest(ch, pipeline.database, pipeline.key)
+    assert {row["run_id"] for row in latest} == {"shifted"}
+    assert {row["feature"] for row in latest} == {*job.TRANSACTION_FEATURES, reports.SCORE}
