@@ -63,7 +63,7 @@ def latest(client: Client, database: str, pipeline: str) -> list[dict[str, Any]]
     result = client.query(
         f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE pipeline = {{pipeline:String}} AND run_id = "
         f"(SELECT argMax(run_id, computed_at) FROM {table} WHERE pipeline = {{pipeline:String}}) "
-        "ORDER BY feature",
+        "ORDER BY feature LIMIT 1 BY feature",  # a rerun of the same run appends its rows again
         parameters={"pipeline": pipeline},
     )
     return [dict(zip(COLUMNS, row, strict=True)) for row in result.result_rows]

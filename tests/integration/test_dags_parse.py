@@ -42,4 +42,5 @@ def test_every_dag_imports_without_errors_and_without_heavy_modules(tmp_path: Pa
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["errors"] == {}
     assert "lake_to_clickhouse" in result["dags"]
+    assert "model_drift" in result["dags"]
     assert result["heavy"] == []
