@@ -21,6 +21,18 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 uv sync --frozen --extra dev --quiet
 
+# The bank database (stack service postgres, the source Debezium captures) runs Debian's PostgreSQL
+# server binaries from /usr/lib/postgresql/<major>/bin; nothing else on the machine needs a cluster.
+if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "bootstrap: installing Debian's postgresql for the bank database (stack service postgres)" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+  else
+    echo "bootstrap: PostgreSQL server binaries not found and cannot be installed here (needs root +" \
+         "apt-get); the postgres stack service will fail — install Debian's 'postgresql' package" >&2
+  fi
+fi
+
 # The UI's browser test drives Debian's Chromium (no browser downloads are possible here).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -14,12 +14,14 @@ def registry() -> dict[str, Service]:
     from fraudlake.local.stack.services.kafka import KafkaService
     from fraudlake.local.stack.services.kube import KubeService
     from fraudlake.local.stack.services.minio import MinioService
+    from fraudlake.local.stack.services.postgres import PostgresService
     from fraudlake.local.stack.services.prometheus import PrometheusService
 
     services: list[Service] = [
         KafkaService(),
         MinioService(),
         KafkaConnectService(),
+        PostgresService(),
         KubeService(),
         ClickHouseService(),
         ChromaService(),
