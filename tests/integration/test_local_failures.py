@@ -179,7 +179,14 @@ def demo_process(stack_dir: Path, **env: str) -> subprocess.Popen[str]:
         text=True,
         env={**os.environ, **env},
         start_new_session=True,
+        # A terminal starts its foreground job with Ctrl-C live; a test session launched in the background
+        # (`cmd &` in a script) would hand down SIGINT ignored, and the demo rightly keeps it so.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture

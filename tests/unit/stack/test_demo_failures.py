@@ -182,10 +182,12 @@ def test_sigterm_stops_like_ctrl_c() -> None:
 def test_clean_up_is_not_interrupted_by_ctrl_c_or_sigterm() -> None:
     out = io.StringIO()
     finished = False
+    # What the process had before (SIG_IGN for SIGINT when the session was started in the background).
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
     with uninterrupted(Console(file=out), "stopping the local stack"):
         signal_self(signal.SIGINT)
         signal_self(signal.SIGTERM)
         finished = True
     assert finished
     assert out.getvalue().count("still stopping the local stack") == 2
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
