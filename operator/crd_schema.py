@@ -56,6 +56,12 @@ PRINTER_COLUMNS = [
         "description": "Whether the whole pipeline is ready",
     },
     {
+        "name": "Model",
+        "type": "string",
+        "jsonPath": '.status.conditions[?(@.type=="ModelHealthy")].status',
+        "description": "Whether the latest drift report finds the model's inputs and score stable",
+    },
+    {
         "name": "Reason",
         "type": "string",
         "priority": 1,

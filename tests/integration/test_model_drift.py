@@ -156,7 +156,9 @@ def _run_drift(ch: Client, pipeline: Pipeline, recent: job.Window, run_id: str) 
     return job.run(ch, drift_job, run_id, datetime.now(UTC))
 
 
-def test_a_drifted_feature_flips_model_healthy_and_names_it(pipeline: Pipeline, ch: Client) -> None:
+def test_a_drifted_feature_flips_model_healthy_and_names_it(
+    pipeline: Pipeline, ch: Client, kubectl: Kubectl
+) -> None:
     _insert_window(ch, pipeline.database, REFERENCE, seed=1, amount_scale=1.0)
 
     steady = job.Window(datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 8, tzinfo=UTC))
@@ -174,6 +176,9 @@ def test_a_drifted_feature_flips_model_healthy_and_names_it(pipeline: Pipeline, 
     assert drifting["reason"] == "ModelDrifting"
     assert "amount" in drifting["message"]
     assert "hour" not in drifting["message"]
+    listed = kubectl("get", "fp", "demo", "-n", pipeline.namespace)
+    header, row = listed.stdout.splitlines()[:2]
+    assert dict(zip(header.split(), row.split(), strict=False))["MODEL"] == "False"
 
     latest = reports.latest(ch, pipeline.database, pipeline.key)
     assert {row["run_id"] for row in latest} == {"shifted"}

@@ -174,7 +174,7 @@ def test_example_pipeline_becomes_ready(
         obj = get_pipeline(api, namespace, "demo")
         status = obj["status"]
         assert status["observedGeneration"] == obj["metadata"]["generation"]
-        assert (status["topicsReady"], status["tablesReady"]) == ("7/7", "12/12")
+        assert (status["topicsReady"], status["tablesReady"]) == ("7/7", "13/13")
         assert {c["type"]: c["status"] for c in status["conditions"]} == {
             "Ready": "True",
             "TopicsReady": "True",
@@ -186,7 +186,7 @@ def test_example_pipeline_becomes_ready(
         assert tables(ch, database) >= CORE_OBJECTS
 
         listed = kubectl("get", "fp", "-n", namespace)
-        assert listed.stdout.split("\n")[1].split()[:5] == ["demo", "7/7", "12/12", "off", "True"]
+        assert listed.stdout.split("\n")[1].split()[:5] == ["demo", "7/7", "13/13", "off", "True"]
 
         transactions = strimzi(
             api, "kafkatopics", kafka_namespace, naming.topic_name(namespace, "demo", "transactions")
@@ -468,7 +468,7 @@ def test_pipeline_through_the_local_clickhouse_server(
         world = Env(api, kubectl, server.dsn, fake)
         with run_operator(world.namespace):
             database = world.create(deletionPolicy="Delete")["spec"]["clickhouse"]["database"]
-            assert world.wait_ready()["status"]["tablesReady"] == "12/12"
+            assert world.wait_ready()["status"]["tablesReady"] == "13/13"
             over_http = connect(server.dsn)
             assert tables(over_http, database) >= CORE_OBJECTS
             world.delete()

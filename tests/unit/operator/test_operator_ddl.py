@@ -24,6 +24,7 @@ CORE = [
     "rule_velocity_5m",
     "decisions",
     "load_watermark",
+    "model_drift",
 ]
 STREAMING = migrations.SchemaParams(
     "fp", streaming_ingest=True, kafka_bootstrap="k:9092", kafka_topic="fraudlake.ns.p.transactions"

@@ -53,7 +53,7 @@ def test_crd_names_printer_columns_and_status_subresource() -> None:
     assert version["name"] == "v1alpha1"
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns == ["Topics", "Tables", "Scoring", "Ready", "Reason", "Age"]
+    assert columns == ["Topics", "Tables", "Scoring", "Ready", "Model", "Reason", "Age"]
 
 
 def test_crd_schema_is_structural() -> None:
