@@ -167,9 +167,8 @@ def check_model_health(
 ) -> None:
     if body.meta.get("deletionTimestamp"):
         return
-    verdict = model_health.latest_verdict(reconcile.pipeline_from(body))
     with _lock(memo):
-        updated = model_health.updated_conditions(status, verdict)
+        updated = model_health.check(reconcile.pipeline_from(body), status)
         if updated is not None:
             patch.status["conditions"] = updated
 

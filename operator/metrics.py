@@ -101,6 +101,62 @@ PIPELINES = PipelineConditions()
 REGISTRY.register(PIPELINES)
 
 
+class ModelDrift(Collector):
+    """Each pipeline's latest drift report (the `model_drift` DAG's, read by the model health timer),
+    exported at scrape time like the conditions: a deleted pipeline leaves no series behind.
+
+    The DAG's tasks live for seconds and are never scraped; the operator reads the report anyway for
+    ModelHealthy, so its /metrics is where Prometheus finds the numbers to alert and graph on."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_pipeline: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+
+    def record(self, namespace: str, name: str, rows: list[Mapping[str, Any]]) -> None:
+        with self._lock:
+            self._by_pipeline[namespace, name] = list(rows)
+
+    def forget(self, namespace: str, name: str) -> None:
+        with self._lock:
+            self._by_pipeline.pop((namespace, name), None)
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        with self._lock:
+            snapshot = dict(self._by_pipeline)
+        labels = ["pipeline_namespace", "pipeline"]
+        psi = GaugeMetricFamily(
+            "fraudlake_feature_psi",
+            "Population stability index of a model input (or the score) in the latest drift report, "
+            "against the model's training window (0.1 warn, 0.2 drifting); absent when too few rows.",
+            labels=[*labels, "feature"],
+        )
+        alert_rate = GaugeMetricFamily(
+            "fraudlake_model_alert_rate",
+            "Share of the latest drift report's recent decisions that were review or decline.",
+            labels=labels,
+        )
+        precision = GaugeMetricFamily(
+            "fraudlake_model_flagged_precision",
+            "Frauds among flagged decisions one label delay before the latest drift report's window.",
+            labels=labels,
+        )
+        for (namespace, name), rows in sorted(snapshot.items()):
+            for row in rows:
+                if row.get("psi") is not None:
+                    psi.add_metric([namespace, name, str(row["feature"])], float(row["psi"]))
+            if rows and rows[0].get("alert_rate") is not None:
+                alert_rate.add_metric([namespace, name], float(rows[0]["alert_rate"]))
+            if rows and rows[0].get("flagged_precision") is not None:
+                precision.add_metric([namespace, name], float(rows[0]["flagged_precision"]))
+        yield psi
+        yield alert_rate
+        yield precision
+
+
+MODEL_DRIFT = ModelDrift()
+REGISTRY.register(MODEL_DRIFT)
+
+
 def outcome_of(error: BaseException | None) -> str:
     if error is None:
         return "success"
@@ -139,6 +195,7 @@ def observed_deletion(handler: Callable[..., None]) -> Callable[..., None]:
         if error is None:
             meta = kwargs["body"]["metadata"]
             PIPELINES.forget(meta["namespace"], meta["name"])
+            MODEL_DRIFT.forget(meta["namespace"], meta["name"])
 
     return _counted(handler, forget_when_deleted)
 

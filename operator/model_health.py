@@ -3,7 +3,8 @@
 The DAG writes reports into the pipeline's own ClickHouse database; a timer reads the latest one and
 sets ModelHealthy (True: no monitored column drifting; False, reason ModelDrifting, the drifting
 columns named in the message). Check-then-act: the status is patched only when the condition would
-change. ModelHealthy is not a part of Ready: a drifting model still serves, and the pipeline's
+change; the report's numbers are exported on the operator's /metrics (`metrics.ModelDrift`).
+ModelHealthy is not a part of Ready: a drifting model still serves, and the pipeline's
 children are what Ready speaks for.
 
 No report yet, no table yet (the database is still being created) or ClickHouse out of reach: the
@@ -17,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from fraudlake.monitoring import reports
-from fraudlake.operator import conditions, kube
+from fraudlake.operator import conditions, kube, metrics
 from fraudlake.operator.builders import Pipeline
 from fraudlake.operator.conditions import Condition
 from fraudlake.operator.tables import ClickHouseUnavailableError, clickhouse, pipeline_dsn
@@ -46,14 +47,24 @@ def updated_conditions(
     return conditions.merge((previous or {}).get("conditions"), [wanted], conditions.now())
 
 
-def latest_verdict(pipeline: Pipeline) -> reports.Verdict | None:
-    """The verdict of the pipeline's latest drift report; None when it cannot be read (yet)."""
+def check(pipeline: Pipeline, status: Mapping[str, Any] | None) -> list[Condition] | None:
+    """Read the latest report, export it as metrics, and return the conditions to patch (None: no
+    change, or no report to go by)."""
+    report = latest_report(pipeline)
+    if report is None:
+        return None
+    metrics.MODEL_DRIFT.record(pipeline.namespace, pipeline.name, report)
+    return updated_conditions(status, reports.verdict(report))
+
+
+def latest_report(pipeline: Pipeline) -> list[dict[str, Any]] | None:
+    """The rows of the pipeline's latest drift report (empty: none yet); None when they cannot be
+    read (yet)."""
     try:
         with clickhouse(pipeline_dsn(pipeline)) as client:
-            rows = reports.latest(
+            return reports.latest(
                 client, pipeline.spec.clickhouse.database, f"{pipeline.namespace}/{pipeline.name}"
             )
     except (ClickHouseUnavailableError, kube.SecretMissingError) as exc:
         logger.debug("no drift report for %s/%s: %s", pipeline.namespace, pipeline.name, exc)
         return None
-    return reports.verdict(rows)

@@ -40,8 +40,10 @@ from kubernetes import client
 
 from fraudlake.clickhouse.client import connect
 from fraudlake.local.stack.service import ServiceRecord
-from fraudlake.monitoring import job, reports
+from fraudlake.monitoring import drift, job, reports
+from fraudlake.operator.metrics import REGISTRY
 from fraudlake.operator.model_health import MODEL_HEALTHY
+from fraudlake.pipeline import naming
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 __all__ = ["api", "crd", "kubectl"]  # fixtures
@@ -77,7 +79,7 @@ class Pipeline:
 def pipeline(
     api: client.ApiClient, kubectl: Kubectl, crd: dict[str, Any], clickhouse: ServiceRecord
 ) -> Iterator[Pipeline]:
-    with FakeStrimzi(api) as fake:
+    with FakeStrimzi(api):
         world = Pipeline(api, kubectl, clickhouse.endpoints["dsn"])
         args = ["run", "--standalone", f"--namespace={world.namespace}", "-m", "fraudlake.operator.handlers"]
         with KopfRunner(args, timeout=120):
@@ -90,7 +92,20 @@ def pipeline(
                 what="TablesReady=True",
             )
             yield world
-            fake.hold.clear()
+            # Deleted while the operator runs, so its finalizer is honoured.
+            custom = client.CustomObjectsApi(api)
+            custom.delete_namespaced_custom_object(
+                naming.GROUP, naming.VERSION, world.namespace, naming.PLURAL, "demo"
+            )
+            eventually(
+                lambda: (
+                    not custom.list_namespaced_custom_object(
+                        naming.GROUP, naming.VERSION, world.namespace, naming.PLURAL
+                    )["items"]
+                ),
+                120,
+                what="the pipeline to be deleted",
+            )
 
 
 @pytest.fixture(scope="module")
@@ -179,6 +194,10 @@ def test_a_drifted_feature_flips_model_healthy_and_names_it(
     listed = kubectl("get", "fp", "demo", "-n", pipeline.namespace)
     header, row = listed.stdout.splitlines()[:2]
     assert dict(zip(header.split(), row.split(), strict=False))["MODEL"] == "False"
+
+    # The operator exports the report it read: Prometheus alerts on the same numbers.
+    labels = {"pipeline_namespace": pipeline.namespace, "pipeline": "demo", "feature": "amount"}
+    assert REGISTRY.get_sample_value("fraudlake_feature_psi", labels) >= drift.DRIFTING_PSI
 
     latest = reports.latest(ch, pipeline.database, pipeline.key)
     assert {row["run_id"] for row in latest} == {"shifted"}

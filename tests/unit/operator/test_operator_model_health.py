@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from fraudlake.monitoring.reports import Verdict
-from fraudlake.operator import conditions
+from fraudlake.operator import conditions, metrics
 from fraudlake.operator.model_health import MODEL_HEALTHY, health_condition, updated_conditions
 
 pytestmark = pytest.mark.unit
@@ -42,3 +43,21 @@ def test_nothing_to_patch_when_the_condition_is_already_as_the_report_says() -> 
 
 def test_no_report_leaves_the_status_alone() -> None:
     assert updated_conditions({"conditions": [READY]}, None) is None
+
+
+def test_the_latest_report_is_exported_per_pipeline_and_forgotten_with_it() -> None:
+    drift_metrics = metrics.ModelDrift()
+    registry = CollectorRegistry()
+    registry.register(drift_metrics)
+    rows = [
+        {"feature": "amount", "psi": 0.42, "alert_rate": 0.05, "flagged_precision": 0.4},
+        {"feature": "score", "psi": None, "alert_rate": 0.05, "flagged_precision": 0.4},
+    ]
+    drift_metrics.record("ns", "demo", rows)
+    labels = {"pipeline_namespace": "ns", "pipeline": "demo"}
+    assert registry.get_sample_value("fraudlake_feature_psi", {**labels, "feature": "amount"}) == 0.42
+    assert registry.get_sample_value("fraudlake_feature_psi", {**labels, "feature": "score"}) is None
+    assert registry.get_sample_value("fraudlake_model_alert_rate", labels) == 0.05
+    assert registry.get_sample_value("fraudlake_model_flagged_precision", labels) == 0.4
+    drift_metrics.forget("ns", "demo")
+    assert registry.get_sample_value("fraudlake_feature_psi", {**labels, "feature": "amount"}) is None
