@@ -191,11 +191,25 @@ def test_unsupported_protocol_features_are_refused(server: LocalClickHouseServer
     status, headers, body = http(server, "/?compress=1", b"SELECT 1")
     assert (status, headers["X-ClickHouse-Exception-Code"]) == (501, "48")
     assert b"NOT_IMPLEMENTED" in body
-    # External data and form-encoded queries arrive as multipart/form-data.
+    # External data: a multipart/form-data part with a file name.
     form = {"Content-Type": "multipart/form-data; boundary=b"}
-    status, headers, body = http(server, "/", b"--b--\r\n", headers=form)
+    external = (
+        b'--b\r\nContent-Disposition: form-data; name="t"; filename="t.tsv"\r\n\r\n1\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="query"\r\n\r\nSELECT * FROM t\r\n--b--\r\n'
+    )
+    status, headers, body = http(server, "/", external, headers=form)
     assert (status, headers["X-ClickHouse-Exception-Code"]) == (501, "48")
-    assert b"multipart/form-data" in body
+    assert b"external data" in body
+
+
+def test_bind_parameters_too_long_for_the_url_arrive_as_form_fields(ch: Client) -> None:
+    """Past 4 KiB of parameters clickhouse-connect sends the query and its parameters as
+    multipart/form-data fields (the lake ledger's lookup of a sweep's object keys does)."""
+    keys = [f"pipelines/fraud/p/raw/topic/{index:010d}-{index:020d}.parquet" for index in range(200)]
+    answer = ch.query(
+        "SELECT length({keys:Array(String)}), {keys:Array(String)}[200]", parameters={"keys": keys}
+    )
+    assert answer.result_rows == [(200, keys[-1])]
 
 
 def test_kafka_engine_tables_are_refused_before_they_reach_chdb(ch: Client, database: str) -> None:

@@ -18,7 +18,9 @@ import re
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email import policy
 from email.message import Message
+from email.parser import BytesParser
 
 import lz4.frame  # type: ignore[import-untyped]
 from backports import zstd
@@ -77,6 +79,30 @@ class ClickHouseHTTPError(Exception):
 
 def not_implemented(what: str) -> ClickHouseHTTPError:
     return ClickHouseHTTPError(48, "NOT_IMPLEMENTED", f"{what} is not supported by this local server")
+
+
+def form_fields(content_type_header: str, body: bytes) -> dict[str, str]:
+    """The plain fields of a multipart/form-data body: the query and its ``param_*`` values, which
+    clickhouse-connect sends this way once the bind parameters are too long for the URL (4 KiB).
+
+    A part with a file name is external data, which this server does not serve.
+    """
+    head = f"Content-Type: {content_type_header}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=policy.HTTP).parsebytes(head + body)
+    if not message.is_multipart():
+        raise ClickHouseHTTPError(
+            27, "CANNOT_PARSE_INPUT_ASSERTION_FAILED", "malformed multipart/form-data body"
+        )
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        if part.get_filename() is not None:
+            raise not_implemented("external data (multipart/form-data file parts)")
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if not isinstance(name, str) or not isinstance(payload, bytes):
+            raise ClickHouseHTTPError(27, "CANNOT_PARSE_INPUT_ASSERTION_FAILED", "a form part without a name")
+        fields[name] = payload.decode()
+    return fields
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ data in the body (Content-Encoding lz4/zstd/gzip/deflate), sessions (``session_i
 and ``param_*`` bind parameters, compressed responses, basic/X-ClickHouse-User authentication,
 errors in the real server's shape, and ``GET /ping``.
 
-Refused, with NOT_IMPLEMENTED: external data and form-encoded queries (multipart/form-data),
+Form-encoded queries (multipart/form-data: the query and ``param_*`` as fields, which
+clickhouse-connect sends when bind parameters outgrow the URL) are read. Refused, with
+NOT_IMPLEMENTED: external data (multipart file parts),
 ``compress=1``/``decompress=1`` (ClickHouse's native block compression), ``role=``. Results are
 sent once complete (``wait_end_of_query`` semantics, no progress headers), and
 ``client_protocol_version`` is ignored: Native output is written as at protocol 0, which
@@ -41,8 +43,8 @@ from fraudlake.local.chdb_http.protocol import (
     credentials,
     decode_body,
     encode_body,
+    form_fields,
     http_status,
-    not_implemented,
     request_sql,
     response_encoding,
     split_params,
@@ -94,9 +96,10 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = self._read_body()
             check_credentials(credentials(self.headers, params), self.server.user_password)
-            request = split_params(params)
             if self.headers.get("Content-Type", "").startswith("multipart/form-data"):
-                raise not_implemented("multipart/form-data (external data, form-encoded query parameters)")
+                params |= form_fields(self.headers["Content-Type"], body)  # the query is a field
+                body = b""
+            request = split_params(params)
             sql = request_sql(request.query, decode_body(body, self.headers.get("Content-Encoding", "")))
             if not sql.strip():
                 raise ClickHouseHTTPError(62, "SYNTAX_ERROR", "Empty query")
