@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export PATH := $(HOME)/.local/bin:$(PATH)
 UV := uv run --frozen --extra dev
 
-.PHONY: help setup demo test test-unit test-integration test-e2e lint typecheck bench stack-up stack-down clean
+.PHONY: help setup demo test test-unit test-integration test-e2e chaos lint typecheck bench stack-up stack-down clean
 
 help:  ## This list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ test-integration: setup  ## Integration tests against real local services
 
 test-e2e: setup  ## The demo path at small scale, from a copy of the repository
 	$(UV) pytest tests/e2e $(ARGS)
+
+chaos: setup  ## The fault matrix: kill each moving part at 10/50/90% of a run → bench/results/chaos.json
+	$(UV) pytest tests/chaos -m chaos $(ARGS)
 
 lint:  ## ruff + mypy
 	$(UV) ruff check .
