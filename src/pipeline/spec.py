@@ -241,6 +241,79 @@ class SecretKeyRef(ApiModel):
     key: str = Field(default="dsn", max_length=253, pattern=DATA_KEY, description="Key within the Secret.")
 
 
+class DatabaseSecretRef(ApiModel):
+    """A Secret with the database's connection settings; the connector reads it through Strimzi's config
+    provider, so only references end up in the KafkaConnector."""
+
+    name: str = Field(min_length=1, max_length=253, description="Secret name.")
+    namespace: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=DNS_LABEL,
+        description="Secret namespace; defaults to the Kafka Connect cluster's namespace.",
+    )
+    host_key: str = Field(default="host", max_length=253, pattern=DATA_KEY, description="Key of the host.")
+    port_key: str = Field(default="port", max_length=253, pattern=DATA_KEY, description="Key of the port.")
+    database_key: str = Field(
+        default="database", max_length=253, pattern=DATA_KEY, description="Key of the database name."
+    )
+    user_key: str = Field(
+        default="user",
+        max_length=253,
+        pattern=DATA_KEY,
+        description="Key of the user (needs REPLICATION and, for the publication, CREATE on the database).",
+    )
+    password_key: str = Field(
+        default="password", max_length=253, pattern=DATA_KEY, description="Key of the password."
+    )
+
+
+class DatabaseSourceSpec(ApiModel):
+    """Change data capture from a PostgreSQL database: Debezium's connector (a Strimzi KafkaConnector on
+    the lake's KafkaConnect) writes every change of the listed tables to a compacted topic per table,
+    fraudlake.<namespace>.<pipeline>.cdc.<name>.<schema>.<table>."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=20,
+        pattern=DNS_LABEL,
+        description="Source name, part of its topics', connector's and replication slot's names.",
+    )
+    type: Literal["PostgreSQL"] = Field(default="PostgreSQL", description="Database kind.")
+    database_secret: DatabaseSecretRef = Field(description="Connection settings (a Secret).")
+    tables: tuple[str, ...] = Field(
+        min_length=1,
+        max_length=32,
+        description="Captured tables as schema.table, e.g. public.cards; each needs a primary key.",
+    )
+    snapshot_mode: Literal["initial", "no_data", "when_needed", "initial_only", "always"] = Field(
+        default="initial",
+        description="Debezium snapshot.mode: initial reads the tables once, then streams changes; "
+        "no_data streams changes only; when_needed snapshots again if the slot's position is lost.",
+    )
+    topic: EntityTopicSpec = Field(
+        default=EntityTopicSpec(), description="Shape of each table's topic (compacted by default)."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "self.tables.all(t, t.matches('^[a-z_][a-z0-9_]*[.][a-z_][a-z0-9_]*$'))",
+                    "each of tables must be schema.table in lowercase letters, digits and '_'",
+                    ".tables",
+                ),
+                _cel(
+                    "self.tables.all(t, self.tables.exists_one(u, u == t))",
+                    "tables must be unique",
+                    ".tables",
+                ),
+                _cel("self.name == oldSelf.name", "a source's name is immutable", ".name"),
+            ]
+        }
+    )
+
+
 class ClickHouseSpec(ApiModel):
     """The pipeline's ClickHouse database (tables from clickhouse/*.sql)."""
 
@@ -429,6 +502,11 @@ class FraudPipelineSpec(ApiModel):
         default=SEED_RULES, max_length=16, description="Windowed fraud rules; defaults to the two seed rules."
     )
     scoring: ScoringSpec = Field(default=ScoringSpec(), description="The stream scorer (a Deployment).")
+    sources: tuple[DatabaseSourceSpec, ...] = Field(
+        default=(),
+        max_length=8,
+        description="Databases whose changes are captured into Kafka (Debezium KafkaConnectors).",
+    )
     deletion_policy: Literal["Retain", "Delete"] = Field(
         default="Retain",
         description="On deletion, Retain keeps topics, connector and tables; Delete removes them and drops "
@@ -446,6 +524,11 @@ class FraudPipelineSpec(ApiModel):
                     "self.rules.all(r, self.rules.exists_one(s, s.name == r.name))",
                     "rule names must be unique",
                     ".rules",
+                ),
+                _cel(
+                    "self.sources.all(r, self.sources.exists_one(s, s.name == r.name))",
+                    "source names must be unique",
+                    ".sources",
                 ),
                 _cel(
                     "!self.clickhouse.streamingIngest || has(self.kafka.bootstrapServers)",

@@ -23,7 +23,7 @@ def postgres(stack: StackContext) -> ServiceRecord:
 
 
 def test_server_streams_logical_changes_through_pgoutput(postgres: ServiceRecord) -> None:
-    with psycopg.connect(postgres.endpoints["dsn"], autocommit=True) as conn:
+    with psycopg.connect(postgres.credentials["dsn"], autocommit=True) as conn:
         assert conn.execute("SHOW wal_level").fetchone() == ("logical",)
         assert conn.execute("SELECT current_database()").fetchone() == (DATABASE,)
         conn.execute("CREATE TABLE probe (id int PRIMARY KEY, note text)")
@@ -46,7 +46,7 @@ def test_credentials_are_generated_and_required(postgres: ServiceRecord, stack: 
     creds_file = stack.data_dir("postgres") / CREDENTIALS_FILE
     assert stat.S_IMODE(creds_file.stat().st_mode) == 0o600
     assert len(postgres.credentials["password"]) >= 24
-    wrong = postgres.endpoints["dsn"].replace(postgres.credentials["password"], "not-the-password")
+    wrong = postgres.credentials["dsn"].replace(postgres.credentials["password"], "not-the-password")
     with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
         psycopg.connect(wrong, connect_timeout=5)
 
@@ -55,14 +55,14 @@ def test_data_survives_a_restart_and_stop_leaves_nothing_running(tmp_path: Path)
     own = StackContext(tmp_path / "pg-stack")
     try:
         first = manager.up(own, ["postgres"])["postgres"]
-        with psycopg.connect(first.endpoints["dsn"], autocommit=True) as conn:
+        with psycopg.connect(first.credentials["dsn"], autocommit=True) as conn:
             conn.execute("CREATE TABLE kept (id int PRIMARY KEY)")
             conn.execute("INSERT INTO kept VALUES (42)")
         manager.down(own, ["postgres"])
         assert marked_processes(own.stack_dir) == []
         second = manager.up(own, ["postgres"])["postgres"]
-        assert second.credentials == first.credentials
-        with psycopg.connect(second.endpoints["dsn"]) as conn:
+        assert second.credentials["password"] == first.credentials["password"]
+        with psycopg.connect(second.credentials["dsn"]) as conn:
             assert conn.execute("SELECT id FROM kept").fetchall() == [(42,)]
     finally:
         manager.down(own)

@@ -14,13 +14,14 @@ import json
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from fraudlake.lake.connector import S3_SINK_CLASS
-from fraudlake.local.stack import jmx
+from fraudlake.local.stack import debezium, jmx
 from fraudlake.local.stack.errors import StackError
 from fraudlake.local.stack.mavenlibs import MavenLibs, ensure_copied, java_command
 from fraudlake.local.stack.paths import REPO_ROOT
@@ -38,6 +39,8 @@ S3_PARQUET_SINK_POM = REPO_ROOT / "connectors" / "s3-parquet-sink" / "pom.xml"
 
 WORKER_HEAP = "1g"  # each open Parquet file is buffered in memory until it is stored
 WORKER_GROUP_ID = "fraudlake-connect"
+# The connectors a pipeline may ask for: the lake sink and the bank database's change data capture.
+REQUIRED_PLUGINS = (S3_SINK_CLASS, debezium.POSTGRES_CONNECTOR_CLASS)
 CONNECT_QUIET_LOGGERS = (*QUIET_LOGGERS, "org.apache.kafka.connect.runtime.isolation", "org.reflections")
 
 
@@ -66,14 +69,16 @@ def s3_parquet_sink_plugin() -> MavenLibs:
 
 
 def render_worker_properties(
-    bootstrap: str, rest_port: int, plugin_path: Path, group_id: str = WORKER_GROUP_ID
+    bootstrap: str, rest_port: int, plugin_path: Path | Sequence[Path], group_id: str = WORKER_GROUP_ID
 ) -> str:
     """connect-distributed.properties of a single worker on loopback.
 
     JSON with embedded schemas on both converters: the S3 sink needs a schema to write Parquet.
     Internal topics have one replica (one broker); offsets are flushed every 5 s so that a killed
-    worker replays little and tests see objects soon.
+    worker replays little and tests see objects soon. `plugin_path`: one folder or several (each holds
+    plugin folders).
     """
+    homes = [plugin_path] if isinstance(plugin_path, Path) else list(plugin_path)
     settings = {
         "bootstrap.servers": bootstrap,
         "group.id": group_id,
@@ -93,8 +98,8 @@ def render_worker_properties(
         "listeners": f"http://127.0.0.1:{rest_port}",
         "rest.advertised.host.name": "127.0.0.1",
         "rest.advertised.port": rest_port,
-        "plugin.path": str(plugin_path),
-        # Every plugin has ServiceLoader manifests (Kafka's own; the sink's in its jar): no slow scan.
+        "plugin.path": ",".join(str(home) for home in homes),
+        # Every plugin has ServiceLoader manifests (Kafka's own, the sink's, Debezium's): no slow scan.
         "plugin.discovery": "service_load",
     }
     return "".join(f"{key}={value}\n" for key, value in settings.items())
@@ -148,23 +153,27 @@ def _request(method: str, url: str, body: object = None) -> Any:
 
 class KafkaConnectService(Service):
     name = "connect"
-    summary = "Kafka Connect worker (distributed mode) with the S3 Parquet sink (connectors/s3-parquet-sink)"
+    summary = "Kafka Connect worker (distributed mode): S3 Parquet sink and Debezium PostgreSQL source"
     depends_on = ("kafka",)
 
     def install(self, console: Console) -> None:
         kafka_libs_dir(console)
         ensure_copied(s3_parquet_sink_plugin(), console)
+        debezium.plugin_libs(console)
         jmx.agent_jar(console)
 
     def start(self, ctx: StackContext, deps: dict[str, ServiceRecord]) -> ServiceRecord:
         libs = kafka_libs_dir(ctx.console)
         # plugin.path lists folders whose sub-folders are plugins: the plugin's home holds libs/.
-        plugin_home = ensure_copied(s3_parquet_sink_plugin(), ctx.console).parent
+        plugin_homes = [
+            ensure_copied(s3_parquet_sink_plugin(), ctx.console).parent,
+            debezium.plugin_libs(ctx.console).parent,
+        ]
         data_dir = ctx.data_dir(self.name)
         rest_port = _rest_port(ctx, self.name, data_dir)
         config = data_dir / "connect-distributed.properties"
         config.write_text(
-            render_worker_properties(deps["kafka"].endpoints["bootstrap"], rest_port, plugin_home)
+            render_worker_properties(deps["kafka"].endpoints["bootstrap"], rest_port, plugin_homes)
         )
         log4j = data_dir / "log4j2.properties"
         log4j.write_text(render_log4j2_properties(CONNECT_QUIET_LOGGERS))
@@ -182,8 +191,8 @@ class KafkaConnectService(Service):
         rest = f"http://127.0.0.1:{rest_port}"
         try:
             wait_until(
-                self.name, lambda: S3_SINK_CLASS in connector_plugins(rest), pid, log, timeout=180,
-                what=f"for {S3_SINK_CLASS} in GET /connector-plugins",
+                self.name, lambda: _plugins_loaded(rest), pid, log, timeout=180,
+                what=f"for {' and '.join(REQUIRED_PLUGINS)} in GET /connector-plugins",
             )  # fmt: skip
         except BaseException:
             stop_process_group(pid)
@@ -196,9 +205,13 @@ class KafkaConnectService(Service):
 
     def healthy(self, record: ServiceRecord) -> bool:
         try:
-            return record.alive() and S3_SINK_CLASS in connector_plugins(record.endpoints["rest"])
+            return record.alive() and _plugins_loaded(record.endpoints["rest"])
         except Exception:
             return False
+
+
+def _plugins_loaded(rest: str) -> bool:
+    return set(REQUIRED_PLUGINS) <= set(connector_plugins(rest))
 
 
 def _rest_port(ctx: StackContext, name: str, data_dir: Path) -> int:

@@ -181,17 +181,16 @@ class PostgresService(Service):
         except BaseException:
             self.stop(ServiceRecord(self.name, pids=[pid]))
             raise
-        endpoints = {
-            "host": "127.0.0.1",
-            "port": port,
-            "database": DATABASE,
-            "dsn": dsn("127.0.0.1", port, DATABASE, creds["user"], creds["password"]),
-        }
-        return ServiceRecord(self.name, pids=[pid], endpoints=endpoints, credentials=creds, log=str(log))
+        endpoints = {"host": "127.0.0.1", "port": port, "database": DATABASE}
+        # The DSN carries the password: a credential, never printed with the endpoints.
+        credentials = {**creds, "dsn": dsn("127.0.0.1", port, DATABASE, creds["user"], creds["password"])}
+        return ServiceRecord(
+            self.name, pids=[pid], endpoints=endpoints, credentials=credentials, log=str(log)
+        )
 
     def healthy(self, record: ServiceRecord) -> bool:
         try:
-            return record.alive() and _accepts(record.endpoints["dsn"])
+            return record.alive() and _accepts(record.credentials["dsn"])
         except Exception:
             return False
 
