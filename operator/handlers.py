@@ -4,7 +4,8 @@ Each handler makes one call into `fraudlake.operator.reconcile`; the work lives 
 pure builders. Run with ``fraudlake operator run`` (or ``kopf run -m fraudlake.operator.handlers``).
 
 - create / resume: reconcile everything (topics, lake sink connector, ClickHouse tables, scorer);
-- field changes: spec.kafka → topics, spec.lake → connector, spec.clickhouse / spec.rules → tables;
+- field changes: spec.kafka → topics, spec.lake → connector, spec.sources → Debezium connectors and their
+  compacted topics (condition SourcesReady), spec.clickhouse / spec.rules → tables;
   spec.scoring, and the parts of spec.kafka / .clickhouse / .rules the scorer is given → scorer;
 - any update: record observedGeneration;
 - pause annotation ``fraudlake.io/pause-reconciliation: "true"``: stop applying changes
@@ -29,7 +30,7 @@ from typing import Any
 import kopf
 
 from fraudlake.operator import kube, metrics, model_health, reconcile
-from fraudlake.operator.reconcile import ALL_STEPS, CONNECTOR, SCORER, TABLES, TOPICS, Step
+from fraudlake.operator.reconcile import ALL_STEPS, CONNECTOR, SCORER, SOURCES, TABLES, TOPICS, Step
 from fraudlake.operator.settings import operator_settings
 from fraudlake.pipeline import naming
 
@@ -85,6 +86,14 @@ def update_connector(
     body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
 ) -> None:
     _reconcile(CONNECTOR, body, status, patch, memo)
+
+
+@kopf.on.field(*RESOURCE, field="spec.sources", old=kopf.PRESENT)
+@metrics.observed
+def update_sources(
+    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
+) -> None:
+    _reconcile(SOURCES, body, status, patch, memo)
 
 
 @kopf.on.field(*RESOURCE, field="spec.clickhouse", old=kopf.PRESENT)

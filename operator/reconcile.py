@@ -21,6 +21,7 @@ from fraudlake.operator.children import delete_children, reconcile_connector, re
 from fraudlake.operator.incarnations import accepted_tokens
 from fraudlake.operator.results import Event, Known, StepResult
 from fraudlake.operator.scorer import delete_scorer, reconcile_scorer
+from fraudlake.operator.source_children import reconcile_sources
 from fraudlake.operator.tables import (
     ClickHouseUnavailableError,
     DatabaseNotOwnedError,
@@ -36,7 +37,8 @@ TOPICS: tuple[Step, ...] = (reconcile_topics,)
 CONNECTOR: tuple[Step, ...] = (reconcile_connector,)
 TABLES: tuple[Step, ...] = (reconcile_tables,)
 SCORER: tuple[Step, ...] = (reconcile_scorer,)
-ALL_STEPS: tuple[Step, ...] = (*TOPICS, *CONNECTOR, *TABLES, *SCORER)
+SOURCES: tuple[Step, ...] = (reconcile_sources,)
+ALL_STEPS: tuple[Step, ...] = (*TOPICS, *CONNECTOR, *SOURCES, *TABLES, *SCORER)
 
 
 @dataclass

@@ -67,6 +67,10 @@ class FraudPipelineStatus(ApiModel):
     connector: str = Field(
         default="", description="KafkaConnector name (in the Kafka Connect cluster's namespace)."
     )
+    sources: tuple[str, ...] = Field(
+        (),
+        description="Debezium KafkaConnector names of spec.sources (in the Kafka Connect namespace).",
+    )
     database: str = Field(default="", description="ClickHouse database.")
     tables: tuple[str, ...] = Field((), description="ClickHouse tables and views present.")
     tables_ready: str = Field(default="", description="Present tables and views / expected, e.g. 13/13.")
