@@ -175,10 +175,9 @@ def suspicion_flags(
     return flags, summary
 
 
-def _fit_xgb(
-    x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, names: list[str], cfg: XgbConfig
-) -> xgb.Booster:
-    params = {
+def xgb_params(cfg: XgbConfig) -> dict[str, Any]:
+    """Booster parameters of every XGBoost fit (in memory, out of core, on Dask)."""
+    return {
         "objective": "binary:logistic",
         "eval_metric": "aucpr",
         "tree_method": "hist",
@@ -190,6 +189,12 @@ def _fit_xgb(
         "nthread": cfg.threads,
         "seed": cfg.seed,
     }
+
+
+def _fit_xgb(
+    x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, names: list[str], cfg: XgbConfig
+) -> xgb.Booster:
+    params = xgb_params(cfg)
     train = xgb.QuantileDMatrix(x, y, feature_names=names)
     valid = xgb.DMatrix(xv, yv, feature_names=names)
     return xgb.train(
@@ -352,7 +357,19 @@ class Candidate:
 def _candidate(
     booster: xgb.Booster, x_valid: np.ndarray, y_valid: np.ndarray, x_test: np.ndarray, config: TrainConfig
 ) -> Candidate:
-    raw_valid = predict(booster, x_valid)
+    return candidate_from_scores(
+        booster, predict(booster, x_valid), y_valid, predict(booster, x_test), config
+    )
+
+
+def candidate_from_scores(
+    booster: xgb.Booster,
+    raw_valid: np.ndarray,
+    y_valid: np.ndarray,
+    raw_test: np.ndarray,
+    config: TrainConfig,
+) -> Candidate:
+    """Calibration and thresholds on validation scores already predicted (out of core: by chunk)."""
     calibration = evaluate.Calibration.fit(raw_valid, y_valid)
     cal_valid = calibration(raw_valid)
     thresholds = {
@@ -361,7 +378,7 @@ def _candidate(
         ),
         "decline": evaluate.choose_threshold(y_valid, cal_valid, config.decline_precision),
     }
-    return Candidate(booster, raw_valid, predict(booster, x_test), calibration, thresholds)
+    return Candidate(booster, raw_valid, raw_test, calibration, thresholds)
 
 
 def _asdict(obj: Any) -> dict[str, Any]:
@@ -395,8 +412,8 @@ def _metrics(
     decided = evaluate.decisions(
         served.calibration(scores[served_key]), thresholds["review"].value, thresholds["decline"].value
     )
-    pairs = [(k, "b_xgb_tabular") for k in ("b_plus_xgb_aggregates", "c_xgb_graph")]
-    pairs.append(("b_xgb_tabular", "a_rule"))
+    pairs = [(k, "b_xgb_tabular") for k in ("b_plus_xgb_aggregates", "c_xgb_graph") if k in scores]
+    pairs.append(("b_xgb_tabular", "a_rule"))  # the out-of-core path scores (a) and (b) only
     return {
         "periods": {name: _window(cols, a, b, y) for name, (a, b) in bounds.items()},
         "test": {name: evaluate.ranking_metrics(y_test, s) for name, s in scores.items()},
