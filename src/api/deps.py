@@ -28,6 +28,7 @@ from fraudlake.scoring.state import ServingState
 
 if TYPE_CHECKING:
     from fraudlake.agent.service import AgentService
+    from fraudlake.api.cases import CaseAccess
 
 log = logging.getLogger("fraudlake.api")
 
@@ -272,7 +273,19 @@ async def pipeline_source(request: Request) -> PipelineSource:
     return await asyncio.to_thread(_services(request).pipeline_source)
 
 
+async def case_access(request: Request) -> CaseAccess:
+    """The pipeline database's cases; 503 `cases_unavailable` without a ClickHouse DSN. Imported here,
+    not at the top: the scoring routes never load the cases store (nor clickhouse-connect's driver)."""
+    from fraudlake.api.cases import CaseAccess, CasesUnavailableError
+
+    settings = _services(request).settings
+    if settings.clickhouse_dsn is None:
+        raise CasesUnavailableError("FRAUDLAKE_CLICKHOUSE_DSN is unset: no cases to read")
+    return CaseAccess(settings.clickhouse_dsn.get_secret_value(), settings.clickhouse_database)
+
+
 # The agent's module is imported by `agent_service` on first use, never by the scoring routes: the
 # alias names it as a string.
 Agent = Annotated["AgentService", Depends(agent_service)]
 Pipelines = Annotated[PipelineSource, Depends(pipeline_source)]
+Cases = Annotated["CaseAccess", Depends(case_access)]

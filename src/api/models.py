@@ -361,6 +361,89 @@ class ModelReport(BaseModel):
 # --- probes and errors ------------------------------------------------------------------------------
 
 
+# -- /v1/cases ------------------------------------------------------------------------------------------
+# Mirrors fraudlake.cases.logic (this module imports no package but pydantic and the scoring contract;
+# tests/unit/cases checks the two agree).
+CASE_ID = r"^case-\d{8}-[A-Za-z0-9_.:-]{1,64}$"  # case-<yyyymmdd of the UTC day>-<card_id>
+CaseStatus = Literal["open", "escalated", "confirmed_fraud", "not_fraud"]
+CaseActionName = Literal["confirm_fraud", "not_fraud", "escalate"]
+MAX_CASE_NOTE_CHARS = 2000
+
+
+class CaseSummary(BaseModel):
+    """One case: a card's flagged transactions (alerts, review / decline / rule-fired decisions) of one
+    UTC day."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str = Field(description="case-<yyyymmdd>-<card_id>: the card and the UTC day.")
+    card_id: str
+    window_start: str = Field(description="UTC, RFC 3339: the start of the case's day.")
+    status: CaseStatus = Field(description="The latest action's result; open until someone acts.")
+    priority: int = Field(ge=0, le=100, description="70% the highest score, 30% the largest amount (log).")
+    alerts: int = Field(description="Distinct flagged transactions.")
+    max_score: float
+    max_amount: float = Field(description="Largest flagged amount the decisions report (0: unknown).")
+    first_at: str
+    last_at: str
+    sources: list[str] = Field(description="What flagged it: model, rule:<name>.")
+
+
+class CaseQueue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cases: list[CaseSummary] = Field(description="Highest priority first, then the latest.")
+
+
+class CaseActionRecord(BaseModel):
+    """One entry of a case's audit trail (append-only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case_id: str
+    action: CaseActionName
+    status: CaseStatus = Field(description="The status the action left the case in.")
+    note: str
+    actor: str = Field(description="The analyst the console signed in, else the API key's identity.")
+    at: str = Field(description="UTC, RFC 3339.")
+
+
+class CaseDetail(BaseModel):
+    """A case with what an analyst needs to decide it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    case: CaseSummary
+    merchants: list[str]
+    alerts: list[dict[str, Any]] = Field(description="The case's alerts: source, score, severity, message.")
+    decisions: list[dict[str, Any]] = Field(
+        description="The stream scorer's flagged decisions: amount, score, reasons, rules fired."
+    )
+    transactions: list[dict[str, Any]] = Field(
+        description="The card's latest transactions up to the day's end."
+    )
+    linked: list[CaseSummary] = Field(
+        description="Cases of the same card on other days, or sharing a merchant."
+    )
+    actions: list[CaseActionRecord] = Field(description="The audit trail, oldest first.")
+
+
+class CaseActionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: CaseActionName
+    note: str = Field("", max_length=MAX_CASE_NOTE_CHARS, description="Why; stored with the action.")
+
+
+class LabelCounts(BaseModel):
+    """Labelled transactions per source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    analyst: int = Field(description="Labelled by an analyst's disposition of a case.")
+    chargeback: int = Field(description="Labelled by a chargeback.")
+
+
 class Health(BaseModel):
     status: Literal["ok"] = "ok"
 
