@@ -28,7 +28,7 @@ from fraudlake.scoring.state import ServingState
 
 if TYPE_CHECKING:
     from fraudlake.agent.service import AgentService
-    from fraudlake.api.cases import CaseAccess
+    from fraudlake.api.case_access import CaseAccess
 
 log = logging.getLogger("fraudlake.api")
 
@@ -276,7 +276,7 @@ async def pipeline_source(request: Request) -> PipelineSource:
 async def case_access(request: Request) -> CaseAccess:
     """The pipeline database's cases; 503 `cases_unavailable` without a ClickHouse DSN. Imported here,
     not at the top: the scoring routes never load the cases store (nor clickhouse-connect's driver)."""
-    from fraudlake.api.cases import CaseAccess, CasesUnavailableError
+    from fraudlake.api.case_access import CaseAccess, CasesUnavailableError
 
     settings = _services(request).settings
     if settings.clickhouse_dsn is None:

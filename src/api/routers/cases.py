@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from fraudlake.api.cases import CasesUnavailableError
+from fraudlake.api.case_access import CasesUnavailableError
 from fraudlake.api.deps import CallerDep, Cases
 from fraudlake.api.errors import ApiError, NotFoundError, error_responses
 from fraudlake.api.models import (
