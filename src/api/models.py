@@ -466,3 +466,46 @@ class ErrorBody(BaseModel):
     message: str
     request_id: str
     fields: list[FieldError] | None = None
+
+
+# -- GET /v1/model/drift -------------------------------------------------------------------------------
+
+
+class FeatureDrift(BaseModel):
+    """One monitored column of the latest drift report."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feature: str = Field(description="A per-transaction model input, or `score`.")
+    psi: float | None = Field(
+        description="Population stability index against the training window; null: too few rows."
+    )
+    level: Literal["ok", "warn", "drifting", "insufficient"] = Field(
+        description="ok below 0.1, warn from 0.1, drifting from 0.2; insufficient: too few rows to judge."
+    )
+    reference_rows: int
+    recent_rows: int
+
+
+class DriftReport(BaseModel):
+    """The latest report of the `model_drift` DAG: the recent window against the model's training window."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pipeline: str = Field(description="<namespace>/<name> of the FraudPipeline.")
+    model_version: str
+    computed_at: str = Field(description="UTC, RFC 3339: the end of the recent window.")
+    reference_start: str
+    reference_end: str
+    recent_start: str
+    recent_end: str
+    healthy: bool = Field(description="No monitored column is drifting.")
+    drifting: list[str] = Field(description="Drifting columns, worst first.")
+    alert_rate: float | None = Field(description="Share of recent decisions that were review or decline.")
+    flagged_precision: float | None = Field(
+        description="Frauds among flagged decisions one label delay before the recent window."
+    )
+    flagged_labelled: int = Field(
+        description="How many flagged decisions `flagged_precision` is computed on."
+    )
+    features: list[FeatureDrift]

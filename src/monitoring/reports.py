@@ -57,14 +57,16 @@ def write(client: Client, database: str, rows: Sequence[Sequence[Any]]) -> None:
     client.insert(f"{_identifier(database)}.{TABLE}", [list(r) for r in rows], column_names=list(COLUMNS))
 
 
-def latest(client: Client, database: str, pipeline: str) -> list[dict[str, Any]]:
-    """The rows of the pipeline's most recent report (empty when there is none yet)."""
+def latest(client: Client, database: str, pipeline: str | None) -> list[dict[str, Any]]:
+    """The rows of the pipeline's most recent report (empty when there is none yet); `pipeline` None:
+    the most recent report in the database, whichever pipeline's (a database serves one pipeline)."""
     table = f"{_identifier(database)}.{TABLE}"
+    where = "pipeline = {pipeline:String}" if pipeline is not None else "1"
     result = client.query(
-        f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE pipeline = {{pipeline:String}} AND run_id = "
-        f"(SELECT argMax(run_id, computed_at) FROM {table} WHERE pipeline = {{pipeline:String}}) "
+        f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE {where} AND (pipeline, run_id) = "
+        f"(SELECT argMax((pipeline, run_id), computed_at) FROM {table} WHERE {where}) "
         "ORDER BY feature LIMIT 1 BY feature",  # a rerun of the same run appends its rows again
-        parameters={"pipeline": pipeline},
+        parameters={"pipeline": pipeline} if pipeline is not None else {},
     )
     return [dict(zip(COLUMNS, row, strict=True)) for row in result.result_rows]
 
