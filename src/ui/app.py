@@ -9,7 +9,17 @@ from __future__ import annotations
 import streamlit as st
 
 from fraudlake.api.models import Pipeline
-from fraudlake.ui import agent_tab, deps, identity, live_tab, metrics, model_tab, pipelines_tab, score_tab
+from fraudlake.ui import (
+    agent_tab,
+    cases_tab,
+    deps,
+    identity,
+    live_tab,
+    metrics,
+    model_tab,
+    pipelines_tab,
+    score_tab,
+)
 from fraudlake.ui.client import ClientError, EndpointMissingError
 from fraudlake.ui.theme import PRIMARY, error_message
 
@@ -77,7 +87,7 @@ def main() -> None:
     _sidebar(client, analyst)
     st.title("Fraud analyst console")
     pipelines = _pipelines(client)
-    names = ["Score", "Agent", "Live", "Model"] + (["Pipelines"] if pipelines is not None else [])
+    names = ["Score", "Agent", "Live", "Model", "Cases"] + (["Pipelines"] if pipelines is not None else [])
     # Bound to ?tab=<name>: a link can open a tab (and the e2e browser test uses that).
     tabs = st.tabs(names, key="tab", bind="query-params")
     with tabs[0]:
@@ -88,8 +98,11 @@ def main() -> None:
         live_tab.render()
     with tabs[3]:
         model_tab.render()
+    with tabs[4]:
+        if tabs[4].open:  # only while shown: its queue is a ClickHouse query
+            cases_tab.render()
     if pipelines is not None:
-        with tabs[4]:
+        with tabs[5]:
             if isinstance(pipelines, ClientError):
                 st.error(error_message(pipelines), icon=":material/error:")
             else:

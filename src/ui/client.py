@@ -16,17 +16,22 @@ from __future__ import annotations
 import os
 import time
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import httpx
 from pydantic import BaseModel, ValidationError
 
 from fraudlake.api.models import (
     ANALYST_HEADER,
+    CaseActionRecord,
+    CaseDetail,
+    CaseQueue,
+    CaseSummary,
     ChatResponse,
     ErrorBody,
     FieldError,
     Health,
+    LabelCounts,
     ModelReport,
     NotificationResponse,
     Pipeline,
@@ -185,6 +190,38 @@ class FraudlakeClient:
             if exc.code == PIPELINES_UNAVAILABLE:
                 raise EndpointMissingError("/v1/pipelines") from exc
             raise
+
+    def cases(
+        self,
+        statuses: list[str] | None = None,
+        min_priority: int = 0,
+        source: str | None = None,
+        limit: int = 50,
+    ) -> list[CaseSummary]:
+        """The case queue, highest priority first (the API's default statuses: open and escalated)."""
+        query: list[tuple[str, str | int]] = [("status", s) for s in statuses or []]
+        query += [("min_priority", min_priority), ("limit", limit)]
+        if source:
+            query.append(("source", source))
+        path = f"/v1/cases?{urlencode(query)}"
+        return self._request("GET", path, CaseQueue, route="/v1/cases").cases
+
+    def case(self, case_id: str) -> CaseDetail:
+        return self._request(
+            "GET", f"/v1/cases/{quote(case_id)}", CaseDetail, missing_is_feature=False,
+            route="/v1/cases/{case_id}",
+        )  # fmt: skip
+
+    def act_on_case(self, case_id: str, action: str, note: str = "") -> CaseActionRecord:
+        """Record an action; the API stores who (this console's analyst) and when."""
+        return self._request(
+            "POST", f"/v1/cases/{quote(case_id)}/actions", CaseActionRecord,
+            json={"action": action, "note": note}, missing_is_feature=False,
+            route="/v1/cases/{case_id}/actions",
+        )  # fmt: skip
+
+    def label_counts(self) -> LabelCounts:
+        return self._request("GET", "/v1/cases/labels", LabelCounts)
 
 
 def _error_body(response: httpx.Response) -> ErrorBody | None:

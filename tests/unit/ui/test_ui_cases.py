@@ -1,0 +1,158 @@
+"""Cases tab: the queue with its filters, a case's view, an action through the API client; and the
+client's requests for the cases routes (against a mock transport)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import APP, FakeClient
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Tab
+
+from fraudlake.api.models import CaseActionRecord, CaseDetail, CaseSummary, LabelCounts
+from fraudlake.ui import deps
+from fraudlake.ui.client import FraudlakeClient
+
+
+def _summary(card: str, priority: int, status: str = "open") -> CaseSummary:
+    return CaseSummary(
+        case_id=f"case-20260407-{card}", card_id=card, window_start="2026-04-07T00:00:00Z", status=status,
+        priority=priority, alerts=2, max_score=0.93, max_amount=1800.0, first_at="2026-04-07T09:00:00Z",
+        last_at="2026-04-07T21:00:00Z", sources=["model", "rule:burst"],
+    )  # fmt: skip
+
+
+class CasesClient(FakeClient):
+    """The conftest's fake API with cases: actions change the case's status as the API would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue = [_summary("7-0", 88), _summary("8-0", 41)]
+        self.acted: list[tuple[str, str, str]] = []
+
+    def label_counts(self) -> LabelCounts:
+        self._call("label_counts")
+        return LabelCounts(analyst=len(self.acted), chargeback=5)
+
+    def cases(self, statuses: list[str] | None = None, min_priority: int = 0, source: str | None = None,
+              limit: int = 50) -> list[CaseSummary]:  # fmt: skip
+        self._call("cases", (tuple(statuses or ()), min_priority, source))
+        return [c for c in self.queue if c.priority >= min_priority and c.status in (statuses or [])]
+
+    def case(self, case_id: str) -> CaseDetail:
+        self._call("case", case_id)
+        found = next(c for c in self.queue if c.case_id == case_id)
+        alert = {"alert_id": "a1", "txn_id": "t1", "source": "model", "score": 0.93, "message": "decline"}
+        decision = {"txn_id": "t1", "amount": 1800.0, "reasons": [{"feature": "amount", "value": 1.2}],
+                    "rules_fired": []}  # fmt: skip
+        return CaseDetail(
+            case=found, merchants=["m-shared"], alerts=[alert], decisions=[decision],
+            transactions=[{"txn_id": "t1", "amount": 1800.0}], linked=[self.queue[-1]], actions=[],
+        )  # fmt: skip
+
+    def act_on_case(self, case_id: str, action: str, note: str = "") -> CaseActionRecord:
+        self._call("act_on_case", (case_id, action, note))
+        self.acted.append((case_id, action, note))
+        status = {"confirm_fraud": "confirmed_fraud", "not_fraud": "not_fraud", "escalate": "escalated"}[
+            action
+        ]
+        self.queue = [
+            c.model_copy(update={"status": status}) if c.case_id == case_id else c for c in self.queue
+        ]
+        return CaseActionRecord(
+            case_id=case_id, action=action, status=status, note=note, actor="Ana Lyst",
+            at="2026-04-08T10:00:00Z",
+        )  # fmt: skip
+
+
+@pytest.fixture
+def cases_client() -> Iterator[CasesClient]:
+    fake = CasesClient()
+    original = deps.client_factory
+    deps.client_factory = lambda: fake
+    yield fake
+    deps.client_factory = original
+
+
+@pytest.fixture
+def cases_app(cases_client: CasesClient) -> AppTest:
+    app = AppTest.from_file(str(APP), default_timeout=90)
+    app.query_params["tab"] = "Cases"
+    return app
+
+
+def _cases_tab(app: AppTest) -> Tab:
+    return next(tab for tab in app.tabs if tab.label == "Cases")
+
+
+def test_cases_tab_is_not_queried_while_closed(app: AppTest, fake_client: FakeClient) -> None:
+    app.run()
+    assert not app.exception
+    assert "Cases" in [tab.label for tab in app.tabs]
+    assert not [name for name, _ in fake_client.calls if name in {"cases", "case", "label_counts"}]
+
+
+def test_queue_case_view_and_an_action(cases_app: AppTest, cases_client: CasesClient) -> None:
+    cases_app.run()
+    assert not cases_app.exception
+    tab = _cases_tab(cases_app)
+    assert "Labels from analysts: **0**" in "".join(c.value for c in tab.caption)
+    queue = tab.dataframe[0].value
+    assert queue["Case"].tolist() == ["case-20260407-7-0", "case-20260407-8-0"]
+    assert ("cases", (("open", "escalated"), 0, None)) in cases_client.calls
+    assert tab.subheader[0].value == "Case case-20260407-7-0"
+    assert tab.dataframe[2].value["reasons"].tolist() == ["feature=amount, value=1.2"]
+
+    tab.text_area(key="case_note_case-20260407-7-0").input("customer denied both")
+    tab.button(key="case_confirm_fraud_case-20260407-7-0").click()
+    cases_app.run()
+    assert not cases_app.exception
+    assert cases_client.acted == [("case-20260407-7-0", "confirm_fraud", "customer denied both")]
+    tab = _cases_tab(cases_app)
+    assert "Confirm fraud recorded for case-20260407-7-0 by Ana Lyst" in tab.success[0].value
+    # The confirmed case leaves the open queue; the analyst label is counted.
+    assert tab.dataframe[0].value["Case"].tolist() == ["case-20260407-8-0"]
+    assert "Labels from analysts: **1**" in "".join(c.value for c in tab.caption)
+
+
+def test_filters_reach_the_api(cases_app: AppTest, cases_client: CasesClient) -> None:
+    cases_app.run()
+    tab = _cases_tab(cases_app)
+    tab.slider(key="cases_min_priority").set_value(50)
+    tab.selectbox(key="cases_source").set_value("Any rule")
+    tab.multiselect(key="cases_status").set_value(["escalated"])
+    cases_app.run()
+    assert not cases_app.exception
+    assert cases_client.calls[-1][0] != "case"  # nothing matched: no case opened
+    assert ("cases", (("escalated",), 50, "rule")) in cases_client.calls
+    assert "No case matches" in _cases_tab(cases_app).info[0].value
+
+
+def test_client_sends_the_cases_requests() -> None:
+    seen: list[httpx.Request] = []
+    summary = _summary("7-0", 88).model_dump()
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "POST":
+            body = json.loads(request.content)
+            record = {"case_id": "case-20260407-7-0", "status": "escalated", "actor": "Ana Lyst",
+                      "at": "2026-04-08T10:00:00Z"}  # fmt: skip
+            return httpx.Response(201, json=record | body)
+        return httpx.Response(200, json={"cases": [summary]})
+
+    client = FraudlakeClient("http://api", "k", transport=httpx.MockTransport(answer), analyst="Ana Lyst")
+    got = client.cases(["open", "escalated"], 30, "rule:burst", 10)
+    done = client.act_on_case("case-20260407-7-0", "escalate", "big ticket")
+    assert [c.case_id for c in got] == ["case-20260407-7-0"]
+    assert (done.action, done.note) == ("escalate", "big ticket")
+    params: Any = seen[0].url.params
+    assert (params.get_list("status"), params["min_priority"], params["source"], params["limit"]) == (
+        ["open", "escalated"], "30", "rule:burst", "10",
+    )  # fmt: skip
+    assert seen[1].url.path == "/v1/cases/case-20260407-7-0/actions"
+    assert seen[1].headers["X-Fraudlake-Analyst"] == "Ana Lyst".replace(" ", "%20")
