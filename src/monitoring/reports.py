@@ -63,9 +63,10 @@ def latest(client: Client, database: str, pipeline: str | None) -> list[dict[str
     table = f"{_identifier(database)}.{TABLE}"
     where = "pipeline = {pipeline:String}" if pipeline is not None else "1"
     result = client.query(
-        f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE {where} AND (pipeline, run_id) = "
-        f"(SELECT argMax((pipeline, run_id), computed_at) FROM {table} WHERE {where}) "
-        "ORDER BY feature LIMIT 1 BY feature",  # a rerun of the same run appends its rows again
+        f"SELECT {', '.join(COLUMNS)} FROM {table} WHERE {where} AND computed_at = "
+        f"(SELECT max(computed_at) FROM {table} WHERE {where}) "
+        # A rerun of the same interval appends its rows again, stamped alike: one row per column.
+        "ORDER BY feature, run_id DESC LIMIT 1 BY feature",
         parameters={"pipeline": pipeline} if pipeline is not None else {},
     )
     return [dict(zip(COLUMNS, row, strict=True)) for row in result.result_rows]

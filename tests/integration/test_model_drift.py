@@ -202,3 +202,34 @@ def test_a_drifted_feature_flips_model_healthy_and_names_it(
     latest = reports.latest(ch, pipeline.database, pipeline.key)
     assert {row["run_id"] for row in latest} == {"shifted"}
     assert {row["feature"] for row in latest} == {*job.TRANSACTION_FEATURES, reports.SCORE}
+    assert reports.latest(ch, pipeline.database, None) == latest  # the database's latest, any pipeline
+
+
+def _report_rows(pipeline: str, run_id: str, at: datetime, amount_psi: float) -> list[tuple[Any, ...]]:
+    drift_job = job.DriftJob("unused", pipeline, "v1", REFERENCE, job.Window(at - timedelta(hours=1), at))
+    features = (
+        drift.FeatureDrift("amount", amount_psi, drift.level_of(amount_psi), 500, 500),
+        drift.FeatureDrift("hour", 0.01, "ok", 500, 500),
+    )
+    return job.report_rows(job.DriftReport(drift_job, features, 0.1, None, 0), run_id, at)
+
+
+def test_the_latest_report_is_per_pipeline_and_a_rerun_counts_once(ch: Client) -> None:
+    from fraudlake.clickhouse.migrations import SchemaParams, apply_schema, render_statements
+
+    database = f"fp_reports_{uuid.uuid4().hex[:8]}"
+    apply_schema(ch, render_statements(SchemaParams(database)))
+    # Recent: reports are kept 180 days (the table's TTL drops older rows as they are inserted).
+    at = datetime.now(UTC).replace(microsecond=0)
+    reports.write(ch, database, _report_rows("ns/a", "first", at, 0.3))
+    reports.write(ch, database, _report_rows("ns/a", "second", at + timedelta(hours=1), 0.05))
+    reports.write(ch, database, _report_rows("ns/a", "second", at + timedelta(hours=1), 0.05))  # a rerun
+    reports.write(ch, database, _report_rows("ns/b", "first", at - timedelta(hours=1), 0.5))
+
+    latest_a = reports.latest(ch, database, "ns/a")
+    assert [(r["run_id"], r["feature"]) for r in latest_a] == [("second", "amount"), ("second", "hour")]
+    assert reports.verdict(latest_a).healthy
+    latest_b = reports.verdict(reports.latest(ch, database, "ns/b"))
+    assert latest_b.drifting == ("amount",)
+    assert [r["pipeline"] for r in reports.latest(ch, database, None)] == ["ns/a", "ns/a"]
+    assert reports.latest(ch, database, "ns/none") == []
