@@ -1,11 +1,13 @@
 -- The bank's cards as captured from its PostgreSQL database by Debezium (spec.sources; topic
 -- fraudlake.<namespace>.<pipeline>.cdc.<source>.public.cards), apart from the TabFormer reference
--- table `cards`. Two tables fed by the same change events (fraudlake.clickhouse.cdc_ingest):
+-- table `cards`; only for a pipeline with spec.sources. Two tables fed by the same change events (fraudlake.clickhouse.cdc_ingest):
 --
 -- bank_cards: the current state, one row per card. The version is the change's position in the
 -- database's write-ahead log (source.lsn): strictly increasing per row, and the same for a change
 -- Kafka Connect delivers twice after a restart, so a replay never adds a row. A delete is a row with
 -- is_deleted = 1 that replaces the card's last state; read with FINAL (it hides deleted cards).
+{%- if change_data_capture %}
+
 CREATE TABLE IF NOT EXISTS {{ database }}.bank_cards
 (
     card_id          String,
@@ -49,3 +51,4 @@ CREATE TABLE IF NOT EXISTS {{ database }}.bank_cards_history
 )
 ENGINE = ReplacingMergeTree(lsn)
 ORDER BY (card_id, lsn);
+{%- endif %}

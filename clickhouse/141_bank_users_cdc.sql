@@ -1,5 +1,7 @@
 -- The bank's users as captured by Debezium (topic ...cdc.<source>.public.users): current state and
 -- history, versioned by the change's WAL position exactly like bank_cards (clickhouse/140).
+{%- if change_data_capture %}
+
 CREATE TABLE IF NOT EXISTS {{ database }}.bank_users
 (
     user_id     String,
@@ -37,3 +39,4 @@ CREATE TABLE IF NOT EXISTS {{ database }}.bank_users_history
 )
 ENGINE = ReplacingMergeTree(lsn)
 ORDER BY (user_id, lsn);
+{%- endif %}

@@ -190,6 +190,7 @@ def schema_params(pipeline: Pipeline) -> SchemaParams:
         database=spec.clickhouse.database,
         retention_days=spec.clickhouse.retention_days,
         streaming_ingest=spec.clickhouse.streaming_ingest,
+        change_data_capture=bool(spec.sources),
         kafka_bootstrap=spec.kafka.bootstrap_servers or "",
         kafka_topic=naming.topic_name(pipeline.namespace, pipeline.name, "transactions"),
         kafka_group=f"fraudlake.{pipeline.namespace}.{pipeline.name}.clickhouse",

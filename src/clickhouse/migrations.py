@@ -76,6 +76,9 @@ class SchemaParams:
     database: str
     retention_days: int = 0  # 0: keep forever (no TTL)
     streaming_ingest: bool = False
+    # The pipeline captures the bank's users and cards (spec.sources): their current-state and history
+    # tables (clickhouse/140, 141) exist only then.
+    change_data_capture: bool = False
     kafka_bootstrap: str = ""
     kafka_topic: str = ""
     kafka_group: str = ""  # default: fraudlake-<database>-rt
@@ -93,6 +96,7 @@ def render_statements(params: SchemaParams) -> list[str]:
         "database": params.database,
         "retention_days": params.retention_days,
         "streaming_ingest": params.streaming_ingest,
+        "change_data_capture": params.change_data_capture,
         "kafka_bootstrap": params.kafka_bootstrap,
         "kafka_topic": params.kafka_topic,
         "kafka_group": params.kafka_group or f"fraudlake-{params.database}-rt",

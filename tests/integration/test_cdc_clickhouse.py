@@ -48,7 +48,9 @@ pytestmark = pytest.mark.integration
 def ch(clickhouse: ServiceRecord) -> Iterator[tuple[Client, str]]:
     client = connect(clickhouse.endpoints["dsn"])
     database = f"cdc_{uuid.uuid4().hex[:8]}"
-    migrations.apply_schema(client, migrations.render_statements(migrations.SchemaParams(database=database)))
+    migrations.apply_schema(
+        client, migrations.render_statements(migrations.SchemaParams(database, change_data_capture=True))
+    )
     yield client, database
     migrations.drop_database(client, database)
 

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from fraudlake.operator.builders import Pipeline
+from fraudlake.clickhouse import migrations
+from fraudlake.operator.builders import Pipeline, schema_params
 from fraudlake.operator.sources import (
     POSTGRES_CONNECTOR_CLASS,
     literal_settings,
@@ -124,3 +125,11 @@ def test_tables_must_be_schema_dot_table(table: str) -> None:
 def test_snapshot_mode_is_one_debezium_knows() -> None:
     with pytest.raises(ValidationError):
         spec(snapshotMode="sometimes")
+
+
+def test_bank_tables_only_for_a_pipeline_with_sources() -> None:
+    with_sources = migrations.expected_objects(migrations.render_statements(schema_params(pipeline())))
+    bare = Pipeline("fraud", "demo", 1, spec().model_copy(update={"sources": ()}))
+    without = migrations.expected_objects(migrations.render_statements(schema_params(bare)))
+    cdc_tables = ["bank_cards", "bank_cards_history", "bank_users", "bank_users_history"]
+    assert [name for name in with_sources if name not in without] == cdc_tables
