@@ -28,6 +28,7 @@ from fraudlake.api.models import (
     CaseQueue,
     CaseSummary,
     ChatResponse,
+    DriftReport,
     ErrorBody,
     FieldError,
     Health,
@@ -46,6 +47,8 @@ DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT_SECONDS = 30.0
 # The API's error code when it is not configured to read Kubernetes: the feature is absent, not failing.
 PIPELINES_UNAVAILABLE = "pipelines_unavailable"
+# The API's error code when it has no ClickHouse to read drift reports from: absent, not failing.
+DRIFT_UNAVAILABLE = "drift_unavailable"
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
 
@@ -158,6 +161,15 @@ class FraudlakeClient:
     def model_report(self) -> ModelReport:
         """The served model's report (candidates compared, curves, importance, decision table)."""
         return self._request("GET", "/v1/model/report", ModelReport)
+
+    def model_drift(self) -> DriftReport | None:
+        """The latest drift report of the API's pipeline; None before the first one."""
+        try:
+            return self._request("GET", "/v1/model/drift", DriftReport)
+        except ApiError as exc:
+            if exc.status == 404 and exc.code == "not_found":
+                return None
+            raise
 
     def score(self, transaction: dict[str, Any]) -> ScoreResponse:
         return self._request("POST", "/v1/score", ScoreResponse, json=transaction)

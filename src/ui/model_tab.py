@@ -5,6 +5,9 @@ Which version serves and why the training gate chose it; the candidates (a) rule
 card-bootstrap intervals, precision-recall curves with the decision thresholds marked); the served
 booster's top features; what each threshold does (frauds caught and missed, false alarms). Everything
 is the API's: pieces an older model version does not carry are shown as the API's notes say.
+
+Below, drift from GET /v1/model/drift: the latest `model_drift` report (PSI of each per-transaction
+input and of the score against the training window, alert rate, precision of flagged cases).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from fraudlake.api.models import BandThreshold, DecisionRow, ModelReport, VariantReport
+from fraudlake.api.models import BandThreshold, DecisionRow, DriftReport, ModelReport, VariantReport
 from fraudlake.ui import deps
-from fraudlake.ui.theme import DECISION_COLORS, PRIMARY, call_api
+from fraudlake.ui.client import DRIFT_UNAVAILABLE, ApiError, ClientError, EndpointMissingError
+from fraudlake.ui.theme import DECISION_COLORS, PRIMARY, call_api, show_error
 
 # One color per candidate, the same in every chart; the served model is drawn bolder.
 VARIANT_COLORS = {"(a)": "#9AA5B1", "(b)": PRIMARY, "(b+)": "#2A9D8F", "(c)": "#E07A1F"}
@@ -28,6 +32,7 @@ METRIC_LABELS = {
 BAND_LABELS = {"review": "Review", "decline": "Decline"}
 OUTCOME_COLORS = {"Caught": "#2E7D32", "Missed": "#F9A825", "False alarms": "#C62828"}
 CHART_HEIGHT = 320
+DRIFT_LEVELS = {"ok": "Stable", "warn": "Watch", "drifting": "Drifting", "insufficient": "Too few rows"}
 
 
 def _variant_scale() -> alt.Scale:
@@ -383,6 +388,78 @@ def render() -> None:
             " it; caught / missed = frauds at or above / below it; false alarms = legitimate transactions"
             " flagged."
         )
+    _drift()
+
+
+def drift_frame(report: DriftReport) -> pd.DataFrame:
+    """One row per monitored column, the drifting ones first (worst first), then by name."""
+    rows = [
+        {
+            "Feature": f.feature,
+            "PSI": f.psi,
+            "Level": DRIFT_LEVELS.get(f.level, f.level),
+            "Training rows": f.reference_rows,
+            "Recent rows": f.recent_rows,
+        }
+        for f in report.features
+    ]
+    frame = pd.DataFrame(rows, columns=["Feature", "PSI", "Level", "Training rows", "Recent rows"])
+    return frame.sort_values(["PSI", "Feature"], ascending=[False, True], na_position="last").reset_index(
+        drop=True
+    )
+
+
+def _drift() -> None:
+    st.divider()
+    st.markdown("#### Drift against the training window")
+    try:
+        report = deps.get_client().model_drift()
+    except EndpointMissingError:
+        st.caption("This API does not offer drift reports (/v1/model/drift).")
+        return
+    except ApiError as exc:
+        if exc.code != DRIFT_UNAVAILABLE:
+            show_error(exc)
+            return
+        st.caption(f"No drift reports: {exc.message}")
+        return
+    except ClientError as exc:
+        show_error(exc)
+        return
+    if report is None:
+        st.caption("No drift report yet: the model_drift DAG writes one every hour.")
+        return
+    if report.healthy:
+        st.success(f"No input drifting against model `{report.model_version}`'s training window.")
+    else:
+        st.warning(f"Drifting: **{', '.join(report.drifting)}**", icon=":material/warning:")
+    rate_col, precision_col = st.columns(2)
+    rate_col.metric("Alert rate (review or decline)", _share(report.alert_rate))
+    precision_col.metric(
+        "Precision of flagged cases", _share(report.flagged_precision), help=_precision_help(report)
+    )
+    st.dataframe(
+        drift_frame(report),
+        hide_index=True,
+        width="stretch",
+        column_config={"PSI": st.column_config.NumberColumn(format="%.3f")},
+    )
+    st.caption(
+        f"Population stability index of {report.recent_start[:16]} – {report.recent_end[:16]} against the"
+        f" training window {report.reference_start[:10]} – {report.reference_end[:10]}, ten bins cut at the"
+        " training window's quantiles: below 0.1 stable, 0.1–0.2 watch, 0.2 and above drifting."
+    )
+
+
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
+
+
+def _precision_help(report: DriftReport) -> str:
+    return (
+        f"Frauds among {report.flagged_labelled} flagged decisions one label delay before the recent"
+        " window: their chargebacks have had time to arrive."
+    )
 
 
 def _served(report: ModelReport) -> None:

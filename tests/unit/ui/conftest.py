@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from fraudlake.api.models import (
     PIPELINE_EXAMPLE,
     ChatResponse,
+    DriftReport,
     ModelReport,
     NotificationResponse,
     Pipeline,
@@ -186,6 +187,7 @@ class FakeClient:
         self.score_result = SCORE
         self.chat_answer = CHAT
         self.report = MODEL_REPORT
+        self.drift: DriftReport | None = None  # no drift report yet
         self.sql_table = sql_answer("SELECT 1", ["severity", "alerts"], [["high", 3]])
         self.pipeline_list = [
             pipeline(
@@ -227,6 +229,10 @@ class FakeClient:
     def model_report(self) -> ModelReport:
         self._call("model_report")
         return self.report
+
+    def model_drift(self) -> DriftReport | None:
+        self._call("model_drift")
+        return self.drift
 
     def score(self, transaction: dict[str, Any]) -> ScoreResponse:
         self._call("score", transaction)
