@@ -122,6 +122,14 @@ def test_snapshot_then_streamed_update_reach_the_compacted_topic(
         reader.read_until(lambda changes: changes[-1] == ({"card_id": "c2"}, None))
         (delete,) = ops(reader.changes, "d")
         assert delete["before"]["card_id"] == "c2"
+
+        # A column added in PostgreSQL flows with the next change, the connector never stopping.
+        with BankDatabase(bank["dsn"]) as db:
+            db.conn.execute("ALTER TABLE cards ADD COLUMN contactless boolean NOT NULL DEFAULT true")
+            db.change_limit("c0", 1500.0)
+        reader.read_until(lambda changes: len(ops(changes, "u")) == 2)
+        assert ops(reader.changes, "u")[-1]["after"]["contactless"] is True
+        assert connector_status(rest, name)["tasks"][0]["state"] == "RUNNING"
     finally:
         reader.close()
         delete_connector(rest, name)
