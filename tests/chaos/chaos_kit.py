@@ -16,8 +16,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from unittest import mock
 
 from fraudlake.lake.fingerprint import TxnFingerprint
+from fraudlake.local.chdb_http import process as chdb_process
 from fraudlake.local.chdb_http.process import LocalClickHouseServer
 
 KILL_POINTS = (0.1, 0.5, 0.9)
@@ -124,15 +126,11 @@ class RestartableClickHouse:
         port = self.server.port
         kill_group(self.server.pid)
         self.server = LocalClickHouseServer(self.data_dir, self.log, port=port, password=self.password)
-        deadline = time.monotonic() + 60
-        while True:  # the killed process's socket may linger a moment
-            try:
-                self.server.start()
-                return
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        # The killed server's connections stay in TIME_WAIT for a minute. The server binds with
+        # SO_REUSEADDR (http.server's allow_reuse_address) and would start at once, but the
+        # pre-start check of a pinned port binds without it and refuses the port meanwhile.
+        with mock.patch.object(chdb_process, "pinned_or_free_port", lambda pinned, _service: pinned):
+            self.server.start()
 
     def stop(self) -> None:
         self.server.stop()

@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ from fraudlake.lake.fingerprint import TxnFingerprint
 from fraudlake.local.roundtrip import harness
 from fraudlake.local.roundtrip.harness import LocalLake
 from fraudlake.local.stack import manager
+from fraudlake.local.stack.process import free_port
 from fraudlake.local.stack.service import ServiceRecord, StackContext
 from fraudlake.ml.registry import LocalStore, ModelRegistry
 from fraudlake.pipeline import naming
@@ -81,7 +83,7 @@ __all__ = ["api", "crd", "kubectl"]  # fixtures of fraudpipeline_kit
 ROWS = 2_000
 # Small objects, flushed every second: the lake fills in steps a kill point can land between.
 FLUSH = {"maxRecords": 100, "intervalSeconds": 1}
-PRODUCE_CHUNKS = 20  # the producer sends the run in chunks, so the sink is mid-stream at each kill point
+PRODUCE_CHUNKS = 10  # the producer sends the run in chunks, so the sink is mid-stream at each kill point
 POINT_IDS = [f"at{share * 100:.0f}" for share in KILL_POINTS]  # -k at50 picks the 50% column
 
 
@@ -166,7 +168,7 @@ class PacedProducer(threading.Thread):
             for index, first in enumerate(range(0, self.transactions.num_rows, size)):
                 streams = ("users", "cards", "transactions") if index == 0 else ("transactions",)
                 harness.produce(self.lake, self.source, self.transactions.slice(first, size), streams)
-                time.sleep(0.3)  # the load's shape (a stream, not a burst); kill points do not use it
+                time.sleep(0.2)  # the load's shape (a stream, not a burst); kill points do not use it
         except BaseException as exc:
             self.error = exc
 
@@ -237,7 +239,7 @@ def test_a_kill_during_the_load_loses_and_duplicates_nothing(
             # The run fails or retries on its own; a retry waits a minute (the DAG's retry_delay),
             # which the matrix does not spend: the rerun below is the recovery under test.
             with contextlib.suppress(subprocess.TimeoutExpired):
-                loading.wait(timeout=30)
+                loading.wait(timeout=15)
     finally:
         loading.kill()
     assert cell.killed_at < 1.0, "the kill landed after every row was loaded"
@@ -347,22 +349,18 @@ def test_a_killed_stream_scorer_commits_one_decision_per_transaction(
 # --- the operator -----------------------------------------------------------------------------------
 
 OPERATOR_PIPELINES = 10
-APPLY_EVERY = 0.5  # seconds between two pipelines' creation: the operator reconciles a stream of them
+APPLY_EVERY = 1.0  # seconds between two pipelines' creation: the operator reconciles a stream of them
 
 
 class OperatorProcess:
     """`fraudlake operator run --namespace NS` in its own process group (SIGKILL takes it all)."""
 
     def __init__(self, namespace: str, kubeconfig: str, log: Path) -> None:
+        self.liveness = f"http://127.0.0.1:{free_port()}/healthz"
         argv = [
-            sys.executable,
-            "-m",
-            "fraudlake.cli",
-            "operator",
-            "run",
-            f"--namespace={namespace}",
-            "--liveness=",
-        ]
+            sys.executable, "-m", "fraudlake.cli", "operator", "run",
+            f"--namespace={namespace}", f"--liveness={self.liveness}",
+        ]  # fmt: skip
         # A short retry delay: a pipeline whose children Strimzi has not marked Ready yet is
         # retried after a second instead of ten, so the run takes seconds.
         env = {**os.environ, "KUBECONFIG": kubeconfig, "FRAUDLAKE_OPERATOR_RETRY_DELAY_SECONDS": "1"}
@@ -371,6 +369,19 @@ class OperatorProcess:
             self.proc = subprocess.Popen(
                 argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
+
+    def wait_live(self) -> None:
+        """Until the operator answers its liveness probe (it has logged in and is watching)."""
+
+        def live() -> bool:
+            assert self.alive(), self.log.read_text(errors="replace")[-3000:]
+            try:
+                with urllib.request.urlopen(self.liveness, timeout=2) as response:  # noqa: S310 - loopback
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        eventually(live, 120, interval=0.5, what="the operator's liveness probe")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -447,6 +458,7 @@ def test_an_operator_killed_mid_reconcile_brings_every_pipeline_back_to_ready(
     kubeconfig = kube.endpoints["kubeconfig"]
     with FakeStrimzi(api):
         first = OperatorProcess(namespace, kubeconfig, tmp_path / "operator-killed.log")
+        first.wait_live()  # pipelines then arrive while it runs: Ready climbs one by one
         applying = PacedApply(custom, manifests)
         applying.start()
         try:
