@@ -4,7 +4,7 @@
 -- alert only adds to its case's aggregate states, nothing is ever moved between cases, and a status
 -- update of an alert (a newer row of the same alert) changes no aggregate (uniqExact, max, min, sets).
 -- The materialized views fill the rollup as rows are inserted; a queue query merges a few rows per
--- case instead of scanning the alerts. Rows inserted before this migration are not rolled up
+-- case instead of scanning the alerts. Ordered by day first: the queue reads the recent days only. Rows inserted before this migration are not rolled up
 -- (backfill: INSERT INTO case_rollup SELECT … as the views do).
 CREATE TABLE IF NOT EXISTS {{ database }}.case_rollup
 (
@@ -19,7 +19,7 @@ CREATE TABLE IF NOT EXISTS {{ database }}.case_rollup
     sources      SimpleAggregateFunction(groupUniqArrayArray, Array(String)) COMMENT 'model / rule:<name>'
 )
 ENGINE = AggregatingMergeTree
-ORDER BY (card_id, window_start);
+ORDER BY (window_start, card_id);
 
 -- Alerts from the API and the stream scorer (both write the `alerts` table).
 CREATE MATERIALIZED VIEW IF NOT EXISTS {{ database }}.case_rollup_alerts_mv TO {{ database }}.case_rollup AS

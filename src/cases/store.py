@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -27,6 +27,7 @@ from fraudlake.cases.logic import (
 
 RECENT_TRANSACTIONS = 50
 LINKED_CASES = 20
+LINKED_WITHIN = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class QueueFilter:
     min_priority: int = 0
     source: str | None = None  # "model", or "rule" (any rule), or "rule:<name>"
     card_id: str | None = None
+    since: datetime | None = None  # cases of this UTC day and later; None: every day
     limit: int = 50
 
 
@@ -100,6 +102,35 @@ def _with_status_sql(database: str, cases_sql: str) -> str:
                    GROUP BY case_id) AS s ON s.case_id = c.case_id"""
 
 
+def _ranked_sql(database: str, with_sources: bool) -> str:
+    """The queue's first pass: every case of the days asked for, with only what ranks and filters it
+    (the maxima the priority needs, the status; the sources only when filtered on). The costly
+    merges (distinct transactions, merchants) are left to the second pass over the chosen few."""
+    sources = ", groupUniqArrayArray(sources) AS srcs" if with_sources else ", [] AS srcs"
+    return f"""
+        SELECT c.card_id, c.window_start, c.priority, if(s.status = '', 'open', s.status) AS status, c.last
+        FROM (
+            SELECT card_id, window_start, {priority_sql("max(max_score)", "max(max_amount)")} AS priority,
+                   max(last_at) AS last {sources}
+            FROM {database}.case_rollup
+            WHERE window_start >= {{since:DateTime('UTC')}}
+              AND ({{card:String}} = '' OR card_id = {{card:String}})
+            GROUP BY card_id, window_start
+            HAVING priority >= {{min_priority:UInt8}}
+               AND ({{source:String}} = ''
+                    OR has(srcs, {{source:String}})
+                    OR ({{source:String}} = 'rule' AND arrayExists(x -> startsWith(x, 'rule:'), srcs)))
+        ) AS c
+        LEFT JOIN (SELECT card_id, window_start, argMax(status, at) AS status
+                   FROM {database}.case_actions
+                   WHERE window_start >= {{since:DateTime('UTC')}}
+                   GROUP BY card_id, window_start) AS s
+          ON s.card_id = c.card_id AND s.window_start = c.window_start
+        WHERE status IN {{statuses:Array(String)}}
+        ORDER BY c.priority DESC, c.last DESC, c.card_id
+        LIMIT {{limit:UInt32}}"""
+
+
 def _summary(row: Sequence[Any]) -> CaseSummary:
     return CaseSummary(
         case_id=row[0],
@@ -127,20 +158,15 @@ class CaseStore:
         self.client, self.database = client, database
 
     def queue(self, wanted: QueueFilter) -> list[CaseSummary]:
-        """Cases in `wanted.statuses` at or above `min_priority`, highest priority (then latest) first."""
+        """Cases in `wanted.statuses` at or above `min_priority`, highest priority (then latest) first.
+
+        Two passes: rank every case of the days asked for on its cheap columns, then merge the full
+        summaries of the chosen `limit` cases only (read through the rollup's key)."""
         db = self.database
-        where_rollup = "card_id = {card:String}" if wanted.card_id else "1"
-        sql = f"""
-            SELECT * FROM ({_with_status_sql(db, _summaries_sql(db, where_rollup))})
-            WHERE status IN {{statuses:Array(String)}} AND priority >= {{min_priority:UInt8}}
-              AND ({{source:String}} = ''
-                   OR has(srcs, {{source:String}})
-                   OR ({{source:String}} = 'rule' AND arrayExists(s -> startsWith(s, 'rule:'), srcs)))
-            ORDER BY priority DESC, last DESC, case_id
-            LIMIT {{limit:UInt32}}"""
-        rows = self.client.query(
-            sql,
+        ranked = self.client.query(
+            _ranked_sql(db, with_sources=bool(wanted.source)),
             parameters={
+                "since": _naive(wanted.since) if wanted.since else datetime(1970, 1, 1),
                 "statuses": list(wanted.statuses),
                 "min_priority": wanted.min_priority,
                 "source": wanted.source or "",
@@ -148,7 +174,16 @@ class CaseStore:
                 "limit": wanted.limit,
             },
         ).result_rows
-        return [_summary(r) for r in rows]
+        if not ranked:
+            return []
+        keys = [(card, start) for card, start, *_ in ranked]
+        status = {(card, start): st for card, start, _, st, _ in ranked}
+        where = "(card_id, window_start) IN {keys:Array(Tuple(String, DateTime('UTC')))}"
+        rows = self.client.query(
+            _summaries_sql(db, where), parameters={"keys": [(c, _naive(_utc(w))) for c, w in keys]}
+        ).result_rows
+        by_key = {(r[1], r[2]): r for r in rows}
+        return [_summary((*by_key[k][:3], status[k], *by_key[k][10:11], *by_key[k][3:10])) for k in keys]
 
     def summary(self, key: CaseKey) -> tuple[CaseSummary, list[str]]:
         """The case and its merchants; CaseNotFoundError when no flagged transaction opened it."""
@@ -201,16 +236,20 @@ class CaseStore:
         )  # fmt: skip
 
     def linked(self, case: CaseSummary, merchants: list[str]) -> list[CaseSummary]:
-        """Other cases of the same card, or sharing one of the case's merchants."""
+        """Other cases of the same card, or sharing one of the case's merchants, within LINKED_WITHIN
+        of the case's day (further apart, a shared merchant says little; and the read stays short)."""
         db = self.database
+        near = "window_start BETWEEN {lo:DateTime('UTC')} AND {hi:DateTime('UTC')}"
         sql = f"""
-            SELECT * FROM ({_with_status_sql(db, _summaries_sql(db))})
+            SELECT * FROM ({_with_status_sql(db, _summaries_sql(db, near))})
             WHERE case_id != {{id:String}}
               AND (card_id = {{card:String}} OR hasAny(merchant_ids, {{merchants:Array(String)}}))
             ORDER BY priority DESC, last DESC LIMIT {LINKED_CASES}"""
-        rows = self.client.query(
-            sql, parameters={"id": case.case_id, "card": case.card_id, "merchants": merchants}
-        ).result_rows
+        parameters = {
+            "id": case.case_id, "card": case.card_id, "merchants": merchants,
+            "lo": _naive(case.window_start - LINKED_WITHIN), "hi": _naive(case.window_start + LINKED_WITHIN),
+        }  # fmt: skip
+        rows = self.client.query(sql, parameters=parameters).result_rows
         return [_summary(r) for r in rows]
 
     def actions(self, id_: str) -> list[CaseAction]:

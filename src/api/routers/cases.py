@@ -59,6 +59,9 @@ async def list_cases(
         ),
     ] = None,
     card_id: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")] = None,
+    since: Annotated[
+        date | None, Query(description="Cases of this UTC day and later (YYYY-MM-DD); unset: every day.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_QUEUE)] = 50,
 ) -> CaseQueue:
     wanted = store.QueueFilter(
@@ -66,6 +69,7 @@ async def list_cases(
         min_priority=min_priority,
         source=source,
         card_id=card_id,
+        since=datetime(since.year, since.month, since.day, tzinfo=UTC) if since else None,
         limit=limit,
     )
     found = await cases.run(lambda s: s.queue(wanted))
