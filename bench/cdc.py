@@ -111,6 +111,7 @@ def run(ctx: StackContext, changes: int) -> dict[str, Any]:
             "bootstrap.servers": bootstrap,
             "group.id": f"bench-{uuid.uuid4().hex[:6]}",
             "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
         }
     )
     consumer.subscribe([table_topic(pipeline, source, "public.cards")])
@@ -121,7 +122,7 @@ def run(ctx: StackContext, changes: int) -> dict[str, Any]:
         payloads = [decode(m.value()) for m in messages]
         insert_changes(client, database, "cards", payloads)
         if messages:
-            consumer.commit(asynchronous=False)
+            consumer.commit(message=messages[-1], asynchronous=False)
         return payloads
 
     loaded = 0
