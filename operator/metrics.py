@@ -15,7 +15,7 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -112,7 +112,7 @@ class ModelDrift(Collector):
         self._lock = threading.Lock()
         self._by_pipeline: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
 
-    def record(self, namespace: str, name: str, rows: list[Mapping[str, Any]]) -> None:
+    def record(self, namespace: str, name: str, rows: Sequence[Mapping[str, Any]]) -> None:
         with self._lock:
             self._by_pipeline[namespace, name] = list(rows)
 
