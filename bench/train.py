@@ -7,8 +7,14 @@ wall time says as much about the neighbours as about the code.
 
     uv run python bench/train.py                  # 1M rows
     uv run python bench/train.py --rows 200000
+    uv run python bench/train.py --rows 3000000 --path chunked   # out of core: (a) and (b) only
+    uv run python bench/train.py --input big.parquet --path chunked --chunk-rows 250000
 
-Writes bench/results/train.json (and a timestamped copy). Goal: 1M rows in ≤ 10 min and ≤ 8 GB on
+The chunked path (`fraudlake.ml.out_of_core`) streams the Parquet file in chunks and trains (a) and
+(b) only; compare its (b) with the memory path's (b) at the same rows.
+
+Writes bench/results/train-<path>.json (and a copy named by rows and time), with the seconds and
+peak RSS of each stage (`training_run`). Goal: 1M rows in ≤ 10 min and ≤ 8 GB on
 2 cores; the metrics of (a) rule, (b) tabular XGBoost, (b+) XGBoost + graph aggregates, (c) XGBoost +
 GraphSAGE and the gate's choice (`metrics.served_model`, `metrics.gate`) are included.
 """
@@ -31,21 +37,28 @@ GOAL_SECONDS, GOAL_RSS_GB = 600, 8.0
 
 CHILD = """
 import json, sys, time
-from fraudlake.ml import data
-from fraudlake.ml.report import artifact_files
-from fraudlake.ml.train import train
-stages, t0 = {}, time.perf_counter()
-def progress(stage, done, total):
-    stages.setdefault(stage, [time.perf_counter() - t0, None])
-    if done == total:
-        stages[stage][1] = time.perf_counter() - t0
-frame = data.read_file(sys.argv[1])
-read_s = time.perf_counter() - t0
-result = train(frame, progress=progress)
-files = artifact_files(result, sys.argv[1])
-print(json.dumps({"read_s": read_s, "total_s": time.perf_counter() - t0, "version": result.version,
-                  "stages_s": {k: round(v[1] - v[0], 1) for k, v in stages.items() if v[1] is not None},
-                  "artifact_bytes": sum(len(v) for v in files.values()), "metrics": result.metrics}))
+from fraudlake.ml.stages import StageLog
+path, mode, chunk_rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+stages, t0 = StageLog(), time.perf_counter()
+if mode == "memory":
+    from fraudlake.ml import data
+    from fraudlake.ml.report import artifact_files
+    from fraudlake.ml.train import train
+    with stages.stage("read"):
+        frame = data.read_file(path)
+    result = train(frame, progress=stages.progress)
+    with stages.stage("artifact files"):
+        files = artifact_files(result, path)
+    rows, artifact_bytes = len(frame), sum(len(v) for v in files.values())
+    result.metrics["training_run"] = stages.report("memory", rows)
+else:
+    from fraudlake.ml.chunked_features import parquet_chunks
+    from fraudlake.ml.out_of_core import train_chunked
+    result = train_chunked(parquet_chunks(path, chunk_rows), stages=stages)
+    rows, artifact_bytes = result.metrics["training_run"]["rows"], None
+print(json.dumps({"rows_trained": rows, "total_s": time.perf_counter() - t0, "version": result.version,
+                  "training_run": result.metrics["training_run"], "artifact_bytes": artifact_bytes,
+                  "metrics": result.metrics}))
 """
 
 
@@ -71,6 +84,13 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--input", type=Path, help="train on this Parquet instead of generating")
+    parser.add_argument(
+        "--path",
+        choices=("memory", "chunked"),
+        default="memory",
+        help="memory: fraudlake.ml.train (all models); chunked: fraudlake.ml.out_of_core ((a), (b))",
+    )
+    parser.add_argument("--chunk-rows", type=int, default=500_000, help="rows per chunk (chunked path)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         path = args.input or Path(tmp) / "transactions.parquet"
@@ -78,7 +98,10 @@ def main() -> None:
         load_before = os.getloadavg()
         started = time.perf_counter()
         done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path)], capture_output=True, text=True, check=False
+            [sys.executable, "-c", CHILD, str(path), args.path, str(args.chunk_rows)],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         wall = time.perf_counter() - started
     if done.returncode != 0:
@@ -86,7 +109,9 @@ def main() -> None:
     child = json.loads(done.stdout.strip().splitlines()[-1])
     peak_gb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024**2  # Linux: KiB
     result = {
-        "rows": args.rows if not args.input else None,
+        "rows": child["rows_trained"],
+        "path": args.path,
+        "chunk_rows": args.chunk_rows if args.path == "chunked" else None,
         "input": str(args.input) if args.input else f"generator seed {args.seed}",
         "generate_s": gen_s,
         "train_wall_s": round(wall, 1),
@@ -103,11 +128,13 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     text = json.dumps(result, indent=2, default=str)
-    (RESULTS / "train.json").write_text(text)
-    (RESULTS / f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}.json").write_text(text)
+    (RESULTS / f"train-{args.path}.json").write_text(text)
+    (
+        RESULTS / f"train-{args.path}-{child['rows_trained']}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    ).write_text(text)
     test = child["metrics"]["test"]
     print(
-        f"train {args.rows:,} rows: {wall:.0f} s wall, peak RSS {peak_gb:.2f} GB "
+        f"train ({args.path}) {child['rows_trained']:,} rows: {wall:.0f} s wall, peak RSS {peak_gb:.2f} GB "
         f"(goal ≤ {GOAL_SECONDS} s, ≤ {GOAL_RSS_GB} GB; "
         f"load average {load_before[0]:.1f} on {os.cpu_count()} cpus)"
     )

@@ -6,9 +6,14 @@ registry in the lake bucket (`s3://<bucket>/models/<version>/`).
 
 1. **check_training_data**: rows and frauds in the training window (the `lookback_days` before the
    run's data interval end); too little fraud fails the run instead of publishing a weak model.
+   It also picks the training path by the window's rows (`training_path`, `chunked_above_rows`).
 2. **train_candidate**: velocity/merchant-risk features, GraphSAGE embeddings of the
    user–card–merchant graph, XGBoost, calibration and thresholds on a time split; evaluates the
    seeds' rule, XGBoost without and with graph features; uploads the version (not yet promoted).
+   Above `chunked_above_rows` it trains out of core instead (features from ClickHouse a week at a
+   time, XGBoost from an iterator, on the Dask cluster at `dask_scheduler` if set): the seeds' rule and
+   tabular XGBoost only, reported but not uploaded yet (docs/training.md). Either way the result
+   carries rows, seconds and peak memory per stage (`training_run`, also in the model card).
 3. **champion_gate**: moves the `champion` pointer only if the candidate's test AUC-PR beats it.
 
 Configuration: see `fraudlake.ml.runtime` (Variables `fraudlake_lake`, `fraudlake_model`,
@@ -45,7 +50,7 @@ def train_model():
     def train_candidate(window: dict[str, Any], data_interval_end=None) -> dict[str, Any]:
         from fraudlake.ml.runtime import job_from_airflow, train_candidate
 
-        return train_candidate(job_from_airflow(), data_interval_end)
+        return train_candidate(job_from_airflow(), data_interval_end, window["path"])
 
     @task
     def champion_gate(candidate: dict[str, Any]) -> dict[str, Any]:

@@ -152,7 +152,7 @@ Thresholds on the calibrated probability of the served model, chosen on the vali
 
 Most important features (total gain): {top}.
 
-## Limits
+{_training_run(m.get("training_run"))}## Limits
 
 {_gnn_limit(m.get("gnn_training", {}))}{_suspicion_limit(m.get("suspicion_model", {}))}\
 {_small_test_limit(m["test_fraud_cards"])}\
@@ -166,6 +166,25 @@ Most important features (total gain): {top}.
   models by the intervals, not the third decimal.
 - Trained on {"synthetic (generated)" if "gen" in source else "the given"} data; validate on real
   labelled traffic before using the decline band.
+"""
+
+
+def _training_run(run: dict[str, Any] | None) -> str:
+    """Rows, path, seconds and peak memory per stage (`fraudlake.ml.stages`), when the trainer kept them."""
+    if not run:
+        return ""
+    stages = "\n".join(
+        f"| {name} | {s['seconds']:,.1f} | {s['peak_rss_gb']:.2f} |" for name, s in run["stages"].items()
+    )
+    return f"""## Training run
+
+{run["rows"]:,} rows on the {run["path"]} path in {run["seconds"]:,.0f} s, peak memory
+{run["peak_rss_gb"]:.2f} GB (peak RSS so far at the end of each stage):
+
+| stage | seconds | peak RSS (GB) |
+|---|---|---|
+{stages}
+
 """
 
 
