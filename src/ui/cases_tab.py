@@ -11,6 +11,7 @@ every rerun of the other tabs.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
@@ -27,6 +28,8 @@ STATUS_LABELS = {
     "not_fraud": "Not fraud",
 }
 SOURCE_CHOICES = {"Any": None, "Model": "model", "Any rule": "rule"}
+# The queue reads every case of the days chosen: fewer days, a faster queue.
+DAY_CHOICES = {"All days": None, "Last 7 days": 7, "Last 30 days": 30}
 ACTION_LABELS = {"confirm_fraud": "Confirm fraud", "not_fraud": "Not fraud", "escalate": "Escalate"}
 # What the API allows from each status (fraudlake.cases.logic): offered as buttons, the API decides.
 ACTIONS_FROM = {
@@ -72,15 +75,17 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _filters() -> tuple[list[str], int, str | None]:
-    left, middle, right = st.columns([3, 2, 2])
+def _filters() -> tuple[list[str], int, str | None, str | None]:
+    left, middle, right, days_column = st.columns([3, 2, 2, 2])
     statuses = left.multiselect(
         "Status", list(STATUS_LABELS), default=["open", "escalated"],
         format_func=STATUS_LABELS.__getitem__, key="cases_status",
     )  # fmt: skip
     min_priority = middle.slider("Minimum priority", 0, 100, 0, key="cases_min_priority")
     source = right.selectbox("Flagged by", list(SOURCE_CHOICES), key="cases_source")
-    return statuses, min_priority, SOURCE_CHOICES[source]
+    days = DAY_CHOICES[days_column.selectbox("Days", list(DAY_CHOICES), key="cases_days")]
+    since = None if days is None else (datetime.now(UTC).date() - timedelta(days=days - 1)).isoformat()
+    return statuses, min_priority, SOURCE_CHOICES[source], since
 
 
 def _case_view(client: Any, detail: CaseDetail) -> None:
@@ -145,11 +150,11 @@ def render() -> None:
         st.caption(f"Labels from analysts: **{labels.analyst}** · from chargebacks: **{labels.chargeback}**")
     if done := st.session_state.pop("case_done", None):
         st.success(done, icon=":material/task_alt:")
-    statuses, min_priority, source = _filters()
+    statuses, min_priority, source, since = _filters()
     if not statuses:
         st.info("Choose at least one status.")
         return
-    cases = call_api(client.cases, statuses, min_priority, source)
+    cases = call_api(client.cases, statuses, min_priority, source, 50, since)
     if cases is None:
         return
     if not cases:

@@ -209,12 +209,16 @@ class FraudlakeClient:
         min_priority: int = 0,
         source: str | None = None,
         limit: int = 50,
+        since: str | None = None,
     ) -> list[CaseSummary]:
-        """The case queue, highest priority first (the API's default statuses: open and escalated)."""
+        """The case queue, highest priority first (the API's default statuses: open and escalated);
+        `since`: YYYY-MM-DD, cases of that UTC day and later."""
         query: list[tuple[str, str | int]] = [("status", s) for s in statuses or []]
         query += [("min_priority", min_priority), ("limit", limit)]
         if source:
             query.append(("source", source))
+        if since:
+            query.append(("since", since))
         path = f"/v1/cases?{urlencode(query)}"
         return self._request("GET", path, CaseQueue, route="/v1/cases").cases
 

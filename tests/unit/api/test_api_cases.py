@@ -103,19 +103,20 @@ def test_queue_is_ordered_by_priority_and_passes_the_filters(api: TestClient, ca
             "min_priority": 50,
             "source": "rule:burst",
             "limit": 5,
+            "since": "2026-02-27",
         },
         headers=AUTH,
     )
     assert [c["card_id"] for c in filtered.json()["cases"]] == ["c-1"]
     wanted = cases.filters[-1]
-    assert (wanted.statuses, wanted.min_priority, wanted.source, wanted.limit) == (
-        ("open", "confirmed_fraud"), 50, "rule:burst", 5,
+    assert (wanted.statuses, wanted.min_priority, wanted.source, wanted.limit, wanted.since) == (
+        ("open", "confirmed_fraud"), 50, "rule:burst", 5, datetime(2026, 2, 27, tzinfo=UTC),
     )  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "params",
-    [{"status": "closed"}, {"min_priority": 101}, {"limit": 0}, {"source": "everything"}],
+    [{"status": "closed"}, {"min_priority": 101}, {"limit": 0}, {"source": "everything"}, {"since": "27/2"}],
 )
 def test_bad_queue_filters_are_422(api: TestClient, params: dict[str, Any]) -> None:
     got = api.get("/v1/cases", params=params, headers=AUTH)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -39,8 +40,9 @@ class CasesClient(FakeClient):
         return LabelCounts(analyst=len(self.acted), chargeback=5)
 
     def cases(self, statuses: list[str] | None = None, min_priority: int = 0, source: str | None = None,
-              limit: int = 50) -> list[CaseSummary]:  # fmt: skip
+              limit: int = 50, since: str | None = None) -> list[CaseSummary]:  # fmt: skip
         self._call("cases", (tuple(statuses or ()), min_priority, source))
+        self.since = since
         return [c for c in self.queue if c.priority >= min_priority and c.status in (statuses or [])]
 
     def case(self, case_id: str) -> CaseDetail:
@@ -125,11 +127,13 @@ def test_filters_reach_the_api(cases_app: AppTest, cases_client: CasesClient) ->
     tab.slider(key="cases_min_priority").set_value(50)
     tab.selectbox(key="cases_source").set_value("Any rule")
     tab.multiselect(key="cases_status").set_value(["escalated"])
+    tab.selectbox(key="cases_days").set_value("Last 7 days")
     cases_app.run()
     assert not cases_app.exception
     assert cases_client.calls[-1][0] != "case"  # nothing matched: no case opened
     assert ("cases", (("escalated",), 50, "rule")) in cases_client.calls
     assert "No case matches" in _cases_tab(cases_app).info[0].value
+    assert cases_client.since == (datetime.now(UTC).date() - timedelta(days=6)).isoformat()
 
 
 def test_client_sends_the_cases_requests() -> None:
@@ -146,7 +150,7 @@ def test_client_sends_the_cases_requests() -> None:
         return httpx.Response(200, json={"cases": [summary]})
 
     client = FraudlakeClient("http://api", "k", transport=httpx.MockTransport(answer), analyst="Ana Lyst")
-    got = client.cases(["open", "escalated"], 30, "rule:burst", 10)
+    got = client.cases(["open", "escalated"], 30, "rule:burst", 10, "2026-04-01")
     done = client.act_on_case("case-20260407-7-0", "escalate", "big ticket")
     assert [c.case_id for c in got] == ["case-20260407-7-0"]
     assert (done.action, done.note) == ("escalate", "big ticket")
@@ -154,5 +158,6 @@ def test_client_sends_the_cases_requests() -> None:
     assert (params.get_list("status"), params["min_priority"], params["source"], params["limit"]) == (
         ["open", "escalated"], "30", "rule:burst", "10",
     )  # fmt: skip
+    assert params["since"] == "2026-04-01"
     assert seen[1].url.path == "/v1/cases/case-20260407-7-0/actions"
     assert seen[1].headers["X-Fraudlake-Analyst"] == "Ana Lyst".replace(" ", "%20")
