@@ -14,7 +14,7 @@ The operator reads the latest report into the FraudPipeline's `ModelHealthy` con
 the drifting columns: `kubectl get fp` shows it). Configuration: Variable `fraudlake_lake`,
 `fraudlake_model` (`label_delay_days`), Connections `fraudlake_clickhouse` and `fraudlake_lake` (the
 model registry). `dag_run.conf` may set `reference_start` / `reference_end` (and `model_version`) to
-compare against another window. The logic lives in `fraudlake.monitoring`.
+compare against another window. The logic lives in `fraudlake.model_monitoring`.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def model_drift():
     def compute_drift(
         data_interval_start=None, data_interval_end=None, dag_run=None, run_id=None
     ) -> dict[str, Any]:
-        from fraudlake.monitoring.runtime import compute_drift
+        from fraudlake.model_monitoring.runtime import compute_drift
 
         return compute_drift(data_interval_start, data_interval_end, dag_run.conf, run_id)
 

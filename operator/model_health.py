@@ -17,7 +17,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from fraudlake.monitoring import reports
+from fraudlake.model_monitoring import reports
 from fraudlake.operator import conditions, kube, metrics
 from fraudlake.operator.builders import Pipeline
 from fraudlake.operator.conditions import Condition

@@ -4,7 +4,7 @@ The operator runs in-process (`KopfRunner`, real kube-apiserver, real chDB, `Fak
 children's status, as in test_operator). The test writes transactions and decisions into the
 pipeline's database: a reference window (the model's training window) and recent windows drawn from
 the same distributions, or with the amount shifted on purpose. The drift job runs as the DAG's task
-does (`fraudlake.monitoring.job.run`); the operator's timer turns its report into ModelHealthy.
+does (`fraudlake.model_monitoring.job.run`); the operator's timer turns its report into ModelHealthy.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from kubernetes import client
 
 from fraudlake.clickhouse.client import connect
 from fraudlake.local.stack.service import ServiceRecord
-from fraudlake.monitoring import drift, job, reports
+from fraudlake.model_monitoring import drift, job, reports
 from fraudlake.operator.metrics import REGISTRY
 from fraudlake.operator.model_health import MODEL_HEALTHY
 from fraudlake.pipeline import naming

@@ -54,8 +54,8 @@ async def model_drift(
 
 
 def drift_report(rows: Sequence[Mapping[str, Any]]) -> DriftReport:
-    """The API's shape of one report's rows (`fraudlake.monitoring.reports.COLUMNS`)."""
-    from fraudlake.monitoring.reports import verdict
+    """The API's shape of one report's rows (`fraudlake.model_monitoring.reports.COLUMNS`)."""
+    from fraudlake.model_monitoring.reports import verdict
 
     judged = verdict(rows)
     if judged is None:
@@ -91,7 +91,7 @@ def _latest_rows(dsn: str, database: str, pipeline: str | None) -> list[dict[str
     from clickhouse_connect.driver.exceptions import ClickHouseError
 
     from fraudlake.clickhouse.client import InvalidDsnError, connect
-    from fraudlake.monitoring.reports import latest
+    from fraudlake.model_monitoring.reports import latest
 
     try:
         client = connect(dsn)

@@ -12,7 +12,7 @@ from fraudlake.api.main import create_app
 from fraudlake.api.models import DriftReport
 from fraudlake.api.routers import drift as drift_router
 from fraudlake.api.settings import ApiSettings
-from fraudlake.monitoring import drift, job, reports
+from fraudlake.model_monitoring import drift, job, reports
 
 pytestmark = pytest.mark.unit
 AT = datetime(2026, 3, 1, tzinfo=UTC)

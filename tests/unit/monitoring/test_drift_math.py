@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fraudlake.monitoring import drift
+from fraudlake.model_monitoring import drift
 
 pytestmark = pytest.mark.unit
 

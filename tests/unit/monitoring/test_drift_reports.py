@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fraudlake.monitoring import drift, job, reports
-from fraudlake.monitoring.runtime import reference_from_conf
+from fraudlake.model_monitoring import drift, job, reports
+from fraudlake.model_monitoring.runtime import reference_from_conf
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from prometheus_client import CollectorRegistry
 
-from fraudlake.monitoring.reports import Verdict
+from fraudlake.model_monitoring.reports import Verdict
 from fraudlake.operator import conditions, metrics
 from fraudlake.operator.model_health import MODEL_HEALTHY, health_condition, updated_conditions
 

@@ -31,7 +31,7 @@ import pandas as pd
 from clickhouse_connect.driver.client import Client
 
 from fraudlake.ml import data, features
-from fraudlake.monitoring import drift, reports
+from fraudlake.model_monitoring import drift, reports
 
 TRANSACTION_FEATURES: tuple[str, ...] = tuple(f.name for f in features.FEATURES if f.group == "transaction")
 FLAGGED = ("review", "decline")

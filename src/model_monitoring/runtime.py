@@ -16,7 +16,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from fraudlake.monitoring.job import DriftJob, Window, reference_window, run, summary
+from fraudlake.model_monitoring.job import DriftJob, Window, reference_window, run, summary
 from fraudlake.orchestration.failures import fail_without_retry
 
 log = logging.getLogger(__name__)
