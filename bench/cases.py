@@ -17,6 +17,7 @@ Writes bench/results/cases.json.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -122,7 +123,7 @@ def main() -> None:
             "queue_rule_flagged": QueueFilter(source="rule"),
             "queue_one_card": QueueFilter(card_id=top_card),
         }
-        timings = {name: timed(lambda q=q: store.queue(q), args.runs) for name, q in queries.items()}
+        timings = {name: timed(functools.partial(store.queue, q), args.runs) for name, q in queries.items()}
         detail = timed(
             lambda: store.case(store.queue(QueueFilter(limit=1))[0].case_id), max(5, args.runs // 5)
         )
