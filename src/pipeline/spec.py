@@ -502,6 +502,9 @@ class FraudPipelineSpec(ApiModel):
         default=(),
         max_length=8,
         description="Databases whose changes are captured into Kafka (Debezium KafkaConnectors).",
+        # A list keyed by name: the API server matches old and new items by it, which the items' own
+        # transition rules (oldSelf: immutable name, partitions only grow) need to be accepted at all.
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     deletion_policy: Literal["Retain", "Delete"] = Field(
         default="Retain",

@@ -296,6 +296,22 @@ def test_invalid_update_is_rejected(
     assert message in rejection_message(kubectl.apply(changed, "--dry-run=server"))
 
 
+def test_a_pipeline_with_sources_installs_and_its_topics_only_grow(kubectl: Kubectl, namespace: str) -> None:
+    """spec.sources is a list keyed by name (x-kubernetes-list-type map): without that the API server
+    refuses the whole CRD, since an item's transition rule (oldSelf) cannot be matched to an old item."""
+    existing = pipeline_manifest(namespace, namespace, f"src-{uuid.uuid4().hex[:6]}", "fraud_src")
+    source = {"name": "bank", "databaseSecret": {"name": "bank-db"}, "tables": ["public.cards"]}
+    existing["spec"]["sources"] = [{**source, "topic": {"partitions": 3, "replicas": 1}}]
+    created = kubectl.apply(existing)
+    assert created.returncode == 0, created.stderr
+    changed = copy.deepcopy(existing)
+    changed["spec"]["sources"][0]["topic"]["partitions"] = 2
+    assert "partitions can only grow" in rejection_message(kubectl.apply(changed, "--dry-run=server"))
+    duplicate = copy.deepcopy(existing)
+    duplicate["spec"]["sources"].append(source)
+    assert "Duplicate value" in rejection_message(kubectl.apply(duplicate, "--dry-run=server"))
+
+
 def test_delete_policy_is_set_at_creation_and_may_only_go_back_to_retain(
     kubectl: Kubectl, namespace: str
 ) -> None:
