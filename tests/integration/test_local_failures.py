@@ -248,3 +248,15 @@ def test_an_interrupted_demo_leaves_no_process(
     assert said in output
     assert_only_the_demos_own_lines(output)
     assert stack_processes(stack_dir) == []
+
+
+def test_a_demo_whose_output_pipe_closes_on_ctrl_c_still_stops_the_stack(stack_dir: Path) -> None:
+    """`make demo | tee demo.out` then Ctrl-C: tee dies with the demo's first words of clean-up unread,
+    and every later write of the demo fails (EPIPE). The clean-up must not die with them."""
+    proc = demo_process(stack_dir)
+    lines_until(proc, r"2\. pipeline", timeout=300)
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone, as tee is after Ctrl-C
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(timeout=120)
+    assert stack_processes(stack_dir) == []

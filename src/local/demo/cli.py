@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from fraudlake.local.demo.stages import FAIL_AT_ENV
+from fraudlake.local.demo.stages import FAIL_AT_ENV, DemoConsole
 from fraudlake.local.stack.paths import default_stack_dir
 
 
@@ -45,7 +44,7 @@ def demo(
     from fraudlake.local.stack.errors import StackError
 
     # Bound to the terminal now: while the demo runs, sys.stdout is the run's log (library output).
-    console = Console(file=sys.stdout)
+    console = DemoConsole(file=sys.stdout)
     options = DemoOptions(
         stack_dir or default_stack_dir(),
         rows=rows,

@@ -70,7 +70,7 @@ def run_demo(options: DemoOptions, console: Console) -> DemoResult:
 
     However it ends (a failed stage, Ctrl-C, SIGTERM), the stack stops with it, unless `keep_stack`.
     Libraries' output goes to `<stack dir>/logs/demo.log`; `console` must write to the terminal
-    itself (`Console(file=sys.stdout)`), as it is the one thing that still does.
+    itself (`DemoConsole(file=sys.stdout)`), as it is the one thing that still does.
     """
     ctx = StackContext(options.stack_dir, console)
     if options.clean and options.stack_dir.exists():

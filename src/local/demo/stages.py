@@ -8,7 +8,9 @@ so the caller's clean-up runs either way.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import signal
 import sys
 import threading
@@ -124,6 +126,25 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class DemoConsole(Console):
+    """The demo's terminal console: once nobody reads it, it goes quiet instead of ending the process.
+
+    `make demo | tee demo.out` and Ctrl-C: tee dies at once, and every later write of the demo fails with
+    EPIPE. Rich's answer is to point stdout at /dev/null and raise SystemExit(1), which would abort the
+    clean-up half-way and leave the stack running. The demo keeps the first half and drops the second:
+    it must still stop everything it started.
+    """
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        # The stream's descriptor too (the terminal's stdout; during the run sys.stdout is the log): its
+        # last buffered bytes and the interpreter's final flush then go nowhere instead of failing again.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.file.fileno())
+            os.close(devnull)
 
 
 @contextmanager
