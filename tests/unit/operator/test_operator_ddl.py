@@ -24,6 +24,11 @@ CORE = [
     "rule_velocity_5m",
     "decisions",
     "load_watermark",
+    "case_rollup",
+    "case_rollup_alerts_mv",
+    "case_rollup_decisions_mv",
+    "case_actions",
+    "labels",
     "model_drift",
 ]
 STREAMING = migrations.SchemaParams(
