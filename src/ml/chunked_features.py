@@ -139,7 +139,7 @@ class ChunkedFeatures:
 
     def _entity_codes(self, cols: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = {k: self.codes[k](cols[f"{k}_id"]) for k in ("user", "card", "merchant")}
-        out["state"] = self.codes["state"]([state_code(s) for s in cols["merchant_state"]])
+        out["state"] = self.codes["state"](np.array([state_code(s) for s in cols["merchant_state"]]))
         self.carry.grow(*(len(self.codes[k]) for k in ("user", "card", "merchant")))
         return out
 

@@ -412,7 +412,9 @@ def _metrics(
     decided = evaluate.decisions(
         served.calibration(scores[served_key]), thresholds["review"].value, thresholds["decline"].value
     )
-    pairs = [(k, "b_xgb_tabular") for k in ("b_plus_xgb_aggregates", "c_xgb_graph") if k in scores]
+    pairs: list[tuple[str, str]] = [
+        (k, "b_xgb_tabular") for k in ("b_plus_xgb_aggregates", "c_xgb_graph") if k in scores
+    ]
     pairs.append(("b_xgb_tabular", "a_rule"))  # the out-of-core path scores (a) and (b) only
     return {
         "periods": {name: _window(cols, a, b, y) for name, (a, b) in bounds.items()},
