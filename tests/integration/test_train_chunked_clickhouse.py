@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from fraudlake.clickhouse.client import connect
+from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.ml import data
 from fraudlake.ml.batch_features import batch_features
 from fraudlake.ml.chunked_features import chunked_features, clickhouse_chunks
@@ -34,11 +35,13 @@ def _make_frame():
     return module.make_frame()
 
 
-def test_weekly_clickhouse_chunks_give_the_in_memory_features(tmp_path) -> None:
+def test_weekly_clickhouse_chunks_give_the_in_memory_features(clickhouse: ServiceRecord) -> None:
     frame = _make_frame()
-    dsn = f"chdb://{tmp_path / 'chdb'}"
+    # The session's engine: chDB allows one engine per process, and the suite's stack already owns it.
+    dsn = clickhouse.endpoints["dsn"]
     client = connect(dsn)
     try:
+        client.command("DROP DATABASE IF EXISTS fraud_chunks")
         client.command("CREATE DATABASE fraud_chunks")
         client.command(DDL)
         rows = frame[list(data.COLUMNS)]
