@@ -6,7 +6,6 @@ api-server (a separate process on the same SQLite metadata DB) serves the run to
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -82,22 +81,3 @@ def test_health_reports_database_and_dag_processor_heartbeat(airflow: ServiceRec
     # at all proves it runs against this metadata DB.
     assert health["dag_processor"]["latest_dag_processor_heartbeat"] is not None
 
-
-def test_in_process_dag_runs_send_statsd_to_the_stack_exporter(
-    import_errors: dict[str, dict[str, str]], airflow: ServiceRecord
-) -> None:
-    """dag.test() in this process reports like a task pod in the cluster: the lake loader's metrics
-    (fraudlake.lake.metrics) travel this way to the stack's Prometheus."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    assert DagBag(FIXTURE_DAGS).dags[SMOKE_DAG].test().state == "success"
-    exporter = f"http://{airflow.endpoints['statsd_metrics']}/metrics"
-
-    def smoke_series() -> list[str]:
-        lines = httpx.get(exporter, timeout=5.0).raise_for_status().text.splitlines()
-        return [line for line in lines if not line.startswith("#") and SMOKE_DAG in line]
-
-    deadline = time.monotonic() + 30
-    while not smoke_series() and time.monotonic() < deadline:
-        time.sleep(1)
-    assert smoke_series(), "no StatsD series of the in-process run reached the exporter"
