@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -203,8 +204,16 @@ def test_prometheus_scraped_every_component_of_the_demo(demo_run: tuple[Path, di
         assert body["status"] == "success", body
         return body["data"]
 
-    targets = api("targets", state="active")["activeTargets"]
-    health = {t["labels"]["job"]: (t["health"], t["lastError"]) for t in targets}
+    def target_health() -> dict[str, tuple[str, str]]:
+        targets = api("targets", state="active")["activeTargets"]
+        return {t["labels"]["job"]: (t["health"], t["lastError"]) for t in targets}
+
+    # A target is "unknown" until its first scrape and a busy machine may miss one: up within 30 s.
+    deadline = time.monotonic() + 30
+    health = target_health()
+    while not all(state == "up" for state, _ in health.values()) and time.monotonic() < deadline:
+        time.sleep(2)
+        health = target_health()
     assert {"prometheus", "minio", "kube-apiserver", "etcd"} <= set(health), health
     assert all(state == "up" for state, _ in health.values()), health
 
