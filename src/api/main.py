@@ -13,7 +13,18 @@ from fastapi import APIRouter, Depends, FastAPI
 from fraudlake.api.deps import complete_openapi, require_api_key
 from fraudlake.api.errors import UnauthorizedError, error_responses, install_error_handlers
 from fraudlake.api.middleware import RequestContextMiddleware
-from fraudlake.api.routers import agent, alerts, cases, drift, health, model, model_report, pipelines, score
+from fraudlake.api.routers import (
+    agent,
+    alerts,
+    cases,
+    drift,
+    health,
+    model,
+    model_report,
+    pipelines,
+    rules,
+    score,
+)
 from fraudlake.api.runtime import Services
 from fraudlake.api.settings import ApiSettings, load_settings
 from fraudlake.common import tracing
@@ -30,6 +41,7 @@ PROTECTED_ROUTERS: list[APIRouter] = [
     alerts.router,
     pipelines.router,
     cases.router,
+    rules.router,
 ]
 
 DESCRIPTION = """Real-time card-fraud scores with reasons.
