@@ -1,5 +1,6 @@
 """Keeping the online state current from outside the request path: the transactions topic
-(a background consumer) and a ClickHouse cold start at model load."""
+(a background consumer), a ClickHouse cold start at model load, and the bank's card statuses (its
+`cards` table's CDC topic, read like a global table). The stream scorer reads card statuses the same way."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fraudlake.common.background import BackgroundThread
 from fraudlake.ml.features import EVENT_MS, EVENT_TS, HISTORY_FIELDS
+from fraudlake.scoring.card_status import CardStatusBook, change_payload
 from fraudlake.scoring.models import TransactionIn
 
 log = logging.getLogger("fraudlake.api.feed")
@@ -96,6 +99,106 @@ class TransactionFeed(BackgroundThread):
                 self.consumed += 1
         finally:
             consumer.close()
+
+
+class CardStatusFeed(BackgroundThread):
+    """The bank's card statuses from the CDC topics of its `cards` table into a `CardStatusBook`.
+
+    Read like a global table: every process reads every partition from the beginning (the compacted
+    topic holds each card's latest change, so this is how a process learns the statuses) and then follows
+    new changes; no consumer group offsets are kept. `caught_up` is set once every partition has been read
+    up to the end it had when the feed found it: a scorer waits for it before deciding anything. A topic
+    not created yet (a source added to a pipeline after its scorer started) is looked for again every
+    `rediscover_seconds` and read from its beginning once it exists.
+    """
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: Sequence[str],
+        book: CardStatusBook,
+        rediscover_seconds: float = 5.0,
+    ) -> None:
+        self.bootstrap, self.topics, self.book = bootstrap, tuple(topics), book
+        self.rediscover_seconds = rediscover_seconds
+        self.caught_up = threading.Event()
+        self.unreadable = 0  # change events that could not be read (logged and skipped)
+        self._ends: dict[tuple[str, int], int] = {}  # partition → the end offset it had when found
+        self._found: set[str] = set()
+        super().__init__("card-status-feed")
+
+    def _run(self) -> None:
+        from confluent_kafka import Consumer
+
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.bootstrap,
+                "group.id": f"fraudlake-card-status-{socket.gethostname()}-{os.getpid()}",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            }
+        )
+        next_discovery = next_position_check = 0.0
+        try:
+            while not self._stop.is_set():
+                if len(self._found) < len(self.topics) and time.monotonic() >= next_discovery:
+                    self._discover(consumer)
+                    next_discovery = time.monotonic() + self.rediscover_seconds
+                msg = consumer.poll(0.2)
+                if msg is not None and not msg.error():
+                    self._apply(msg)
+                if self._ends and (msg is None or time.monotonic() >= next_position_check):
+                    self._check_positions(consumer)
+                    next_position_check = time.monotonic() + 0.5
+                if not self._ends and not self.caught_up.is_set():
+                    self.caught_up.set()
+                    log.info("card statuses read", extra={"stopped_cards": len(self.book)})
+        finally:
+            consumer.close()
+
+    def _discover(self, consumer: Any) -> None:
+        """Assign the partitions of topics that exist now, from their beginning."""
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        metadata = consumer.list_topics(timeout=10)
+        new = []
+        for topic in self.topics:
+            found = metadata.topics.get(topic)
+            if topic in self._found or found is None or found.error is not None:
+                continue
+            self._found.add(topic)
+            for partition in found.partitions:
+                low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+                if high > low:
+                    self._ends[(topic, partition)] = high
+                new.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
+        if new:
+            consumer.incremental_assign(new)
+        missing = [topic for topic in self.topics if topic not in self._found]
+        if missing:
+            log.info("card status topics not created yet; looking again", extra={"topics": missing})
+
+    def _check_positions(self, consumer: Any) -> None:
+        """Forget the start-time end of every partition read past it. Positions, not the offsets of the
+        messages seen: compaction and transaction markers leave offsets that no message carries."""
+        from confluent_kafka import TopicPartition
+
+        if not self._ends:
+            return
+        pending = [TopicPartition(topic, partition) for topic, partition in self._ends]
+        for tp in consumer.position(pending):
+            if tp.offset >= self._ends[(tp.topic, tp.partition)]:
+                del self._ends[(tp.topic, tp.partition)]
+
+    def _apply(self, msg: Any) -> None:
+        try:
+            self.book.apply(change_payload(msg.value()))
+        except (ValueError, KeyError, TypeError) as error:
+            self.unreadable += 1
+            log.warning(
+                "card status: skipped an unreadable change",
+                extra={"topic": msg.topic(), "offset": msg.offset(), "error": str(error)},
+            )
 
 
 def _resolve_end(consumer: Any, partitions: list[Any]) -> list[Any]:

@@ -18,7 +18,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from fraudlake.api.errors import PipelinesUnavailableError
-from fraudlake.api.feed import TransactionFeed, cold_start_rows
+from fraudlake.api.feed import CardStatusFeed, TransactionFeed, cold_start_rows
 from fraudlake.api.metrics import ApiMetrics
 from fraudlake.api.pipelines import PipelineSource, kube_pipeline_source
 from fraudlake.api.ratelimit import RateLimiter
@@ -32,6 +32,7 @@ from fraudlake.api.sinks import (
 )
 from fraudlake.ml.registry import LocalStore, MinioStore, ModelRegistry
 from fraudlake.scoring.bundle import ModelBundle, ModelWatcher
+from fraudlake.scoring.card_status import CardStatusBook
 from fraudlake.scoring.core import Scored, score_transactions
 from fraudlake.scoring.models import TransactionIn
 from fraudlake.scoring.state import ServingState
@@ -89,6 +90,9 @@ class Services:
         self._registry, self._source = registry, source
         self.watcher: ModelWatcher | None = None
         self.feed: TransactionFeed | None = None
+        # The bank's stopped cards (empty without card_status_topics): declined whatever the score.
+        self.card_status = CardStatusBook()
+        self.card_status_feed: CardStatusFeed | None = None
         self.sinks: dict[str, BackgroundWriter] = {}
         self._producer: Any = None
         # Made on first use (`agent_service`, `pipeline_source`); tests may put their own in place.
@@ -205,7 +209,9 @@ class Services:
         txn = TransactionIn.model_validate(
             {k: v for k, v in record.items() if k in TransactionIn.model_fields}
         )
-        (result,) = score_transactions(bundle, self.state, [txn], "all", self.settings.reasons).results
+        (result,) = score_transactions(
+            bundle, self.state, [txn], "all", self.settings.reasons, card_status=self.card_status
+        ).results
         return result.model_dump() | {"model_version": bundle.version}
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -223,13 +229,19 @@ class Services:
             lambda _: self.metrics.model_reloads.labels("failed").inc(),
         )
         self._start_sinks()
+        if self.settings.kafka_bootstrap and self.settings.card_status_topics:
+            self.card_status_feed = CardStatusFeed(
+                self.settings.kafka_bootstrap, self.settings.card_status_topics, self.card_status
+            )
+            self.card_status_feed.start()
         self.watcher.start()
 
     def stop(self) -> None:
         if self.watcher is not None:
             self.watcher.stop()
-        if self.feed is not None:
-            self.feed.stop()
+        for feed in (self.feed, self.card_status_feed):
+            if feed is not None:
+                feed.stop()
         for sink in self.sinks.values():
             sink.stop()
 

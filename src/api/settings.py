@@ -79,6 +79,8 @@ class ApiSettings(ModelStoreSettings, AgentSettings):
     transactions_topic: str | None = None
     alerts_topic: str | None = None
     kafka_group_id: str | None = None  # default: one group per process (every replica needs every txn)
+    # The CDC topics of the bank's cards table (comma-separated): a stopped card is declined.
+    card_status_topics: Annotated[list[str], NoDecode] = Field(default_factory=list)
     # Optional ClickHouse: cold start of the feature state, and the predictions table.
     clickhouse_dsn: SecretStr | None = None
     clickhouse_database: str = Field("fraudlake", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -105,7 +107,7 @@ class ApiSettings(ModelStoreSettings, AgentSettings):
     # alert produces become spans. Unset: tracing off.
     otlp_endpoint: str | None = Field(None, pattern=r"^https?://[^\s/]+")
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "card_status_topics", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -112,14 +112,16 @@ def alert_messages(scored: Scored, model_version: str) -> list[tuple[str, bytes]
     for result, rec in zip(scored.results, scored.records, strict=True):
         if result.decision == "approve" and not result.rules_fired:
             continue
-        source = "model" if result.decision != "approve" else f"rule:{result.rules_fired[0].rule}"
+        stopped = next((hit for hit in result.rules_fired if hit.type == "CardStatus"), None)
+        if stopped is not None:  # declined because the bank stopped the card, whatever the score
+            source = f"rule:{stopped.rule}"
+            verdict = f"{stopped.message}: declined (model {model_version} score {result.score:.3f})"
+        else:
+            source = "model" if result.decision != "approve" else f"rule:{result.rules_fired[0].rule}"
+            verdict = f"model {model_version}: {result.decision} at score {result.score:.3f}"
         alert_id = hashlib.sha256(f"{result.txn_id}/{model_version}".encode()).hexdigest()[:32]
-        message = "; ".join(
-            [
-                f"model {model_version}: {result.decision} at score {result.score:.3f}",
-                *(f"{hit.rule}: {hit.message}" for hit in result.rules_fired),
-            ]
-        )
+        others = (hit for hit in result.rules_fired if hit is not stopped)
+        message = "; ".join([verdict, *(f"{hit.rule}: {hit.message}" for hit in others)])
         body = {
             "alert_id": alert_id,
             "txn_id": result.txn_id,

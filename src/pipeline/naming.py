@@ -79,6 +79,19 @@ def pipeline_topics(namespace: str, pipeline: str) -> dict[str, str]:
     return {stream: topic_name(namespace, pipeline, stream) for stream in STREAMS}
 
 
+CARDS_TABLE = "cards"  # a captured table of this name (any schema) holds the bank's card statuses
+
+
+def cdc_topic_prefix(namespace: str, pipeline: str, source: str) -> str:
+    """Debezium's topic.prefix for a pipeline's CDC source (its topics: ``<prefix>.<schema>.<table>``)."""
+    return f"fraudlake.{namespace}.{pipeline}.cdc.{source}"
+
+
+def cdc_topic(namespace: str, pipeline: str, source: str, table: str) -> str:
+    """The topic Debezium writes a captured table ('schema.table') of a pipeline's source to."""
+    return f"{cdc_topic_prefix(namespace, pipeline, source)}.{table}"
+
+
 def connector_name(namespace: str, pipeline: str) -> str:
     """KafkaConnector (and Connect connector) name of the pipeline's lake sink."""
     return f"fraudlake.{namespace}.{pipeline}.lake-sink"

@@ -15,6 +15,7 @@ import numpy as np
 
 from fraudlake.ml.features import EVENT_MS, EVENT_TS, FEATURE_NAMES, INPUT_FIELDS, TXN_ID
 from fraudlake.scoring.bundle import ModelBundle, ReasonPolicy
+from fraudlake.scoring.card_status import CardStatusBook
 from fraudlake.scoring.models import Decision, Reason, ScoreResult, TransactionIn
 from fraudlake.scoring.state import ServingState
 
@@ -50,9 +51,11 @@ def score_transactions(
     reasons: ReasonPolicy = "all",
     top_reasons: int = 5,
     exact_reasons: bool = False,
+    card_status: CardStatusBook | None = None,
 ) -> Scored:
     """Score transactions in order; each one's features see the ones before it, then it joins the history."""
-    return score_records(bundle, state, [state_record(t) for t in txns], reasons, top_reasons, exact_reasons)
+    records = [state_record(t) for t in txns]
+    return score_records(bundle, state, records, reasons, top_reasons, exact_reasons, card_status)
 
 
 def score_records(
@@ -62,9 +65,13 @@ def score_records(
     reasons: ReasonPolicy = "all",
     top_reasons: int = 5,
     exact_reasons: bool = False,
+    card_status: CardStatusBook | None = None,
 ) -> Scored:
     """`score_transactions` of transactions already in their `state_record` form (the stream scorer
-    makes it once per message, when it keeps the card's history)."""
+    makes it once per message, when it keeps the card's history).
+
+    A card the bank has stopped (`card_status`) is declined whatever its score; its transactions still
+    join the history (an attempt on a blocked card is part of the card's behaviour)."""
     records = list(records)
     rows = np.empty((len(records), bundle.feature_count), dtype=np.float32)
     if len(records) == 1:  # a request: Python numbers beat numpy's fixed cost per call
@@ -89,6 +96,8 @@ def score_records(
         )
         for i, rec in enumerate(records)
     ]
+    if card_status:  # an empty book (no CDC source, or no card ever stopped) costs nothing
+        results = [card_status.enforce(rec["card_id"], r) for rec, r in zip(records, results, strict=True)]
     return Scored(results, records)
 
 

@@ -132,10 +132,11 @@ class Reason(BaseModel):
 
 
 class RuleHit(BaseModel):
-    """A window rule of the pipeline that fired on this transaction."""
+    """A window rule of the pipeline that fired on this transaction, or the card's status in the bank's
+    database (type CardStatus, rule `card_status`: a blocked, replaced or closed card is declined)."""
 
-    rule: str = Field(description="Rule name, as in the FraudPipeline's spec.rules.")
-    type: Literal["SpendBurst", "Velocity"]
+    rule: str = Field(description="Rule name, as in the FraudPipeline's spec.rules, or card_status.")
+    type: Literal["SpendBurst", "Velocity", "CardStatus"]
     message: str = Field(description="What happened in the window.")
 
 

@@ -20,6 +20,7 @@ from fraudlake.pipeline.spec import MODEL_REF, SEED_RULES, Rule
 # The engine (Quix Streams, numpy, XGBoost) loads only when `scorer run` runs: every image's
 # `fraudlake` CLI registers this group, and the operator's has none of those packages.
 if TYPE_CHECKING:
+    from fraudlake.api.feed import CardStatusFeed
     from fraudlake.ml.artifact import FraudModel
     from fraudlake.ml.registry import ModelRegistry
     from fraudlake.stream.engine import ScorerTopics
@@ -126,6 +127,8 @@ class ScorerConfig:
     clickhouse_dsn: str | None = None
     clickhouse_database: str | None = None
     otlp_endpoint: str | None = None
+    card_status_topics: tuple[str, ...] = ()
+    card_status_wait_seconds: float = 60.0
 
 
 def _threshold(value: float | None) -> float | None:
@@ -209,6 +212,15 @@ def run(
         envvar=env.OTLP_ENDPOINT,
         help="Send traces to this OpenTelemetry collector (OTLP/HTTP, http://host:4318); unset: no tracing.",
     ),
+    card_status_topics: str | None = typer.Option(
+        None,
+        envvar=env.CARD_STATUS_TOPICS,
+        help="Comma-separated CDC topics of the bank's cards table (Debezium): a blocked, replaced or "
+        "closed card is declined whatever its score. Unset: no card status.",
+    ),
+    card_status_wait_seconds: float = typer.Option(
+        60.0, help="How long to wait at start for the card statuses to be read before scoring anyway."
+    ),
 ) -> None:
     """Consume the pipeline's transactions topic in a consumer group and publish one decision per
     transaction to its decisions topic (exactly once), alerts to its alerts topic and unreadable
@@ -251,6 +263,8 @@ def run(
             clickhouse_dsn=clickhouse_dsn,
             clickhouse_database=clickhouse_database,
             otlp_endpoint=otlp_endpoint,
+            card_status_topics=tuple(t.strip() for t in (card_status_topics or "").split(",") if t.strip()),
+            card_status_wait_seconds=card_status_wait_seconds,
         )
     )
 
@@ -285,7 +299,16 @@ def serve(config: ScorerConfig) -> None:
 
         start_http_server(config.metrics_port, registry=metrics.registry)
     namespace, _, name = pipeline.partition("/")
-    scorer = CardScorer(lambda: watcher.current, config.rules, metrics, config.reasons)  # type: ignore[arg-type]
+    card_status = _card_status(config) if config.card_status_topics else None
+    if card_status is not None:
+        metrics.stopped_cards.set_function(card_status.book.stopped_count)
+    scorer = CardScorer(
+        lambda: watcher.current,
+        config.rules,
+        metrics,
+        config.reasons,  # type: ignore[arg-type]
+        card_status=card_status.book if card_status else None,
+    )
     app = build_application(
         config.bootstrap_servers,
         config.group or f"fraudlake-scorer.{namespace}.{name}",
@@ -314,9 +337,26 @@ def serve(config: ScorerConfig) -> None:
         app.run()
     finally:
         watcher.stop()
-        if loader is not None:
-            loader.stop()
+        for thread in (loader, card_status):
+            if thread is not None:
+                thread.stop()
         tracing.shutdown_tracing()
+
+
+def _card_status(config: ScorerConfig) -> CardStatusFeed:
+    """The card status feed, started, once it has read what the topics hold (or after the wait: then
+    scoring starts anyway, and a card stopped before is declined as soon as its change is read)."""
+    from fraudlake.api.feed import CardStatusFeed
+    from fraudlake.scoring.card_status import CardStatusBook
+
+    feed = CardStatusFeed(config.bootstrap_servers, config.card_status_topics, CardStatusBook())
+    feed.start()
+    if not feed.caught_up.wait(config.card_status_wait_seconds):
+        log.warning(
+            "card statuses not read in time; scoring starts without all of them",
+            extra={"topics": config.card_status_topics, "seconds": config.card_status_wait_seconds},
+        )
+    return feed
 
 
 def _show_model(metrics: ScorerMetrics):

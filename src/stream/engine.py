@@ -21,6 +21,11 @@ Tracing (when configured, fraudlake.common.tracing): one span per batch, linked 
 of each transaction that carried a trace context, and the decisions and alerts carry the batch span's
 context on to their consumers.
 
+Card status: the bank's stopped cards (blocked, replaced, closed) come from the CDC topic of its `cards`
+table, read by every replica in full like a global table (fraudlake.api.feed.CardStatusFeed). A change
+is a side input, not part of the checkpoint: a transaction is declined for its card's status from the
+first batch decided after the change reached this process (about a second after the database commit).
+
 State: the online features live in the scoring core's in-memory `ServingState` (the API's code). What
 must survive a failover (the card's transactions within the longest rule window) is also kept in Quix
 state, per message key (the card: the topic is keyed by card_id), in RocksDB with a changelog topic.
@@ -51,6 +56,7 @@ from fraudlake.common import tracing
 from fraudlake.ml.features import EVENT_MS, MINUTE_MS
 from fraudlake.pipeline.spec import Rule
 from fraudlake.scoring.bundle import ModelBundle, ReasonPolicy
+from fraudlake.scoring.card_status import CardStatusBook
 from fraudlake.scoring.core import score_records, state_record
 from fraudlake.scoring.state import ServingState
 from fraudlake.stream.metrics import ScorerMetrics
@@ -112,6 +118,7 @@ class CardScorer:
     reasons: ReasonPolicy = "all"
     top_reasons: int = 5
     state: ServingState | None = None
+    card_status: CardStatusBook | None = None  # the bank's stopped cards (CDC), declined whatever the score
     _warm_cards: set[str] = field(default_factory=set)
     history_reach_ms: int = field(init=False, default=0)
 
@@ -154,7 +161,14 @@ class CardScorer:
         for item in batch:
             for earlier in item.replay:
                 state.observe(earlier)  # ids already known to this process are skipped
-        scored = score_records(bundle, state, [p.record for p in batch], self.reasons, self.top_reasons)
+        scored = score_records(
+            bundle,
+            state,
+            [p.record for p in batch],
+            self.reasons,
+            self.top_reasons,
+            card_status=self.card_status,
+        )
         now = time.time()
         decisions = []
         for item, result, record in zip(batch, scored.results, scored.records, strict=True):

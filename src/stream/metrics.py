@@ -49,6 +49,11 @@ class ScorerMetrics:
             ["partition"],
             registry=self.registry,
         )
+        self.stopped_cards = Gauge(
+            "fraudlake_scorer_stopped_cards",
+            "Cards the bank has stopped (blocked, replaced, closed) as read from its CDC topic.",
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "fraudlake_scorer_model",
             "1 for the model version being served.",

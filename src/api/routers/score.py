@@ -51,7 +51,15 @@ _ERRORS = error_responses(UnauthorizedError, PayloadTooLargeError, 422, ModelNot
 )
 async def score(ctx: Scoring, txn: Annotated[TransactionIn, Depends(_TRANSACTION_BODY)]) -> Response:
     settings = ctx.services.settings
-    scored = score_transactions(ctx.model, ctx.state, [txn], "all", settings.reasons, settings.exact_reasons)
+    scored = score_transactions(
+        ctx.model,
+        ctx.state,
+        [txn],
+        "all",
+        settings.reasons,
+        settings.exact_reasons,
+        ctx.services.card_status,
+    )
     ctx.services.publish(scored, ctx.model.version)
     result = scored.results[0]
     # Built from a validated result and two strings: nothing left to validate.
@@ -70,7 +78,13 @@ async def score(ctx: Scoring, txn: Annotated[TransactionIn, Depends(_TRANSACTION
 def score_batch(ctx: Scoring, batch: Annotated[BatchRequest, Depends(_BATCH_BODY)]) -> Response:
     settings = ctx.services.settings
     scored = score_transactions(
-        ctx.model, ctx.state, batch.transactions, batch.reasons, settings.reasons, settings.exact_reasons
+        ctx.model,
+        ctx.state,
+        batch.transactions,
+        batch.reasons,
+        settings.reasons,
+        settings.exact_reasons,
+        ctx.services.card_status,
     )
     ctx.services.publish(scored, ctx.model.version)
     body = BatchResponse(

@@ -171,3 +171,31 @@ def test_a_batch_of_inputs_equals_the_inputs_one_by_one(frame: pd.DataFrame, mod
     np.testing.assert_array_equal(np.vstack(x), np.vstack(rows))  # NaN where NaN
     assert batch_hits == list(hits)
     assert sum(bool(h) for h in hits) > 20  # the rules are exercised
+
+
+def test_a_card_the_bank_stopped_is_declined_with_its_status(make_app, model_files, transactions) -> None:
+    """The API's own card status book (filled by its CDC feed in a deployment) decides like the scorer's."""
+    app = make_app(registry_with(model_files))
+    body = transactions[0]
+    with TestClient(app) as client:
+        wait_for_model(app)
+        before = client.post("/v1/score", json=body, headers=AUTH).json()
+        app.state.services.card_status.apply(
+            {
+                "op": "u",
+                "after": {"card_id": body["card_id"], "status": "blocked", "blocked_reason": "lost"},
+                "source": {"lsn": 1},
+            }
+        )
+        later = body | {"txn_id": "after-the-block"}
+        after = client.post("/v1/score", json=later, headers=AUTH).json()
+        batch = client.post("/v1/score/batch", json={"transactions": [later]}, headers=AUTH).json()
+    assert "card_status" not in [hit["rule"] for hit in before["rules_fired"]]
+    assert after["decision"] == "decline"
+    assert after["rules_fired"][-1] == {
+        "rule": "card_status",
+        "type": "CardStatus",
+        "message": "card blocked (lost)",
+    }
+    assert batch["results"][0]["decision"] == "decline"
+    assert batch["decisions"]["decline"] == 1

@@ -31,9 +31,17 @@ SETTINGS = OperatorSettings(
 DSN = "http://scorer:secret@clickhouse.fraud:8123"
 
 
-def _deployment(**scoring: Any) -> dict[str, Any]:
+BANK_SOURCE = {
+    "name": "bank",
+    "databaseSecret": {"name": "bank-db"},
+    "tables": ["public.users", "public.cards"],
+}
+
+
+def _deployment(sources: tuple[dict[str, Any], ...] = (BANK_SOURCE,), **scoring: Any) -> dict[str, Any]:
     spec = yaml.safe_load(EXAMPLE.read_text())["spec"]
     spec["scoring"] = {"replicas": 2, **scoring}
+    spec["sources"] = list(sources)
     return scorer_deployment(Pipeline("fraud", "demo", 1, FraudPipelineSpec.parse(spec)), SETTINGS)
 
 
@@ -107,7 +115,20 @@ def test_the_deployment_configures_the_process(served: list[stream_cli.ScorerCon
     assert config.state_dir in mounted
     assert (config.clickhouse_dsn, config.clickhouse_database) == (DSN, "fraud_demo")
     assert config.otlp_endpoint == "http://otel-collector.observability:4318"
+    assert config.card_status_topics == ("fraudlake.fraud.demo.cdc.bank.public.cards",)
     assert config.group is None
+
+
+def test_a_pipeline_without_a_cards_table_gives_the_scorer_no_card_status(
+    served: list[stream_cli.ScorerConfig],
+) -> None:
+    users_only = {**BANK_SOURCE, "tables": ["public.users"]}
+    for sources in ((), (users_only,)):
+        deployment = _deployment(sources)
+        names = {entry["name"] for entry in _container(deployment)["env"]}
+        assert scorer_env.CARD_STATUS_TOPICS not in names
+        assert _run_as_the_pod(deployment).exit_code == 0
+    assert [config.card_status_topics for config in served] == [(), ()]
 
 
 def test_unset_overrides_leave_the_model_s_own(served: list[stream_cli.ScorerConfig]) -> None:
