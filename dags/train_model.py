@@ -10,10 +10,11 @@ registry in the lake bucket (`s3://<bucket>/models/<version>/`).
 2. **train_candidate**: velocity/merchant-risk features, GraphSAGE embeddings of the
    user–card–merchant graph, XGBoost, calibration and thresholds on a time split; evaluates the
    seeds' rule, XGBoost without and with graph features; uploads the version (not yet promoted).
-   Above `chunked_above_rows` it trains out of core instead (features from ClickHouse a week at a
-   time, XGBoost from an iterator, on the Dask cluster at `dask_scheduler` if set): the seeds' rule and
-   tabular XGBoost only, reported but not uploaded yet (docs/training.md). Either way the result
-   carries rows, seconds and peak memory per stage (`training_run`, also in the model card).
+   Above `chunked_above_rows` it trains the same models out of core instead (features from
+   ClickHouse a week at a time, GraphSAGE on neighbour-sampled mini-batches, graph columns by chunk,
+   XGBoost from iterators or on the Dask cluster at `dask_scheduler` if set) and uploads the same
+   artifact (docs/training.md). Either way the result carries rows, seconds and peak memory per
+   stage (`training_run`, also in the model card).
 3. **champion_gate**: moves the `champion` pointer only if the candidate's test AUC-PR beats it.
 
 Configuration: see `fraudlake.ml.runtime` (Variables `fraudlake_lake`, `fraudlake_model`,

@@ -50,6 +50,10 @@ class GnnConfig:
     weight_decay: float = 1e-2
     max_train_snapshots: int = 30
     seed: int = 7
+    # Neighbour sampling (`graph_sampling`, the out-of-core path): seed nodes per mini-batch and
+    # sampled in-neighbours per node and relation in each layer.
+    batch_size: int = 4096
+    num_neighbors: tuple[int, int] = (10, 5)
 
 
 def graph_columns(
@@ -63,20 +67,32 @@ def graph_columns(
         coded[kind] = codes(values)
         ids[kind] = np.empty(int(coded[kind].max(initial=-1)) + 1, dtype=object)
         ids[kind][coded[kind]] = values
-    errors = np.asarray(cols["errors"]).astype(str)
+    per_row = row_values(cols)
     graph = GraphColumns(
         event_ms=np.asarray(cols["event_ms"], dtype=np.int64),
         user=coded["user"],
         card=coded["card"],
         merchant=coded["merchant"],
-        log_amount=np.log1p(np.abs(np.asarray(cols["amount"], dtype=np.float64))),
-        online=(np.asarray(cols["use_chip"]).astype(str) == "Online Transaction").astype(np.float64),
-        error=(errors != "").astype(np.float64),
-        fraud=np.asarray(cols["is_fraud"], dtype=np.float64),
+        log_amount=per_row["log_amount"],
+        online=per_row["online"],
+        error=per_row["error"],
+        fraud=per_row["fraud"],
         num_nodes={kind: len(ids[kind]) for kind in NODE_TYPES},
         suspect=None if suspect is None else np.asarray(suspect, dtype=np.float64),
     )
     return graph, ids
+
+
+def row_values(cols: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The per-row floats snapshots read (`GraphColumns` log_amount, online, error, fraud), from
+    columns or a prepared chunk."""
+    errors = np.asarray(cols["errors"]).astype(str)
+    return {
+        "log_amount": np.log1p(np.abs(np.asarray(cols["amount"], dtype=np.float64))),
+        "online": (np.asarray(cols["use_chip"]).astype(str) == "Online Transaction").astype(np.float64),
+        "error": (errors != "").astype(np.float64),
+        "fraud": np.asarray(cols["is_fraud"], dtype=np.float64),
+    }
 
 
 class HeteroSage(torch.nn.Module):
@@ -152,9 +168,7 @@ def fit_gnn(
     seeded initialization, which the summary says (`usable_snapshots` = 0).
     """
     torch.manual_seed(gnn.seed)
-    snaps = [snapshot(graph, int(c), features, config) for c in cutoffs]
-    targets = [future_targets(graph, int(c), config.horizon_ms) for c in cutoffs]
-    x_mean, x_std = _standardization(snaps)
+    snaps, targets, x_mean, x_std = training_snapshots(graph, cutoffs, features, config)
     batches = [tensors(s, x_mean, x_std) for s in snaps]
     model = HeteroSage(gnn.hidden, gnn.dim)
     with torch.no_grad():
@@ -174,15 +188,34 @@ def fit_gnn(
             last_loss = float(loss.detach())
             if progress:
                 progress(steps, total, last_loss)
+    return model.export(x_mean, x_std), gnn_summary(cutoffs, targets, len(usable), steps, last_loss)
+
+
+Targets = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def training_snapshots(
+    graph: GraphColumns, cutoffs: np.ndarray, features: FeatureConfig, config: GraphConfig
+) -> tuple[list[Snapshot], list[Targets], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The snapshots at `cutoffs`, their next-horizon targets and the feature standardization."""
+    snaps = [snapshot(graph, int(c), features, config) for c in cutoffs]
+    targets = [future_targets(graph, int(c), config.horizon_ms) for c in cutoffs]
+    x_mean, x_std = _standardization(snaps)
+    return snaps, targets, x_mean, x_std
+
+
+def gnn_summary(
+    cutoffs: np.ndarray, targets: list[Targets], usable: int, steps: int, last_loss: float
+) -> dict[str, Any]:
+    """The model card's `gnn_training`."""
     positives = {kind: int(sum(t[kind][0][t[kind][1]].sum() for t in targets)) for kind in NODE_TYPES}
-    summary = {
+    return {
         "cutoffs": [int(c) for c in cutoffs],
-        "usable_snapshots": len(usable),
+        "usable_snapshots": usable,
         "steps": steps,
         "final_loss": last_loss if steps else None,
         "positive_nodes": positives,
     }
-    return model.export(x_mean, x_std), summary
 
 
 def _loss_terms(
@@ -193,10 +226,9 @@ def _loss_terms(
     for kind, (fraud, active) in targets.items():
         idx = torch.from_numpy(np.flatnonzero(active))
         y = torch.from_numpy(fraud[active].astype(np.float32))
-        positives = float(y.sum())
-        if positives == 0 or positives == len(y):
+        weight = class_weight(fraud[active])
+        if weight is None:
             continue
-        weight = torch.tensor(min((len(y) - positives) / positives, 200.0))
 
         def term(
             logits: torch.Tensor, idx: torch.Tensor = idx, y: torch.Tensor = y, w: torch.Tensor = weight
@@ -205,6 +237,15 @@ def _loss_terms(
 
         terms[kind] = term
     return terms
+
+
+def class_weight(fraud: np.ndarray) -> torch.Tensor | None:
+    """BCE's positive-class weight for these nodes' 0/1 targets (negatives per positive, at most 200);
+    None when one class is missing and the nodes teach nothing."""
+    positives = float(np.sum(fraud))
+    if positives == 0 or positives == len(fraud):
+        return None
+    return torch.tensor(min((len(fraud) - positives) / positives, 200.0))
 
 
 def row_graph_features(

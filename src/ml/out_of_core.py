@@ -1,20 +1,26 @@
-"""Out-of-core training of the tabular model: features on disk by chunk, XGBoost from an iterator.
+"""Out-of-core training: features on disk by chunk, XGBoost from an iterator, GraphSAGE by sampling.
 
 The path for data that does not fit in memory (`fraudlake.ml.train` holds every row's features, and
-the graph models' columns, at once: about 2.5 KB a row). Here:
+the graph models' columns, at once: about 2.5 KB a row). `train_out_of_core` trains every model of
+the in-memory path:
 
 1. `build_store` streams time-ordered chunks through `chunked_features` (bit-equal to the in-memory
-   features) and writes each chunk's float32 feature rows to disk; only event time, label and card
-   code stay in memory (17 bytes a row).
-2. `fit_xgb` builds XGBoost's `QuantileDMatrix` from a `DataIter` over the stored chunks: XGBoost
+   features) and writes each chunk's float32 feature rows to disk; in memory stay event time, label,
+   card / user / merchant codes and the graph's per-row values (about 70 bytes a row).
+2. The suspicion model (`train.suspicion_from`) fits and scores from the stored chunks.
+3. GraphSAGE trains on `NeighborLoader` mini-batches of the training snapshots
+   (`graph_sampling.fit_gnn_sampled`); the (c) columns (node risks, exposures, embeddings) and the
+   (b+) aggregates are computed per stored chunk, one daily snapshot at a time, and stored beside it.
+4. `fit_xgb` builds XGBoost's `QuantileDMatrix` from a `DataIter` over the stored chunks: XGBoost
    sketches the quantiles chunk by chunk and keeps only the compressed bin indices (about one byte a
    feature), never a float matrix of the training rows. Or, with a Dask client, `fit_xgb_dask` trains
    the same model with `xgboost.dask` across the cluster's workers.
-3. Validation and test scores are predicted chunk by chunk; calibration, thresholds, the gate and the
-   metrics are those of the in-memory path (`train._candidate`, `train._metrics`).
+5. Validation and test scores are predicted chunk by chunk; calibration, thresholds, the gate, the
+   metrics and the served node tables are the in-memory path's (`train.candidate_from_scores`,
+   `train.finish`), so the result makes the same artifact.
 
-Models: (a) the seeds' rule and (b) tabular XGBoost. The graph models (b+, c) need the graph
-snapshots and GraphSAGE, which are not out of core yet: this path serves (b) and says so.
+`train_chunked` is the tabular-only variant ((a) and (b), nothing to upload): a quick check of the
+features and the iterator fit.
 """
 
 from __future__ import annotations
@@ -32,17 +38,26 @@ import pandas as pd
 import xgboost as xgb
 
 from fraudlake.ml import evaluate, gate
+from fraudlake.ml.aggregates import AGGREGATE_FEATURES, row_aggregates
 from fraudlake.ml.chunked_features import ChunkedFeatures
 from fraudlake.ml.data import TrainingDataError
-from fraudlake.ml.features import EVENT_MS, FEATURE_NAMES, LABEL
+from fraudlake.ml.features import EVENT_MS, FEATURE_NAMES, LABEL, graph_features
+from fraudlake.ml.graph import row_graph_features, row_values
+from fraudlake.ml.graph_data import NODE_TYPES, GraphColumns, snapshot_times
+from fraudlake.ml.graph_sampling import fit_gnn_sampled
 from fraudlake.ml.stages import StageLog
 from fraudlake.ml.train import (
+    Candidate,
     TrainConfig,
+    TrainResult,
     XgbConfig,
+    _gnn_cutoffs,
     _metrics,
     candidate_from_scores,
+    finish,
     predict,
     split_bounds,
+    suspicion_from,
     xgb_params,
 )
 
@@ -60,6 +75,13 @@ class FeatureStore:
     event_ms: list[np.ndarray] = field(default_factory=list)
     y: list[np.ndarray] = field(default_factory=list)
     cards: list[np.ndarray] = field(default_factory=list)
+    # The graph's per-row columns (`GraphColumns` less the card codes above), about 48 bytes a row.
+    users: list[np.ndarray] = field(default_factory=list)
+    merchants: list[np.ndarray] = field(default_factory=list)
+    values: list[dict[str, np.ndarray]] = field(default_factory=list)
+    ids: dict[str, np.ndarray] = field(default_factory=dict)  # node ids in code order, per node type
+    # More columns per chunk, stored beside the tabular ones: name → one .npy per chunk.
+    extras: dict[str, list[Path]] = field(default_factory=dict)
 
     def append(self, x: np.ndarray, event_ms: np.ndarray, y: np.ndarray, cards: np.ndarray) -> None:
         path = self.root / f"x-{len(self.files):06d}.npy"
@@ -70,6 +92,13 @@ class FeatureStore:
         self.y.append(np.asarray(y, dtype=np.int8))
         self.cards.append(np.asarray(cards, dtype=np.int64))
 
+    def append_extra(self, name: str, x: np.ndarray) -> None:
+        """The next chunk's `name` columns (chunks in order, the same rows as the tabular chunk)."""
+        files = self.extras.setdefault(name, [])
+        path = self.root / f"{name}-{len(files):06d}.npy"
+        np.save(path, np.asarray(x, dtype=np.float32))
+        files.append(path)
+
     @property
     def rows(self) -> int:
         return self.offsets[-1]
@@ -77,14 +106,26 @@ class FeatureStore:
     def column(self, name: str) -> np.ndarray:
         return np.concatenate(getattr(self, name)) if self.files else np.zeros(0)
 
-    def pieces(self, lo: int, hi: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """(features, labels) of rows [lo, hi), one stored chunk at a time (memory-mapped reads)."""
+    def pieces(self, rows: Rows, extras: tuple[str, ...] = ()) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(features, labels) of `rows` ((lo, hi) or sorted row indices), one stored chunk at a time
+        (memory-mapped reads); the `extras` columns follow the tabular ones."""
         for k, path in enumerate(self.files):
-            a, b = max(lo, self.offsets[k]), min(hi, self.offsets[k + 1])
-            if a < b:
-                x = np.load(path, mmap_mode="r")
-                start = self.offsets[k]
-                yield np.ascontiguousarray(x[a - start : b - start]), self.y[k][a - start : b - start]
+            start, end = self.offsets[k], self.offsets[k + 1]
+            if isinstance(rows, tuple):
+                a, b = max(rows[0], start), min(rows[1], end)
+                if a >= b:
+                    continue
+                pick: slice | np.ndarray = slice(a - start, b - start)
+            else:
+                pick = rows[np.searchsorted(rows, start) : np.searchsorted(rows, end)] - start
+                if len(pick) == 0:
+                    continue
+            parts = [np.load(p, mmap_mode="r")[pick] for p in (path, *(self.extras[e][k] for e in extras))]
+            yield np.ascontiguousarray(np.hstack(parts)), self.y[k][pick]
+
+
+# Rows of a store: a range [lo, hi) or sorted row indices.
+Rows = tuple[int, int] | np.ndarray
 
 
 def build_store(
@@ -96,39 +137,48 @@ def build_store(
         x = state.features(chunk)
         cards = state.codes["card"](chunk["card_id"].to_numpy())
         store.append(x, chunk[EVENT_MS].to_numpy(), chunk[LABEL].to_numpy(), cards)
+        store.users.append(state.codes["user"](chunk["user_id"].to_numpy()))
+        store.merchants.append(state.codes["merchant"](chunk["merchant_id"].to_numpy()))
+        store.values.append(row_values(chunk))
         if progress:
             progress("tabular features (chunked)", i + 1, i + 1)
     if store.rows == 0:
         raise TrainingDataError("no transactions to train on")
+    # Codes are given in order of first appearance, as `batch_features.codes` gives them over the
+    # whole frame: the graph's node codes equal the in-memory path's.
+    store.ids = {kind: state.codes[kind].index.to_numpy() for kind in NODE_TYPES}
     return store
 
 
 class ChunkIter(xgb.DataIter):
-    """XGBoost's view of stored rows [lo, hi): one chunk per `next` call."""
+    """XGBoost's view of stored `rows` (with `extras` columns): one chunk per `next` call."""
 
-    def __init__(self, store: FeatureStore, lo: int, hi: int):
-        self.store, self.lo, self.hi = store, lo, hi
+    def __init__(self, store: FeatureStore, rows: Rows, extras: tuple[str, ...] = (), dim: int = 0):
+        self.store, self.rows, self.extras = store, rows, extras
+        self.names = feature_names(extras, dim)
         self._pieces: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
         super().__init__()
 
     def next(self, input_data: Callable[..., None]) -> bool:
         if self._pieces is None:
-            self._pieces = self.store.pieces(self.lo, self.hi)
+            self._pieces = self.store.pieces(self.rows, self.extras)
         piece = next(self._pieces, None)
         if piece is None:
             return False
-        input_data(data=piece[0], label=piece[1], feature_names=list(FEATURE_NAMES))
+        input_data(data=piece[0], label=piece[1], feature_names=self.names)
         return True
 
     def reset(self) -> None:
         self._pieces = None
 
 
-def fit_xgb(store: FeatureStore, fit: tuple[int, int], valid: tuple[int, int], cfg: XgbConfig) -> xgb.Booster:
+def fit_xgb(
+    store: FeatureStore, fit: Rows, valid: Rows, cfg: XgbConfig, extras: tuple[str, ...] = (), dim: int = 0
+) -> xgb.Booster:
     """The in-memory path's XGBoost (`train._fit_xgb`: same parameters, early stopping on validation),
-    with both matrices built chunk by chunk."""
-    train = xgb.QuantileDMatrix(ChunkIter(store, *fit))
-    check = xgb.QuantileDMatrix(ChunkIter(store, *valid), ref=train)
+    with both matrices built chunk by chunk; `dim`: the GraphSAGE embedding size of a "graph" extra."""
+    train = xgb.QuantileDMatrix(ChunkIter(store, fit, extras, dim))
+    check = xgb.QuantileDMatrix(ChunkIter(store, valid, extras, dim), ref=train)
     return xgb.train(
         xgb_params(cfg),
         train,
@@ -139,35 +189,59 @@ def fit_xgb(store: FeatureStore, fit: tuple[int, int], valid: tuple[int, int], c
     )
 
 
-def _dask_rows(store: FeatureStore, lo: int, hi: int) -> tuple[Any, Any]:
+# The graph columns each model reads after the tabular ones, and their names.
+GRAPH_INPUTS: dict[str, tuple[str, ...]] = {
+    TABULAR: (),
+    "b_plus_xgb_aggregates": ("aggregates",),
+    "c_xgb_graph": ("graph",),
+}
+
+
+def feature_names(extras: tuple[str, ...], dim: int) -> list[str]:
+    """Column names of the tabular features followed by the `extras` (`train.train`'s order)."""
+    names = list(FEATURE_NAMES)
+    for extra in extras:
+        names += [f.name for f in (AGGREGATE_FEATURES if extra == "aggregates" else graph_features(dim))]
+    return names
+
+
+def _dask_rows(store: FeatureStore, lo: int, hi: int, extras: tuple[str, ...] = ()) -> tuple[Any, Any]:
     """Rows [lo, hi) as Dask arrays whose blocks are the stored chunks, read by the workers."""
     import dask
     import dask.array as da
 
-    width = len(FEATURE_NAMES)
+    def load(paths: list[Path], i: int, j: int) -> np.ndarray:
+        return np.hstack([np.load(p, mmap_mode="r")[i:j] for p in paths])
+
     xs, ys = [], []
     for k, path in enumerate(store.files):
         a, b = max(lo, store.offsets[k]), min(hi, store.offsets[k + 1])
         if a < b:
             start = store.offsets[k]
-            load = dask.delayed(lambda p, i, j: np.load(p, mmap_mode="r")[i:j].copy())(
-                path, a - start, b - start
-            )
-            xs.append(da.from_delayed(load, shape=(b - a, width), dtype=np.float32))
+            paths = [path, *(store.extras[e][k] for e in extras)]
+            width = sum(np.load(p, mmap_mode="r").shape[1] for p in paths)
+            block = dask.delayed(load)(paths, a - start, b - start)
+            xs.append(da.from_delayed(block, shape=(b - a, width), dtype=np.float32))
             ys.append(da.from_array(store.y[k][a - start : b - start].astype(np.float32), chunks=-1))
     return da.concatenate(xs), da.concatenate(ys)
 
 
 def fit_xgb_dask(
-    client: Any, store: FeatureStore, fit: tuple[int, int], valid: tuple[int, int], cfg: XgbConfig
+    client: Any,
+    store: FeatureStore,
+    fit: tuple[int, int],
+    valid: tuple[int, int],
+    cfg: XgbConfig,
+    extras: tuple[str, ...] = (),
+    dim: int = 0,
 ) -> xgb.Booster:
     """`fit_xgb` on a Dask cluster (`xgboost.dask`): each worker sketches and trains on its chunks.
     The store's directory must be readable by every worker (a shared volume in a cluster)."""
     from xgboost import dask as dxgb
 
-    x, y = _dask_rows(store, *fit)
-    xv, yv = _dask_rows(store, *valid)
-    names = list(FEATURE_NAMES)
+    x, y = _dask_rows(store, *fit, extras=extras)
+    xv, yv = _dask_rows(store, *valid, extras=extras)
+    names = feature_names(extras, dim)
     train = dxgb.DaskQuantileDMatrix(client, x, y, feature_names=names)
     check = dxgb.DaskQuantileDMatrix(client, xv, yv, ref=train, feature_names=names)
     params = xgb_params(cfg) | {"nthread": 1}  # per worker: the cluster's workers are the parallelism
@@ -188,15 +262,23 @@ def predict_rows(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(XGBoost scores, seeds' rule scores) of rows [lo, hi), a chunk at a time."""
     scores, rule = [], []
-    for x, _ in store.pieces(lo, hi):
+    for x, _ in store.pieces((lo, hi)):
         scores.append(predict(booster, x))
         rule.append(evaluate.seed_rule(x))
     return np.concatenate(scores), np.concatenate(rule)
 
 
+def score_rows(
+    booster: xgb.Booster, store: FeatureStore, rows: Rows, extras: tuple[str, ...] = ()
+) -> np.ndarray:
+    """XGBoost scores of `rows` (with the `extras` columns), a chunk at a time."""
+    out = [predict(booster, x) for x, _ in store.pieces(rows, extras)]
+    return np.concatenate(out) if out else np.zeros(0, dtype=np.float32)
+
+
 @dataclass
 class ChunkedResult:
-    """What the out-of-core path trains: the tabular model with its calibration, thresholds, metrics."""
+    """What `train_chunked` trains: the tabular model with its calibration, thresholds, metrics."""
 
     version: str
     booster: xgb.Booster
@@ -214,10 +296,10 @@ def train_chunked(
     workdir: Path | None = None,
     stages: StageLog | None = None,
 ) -> ChunkedResult:
-    """Train (a) and (b) on chunks in bounded memory; `client`: a Dask client to fit XGBoost on.
+    """Train (a) and (b) only on chunks in bounded memory; `client`: a Dask client to fit XGBoost on.
 
     Periods are those of the in-memory path (`train.split_bounds`); the GNN period's rows are history
-    only (no graph model here), as are the fit period's for the XGBoost fit.
+    only here. `train_out_of_core` trains every model.
     """
     config = config or TrainConfig()
     stages = stages or StageLog()
@@ -285,3 +367,156 @@ def _evaluate(
         "served_calibrated": candidate.calibration(candidate.test_scores),
     }
     return ChunkedResult(version, booster, candidate.calibration, candidate.thresholds, metrics, evaluation)
+
+
+def graph_columns_of(store: FeatureStore, suspect: np.ndarray) -> GraphColumns:
+    """The stored rows as the graph's `GraphColumns` (what `graph.graph_columns` makes in memory)."""
+    values = {k: np.concatenate([v[k] for v in store.values]) for k in store.values[0]}
+    return GraphColumns(
+        event_ms=store.column("event_ms"),
+        user=store.column("users"),
+        card=store.column("cards"),
+        merchant=store.column("merchants"),
+        log_amount=values["log_amount"],
+        online=values["online"],
+        error=values["error"],
+        fraud=values["fraud"],
+        num_nodes={kind: len(store.ids[kind]) for kind in NODE_TYPES},
+        suspect=suspect,
+    )
+
+
+def store_graph_columns(
+    store: FeatureStore,
+    graph: GraphColumns,
+    first: int,
+    sage: Any,
+    config: TrainConfig,
+    progress: Progress | None = None,
+) -> None:
+    """Per stored chunk, the (c) columns (GraphSAGE risks, exposures, embeddings) and the (b+) columns
+    (graph aggregates) of its rows from `first` on (zeros before, as in memory), as two extras.
+    A chunk's rows read the daily snapshots of their own days only: one snapshot and its numpy
+    GraphSAGE pass at a time, never the embeddings of all rows at once."""
+    event_ms = graph.event_ms
+    grid = snapshot_times(int(event_ms[first]), int(event_ms[-1]), config.graph.snapshot_every_ms)
+    width = {"graph": len(graph_features(config.gnn.dim)), "aggregates": len(AGGREGATE_FEATURES)}
+    for k in range(len(store.files)):
+        a, b = store.offsets[k], store.offsets[k + 1]
+        out = {name: np.zeros((b - a, n), dtype=np.float32) for name, n in width.items()}
+        if b > first:
+            rows = np.arange(max(a, first), b)
+            out["graph"][rows - a] = row_graph_features(
+                graph, rows, grid, sage, config.features, config.graph
+            )
+            out["aggregates"][rows - a] = row_aggregates(graph, rows, grid, config.features, config.graph)
+        for name, x in out.items():
+            store.append_extra(name, x)
+        if progress:
+            progress("graph columns (chunked)", k + 1, len(store.files))
+
+
+def train_out_of_core(
+    chunks: Iterable[pd.DataFrame],
+    config: TrainConfig | None = None,
+    progress: Progress | None = None,
+    client: Any = None,
+    workdir: Path | None = None,
+    stages: StageLog | None = None,
+) -> TrainResult:
+    """Every model of `train.train`, in bounded memory: the same periods, suspicion model, GraphSAGE
+    (on `NeighborLoader` mini-batches), graph columns (by chunk), XGBoost fits (from chunk iterators,
+    or on Dask with `client`), gate, metrics and served tables; the result makes the same artifact
+    (`report.artifact_files`).
+
+    In memory besides one chunk: the per-row columns (event time, label, node codes, the graph's
+    amount/online/error/fraud/suspect values and the suspicion scores: about 70 bytes a row), the
+    GNN's training snapshots and one scoring snapshot at a time (nodes and the edge window's edges),
+    and XGBoost's compressed bins of the rows it fits.
+    """
+    config = config or TrainConfig()
+    stages = stages or StageLog()
+    report = progress or (lambda *_: None)
+    root = Path(tempfile.mkdtemp(prefix="fraudlake-train-", dir=workdir))
+    try:
+        with stages.stage("tabular features (chunked)"):
+            store = build_store(chunks, config, root, progress)
+        event_ms, y, cards = store.column("event_ms"), store.column("y").astype(int), store.column("cards")
+        bounds = split_bounds(event_ms, config.split)
+        for name, (lo, hi) in bounds.items():
+            if y[lo:hi].sum() == 0 and name != "gnn":
+                raise TrainingDataError(
+                    f"no fraud in the {name} period ({hi - lo} rows): cannot train/evaluate"
+                )
+        gnn_end = bounds["gnn"][1]
+        with stages.stage("suspicion model (chunked)"):
+
+            def fit(rows: np.ndarray, stop: np.ndarray) -> xgb.Booster:
+                return fit_xgb(store, rows, stop, config.xgb)
+
+            def score(model: xgb.Booster, rows: np.ndarray) -> np.ndarray:
+                return score_rows(model, store, rows)
+
+            suspect, suspicion = suspicion_from(fit, score, y, cards, event_ms, gnn_end, config)
+        graph = graph_columns_of(store, suspect)
+        del suspect
+        with stages.stage("GraphSAGE training (NeighborLoader)"):
+            cutoffs = _gnn_cutoffs(event_ms, gnn_end, config)
+            sage, gnn_summary = fit_gnn_sampled(
+                graph,
+                cutoffs,
+                config.features,
+                config.graph,
+                config.gnn,
+                lambda i, n, _loss: report("GraphSAGE training", i, n),
+            )
+        with stages.stage("graph columns (chunked)"):
+            store_graph_columns(store, graph, bounds["fit"][0], sage, config, progress)
+        candidates: dict[str, Candidate] = {}
+        for key, extras in GRAPH_INPUTS.items():
+            with stages.stage(f"XGBoost {key}" + (" (dask)" if client is not None else "")):
+                candidates[key] = _fit_candidate(store, y, bounds, extras, config, client)
+        with stages.stage("evaluation"):
+            test = bounds["test"]
+            rule = np.concatenate([evaluate.seed_rule(x) for x, _ in store.pieces(test)])
+            result = finish(
+                {"event_ms": event_ms, "card_id": cards},
+                y,
+                bounds,
+                candidates,
+                rule,
+                graph,
+                store.ids,
+                sage,
+                config,
+                {"gnn_training": gnn_summary, "suspicion_model": suspicion},
+            )
+        result.metrics["training_run"] = stages.report(
+            "chunked" + ("+dask" if client is not None else ""), store.rows
+        )
+        return result
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _fit_candidate(
+    store: FeatureStore,
+    y: np.ndarray,
+    bounds: dict[str, tuple[int, int]],
+    extras: tuple[str, ...],
+    config: TrainConfig,
+    client: Any,
+) -> Candidate:
+    fit, valid, test = bounds["fit"], bounds["valid"], bounds["test"]
+    dim = config.gnn.dim
+    if client is not None:
+        booster = fit_xgb_dask(client, store, fit, valid, config.xgb, extras, dim)
+    else:
+        booster = fit_xgb(store, fit, valid, config.xgb, extras, dim)
+    return candidate_from_scores(
+        booster,
+        score_rows(booster, store, valid, extras),
+        y[valid[0] : valid[1]],
+        score_rows(booster, store, test, extras),
+        config,
+    )

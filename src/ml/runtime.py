@@ -6,7 +6,8 @@ Connection `fraudlake_clickhouse` (the DSN). Optional Variable `fraudlake_model`
 (`AIRFLOW_VAR_FRAUDLAKE_MODEL`), JSON: `lookback_days` (default 180), `label_delay_days` (7),
 `min_frauds` (30), `training_path` ("auto", "memory" or "chunked"), `chunked_above_rows` (3,000,000:
 "auto" trains out of core above this many rows), `dask_scheduler` (a Dask scheduler address: the
-chunked path fits XGBoost on that cluster; docs/training.md).
+chunked path fits its XGBoost models on that cluster; docs/training.md). Both paths upload the
+version they train.
 
 A run trains on the `lookback_days` before its data interval's end, so a rerun of the same interval
 sees the same rows and produces the same version; tasks hand over versions, not data.
@@ -155,10 +156,12 @@ def _train_in_memory(job: ModelJob, interval_end: datetime, config: Any) -> dict
 
 
 def _train_chunked(job: ModelJob, interval_end: datetime, config: Any) -> dict[str, Any]:
-    """Out of core: (a) and (b) from ClickHouse a week at a time, XGBoost on Dask when configured.
-    Its model has no graph tables yet, so it is reported, not uploaded (docs/training.md)."""
+    """Out of core: every model from ClickHouse a week at a time (GraphSAGE on sampled mini-batches,
+    XGBoost from chunk iterators or on Dask when configured); uploads the version like the memory
+    path (docs/training.md)."""
     from fraudlake.ml.chunked_features import clickhouse_chunks
-    from fraudlake.ml.out_of_core import train_chunked
+    from fraudlake.ml.out_of_core import train_out_of_core
+    from fraudlake.ml.report import artifact_files
 
     start, end = job.window(interval_end)
     chunks = clickhouse_chunks(job.clickhouse_dsn, job.database, start, end)
@@ -166,18 +169,22 @@ def _train_chunked(job: ModelJob, interval_end: datetime, config: Any) -> dict[s
         from distributed import Client
 
         with Client(job.dask_scheduler) as client:
-            result = train_chunked(chunks, config, client=client)
+            result = train_out_of_core(chunks, config, client=client)
     else:
-        result = train_chunked(chunks, config)
+        result = train_out_of_core(chunks, config)
     run = result.metrics["training_run"]
     log.info(
         "chunked training: %d rows, %.0f s, peak RSS %.2f GB", run["rows"], run["seconds"], run["peak_rss_gb"]
     )
+    files = artifact_files(
+        result, f"clickhouse:{job.database}.transactions [{start:%Y-%m-%d}, {end:%Y-%m-%d}) (chunked)"
+    )
+    version = job.registry().upload(files)
     return {
-        "version": None,
+        "version": version,
         "path": run["path"],
-        "trained_version": result.version,
-        "served_model": result.metrics["served_model"],
+        "served_model": result.served,
+        "served_because": result.metrics["gate"]["reason"],
         "test_auc_pr": {k: v["auc_pr"] for k, v in result.metrics["test"].items()},
         "rows": run["rows"],
         "training_run": run,
@@ -187,7 +194,7 @@ def _train_chunked(job: ModelJob, interval_end: datetime, config: Any) -> dict[s
 def champion_gate(job: ModelJob, version: str | None) -> dict[str, Any]:
     """Promote `version` if its test AUC-PR beats the champion's (None: nothing was uploaded)."""
     if version is None:
-        reason = "the chunked path uploads no servable version yet (no graph tables): champion unchanged"
+        reason = "no version to gate (nothing was uploaded): champion unchanged"
         log.info("champion gate: %s", reason)
         return {"version": None, "promoted": False, "reason": reason, "uri": None}
     outcome = job.registry().promote(version)

@@ -30,7 +30,7 @@ from fraudlake.ml.data import TrainingDataError, columns
 from fraudlake.ml.embed_numpy import SageWeights, forward
 from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig, graph_features, spec_json
 from fraudlake.ml.graph import GnnConfig, fit_gnn, graph_columns, row_graph_features
-from fraudlake.ml.graph_data import GraphConfig, card_exposures, snapshot, snapshot_times
+from fraudlake.ml.graph_data import GraphColumns, GraphConfig, card_exposures, snapshot, snapshot_times
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -148,21 +148,45 @@ def suspicion_flags(
     is flagged by a model that saw its own label. The threshold reaches `suspicion_precision` on those
     out-of-fold scores; when it cannot (too few frauds), nothing is flagged.
     """
+    names, cfg = list(FEATURE_NAMES), config.xgb
+
+    def fit(rows: np.ndarray, stop: np.ndarray) -> xgb.Booster:
+        return _fit_xgb(x_tab[rows], y[rows], x_tab[stop], y[stop], names, cfg)
+
+    return suspicion_from(
+        fit, lambda model, rows: predict(model, x_tab[rows]), y, cards, event_ms, gnn_end, config
+    )
+
+
+# (rows to fit, rows to stop early on) → booster; (booster, rows) → raw scores. Rows are sorted indices.
+FitRows = Callable[[np.ndarray, np.ndarray], xgb.Booster]
+ScoreRows = Callable[[xgb.Booster, np.ndarray], np.ndarray]
+
+
+def suspicion_from(
+    fit: FitRows,
+    score: ScoreRows,
+    y: np.ndarray,
+    cards: np.ndarray,
+    event_ms: np.ndarray,
+    gnn_end: int,
+    config: TrainConfig,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """`suspicion_flags` with the fit and the scoring given as functions of row indices, so the
+    out-of-core path runs the same procedure over its stored feature chunks."""
     known = int(np.searchsorted(event_ms, event_ms[gnn_end] - config.features.label_delay_ms, "right"))
     stop = int(known * 0.8)  # early stopping on the latest fifth of the known rows
     flags = np.zeros(len(y), dtype=np.float64)
     if y[:stop].sum() == 0 or y[stop:known].sum() == 0:
         return flags, {"trained": False, "reason": "no fraud to learn from in the GNN period"}
-    names, cfg = list(FEATURE_NAMES), config.xgb
     fold = cards % 2
     scores = np.zeros(len(y), dtype=np.float32)
     for f in (0, 1):
-        fit, stopper = np.flatnonzero(fold[:stop] != f), stop + np.flatnonzero(fold[stop:known] != f)
-        model = _fit_xgb(x_tab[fit], y[fit], x_tab[stopper], y[stopper], names, cfg)
+        model = fit(np.flatnonzero(fold[:stop] != f), stop + np.flatnonzero(fold[stop:known] != f))
         mine = np.flatnonzero(fold[:gnn_end] == f)
-        scores[mine] = predict(model, x_tab[mine])
-    model = _fit_xgb(x_tab[:stop], y[:stop], x_tab[stop:known], y[stop:known], names, cfg)
-    scores[gnn_end:] = predict(model, x_tab[gnn_end:])
+        scores[mine] = score(model, mine)
+    model = fit(np.arange(stop), np.arange(stop, known))
+    scores[gnn_end:] = score(model, np.arange(gnn_end, len(y)))
     threshold = evaluate.choose_threshold(y[:known], scores[:known], config.suspicion_precision)
     flags[scores >= threshold.value] = 1.0
     summary = {
@@ -277,25 +301,54 @@ def train(
     del inputs
 
     report("evaluation", 0, 1)
-    valid_cards = cols["card_id"][valid]
+    result = finish(
+        cols,
+        y,
+        bounds,
+        candidates,
+        evaluate.seed_rule(x_tab[bounds["test"][0] : bounds["test"][1]]),
+        graph,
+        ids,
+        sage,
+        config,
+        {"gnn_training": gnn_summary, "suspicion_model": suspicion},
+    )
+    report("evaluation", 1, 1)
+    return result
+
+
+def finish(
+    cols: dict[str, np.ndarray],
+    y: np.ndarray,
+    bounds: dict[str, tuple[int, int]],
+    candidates: dict[str, Candidate],
+    rule_test_scores: np.ndarray,
+    graph: GraphColumns,
+    ids: dict[str, np.ndarray],
+    sage: SageWeights,
+    config: TrainConfig,
+    extra_metrics: dict[str, Any],
+) -> TrainResult:
+    """The gate over the candidates, the metrics, the served node tables (the graph as of the last
+    row) and the version: everything after the XGBoost fits, for the in-memory and chunked paths.
+    `cols` needs event_ms and card_id (any per-card key: only grouping reads it)."""
+    valid, test = (slice(*bounds[k]) for k in ("valid", "test"))
     decision = gate.choose(
         y[valid],
         {k: c.valid_scores for k, c in candidates.items()},
-        valid_cards,
+        cols["card_id"][valid],
         {k: c.thresholds["review"].working for k, c in candidates.items()},
         gate.GateConfig(
             bootstrap=config.bootstrap, seed=config.xgb.seed, min_fraud_cards=config.min_fraud_cards
         ),
     )
     served = candidates[decision.served]
-    scores = {"a_rule": evaluate.seed_rule(x_tab[test])} | {k: c.test_scores for k, c in candidates.items()}
-    metrics = _metrics(cols, y, bounds, scores, decision.served, served, config) | {
-        "gate": decision.to_json(),
-        "served_model": decision.served,
-        "gnn_training": gnn_summary,
-        "suspicion_model": suspicion,
-    }
-    report("evaluation", 1, 1)
+    scores = {"a_rule": rule_test_scores} | {k: c.test_scores for k, c in candidates.items()}
+    metrics = (
+        _metrics(cols, y, bounds, scores, decision.served, served, config)
+        | {"gate": decision.to_json(), "served_model": decision.served}
+        | extra_metrics
+    )
     final = snapshot(graph, int(cols["event_ms"][-1]) + 1, config.features, config.graph)
     x_std, h1, h2 = forward(sage, final.x, final.edges)
     aggregates = node_aggregates(final)

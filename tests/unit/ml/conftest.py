@@ -78,3 +78,9 @@ def small_frame() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def user0_path() -> Path:
     return USER0_CSV
+
+
+@pytest.fixture(scope="session")
+def frame_maker():
+    """`make_frame` for tests that need a world of another size (conftest is not importable)."""
+    return make_frame

@@ -27,11 +27,11 @@ def store(small_frame: pd.DataFrame, tmp_path_factory):
 
 def test_the_store_holds_the_in_memory_features(small_frame: pd.DataFrame, store) -> None:
     memory = batch_features(data.columns(small_frame), CONFIG.features).astype(np.float32)
-    stored = np.vstack([x for x, _ in store.pieces(0, store.rows)])
+    stored = np.vstack([x for x, _ in store.pieces((0, store.rows))])
     np.testing.assert_array_equal(stored, memory)
     np.testing.assert_array_equal(store.column("y"), small_frame["is_fraud"].to_numpy())
     assert len(store.files) == -(-len(small_frame) // 700)
-    middle = np.vstack([x for x, _ in store.pieces(650, 1500)])  # a range across chunk edges
+    middle = np.vstack([x for x, _ in store.pieces((650, 1500))])  # a range across chunk edges
     np.testing.assert_array_equal(middle, memory[650:1500])
 
 
@@ -68,3 +68,26 @@ def test_small_rounds_config_is_honoured(small_frame: pd.DataFrame, store) -> No
     bounds = split_bounds(store.column("event_ms"), CONFIG.split)
     booster = fit_xgb(store, bounds["fit"], bounds["valid"], XgbConfig(rounds=3, early_stopping=3))
     assert booster.num_boosted_rounds() <= 3
+
+
+def test_extra_columns_follow_the_tabular_ones_in_every_reader(small_frame: pd.DataFrame, tmp_path) -> None:
+    """Graph columns stored beside each chunk reach XGBoost (iterator, Dask blocks) after the tabular
+    ones, for ranges and for row indices across chunk edges."""
+    from fraudlake.ml.out_of_core import _dask_rows
+
+    store = build_store(frame_chunks(small_frame, 700), CONFIG, tmp_path)
+    extra = np.arange(store.rows * 2, dtype=np.float32).reshape(-1, 2)
+    for a, b in zip(store.offsets[:-1], store.offsets[1:], strict=True):
+        store.append_extra("graph", extra[a:b])
+    tabular = np.vstack([x for x, _ in store.pieces((0, store.rows))])
+    both = np.hstack([tabular, extra])
+    np.testing.assert_array_equal(
+        np.vstack([x for x, _ in store.pieces((650, 1500), ("graph",))]), both[650:1500]
+    )
+    rows = np.array([3, 699, 700, 701, 2500, store.rows - 1])
+    np.testing.assert_array_equal(np.vstack([x for x, _ in store.pieces(rows, ("graph",))]), both[rows])
+    labels = np.concatenate([y for _, y in store.pieces(rows)])
+    np.testing.assert_array_equal(labels, store.column("y")[rows])
+    x, y = _dask_rows(store, 650, 1500, ("graph",))
+    np.testing.assert_array_equal(x.compute(), both[650:1500])
+    np.testing.assert_array_equal(y.compute(), store.column("y")[650:1500])

@@ -33,7 +33,7 @@ def test_nothing_uploaded_leaves_the_champion_alone() -> None:
 
     gated = champion_gate(NoRegistry("d", "chdb:///x", ModelStoreSettings(lake_bucket="lake")), None)
     assert gated["promoted"] is False
-    assert "chunked" in gated["reason"]
+    assert "nothing was uploaded" in gated["reason"]
 
 
 def test_stage_log_and_model_card_section() -> None:
