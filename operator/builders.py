@@ -337,13 +337,13 @@ def quantity_value(text: str) -> Decimal | None:
     return Decimal(match.group(1)) * _QUANTITY_FACTORS[match.group(2)]
 
 
-def card_status_topics(pipeline: Pipeline) -> list[str]:
-    """The CDC topics of the sources' cards tables (any schema): the scorer declines the cards they stop."""
+def cdc_topics(pipeline: Pipeline) -> list[str]:
+    """The topics of every captured table: the scorer declines the cards its cards tables stop and loads
+    the tables ClickHouse keeps (clickhouse/140, 141) into ClickHouse."""
     return [
         naming.cdc_topic(pipeline.namespace, pipeline.name, source.name, table)
         for source in pipeline.spec.sources
         for table in source.tables
-        if table.rpartition(".")[2] == naming.CARDS_TABLE
     ]
 
 
@@ -364,7 +364,7 @@ def scorer_env(pipeline: Pipeline, settings: OperatorSettings) -> list[dict[str,
         scorer_env_names.STATE_DIR: SCORER_STATE_DIR,
         scorer_env_names.CLICKHOUSE_DATABASE: clickhouse.database,
         scorer_env_names.OTLP_ENDPOINT: settings.scorer_otlp_endpoint,
-        scorer_env_names.CARD_STATUS_TOPICS: ",".join(card_status_topics(pipeline)) or None,
+        scorer_env_names.CDC_TOPICS: ",".join(cdc_topics(pipeline)) or None,
     }
     env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in plain.items() if v is not None]
     dsn = {"name": clickhouse.endpoint_secret.name, "key": clickhouse.endpoint_secret.key}

@@ -34,13 +34,26 @@ CHANGE_COLUMNS = ("row_version", "updated_at", "row_json", "lsn", "op", "changed
 _EMPTY = {"credit_limit": 0.0}  # a deleted row's image holds only its key; the rest takes these
 
 
+class BrokenSourceSchemaError(ValueError):
+    """A row image without a column the tables are built on: it was renamed or dropped in the source."""
+
+
 def change_row(table: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """One Debezium change event's payload as a row of bank_<table> (and its history)."""
+    """One Debezium change event's payload as a row of bank_<table> (and its history).
+
+    A row image lacking one of the table's columns is refused (BrokenSourceSchemaError): loading it would
+    blank that column in the current state. A loader stops there until the mapping follows the source."""
     key, columns = ROW_COLUMNS[table]
     deleted = payload["op"] == "d"
     image = payload["before"] if deleted else payload["after"]
     if not image or image.get(key) is None:
         raise ValueError(f"{table} change {payload['op']!r} has no {key} in its row image")
+    missing = [column for column in columns if column not in image]
+    if missing and not deleted:  # a delete's image holds only the key
+        raise BrokenSourceSchemaError(
+            f"{table} change at lsn {payload['source']['lsn']} lacks column(s) {', '.join(missing)}:"
+            f" renamed or dropped in the source database; bank_{table} cannot follow it"
+        )
     row = {column: image.get(column, _EMPTY.get(column, "")) for column in columns}
     for column in ("blocked_reason", "replaces_card_id"):
         if column in row and row[column] == "":
@@ -63,14 +76,28 @@ def insert_changes(
 ) -> int:
     """Insert the change events (None: a tombstone, skipped) into bank_<table> and its history; the
     number of changes inserted."""
-    rows = [change_row(table, payload) for payload in payloads if payload is not None]
-    if not rows:
+    data = [change_values(table, payload) for payload in payloads if payload is not None]
+    if not data:
         return 0
-    names = [*ROW_COLUMNS[table][1], *CHANGE_COLUMNS]
-    data = [[row[name] for name in names] for row in rows]
-    for target in (f"bank_{table}", f"bank_{table}_history"):
+    names = list(change_columns(table))
+    for target in change_tables(table):
         client.insert(target, data, column_names=names, database=database)
-    return len(rows)
+    return len(data)
+
+
+def change_tables(table: str) -> tuple[str, str]:
+    """The ClickHouse tables a captured table's changes go to: current state and history."""
+    return f"bank_{table}", f"bank_{table}_history"
+
+
+def change_columns(table: str) -> tuple[str, ...]:
+    return (*ROW_COLUMNS[table][1], *CHANGE_COLUMNS)
+
+
+def change_values(table: str, payload: Mapping[str, Any]) -> list[Any]:
+    """`change_row` as values in `change_columns` order."""
+    row = change_row(table, payload)
+    return [row[name] for name in change_columns(table)]
 
 
 def decode(value: bytes | None) -> dict[str, Any] | None:

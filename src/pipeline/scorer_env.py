@@ -22,7 +22,7 @@ STATE_DIR = "FRAUDLAKE_SCORER_STATE_DIR"
 CLICKHOUSE_DSN = "FRAUDLAKE_CLICKHOUSE_DSN"  # from the pipeline's spec.clickhouse.endpointSecret
 CLICKHOUSE_DATABASE = "FRAUDLAKE_CLICKHOUSE_DATABASE"
 OTLP_ENDPOINT = "FRAUDLAKE_OTLP_ENDPOINT"  # traces to this OTLP/HTTP collector; unset: tracing off
-CARD_STATUS_TOPICS = "FRAUDLAKE_SCORER_CARD_STATUS_TOPICS"  # the CDC topics of spec.sources' cards tables
+CDC_TOPICS = "FRAUDLAKE_SCORER_CDC_TOPICS"  # spec.sources' topics: card statuses, and loaded into ClickHouse
 GROUP = "FRAUDLAKE_SCORER_GROUP"  # read by the CLI only: the operator keeps the default group
 
 # What the operator's Deployment may set; the thresholds, the S3 and OTLP endpoints only when given.
@@ -39,5 +39,5 @@ DEPLOYMENT: tuple[str, ...] = (
     CLICKHOUSE_DATABASE,
     CLICKHOUSE_DSN,
     OTLP_ENDPOINT,
-    CARD_STATUS_TOPICS,
+    CDC_TOPICS,
 )

@@ -47,7 +47,9 @@ def stop_message(image: Mapping[str, Any] | None) -> str | None:
     """Why a card with this row image (None: deleted) takes no transactions; None when it is active."""
     if image is None:
         return "card closed: removed from the bank's records"
-    status = image.get("status") or ACTIVE
+    if "status" not in image:  # renamed or dropped in the bank's database: keep what is known
+        raise ValueError("a cards change without a status column: the card keeps its last known status")
+    status = image["status"] or ACTIVE
     if status == ACTIVE:
         return None
     if status == "blocked":
@@ -79,7 +81,7 @@ class CardStatusBook:
         if not card_id:
             raise ValueError(f"cards change {payload.get('op')!r} has no card_id in its row image")
         lsn = int(payload["source"]["lsn"])
-        message = stop_message(None if deleted else image)
+        message = stop_message(None if deleted else image)  # ValueError: nothing applied
         with self._lock:
             known = self._cards.get(card_id)
             if known is not None and lsn < known.lsn:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import typer
 
 from fraudlake.pipeline import scorer_env as env
-from fraudlake.pipeline.naming import topic_name
+from fraudlake.pipeline.naming import CARDS_TABLE, topic_name
 from fraudlake.pipeline.spec import MODEL_REF, SEED_RULES, Rule
 
 # The engine (Quix Streams, numpy, XGBoost) loads only when `scorer run` runs: every image's
@@ -127,7 +127,7 @@ class ScorerConfig:
     clickhouse_dsn: str | None = None
     clickhouse_database: str | None = None
     otlp_endpoint: str | None = None
-    card_status_topics: tuple[str, ...] = ()
+    cdc_topics: tuple[str, ...] = ()
     card_status_wait_seconds: float = 60.0
 
 
@@ -212,11 +212,12 @@ def run(
         envvar=env.OTLP_ENDPOINT,
         help="Send traces to this OpenTelemetry collector (OTLP/HTTP, http://host:4318); unset: no tracing.",
     ),
-    card_status_topics: str | None = typer.Option(
+    cdc_topics: str | None = typer.Option(
         None,
-        envvar=env.CARD_STATUS_TOPICS,
-        help="Comma-separated CDC topics of the bank's cards table (Debezium): a blocked, replaced or "
-        "closed card is declined whatever its score. Unset: no card status.",
+        envvar=env.CDC_TOPICS,
+        help="Comma-separated CDC topics of the bank's tables (Debezium, <prefix>.<schema>.<table>): a card "
+        "its cards table shows blocked, replaced or deleted is declined whatever its score; with "
+        "--clickhouse-dsn the cards and users tables are loaded into ClickHouse. Unset: neither.",
     ),
     card_status_wait_seconds: float = typer.Option(
         60.0, help="How long to wait at start for the card statuses to be read before scoring anyway."
@@ -263,7 +264,7 @@ def run(
             clickhouse_dsn=clickhouse_dsn,
             clickhouse_database=clickhouse_database,
             otlp_endpoint=otlp_endpoint,
-            card_status_topics=tuple(t.strip() for t in (card_status_topics or "").split(",") if t.strip()),
+            cdc_topics=tuple(t.strip() for t in (cdc_topics or "").split(",") if t.strip()),
             card_status_wait_seconds=card_status_wait_seconds,
         )
     )
@@ -274,7 +275,7 @@ def serve(config: ScorerConfig) -> None:
     from fraudlake.common import tracing
     from fraudlake.scoring.bundle import ModelWatcher
     from fraudlake.stream.engine import CardScorer, build_application
-    from fraudlake.stream.loader import ClickHouseLoader, clickhouse_insert
+    from fraudlake.stream.loader import ClickHouseLoader, change_targets, clickhouse_insert, decision_targets
     from fraudlake.stream.metrics import ScorerMetrics
 
     _json_logs()
@@ -299,7 +300,8 @@ def serve(config: ScorerConfig) -> None:
 
         start_http_server(config.metrics_port, registry=metrics.registry)
     namespace, _, name = pipeline.partition("/")
-    card_status = _card_status(config) if config.card_status_topics else None
+    cards_topics = [t for t in config.cdc_topics if t.rpartition(".")[2] == CARDS_TABLE]
+    card_status = _card_status(config.bootstrap_servers, cards_topics, config) if cards_topics else None
     if card_status is not None:
         metrics.stopped_cards.set_function(card_status.book.stopped_count)
     scorer = CardScorer(
@@ -319,16 +321,23 @@ def serve(config: ScorerConfig) -> None:
         config.commit_every,
         session_timeout_ms=config.session_timeout_ms,
     )
-    loader = None
+    loaders = []
     if config.clickhouse_dsn:
-        loader = ClickHouseLoader(
-            config.bootstrap_servers,
-            f"fraudlake-scorer-loader.{namespace}.{name}",
-            topics.decisions,
-            topics.alerts,
-            clickhouse_insert(config.clickhouse_dsn, config.clickhouse_database or ""),
+        insert = clickhouse_insert(config.clickhouse_dsn, config.clickhouse_database or "")
+        group = f"fraudlake-scorer-loader.{namespace}.{name}"
+        loaders.append(
+            ClickHouseLoader(
+                config.bootstrap_servers, group, decision_targets(topics.decisions, topics.alerts), insert
+            )
         )
-        loader.start()
+        if config.cdc_topics:  # their own group: a change ClickHouse cannot follow stops only them
+            targets = change_targets(config.cdc_topics)
+            loaders.append(
+                ClickHouseLoader(config.bootstrap_servers, f"{group}.cdc", targets, insert, name="cdc-loader")
+            )
+        for loader in loaders:
+            metrics.loader_failing.labels(loader.name).set_function(loader.failing)
+            loader.start()
     log.info(
         "scorer starting",
         extra={"pipeline": pipeline, "topics": vars(topics), "model": source, "choice": vars(config.choice)},
@@ -337,24 +346,24 @@ def serve(config: ScorerConfig) -> None:
         app.run()
     finally:
         watcher.stop()
-        for thread in (loader, card_status):
+        for thread in (*loaders, card_status):
             if thread is not None:
                 thread.stop()
         tracing.shutdown_tracing()
 
 
-def _card_status(config: ScorerConfig) -> CardStatusFeed:
+def _card_status(bootstrap: str, topics: list[str], config: ScorerConfig) -> CardStatusFeed:
     """The card status feed, started, once it has read what the topics hold (or after the wait: then
     scoring starts anyway, and a card stopped before is declined as soon as its change is read)."""
     from fraudlake.api.feed import CardStatusFeed
     from fraudlake.scoring.card_status import CardStatusBook
 
-    feed = CardStatusFeed(config.bootstrap_servers, config.card_status_topics, CardStatusBook())
+    feed = CardStatusFeed(bootstrap, topics, CardStatusBook())
     feed.start()
     if not feed.caught_up.wait(config.card_status_wait_seconds):
         log.warning(
             "card statuses not read in time; scoring starts without all of them",
-            extra={"topics": config.card_status_topics, "seconds": config.card_status_wait_seconds},
+            extra={"topics": topics, "seconds": config.card_status_wait_seconds},
         )
     return feed
 

@@ -1,17 +1,23 @@
-"""Decisions and alerts into ClickHouse, seconds after the transaction: a read_committed consumer of the
-decisions and alerts topics inserting batches into the `decisions` and `alerts` tables.
+"""Topics into ClickHouse, seconds after the event: the stream scorer's decisions and alerts, and the bank's
+change data capture (its users and cards as Debezium writes them).
 
-At least once from Kafka (offsets are committed after the insert), idempotent in ClickHouse: both
-tables are ReplacingMergeTrees keyed by txn_id / alert_id, so a batch loaded twice after a crash
-leaves one row per key. Runs in the scorer process on a background thread; replicas share the
-topics' partitions through one consumer group.
+A `ClickHouseLoader` is a read_committed consumer in a consumer group inserting batches, per topic, into
+the tables its `LoadTarget` names. At least once from Kafka (offsets are committed after the insert),
+idempotent in ClickHouse: `decisions` and `alerts` are ReplacingMergeTrees keyed by txn_id / alert_id,
+and a change of the bank's data carries its WAL position, which collapses a change loaded twice. Runs in
+the scorer process on background threads; replicas share the topics' partitions through the group.
+
+A batch that cannot be loaded is not committed: the loader logs why and tries again from the last
+committed offsets, so nothing is skipped. The bank's changes have their own loader (and group), so a
+change ClickHouse cannot follow (a column renamed in the bank's database) stops only them.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,6 +33,15 @@ ALERT_COLUMNS = (
     "status", "message",
 )  # fmt: skip
 Insert = Callable[[str, Sequence[Sequence[Any]], Sequence[str]], None]
+
+
+@dataclass(frozen=True)
+class LoadTarget:
+    """Where one topic's messages go: each row into every one of `tables`."""
+
+    tables: tuple[str, ...]
+    columns: Sequence[str]
+    row: Callable[[bytes | None], Sequence[Any] | None]  # a message value as a row; None: nothing to load
 
 
 def _utc(ms: int | None) -> datetime:
@@ -47,25 +62,75 @@ def alert_row(a: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(_utc(a[c]) if c == "event_ts" else a[c] for c in ALERT_COLUMNS)
 
 
+def decision_targets(decisions_topic: str, alerts_topic: str) -> dict[str, LoadTarget]:
+    """The scorer's output topics into the `decisions` and `alerts` tables."""
+    return {
+        decisions_topic: LoadTarget(
+            ("decisions",), DECISION_COLUMNS, lambda v: decision_row(json.loads(v or b""))
+        ),
+        alerts_topic: LoadTarget(("alerts",), ALERT_COLUMNS, lambda v: alert_row(json.loads(v or b""))),
+    }
+
+
+def change_targets(topics: Sequence[str]) -> dict[str, LoadTarget]:
+    """CDC topics of captured tables ClickHouse keeps (`<prefix>.<schema>.<table>`, clickhouse/140, 141)
+    into their current-state and history tables; a tombstone loads nothing."""
+    from fraudlake.clickhouse.cdc_ingest import (
+        ROW_COLUMNS,
+        change_columns,
+        change_tables,
+        change_values,
+        decode,
+    )
+
+    targets = {}
+    for topic in topics:
+        table = topic.rpartition(".")[2]
+        if table not in ROW_COLUMNS:
+            log.info("no ClickHouse table for this captured table: not loaded", extra={"topic": topic})
+            continue
+
+        def row(value: bytes | None, table: str = table) -> list[Any] | None:
+            payload = decode(value)
+            return None if payload is None else change_values(table, payload)
+
+        targets[topic] = LoadTarget(change_tables(table), change_columns(table), row)
+    return targets
+
+
 class ClickHouseLoader(BackgroundThread):
-    """Consumes `decisions_topic` and `alerts_topic` (read_committed) into ClickHouse until stopped."""
+    """Consumes the `targets`' topics (read_committed) into ClickHouse until stopped."""
 
     def __init__(
-        self, bootstrap: str, group: str, decisions_topic: str, alerts_topic: str, insert: Insert
+        self,
+        bootstrap: str,
+        group: str,
+        targets: Mapping[str, LoadTarget],
+        insert: Insert,
+        name: str = "loader",
     ) -> None:
         self.bootstrap, self.group, self.insert = bootstrap, group, insert
-        self.tables = {decisions_topic: ("decisions", decision_row, DECISION_COLUMNS),
-                       alerts_topic: ("alerts", alert_row, ALERT_COLUMNS)}  # fmt: skip
-        self.loaded = 0
-        super().__init__("clickhouse-loader")
+        self.targets = dict(targets)
+        self.loaded = 0  # rows, counted once per topic message
+        self.last_error: str | None = None  # why the last batch was not loaded (None after a loaded one)
+        self.name = name
+        super().__init__(f"clickhouse-{name}")
+
+    def failing(self) -> bool:
+        """Whether the last batch failed (the loader is retrying it)."""
+        return self.last_error is not None
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self._consume()
-            except Exception:
+            except Exception as error:
                 # Nothing after the last commit counts as loaded: a new consumer starts from there.
-                log.exception("ClickHouse load failed; retrying from the last committed offsets")
+                self.last_error = str(error)
+                log.exception(
+                    "ClickHouse load failed; retrying from the last committed offsets",
+                    extra={"group": self.group, "error": self.last_error},
+                )
                 self._stop.wait(2)
 
     def _consume(self) -> None:
@@ -80,24 +145,28 @@ class ClickHouseLoader(BackgroundThread):
                 "enable.auto.commit": False,
             }
         )
-        consumer.subscribe(list(self.tables))
+        consumer.subscribe(list(self.targets))
         try:
             while not self._stop.is_set():
                 messages = [m for m in consumer.consume(1000, 0.5) if not m.error()]
                 if messages:
                     self._load(messages)
                     consumer.commit(asynchronous=False)
+                    self.last_error = None
         finally:
             consumer.close()
 
     def _load(self, messages: list[Any]) -> None:
-        batches: dict[str, list[tuple[Any, ...]]] = {topic: [] for topic in self.tables}
+        batches: dict[str, list[Sequence[Any]]] = {topic: [] for topic in self.targets}
         for message in messages:
-            batches[message.topic()].append(self.tables[message.topic()][1](json.loads(message.value())))
+            row = self.targets[message.topic()].row(message.value())
+            if row is not None:
+                batches[message.topic()].append(row)
         for topic, rows in batches.items():
             if rows:
-                table, _, columns = self.tables[topic]
-                self.insert(table, rows, columns)
+                target = self.targets[topic]
+                for table in target.tables:
+                    self.insert(table, rows, target.columns)
                 self.loaded += len(rows)
 
 

@@ -54,6 +54,12 @@ class ScorerMetrics:
             "Cards the bank has stopped (blocked, replaced, closed) as read from its CDC topic.",
             registry=self.registry,
         )
+        self.loader_failing = Gauge(
+            "fraudlake_scorer_loader_failing",
+            "1 while a ClickHouse loader's last batch failed (it retries from its committed offsets).",
+            ["loader"],
+            registry=self.registry,
+        )
         self.model_info = Gauge(
             "fraudlake_scorer_model",
             "1 for the model version being served.",

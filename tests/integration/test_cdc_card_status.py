@@ -138,7 +138,7 @@ def test_cards_the_bank_stops_are_declined_by_the_stream_scorer(
             pipeline,
             tmp_path / "lake" / "models",
             tmp_path,
-            extra=("--card-status-topics", cards_topic, "--commit-interval", "0.1"),
+            extra=("--cdc-topics", cards_topic, "--commit-interval", "0.1"),
         ).start()
         sent: list[str] = []
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -40,6 +41,7 @@ from fraudlake.operator.sources import (
     table_topic,
 )
 from fraudlake.producer.bank_db import BankDatabase
+from fraudlake.stream.loader import ClickHouseLoader, change_targets, clickhouse_insert
 
 pytestmark = pytest.mark.integration
 
@@ -148,5 +150,60 @@ def test_changes_reach_clickhouse_and_survive_a_connect_restart(
         rows = client.query(f"SELECT count() FROM {database}.bank_cards FINAL").result_rows
         assert rows == [(3,)]  # c0, c0-new, c1: the replay added none, the delete hides c2
     finally:
+        delete_connector(rest, name)
+        drop_slot(bank["dsn"], replication_name(pipeline, source))
+
+
+def test_the_scorer_s_cdc_loader_follows_changes_and_stops_at_a_renamed_column(
+    kafka: ServiceRecord,
+    kafka_connect: ServiceRecord,
+    clickhouse: ServiceRecord,
+    bank: dict[str, Any],  # noqa: F811 - the fixture imported above
+    ch: tuple[Client, str],
+) -> None:
+    """The long-running loader the scorer runs (`--cdc-topics` with `--clickhouse-dsn`): snapshot and
+    streamed changes land without a test calling `insert_changes`; a column renamed in the bank's database
+    stops it at that change, loading nothing of it and nothing after, with the reason."""
+    client, database = ch
+    rest, bootstrap = kafka_connect.endpoints["rest"], kafka.endpoints["bootstrap"]
+    pipeline = pipeline_with_source()
+    (source,) = pipeline.spec.sources
+    create_topics(bootstrap, source_topic_manifests(pipeline))
+    manifest = source_connector_manifest(pipeline, source, literal_settings(bank))
+    name = manifest["metadata"]["name"]
+    config = {"connector.class": manifest["spec"]["class"], "tasks.max": "1", **manifest["spec"]["config"]}
+    topics = [table_topic(pipeline, source, table) for table in source.tables]
+    loader = ClickHouseLoader(
+        bootstrap,
+        f"itest-cdc-{uuid.uuid4().hex[:8]}",
+        change_targets(topics),
+        clickhouse_insert(clickhouse.endpoints["dsn"], database),
+        name="cdc-loader",
+    )
+    put_connector(rest, name, config)
+    loader.start()
+    try:
+        wait_for("the snapshot in ClickHouse", lambda: len(current_cards(client, database)) == len(CARDS))
+        users = client.query(f"SELECT count() FROM {database}.bank_users FINAL").result_rows
+        assert users == [(3,)]
+        with BankDatabase(bank["dsn"]) as db:
+            db.block_card("c1")
+        wait_for("the block in ClickHouse", lambda: current_cards(client, database)["c1"][0] == "blocked")
+
+        with BankDatabase(bank["dsn"]) as db:
+            db.conn.execute("ALTER TABLE cards RENAME COLUMN status TO card_status")
+            db.change_limit("c0", 7000.0)
+            db.change_limit("c2", 8000.0)
+        wait_for("the loader to stop at the renamed column", loader.failing)
+        assert "lacks column(s) status" in (loader.last_error or "")
+        time.sleep(3)  # a few retries later: still stopped, nothing of the two changes loaded
+        assert loader.failing()
+        assert current_cards(client, database) == {
+            "c0": ("active", 1000.0),
+            "c1": ("blocked", 1001.0),
+            "c2": ("active", 1002.0),
+        }
+    finally:
+        loader.stop()
         delete_connector(rest, name)
         drop_slot(bank["dsn"], replication_name(pipeline, source))

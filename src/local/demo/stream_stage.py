@@ -138,7 +138,7 @@ def start_stream_scoring(
     """Start the scorer for `pipeline` with the champion from the stack's MinIO registry, wait until it
     consumes, then load its decisions and alerts into ClickHouse from this process."""
     from fraudlake.stream.cli import pipeline_topics
-    from fraudlake.stream.loader import ClickHouseLoader, clickhouse_insert
+    from fraudlake.stream.loader import ClickHouseLoader, clickhouse_insert, decision_targets
 
     namespace, name = pipeline["metadata"]["namespace"], pipeline["metadata"]["name"]
     bootstrap, database = records["kafka"].endpoints["bootstrap"], pipeline["spec"]["clickhouse"]["database"]
@@ -156,8 +156,7 @@ def start_stream_scoring(
     loader = ClickHouseLoader(
         bootstrap,
         f"fraudlake-demo-loader.{namespace}.{name}",
-        topics.decisions,
-        topics.alerts,
+        decision_targets(topics.decisions, topics.alerts),
         clickhouse_insert(records["clickhouse"].endpoints["dsn"], database),  # this process's chDB
     )
     dsn = records["clickhouse"].endpoints["dsn"]

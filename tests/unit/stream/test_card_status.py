@@ -60,7 +60,7 @@ def test_a_blocked_card_is_stopped_until_a_newer_change_frees_it() -> None:
         ({"status": "replaced"}, "card replaced by a reissued card"),
         ({"status": "lost"}, "card lost"),
         ({"status": "active"}, None),
-        ({}, None),
+        ({"status": None}, None),
         (None, "card closed: removed from the bank's records"),
     ],
 )
@@ -81,6 +81,16 @@ def test_a_change_without_its_key_is_refused() -> None:
     event = change("u", "c1", 5, "blocked") | {"after": {"status": "blocked"}}
     with pytest.raises(ValueError, match="no card_id"):
         CardStatusBook().apply(event)
+
+
+def test_a_change_without_a_status_column_leaves_the_card_as_it_was() -> None:
+    """A column renamed in the bank's database must not free a blocked card."""
+    book = CardStatusBook()
+    book.apply(change("u", "c1", 5, "blocked", "confirmed fraud"))
+    renamed = change("u", "c1", 6) | {"after": {"card_id": "c1", "card_status": "active"}}
+    with pytest.raises(ValueError, match="without a status column"):
+        book.apply(renamed)
+    assert book.stopped("c1") == "card blocked (confirmed fraud)"
 
 
 def test_change_payloads_are_read_with_or_without_the_schema_envelope() -> None:

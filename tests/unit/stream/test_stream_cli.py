@@ -115,20 +115,20 @@ def test_the_deployment_configures_the_process(served: list[stream_cli.ScorerCon
     assert config.state_dir in mounted
     assert (config.clickhouse_dsn, config.clickhouse_database) == (DSN, "fraud_demo")
     assert config.otlp_endpoint == "http://otel-collector.observability:4318"
-    assert config.card_status_topics == ("fraudlake.fraud.demo.cdc.bank.public.cards",)
+    assert config.cdc_topics == (
+        "fraudlake.fraud.demo.cdc.bank.public.users",
+        "fraudlake.fraud.demo.cdc.bank.public.cards",
+    )
     assert config.group is None
 
 
-def test_a_pipeline_without_a_cards_table_gives_the_scorer_no_card_status(
+def test_a_pipeline_without_sources_gives_the_scorer_no_cdc_topics(
     served: list[stream_cli.ScorerConfig],
 ) -> None:
-    users_only = {**BANK_SOURCE, "tables": ["public.users"]}
-    for sources in ((), (users_only,)):
-        deployment = _deployment(sources)
-        names = {entry["name"] for entry in _container(deployment)["env"]}
-        assert scorer_env.CARD_STATUS_TOPICS not in names
-        assert _run_as_the_pod(deployment).exit_code == 0
-    assert [config.card_status_topics for config in served] == [(), ()]
+    deployment = _deployment(sources=())
+    assert scorer_env.CDC_TOPICS not in {entry["name"] for entry in _container(deployment)["env"]}
+    assert _run_as_the_pod(deployment).exit_code == 0
+    assert served[0].cdc_topics == ()
 
 
 def test_unset_overrides_leave_the_model_s_own(served: list[stream_cli.ScorerConfig]) -> None:
