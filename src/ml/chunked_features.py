@@ -26,7 +26,15 @@ import numpy as np
 import pandas as pd
 
 from fraudlake.ml.batch_features import EntityHistory, raw_aggregates
-from fraudlake.ml.data import COLUMNS, TrainingDataError, _identifier, columns, prepare
+from fraudlake.ml.data import (
+    COLUMNS,
+    TrainingDataError,
+    _identifier,
+    columns,
+    has_labels,
+    prepare,
+    transactions_sql,
+)
 from fraudlake.ml.features import (
     EVENT_MS,
     FEATURE_NAMES,
@@ -243,20 +251,20 @@ def clickhouse_chunks(
     dsn: str, database: str, start: datetime, end: datetime, days: float = 7.0
 ) -> Iterator[pd.DataFrame]:
     """Prepared chunks of `<database>.transactions` in [start, end), one query per `days` of event
-    time (FINAL, ORDER BY event_ts, txn_id): ClickHouse holds the data, the trainer a window of it."""
+    time (FINAL, ORDER BY event_ts, txn_id): ClickHouse holds the data, the trainer a window of it.
+    Labels as `read_clickhouse` reads them: from the field when known before `end`, else the row's."""
     from fraudlake.clickhouse.client import connect
 
-    query = (
-        f"SELECT {', '.join(COLUMNS)} FROM {_identifier(database)}.transactions FINAL "
-        "WHERE event_ts >= {lo:DateTime64(3, 'UTC')} AND event_ts < {hi:DateTime64(3, 'UTC')} "
-        "ORDER BY event_ts, txn_id"
-    )
     client = connect(dsn)
     try:
+        labelled = has_labels(client, database)
+        window = "event_ts >= {lo:DateTime64(3, 'UTC')} AND event_ts < {hi:DateTime64(3, 'UTC')}"
+        query = transactions_sql(_identifier(database), window, labelled, labelled)
         lo = start
         while lo < end:
             hi = min(lo + timedelta(days=days), end)
-            frame = client.query_arrow(query, parameters={"lo": lo, "hi": hi}).to_pandas()
+            parameters = {"lo": lo, "hi": hi} | ({"end": end} if labelled else {})
+            frame = client.query_arrow(query, parameters=parameters).to_pandas()
             if len(frame):
                 yield prepare(frame)
             lo = hi

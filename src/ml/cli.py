@@ -102,7 +102,7 @@ def train(
 ) -> None:
     """Train (a) rule, (b) XGBoost, (b+) XGBoost + graph aggregates, (c) XGBoost + GraphSAGE on a time
     split, serve the gate's choice and store the model."""
-    from fraudlake.ml.data import TrainingDataError
+    from fraudlake.ml.data import TrainingDataError, label_sources
     from fraudlake.ml.features import DAY_MS
     from fraudlake.ml.report import artifact_files
     from fraudlake.ml.train import SplitConfig, TrainConfig
@@ -125,6 +125,7 @@ def train(
         )
         with Progress(*columns, console=console) as progress:
             result = run_training(frame, config, RichProgress(progress))
+            result.metrics["labels"] = frame.attrs.get("label_sources") or label_sources(frame)
             files = artifact_files(result, source)
     except TrainingDataError as exc:
         console.print(f"[red]error:[/] {exc}")

@@ -4,12 +4,19 @@ Sources: a Parquet file (the generator's or the lake's), a CSV in the platform's
 Kaggle/TabFormer CSV (decoded by the producer's reader, unchanged format), or ClickHouse through
 `fraudlake.clickhouse.client.connect`. Every function below returns the same shape, so the core
 training functions take a plain frame and never need ClickHouse to be tested.
+
+From ClickHouse, a transaction's label is the one known from the field when there is one (the
+`labels` table: an analyst's disposition first, else a chargeback; labels known before the end of
+the window, so a rerun sees the same labels), else the transaction's own `is_fraud`. The features
+use it under the label-delay rule as any label (`FeatureConfig.label_delay_ms`). The frame's
+`attrs["label_sources"]` counts the transactions by where their label came from.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +32,8 @@ _NULLABLE_TEXT_COLUMNS = ("merchant_state", "errors")
 KAGGLE_FRAUD_HEADER = "Is Fraud?"
 # The token is irrelevant to the model; a fixed key keeps training runs free of the producer's secret.
 _TRAINING_TOKEN_KEY = b"fraudlake-training-no-pan-is-used"
+LABEL_SOURCES = ("analyst", "chargeback")  # in order of precedence; '' below: the row's own is_fraud
+LABEL_SOURCE = "label_source"
 
 
 class TrainingDataError(ValueError):
@@ -92,16 +101,56 @@ def read_clickhouse(
         where.append("event_ts < {end:DateTime64(3, 'UTC')}")
         params["end"] = end
     limit = f"LIMIT {int(max_rows)}" if max_rows else ""
-    query = (
-        f"SELECT {', '.join(COLUMNS)} FROM {_identifier(database)}.transactions FINAL "
-        f"WHERE {' AND '.join(where)} ORDER BY event_ts, txn_id {limit}"
-    )
     client = connect(dsn)
     try:
-        frame = client.query_arrow(query, parameters=params).to_pandas()
+        labelled = has_labels(client, database)
+        query = transactions_sql(database, " AND ".join(where), labelled and end is not None, labelled)
+        frame = client.query_arrow(f"{query} {limit}", parameters=params).to_pandas()
     finally:
         client.close()
-    return prepare(frame)
+    sources = label_sources(frame)
+    out = prepare(frame)
+    out.attrs["label_sources"] = sources
+    return out
+
+
+def has_labels(client: Any, database: str) -> bool:
+    """Whether the database has the `labels` table (clickhouse/152_labels.sql)."""
+    return bool(client.command(f"EXISTS TABLE {_identifier(database)}.labels"))
+
+
+def transactions_sql(database: str, where: str, labels_before_end: bool = False, labels: bool = True) -> str:
+    """`COLUMNS` of `<database>.transactions` (FINAL) matching `where`, in (event_ts, txn_id) order,
+    with `is_fraud` the label as known (module docstring) and `label_source` where it came from
+    ('analyst', 'chargeback', '' for the row's own). `labels_before_end`: only labels known before
+    the `{end:DateTime64(3, 'UTC')}` parameter; `labels` False: no labels table, every label own."""
+    db = _identifier(database)
+    own = [c for c in COLUMNS if c != LABEL]
+    picked = ", ".join(f"t.{c} AS {c}" for c in own)
+    if not labels:
+        return (
+            f"SELECT {picked}, t.{LABEL} AS {LABEL}, '' AS {LABEL_SOURCE} FROM {db}.transactions AS t FINAL "
+            f"WHERE {where} ORDER BY event_ts, txn_id"
+        )
+    known = "AND known_at < {end:DateTime64(3, 'UTC')}" if labels_before_end else ""
+    first = "(source = 'analyst', known_at)"  # a disposition over a chargeback, then the latest
+    return f"""SELECT {picked},
+    if(l.label_source != '', l.label = 1, t.own_label = 1) AS {LABEL}, l.label_source AS {LABEL_SOURCE}
+FROM (SELECT *, {LABEL} AS own_label FROM {db}.transactions FINAL WHERE {where}) AS t
+LEFT JOIN (
+    SELECT txn_id, argMax(label, {first}) AS label, argMax(source, {first}) AS label_source
+    FROM {db}.labels
+    WHERE source IN ('analyst', 'chargeback') {known}
+    GROUP BY txn_id
+) AS l ON l.txn_id = t.txn_id
+ORDER BY event_ts, txn_id"""
+
+
+def label_sources(frame: pd.DataFrame) -> dict[str, int]:
+    """Transactions by where their label came from: analyst, chargeback, transaction (its own)."""
+    source = frame[LABEL_SOURCE] if LABEL_SOURCE in frame.columns else pd.Series("", index=frame.index)
+    counts = {name: int((source == name).sum()) for name in LABEL_SOURCES}
+    return {**counts, "transaction": len(frame) - sum(counts.values())}
 
 
 def _identifier(name: str) -> str:

@@ -152,7 +152,7 @@ Thresholds on the calibrated probability of the served model, chosen on the vali
 
 Most important features (total gain): {top}.
 
-{_training_run(m.get("training_run"))}## Limits
+{_labels(m.get("labels"))}{_training_run(m.get("training_run"))}## Limits
 
 {_gnn_limit(m.get("gnn_training", {}))}{_suspicion_limit(m.get("suspicion_model", {}))}\
 {_small_test_limit(m["test_fraud_cards"])}\
@@ -166,6 +166,19 @@ Most important features (total gain): {top}.
   models by the intervals, not the third decimal.
 - Trained on {"synthetic (generated)" if "gen" in source else "the given"} data; validate on real
   labelled traffic before using the decline band.
+"""
+
+
+def _labels(sources: dict[str, int] | None) -> str:
+    """Where the training data's labels came from (`fraudlake.ml.data.label_sources`), when known."""
+    if not sources:
+        return ""
+    return f"""## Labels
+
+Labels from analysts: {sources.get("analyst", 0):,} transactions took their label from an analyst's
+disposition, {sources.get("chargeback", 0):,} from a chargeback (no disposition), and
+{sources.get("transaction", 0):,} from the transaction's own `is_fraud`.
+
 """
 
 

@@ -239,6 +239,13 @@ def generate(
     progress: Annotated[
         bool | None, typer.Option(help="Progress bar (default: when stderr is a terminal).")
     ] = None,
+    chargebacks: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write each fraud's chargeback (delayed up to the 7-day label delay) to this Parquet "
+            "file, in the ClickHouse labels table's columns."
+        ),
+    ] = None,
 ) -> None:
     """Write generated transactions to a file (streaming: any size in constant memory)."""
     from fraudlake.common.card_token import load_token_key
@@ -247,13 +254,23 @@ def generate(
 
     if out.suffix not in {".csv", ".parquet"}:
         raise _fail("--out must end in .csv or .parquet")
+    if chargebacks is not None and chargebacks.suffix != ".parquet":
+        raise _fail("--chargebacks must end in .parquet")
     if with_truth and out.suffix != ".parquet":
         raise _fail("--with-truth needs a .parquet output (the Kaggle CSV format has no such columns)")
     config = _generator_config(rows, seed, start, end, fraud_rate, users)
     show = progress if progress is not None else sys.stderr.isatty()
     try:
         write_generated(
-            console, config, load_token_key(), data_dir or tabformer_dir(), out, with_truth, ledger, show
+            console,
+            config,
+            load_token_key(),
+            data_dir or tabformer_dir(),
+            out,
+            with_truth,
+            ledger,
+            show,
+            chargebacks,
         )
     except ValueError as exc:
         raise _fail(str(exc)) from None

@@ -116,8 +116,14 @@ def write_generated(
     with_truth: bool,
     ledger: Path | None,
     show_progress: bool,
+    chargebacks_out: Path | None = None,
 ) -> None:
-    """Generate into a CSV (Kaggle format) or Parquet file, chunk by chunk, with a progress bar."""
+    """Generate into a CSV (Kaggle format) or Parquet file, chunk by chunk, with a progress bar; with
+    `chargebacks_out`, the frauds' chargebacks (`fraudlake.producer.chargebacks`) into that Parquet
+    file in the `labels` table's columns."""
+    import pyarrow.parquet as pq
+
+    from fraudlake.producer.chargebacks import LABELS_SCHEMA, ChargebackConfig, chargebacks
     from fraudlake.producer.entities import CARDS_FILE, USERS_FILE, load_cards, load_users
     from fraudlake.producer.generator import TransactionGenerator
     from fraudlake.producer.table_builder import TRUTH_COLUMNS
@@ -131,6 +137,8 @@ def write_generated(
         if out.suffix == ".csv"
         else ParquetTransactionWriter(out, TRUTH_COLUMNS if with_truth else None)
     )
+    labels = pq.ParquetWriter(chargebacks_out, LABELS_SCHEMA) if chargebacks_out is not None else None
+    disputes = ChargebackConfig(seed=config.seed)
     started, frauds = time.monotonic(), 0
     with Progress(
         TextColumn("generate"),
@@ -144,15 +152,21 @@ def write_generated(
         try:
             for chunk in generator.chunks():
                 writer.write(chunk)
+                if labels is not None:
+                    labels.write_table(chargebacks(chunk, disputes))
                 frauds += pc.sum(chunk["is_fraud"]).as_py() or 0
                 bar.advance(task, chunk.num_rows)
         finally:
             writer.close()
+            if labels is not None:
+                labels.close()
     elapsed = time.monotonic() - started
     console.print(
         f"wrote {writer.rows:,} rows ({frauds:,} fraud) to {out} in {elapsed:.1f}s "
         f"({writer.rows / max(elapsed, 1e-6):,.0f} rows/s)"
     )
+    if chargebacks_out is not None:
+        console.print(f"chargebacks of the {frauds:,} frauds (labels table columns): {chargebacks_out}")
     if ledger is not None:
         ledger.write_text(json.dumps(asdict(generator.ledger)))
         console.print(f"fraud ground truth: {ledger}")
