@@ -114,6 +114,27 @@ def read_clickhouse(
     return out
 
 
+def read_label_sources(dsn: str, database: str, start: datetime, end: datetime) -> dict[str, int]:
+    """`label_sources` of the window [start, end) as `read_clickhouse` reads it, counted in ClickHouse
+    (the chunked path, which never holds the window)."""
+    from fraudlake.clickhouse.client import connect
+
+    client = connect(dsn)
+    try:
+        labelled = has_labels(client, database)
+        window = "event_ts >= {start:DateTime64(3, 'UTC')} AND event_ts < {end:DateTime64(3, 'UTC')}"
+        query = transactions_sql(database, window, labelled, labelled)
+        rows = client.query(
+            f"SELECT {LABEL_SOURCE}, count() FROM ({query}) GROUP BY {LABEL_SOURCE}",
+            parameters={"start": start, "end": end},
+        ).result_rows
+    finally:
+        client.close()
+    by_source = {str(source): int(n) for source, n in rows}
+    counts = {name: by_source.get(name, 0) for name in LABEL_SOURCES}
+    return {**counts, "transaction": sum(by_source.values()) - sum(counts.values())}
+
+
 def has_labels(client: Any, database: str) -> bool:
     """Whether the database has the `labels` table (clickhouse/152_labels.sql)."""
     return bool(client.command(f"EXISTS TABLE {_identifier(database)}.labels"))

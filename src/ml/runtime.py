@@ -122,7 +122,7 @@ def train_candidate(job: ModelJob, interval_end: datetime, path: str = "memory")
 
 
 def _train_in_memory(job: ModelJob, interval_end: datetime, config: Any) -> dict[str, Any]:
-    from fraudlake.ml.data import read_clickhouse
+    from fraudlake.ml.data import label_sources, read_clickhouse
     from fraudlake.ml.report import artifact_files
     from fraudlake.ml.stages import StageLog
     from fraudlake.ml.train import train
@@ -139,6 +139,8 @@ def _train_in_memory(job: ModelJob, interval_end: datetime, config: Any) -> dict
 
     result = train(frame, config, progress)
     result.metrics["training_run"] = stages.report("memory", len(frame))  # the model card shows it
+    # … and how many labels came from analysts
+    result.metrics["labels"] = frame.attrs.get("label_sources") or label_sources(frame)
     files = artifact_files(
         result, f"clickhouse:{job.database}.transactions [{start:%Y-%m-%d}, {end:%Y-%m-%d})"
     )
@@ -152,6 +154,7 @@ def _train_in_memory(job: ModelJob, interval_end: datetime, config: Any) -> dict
         "test_auc_pr": {k: v["auc_pr"] for k, v in test.items()},
         "rows": len(frame),
         "training_run": result.metrics["training_run"],
+        "labels": result.metrics["labels"],
     }
 
 
@@ -160,6 +163,7 @@ def _train_chunked(job: ModelJob, interval_end: datetime, config: Any) -> dict[s
     XGBoost from chunk iterators or on Dask when configured); uploads the version like the memory
     path (docs/training.md)."""
     from fraudlake.ml.chunked_features import clickhouse_chunks
+    from fraudlake.ml.data import read_label_sources
     from fraudlake.ml.out_of_core import train_out_of_core
     from fraudlake.ml.report import artifact_files
 
@@ -176,6 +180,7 @@ def _train_chunked(job: ModelJob, interval_end: datetime, config: Any) -> dict[s
     log.info(
         "chunked training: %d rows, %.0f s, peak RSS %.2f GB", run["rows"], run["seconds"], run["peak_rss_gb"]
     )
+    result.metrics["labels"] = read_label_sources(job.clickhouse_dsn, job.database, start, end)
     files = artifact_files(
         result, f"clickhouse:{job.database}.transactions [{start:%Y-%m-%d}, {end:%Y-%m-%d}) (chunked)"
     )
@@ -188,6 +193,7 @@ def _train_chunked(job: ModelJob, interval_end: datetime, config: Any) -> dict[s
         "test_auc_pr": {k: v["auc_pr"] for k, v in result.metrics["test"].items()},
         "rows": run["rows"],
         "training_run": run,
+        "labels": result.metrics["labels"],
     }
 
 

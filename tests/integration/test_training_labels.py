@@ -17,7 +17,7 @@ from fraudlake.clickhouse import migrations
 from fraudlake.clickhouse.client import connect
 from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.ml.chunked_features import clickhouse_chunks
-from fraudlake.ml.data import read_clickhouse
+from fraudlake.ml.data import read_clickhouse, read_label_sources
 from fraudlake.producer.chargebacks import LABEL_COLUMNS, chargebacks
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
@@ -74,6 +74,8 @@ def test_labels_as_known_analysts_first(clickhouse: ServiceRecord, database: str
     assert frame.attrs["label_sources"] == {"analyst": 2, "chargeback": 1, "transaction": 2}
     assert list(frame["txn_id"]) == ["own_fraud", "charged", "cleared", "late", "confirmed"]
     assert "label_source" not in frame.columns  # the model's columns only
+    # The chunked path counts them in ClickHouse: the same numbers.
+    assert read_label_sources(dsn, database, T0, END) == frame.attrs["label_sources"]
 
     # Without an end every label in the table is known; the chunked reader reads them as the frame.
     assert bool(read_clickhouse(dsn, database, T0).set_index("txn_id")["is_fraud"]["late"])
