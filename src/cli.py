@@ -18,6 +18,7 @@ from fraudlake.api.cli import api_app
 from fraudlake.ml.cli import train_app
 from fraudlake.operator.cli import operator_app
 from fraudlake.producer import cli as producer_cli
+from fraudlake.rule_backtest.cli import rules_app
 from fraudlake.schemas.cli import schemas_app
 from fraudlake.stream.cli import scorer_app
 from fraudlake.ui.cli import ui_app
@@ -50,6 +51,7 @@ app.add_typer(train_app, name="train")
 app.add_typer(ui_app, name="ui")
 app.add_typer(api_app, name="api")
 app.add_typer(scorer_app, name="scorer")
+app.add_typer(rules_app, name="rules")
 app.command("produce")(producer_cli.produce)
 app.command("generate")(producer_cli.generate)
 

@@ -3,14 +3,16 @@
 The backtest's per-transaction firings over generated transactions equal the online evaluation's
 (`ServingState`, fed the same transactions in event-time order, history first); on a hand-made set
 its counts are those worked out by hand, labels taking precedence over `is_fraud`; the API route
-answers the same through the real app.
+answers the same through the real app, and `fraudlake rules backtest` on the command line.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -205,4 +207,27 @@ def test_backtest_route(clickhouse: ServiceRecord, database: str) -> None:
     assert [r["rule"]["name"] for r in report["candidate"]["rules"]] == ["burst", "velocity_2"]
     assert report["candidate"]["total"]["alerts"] == 3
     assert report["candidate"]["rules"][0]["false_alarms"] == 1
+    assert report["change"]["added_alerts"] == 2
+
+
+def test_backtest_command(clickhouse: ServiceRecord, database: str, tmp_path: Path) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from fraudlake.cli import app
+
+    ch = connect(clickhouse.endpoints["dsn"])
+    _hand_made(ch, database)
+    candidate, current = tmp_path / "candidate.yaml", tmp_path / "pipeline.yaml"
+    candidate.write_text(yaml.safe_dump([r.model_dump(by_alias=True) for r in CANDIDATE]))
+    pipeline = {"kind": "FraudPipeline", "spec": {"rules": [r.model_dump(by_alias=True) for r in CURRENT]}}
+    current.write_text(yaml.safe_dump(pipeline))
+    args = ["rules", "backtest", "--rules", str(candidate), "--current", str(current), "--database", database,
+            "--start", T0.isoformat(), "--end", (T0 + timedelta(hours=2)).isoformat()]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"FRAUDLAKE_CLICKHOUSE_DSN": clickhouse.endpoints["dsn"]})
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (report["transactions"], report["frauds"]) == (6, 3)
+    assert report["candidate"]["total"]["alerts"] == 3
+    assert report["current"]["rules"][0]["rule"]["name"] == "tie"
     assert report["change"]["added_alerts"] == 2
