@@ -14,6 +14,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from fraudlake.cases import queue as case_queue
 from fraudlake.cases.logic import (
     Action,
     CaseKey,
@@ -24,6 +25,7 @@ from fraudlake.cases.logic import (
     parse_case_id,
     priority_sql,
 )
+from fraudlake.cases.queue import QueueFilter
 
 RECENT_TRANSACTIONS = 50
 LINKED_CASES = 20
@@ -66,16 +68,6 @@ class CaseDetail:
     actions: list[CaseAction] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class QueueFilter:
-    statuses: Sequence[Status] = ("open", "escalated")
-    min_priority: int = 0
-    source: str | None = None  # "model", or "rule" (any rule), or "rule:<name>"
-    card_id: str | None = None
-    since: datetime | None = None  # cases of this UTC day and later; None: every day
-    limit: int = 50
-
-
 class CaseNotFoundError(LookupError):
     pass
 
@@ -100,35 +92,6 @@ def _with_status_sql(database: str, cases_sql: str) -> str:
         FROM ({cases_sql}) AS c
         LEFT JOIN (SELECT case_id, argMax(status, at) AS status FROM {database}.case_actions
                    GROUP BY case_id) AS s ON s.case_id = c.case_id"""
-
-
-def _ranked_sql(database: str, with_sources: bool) -> str:
-    """The queue's first pass: every case of the days asked for, with only what ranks and filters it
-    (the maxima the priority needs, the status; the sources only when filtered on). The costly
-    merges (distinct transactions, merchants) are left to the second pass over the chosen few."""
-    sources = ", groupUniqArrayArray(sources) AS srcs" if with_sources else ", [] AS srcs"
-    return f"""
-        SELECT c.card_id, c.window_start, c.priority, if(s.status = '', 'open', s.status) AS status, c.last
-        FROM (
-            SELECT card_id, window_start, {priority_sql("max(max_score)", "max(max_amount)")} AS priority,
-                   max(last_at) AS last {sources}
-            FROM {database}.case_rollup
-            WHERE window_start >= {{since:DateTime('UTC')}}
-              AND ({{card:String}} = '' OR card_id = {{card:String}})
-            GROUP BY card_id, window_start
-            HAVING priority >= {{min_priority:UInt8}}
-               AND ({{source:String}} = ''
-                    OR has(srcs, {{source:String}})
-                    OR ({{source:String}} = 'rule' AND arrayExists(x -> startsWith(x, 'rule:'), srcs)))
-        ) AS c
-        LEFT JOIN (SELECT card_id, window_start, argMax(status, at) AS status
-                   FROM {database}.case_actions
-                   WHERE window_start >= {{since:DateTime('UTC')}}
-                   GROUP BY card_id, window_start) AS s
-          ON s.card_id = c.card_id AND s.window_start = c.window_start
-        WHERE status IN {{statuses:Array(String)}}
-        ORDER BY c.priority DESC, c.last DESC, c.card_id
-        LIMIT {{limit:UInt32}}"""
 
 
 def _summary(row: Sequence[Any]) -> CaseSummary:
@@ -160,30 +123,51 @@ class CaseStore:
     def queue(self, wanted: QueueFilter) -> list[CaseSummary]:
         """Cases in `wanted.statuses` at or above `min_priority`, highest priority (then latest) first.
 
-        Two passes: rank every case of the days asked for on its cheap columns, then merge the full
-        summaries of the chosen `limit` cases only (read through the rollup's key)."""
+        Open cases are nearly all of them: their queue merges only the cases that can rank (the
+        threshold algorithm of fraudlake.cases.queue), and ranks every case of the days asked for
+        only when that cannot be proven. Other statuses are the few cases acted on, ranked directly."""
         db = self.database
-        ranked = self.client.query(
-            _ranked_sql(db, with_sources=bool(wanted.source)),
-            parameters={
-                "since": _naive(wanted.since) if wanted.since else datetime(1970, 1, 1),
-                "statuses": list(wanted.statuses),
-                "min_priority": wanted.min_priority,
-                "source": wanted.source or "",
-                "card": wanted.card_id or "",
-                "limit": wanted.limit,
-            },
+        parameters = {
+            "since": _naive(wanted.since) if wanted.since else datetime(1970, 1, 1),
+            "statuses": list(wanted.statuses),
+            "min_priority": wanted.min_priority,
+            "source": wanted.source or "",
+            "card": wanted.card_id or "",
+            "limit": wanted.limit,
+        }
+        if "open" in wanted.statuses and not wanted.card_id:  # else a few cases: merged directly
+            bounded = self._bounded_queue(wanted, parameters)
+            if bounded is not None:
+                return bounded
+        sql = case_queue.queue_sql(db, wanted, None)
+        return [_summary(r) for r in self.client.query(sql, parameters=parameters).result_rows]
+
+    def _bounded_queue(self, wanted: QueueFilter, parameters: dict[str, Any]) -> list[CaseSummary] | None:
+        """The queue from its candidate cases only; None when it cannot be proven so (too few rows
+        to estimate from, too many candidates to be worth it, or an answer that does not hold)."""
+        db = self.database
+        estimate_parameters = parameters | {"estimate_rows": wanted.limit * case_queue.ESTIMATE_ROWS_PER_CASE}
+        found = None
+        for recent in (True, False):
+            sql = case_queue.estimate_sql(db, wanted, recent=recent)
+            rows = self.client.query(sql, parameters=estimate_parameters).result_rows
+            found = case_queue.estimate(rows, wanted.limit)
+            if found is not None:
+                break
+        if found is None:
+            return None
+        options = case_queue.bounds(found)
+        ((total, below, at_most, after),) = self.client.query(
+            case_queue.count_sql(db, wanted), parameters=parameters | case_queue.count_parameters(options)
         ).result_rows
-        if not ranked:
-            return []
-        keys = [(card, start) for card, start, *_ in ranked]
-        status = {(card, start): st for card, start, _, st, _ in ranked}
-        where = "(card_id, window_start) IN {keys:Array(Tuple(String, DateTime('UTC')))}"
-        rows = self.client.query(
-            _summaries_sql(db, where), parameters={"keys": [(c, _naive(_utc(w))) for c, w in keys]}
-        ).result_rows
-        by_key = {(r[1], r[2]): r for r in rows}
-        return [_summary((*by_key[k][:3], status[k], *by_key[k][10:11], *by_key[k][3:10])) for k in keys]
+        sizes = [below, at_most + after]  # a row may count twice in the second: at most that many
+        best = min(range(len(options)), key=sizes.__getitem__)
+        if sizes[best] > case_queue.MAX_CANDIDATE_SHARE * total:
+            return None
+        bound = options[best]
+        sql = case_queue.queue_sql(db, wanted, bound)
+        rows = self.client.query(sql, parameters=parameters | case_queue.bound_parameters(bound)).result_rows
+        return [_summary(r) for r in rows] if case_queue.proven(rows, wanted, bound) else None
 
     def summary(self, key: CaseKey) -> tuple[CaseSummary, list[str]]:
         """The case and its merchants; CaseNotFoundError when no flagged transaction opened it."""
