@@ -13,7 +13,7 @@ pair). That is bounded by the data rate and the number of entities, not by the l
 
 The sampling itself is PyG's `NeighborSampler`, which calls the compiled `pyg-lib` or `torch-sparse`
 kernels. Where neither is installed (no wheels for this torch), `TorchNeighborSampler` does the same
-uniform sampling without replacement in plain torch; with a kernel installed it defers to it.
+uniform sampling in plain torch (k draws, repeats dropped); with a kernel installed it defers to it.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def hetero_data(
 class TorchNeighborSampler(NeighborSampler):
     """`NeighborSampler` whose heterogeneous sampling runs in plain torch when PyG has no compiled
     sampler: each hop, for every relation, at most k in-neighbours per frontier node, drawn uniformly
-    without replacement (all of them when the node has k or fewer)."""
+    (all of them when the node has k or fewer; see `_pick`)."""
 
     def __init__(self, data: HeteroData, num_neighbors: list[int], seed: int):
         with warnings.catch_warnings():  # "without pyg-lib is deprecated": this class is the fallback
@@ -112,20 +112,26 @@ class TorchNeighborSampler(NeighborSampler):
         )
 
     def _pick(self, colptr: torch.Tensor, targets: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """CSC positions of the sampled in-edges of `targets`, and which target each belongs to."""
+        """CSC positions of the sampled in-edges of `targets`, and which target each belongs to.
+
+        A target with at most k in-edges keeps them all; a larger one gets k uniform draws among its
+        in-edges, repeats dropped (so k or a few fewer): the cost is O(k) per target, never its degree.
+        """
         start, degree = colptr[targets], colptr[targets + 1] - colptr[targets]
-        owner = torch.repeat_interleave(torch.arange(len(targets)), degree)
-        first = torch.cumsum(degree, 0) - degree
-        offset = torch.arange(len(owner)) - first[owner]
-        pos = start[owner] + offset
-        if k < 0 or len(pos) == 0 or int(degree.max()) <= k:
+        small = torch.ones_like(degree, dtype=torch.bool) if k < 0 else degree <= k
+        few = torch.nonzero(small).flatten()
+        owner = torch.repeat_interleave(few, degree[few])
+        first = torch.cumsum(degree[few], 0) - degree[few]
+        pos = start[owner] + torch.arange(len(owner)) - torch.repeat_interleave(first, degree[few])
+        many = torch.nonzero(~small).flatten()
+        if len(many) == 0:
             return pos, owner
-        # A random order within each target's edges: sort by owner, then by a random key.
-        key = torch.rand(len(pos), generator=self.generator, dtype=torch.float64)
-        order = torch.argsort(owner.double() + key)
-        rank = torch.arange(len(order)) - first[owner[order]]
-        keep = order[rank < k]
-        return pos[keep], owner[keep]
+        draws = torch.rand((len(many), k), generator=self.generator, dtype=torch.float64)
+        picked = start[many, None] + (draws * degree[many, None]).long()
+        unique, inverse = torch.unique(picked.flatten(), return_inverse=True)
+        picked_owner = torch.empty_like(unique)
+        picked_owner[inverse] = many.repeat_interleave(k)  # a CSC position belongs to one target
+        return torch.cat([pos, unique]), torch.cat([owner, picked_owner])
 
 
 def loader(data: HeteroData, kind: str, seeds: np.ndarray, gnn: GnnConfig, seed: int) -> NeighborLoader:
