@@ -1,12 +1,14 @@
 """`fraudlake demo`: the platform end to end on the local stack, stage by stage.
 
 1. stack     start Kafka, Connect, MinIO, kube-apiserver, Airflow, Chroma, Prometheus; chDB opens here
-2. pipeline  the operator reconciles operator/examples/pipeline-local.yaml until Ready
+2. pipeline  the bank's users and cards into PostgreSQL; the operator reconciles
+             operator/examples/pipeline-local.yaml, with the bank as a CDC source, until Ready
 3. produce   synthetic users, cards and transactions to the pipeline's topics
 4. lake      the S3 sink connector lands everything in MinIO as Parquet
 5. airflow   lake_to_clickhouse, train_model, index_to_chroma run for real (dag.test())
 6. serve     the scoring API and the UI; live transactions scored; a summary; Ctrl-C stops all
-7. stream    the stream scorer decides live transactions from the topic; decisions and alerts reach ClickHouse
+7. stream    the stream scorer decides live transactions from the topic; decisions and alerts reach
+             ClickHouse; a card blocked in the bank's database meanwhile is declined (Debezium)
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 
 from rich.console import Console
 
-from fraudlake.local.demo import produce, serve, stream_stage
+from fraudlake.local.demo import bank, produce, serve, stream_stage
 from fraudlake.local.demo.platform import ControlPlane, local_manifests, pipeline_of
 from fraudlake.local.demo.stages import StageTimer, library_output_to, sigterm_as_interrupt, uninterrupted
 from fraudlake.local.demo.summary import print_summary, write_summary
@@ -59,6 +61,7 @@ class DemoResult:
     urls: dict[str, str] = field(default_factory=dict)
     live_decisions: dict[str, int] = field(default_factory=dict)
     stream: dict[str, Any] = field(default_factory=dict)
+    bank: dict[str, int] = field(default_factory=dict)  # users and cards written to the bank's database
     durations: dict[str, float] = field(default_factory=dict)
 
 
@@ -96,15 +99,21 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
         records = manager.up(ctx)
         _use_stack_clickhouse(records["clickhouse"].endpoints["dsn"])
 
-    docs = local_manifests(records)
+    docs = bank.with_bank_source(local_manifests(records), records["postgres"])
     pipeline = pipeline_of(docs)
     namespace, name = pipeline["metadata"]["namespace"], pipeline["metadata"]["name"]
     lake = harness.manifest_lake(pipeline, records)
+    users = produce.demo_users(options.rows, options.days)  # the first users of the generator's world
     # The operator lives from stage 2 to the end; starting it is part of stage 2 (it may fail too).
     with contextlib.ExitStack() as control_plane:
         with timer.stage("2. pipeline", "FraudPipeline operator", demo_log):
             control = control_plane.enter_context(ControlPlane(records, ctx.stack_dir))
             harness.create_bucket(lake.store())
+            # Before the connector exists: Debezium's snapshot carries the whole bank.
+            result.bank = bank.load_bank(records["postgres"].credentials["dsn"], users)
+            console.print(
+                f"bank database: {result.bank['users']:,} users, {result.bank['cards']:,} cards (PostgreSQL)"
+            )
             control.apply(docs)
             ready = control.wait_ready(namespace, name, options.ready_timeout)
             console.print(
@@ -146,7 +155,6 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
 
         with timer.stage("8. serve", "scoring API / UI", str(ctx.log("ui"))):
             serving = serve.start_serving(ctx, records, pipeline)
-        users = produce.demo_users(options.rows, options.days)
         try:
             with timer.stage("9. live scoring", "scoring API", "this terminal"):
                 result.live_decisions = dict(
@@ -155,11 +163,16 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
             with timer.stage(
                 "10. stream scoring", "stream scorer (fraudlake scorer run)", str(ctx.log("scorer"))
             ):
+                # The scorer reads the card statuses the topic holds at start: the whole snapshot.
+                bank.wait_for_snapshot(
+                    records["kafka"].endpoints["bootstrap"], bank.cards_topic(pipeline), result.bank["cards"]
+                )
                 streaming = stream_stage.start_stream_scoring(ctx, records, pipeline)
                 control_plane.callback(streaming.stop)  # on every way out, before the operator stops
                 # Another seed than the API's live transactions: other transactions, other ids.
+                block = bank.CardBlock(records["postgres"].credentials["dsn"], options.stream)
                 result.stream = stream_stage.score_live_stream(
-                    streaming, options.stream, users, options.seed + 2, options.fraud_rate
+                    streaming, options.stream, users, options.seed + 2, options.fraud_rate, block
                 )
             airflow = records["airflow"]
             result.urls = {

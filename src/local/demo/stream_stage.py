@@ -9,6 +9,10 @@ It loads decisions and alerts into ClickHouse itself elsewhere; here the demo pr
 (one engine per process), so the same loader runs on a thread of this process with the demo's client.
 The scorer's consumer group starts at the end of the transactions topic: the history was the training
 data; the stream scorer decides what happens from now on.
+
+With the bank's CDC topics (`bank.py`), the scorer also reads the cards' statuses (the operator's
+`FRAUDLAKE_SCORER_CDC_TOPICS`), and a second loader thread here loads the bank's users and cards into
+ClickHouse, as the scorer's own change loader does elsewhere.
 """
 
 from __future__ import annotations
@@ -26,9 +30,11 @@ from typing import Any
 import numpy as np
 
 from fraudlake.common.background import BackgroundThread
+from fraudlake.local.demo import bank
 from fraudlake.local.stack.process import free_port, stop_process_group, wait_until
 from fraudlake.local.stack.service import ScrapeJob, ServiceRecord, StackContext
 from fraudlake.local.stack.services.prometheus import publish_targets, withdraw_targets
+from fraudlake.pipeline import scorer_env as scorer_env_names
 
 FLAGGED = ("review", "decline")
 LIVE_RATE = 100.0  # transactions per second: a modest, steady stream a person can watch arrive
@@ -53,6 +59,7 @@ class LiveTransactions(BackgroundThread):
     rate: float = LIVE_RATE
     count: int | None = None
     labels: dict[str, bool] = field(default_factory=dict)
+    block: bank.CardBlock | None = None  # sees every table before it is sent and the count sent so far
 
     def __post_init__(self) -> None:
         super().__init__("live-transactions")
@@ -94,12 +101,17 @@ class LiveTransactions(BackgroundThread):
             encoder,
         )
         writer.stop_requested = self._stop.is_set
+        if self.block is not None:
+            block = self.block
+            writer.on_chunk = lambda: block.sent(writer.tracker.progress.produced)
         sent = 0
         try:
             for table in TransactionGenerator(config).chunks():
                 self.labels.update(
                     zip(table["txn_id"].to_pylist(), table["is_fraud"].to_pylist(), strict=True)
                 )
+                if self.block is not None:
+                    self.block.table(table, sent)
                 writer.send(table, sent)
                 sent += table.num_rows
         finally:
@@ -112,6 +124,7 @@ class StreamScoring:
 
     scorer_pid: int
     loader: BackgroundThread
+    bank_loader: BackgroundThread | None
     bootstrap: str
     transactions_topic: str
     clickhouse_dsn: str
@@ -125,6 +138,8 @@ class StreamScoring:
         withdraw_targets(self.stack_dir, "scorer")
         stop_process_group(self.scorer_pid)
         self.loader.stop()
+        if self.bank_loader is not None:
+            self.bank_loader.stop()
 
     def keep_streaming(self, users: int, seed: int, fraud_rate: float) -> None:
         """Live transactions at the demo's rate until `stop()` (while the demo serves)."""
@@ -138,13 +153,14 @@ def start_stream_scoring(
     """Start the scorer for `pipeline` with the champion from the stack's MinIO registry, wait until it
     consumes, then load its decisions and alerts into ClickHouse from this process."""
     from fraudlake.stream.cli import pipeline_topics
-    from fraudlake.stream.loader import ClickHouseLoader, clickhouse_insert, decision_targets
+    from fraudlake.stream.loader import ClickHouseLoader, change_targets, clickhouse_insert, decision_targets
 
     namespace, name = pipeline["metadata"]["namespace"], pipeline["metadata"]["name"]
     bootstrap, database = records["kafka"].endpoints["bootstrap"], pipeline["spec"]["clickhouse"]["database"]
     topics = pipeline_topics(f"{namespace}/{name}")
     group = f"fraudlake-scorer.{namespace}.{name}"
     start_group_at_end(bootstrap, group, topics.transactions)
+    cdc_topics = bank.cdc_topics(pipeline)
     log = ctx.log("scorer")
     metrics_port = free_port()
     argv = [sys.executable, "-m", "fraudlake.cli", "scorer", "run", "--pipeline", f"{namespace}/{name}",
@@ -160,13 +176,26 @@ def start_stream_scoring(
         clickhouse_insert(records["clickhouse"].endpoints["dsn"], database),  # this process's chDB
     )
     dsn = records["clickhouse"].endpoints["dsn"]
-    scoring = StreamScoring(pid, loader, bootstrap, topics.transactions, dsn, database, ctx.stack_dir)
+    bank_loader = None
+    if cdc_topics:
+        bank_loader = ClickHouseLoader(
+            bootstrap,
+            f"fraudlake-demo-cdc-loader.{namespace}.{name}",
+            change_targets(cdc_topics),
+            clickhouse_insert(dsn, database),
+            name="cdc-loader",
+        )
+    scoring = StreamScoring(
+        pid, loader, bank_loader, bootstrap, topics.transactions, dsn, database, ctx.stack_dir
+    )
     try:
         consumes = group_probe(bootstrap, group)
         wait_until("scorer", consumes, pid, log, 180, "to consume its topic")
         # After the scorer joined: its output topics exist now (it creates them), so the loader's
         # subscription finds them at once.
         loader.start()
+        if bank_loader is not None:
+            bank_loader.start()
     except BaseException:
         scoring.stop()
         raise
@@ -186,6 +215,8 @@ def scorer_environment(records: dict[str, ServiceRecord], pipeline: dict[str, An
         # Empty: the scorer must not open ClickHouse (this process owns chDB; its loader runs here). The
         # API's settings put the DSN into this process's environment, which children inherit.
         "FRAUDLAKE_CLICKHOUSE_DSN": "",
+        # The CDC topics the operator's Deployment gives the scorer (none without spec.sources).
+        scorer_env_names.CDC_TOPICS: ",".join(bank.cdc_topics(pipeline)),
     }
 
 
@@ -225,19 +256,32 @@ def group_probe(bootstrap: str, group: str) -> Callable[[], bool]:
 
 
 def score_live_stream(
-    scoring: StreamScoring, count: int, users: int, seed: int, fraud_rate: float
+    scoring: StreamScoring,
+    count: int,
+    users: int,
+    seed: int,
+    fraud_rate: float,
+    block: bank.CardBlock | None = None,
 ) -> dict[str, Any]:
-    """Send `count` live transactions, wait for each one's decision in ClickHouse, and measure them."""
+    """Send `count` live transactions, wait for each one's decision in ClickHouse, and measure them.
+
+    With `block`, one card is blocked in the bank's database on the way (`bank.CardBlock`) and the
+    summary's `card_block` says what the scorer made of its later transactions."""
     from fraudlake.clickhouse.client import connect
 
     clickhouse = connect(scoring.clickhouse_dsn)
     live = LiveTransactions(
-        scoring.bootstrap, scoring.transactions_topic, users, seed, fraud_rate, count=count
+        scoring.bootstrap, scoring.transactions_topic, users, seed, fraud_rate, count=count, block=block
     )
     since = datetime.now(UTC)
     live.send()
     decisions = _wait_for_decisions(clickhouse, scoring.database, live.labels, since)
-    return stream_summary(live.labels, decisions, _alerted(clickhouse, scoring.database, live.labels, since))
+    summary = stream_summary(
+        live.labels, decisions, _alerted(clickhouse, scoring.database, live.labels, since)
+    )
+    if block is not None and block.blocked_at is not None:
+        summary["card_block"] = bank.block_outcome(clickhouse, scoring.database, block)
+    return summary
 
 
 def _wait_for_decisions(

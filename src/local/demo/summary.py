@@ -47,6 +47,8 @@ def print_summary(console: Console, result: DemoResult, options: DemoOptions) ->
         console.print(f"live transactions scored through the API: {decided}")
     if result.stream:
         print_stream(console, result.stream)
+        if result.stream.get("card_block"):
+            print_card_block(console, result.stream["card_block"], result.bank)
     if result.urls:
         for what, url in result.urls.items():
             console.print(f"{what}: {url}")
@@ -67,6 +69,35 @@ def print_stream(console: Console, stream: dict[str, Any]) -> None:
     table.add_row("alerts", f"{stream['alerts']:,}")
     if latency["p50"] is not None:
         table.add_row("produce → decision", f"p50 {latency['p50']:.0f} ms, p99 {latency['p99']:.0f} ms")
+    console.print(table)
+
+
+def print_card_block(console: Console, block: dict[str, Any], bank: dict[str, int]) -> None:
+    """The card the demo blocked in the bank's database, and what the scorer and ClickHouse made of it."""
+    table = Table(
+        "", "", title="Change data capture (PostgreSQL → Debezium → scorer, ClickHouse)", show_header=False
+    )
+    if bank:
+        table.add_row(
+            "bank database", f"{bank['users']:,} users, {bank['cards']:,} cards (Debezium snapshot)"
+        )
+    table.add_row("card blocked", f"{block['card_id']} at {block['blocked_at'].replace('+00:00', ' UTC')}")
+    table.add_row(
+        "its later live transactions",
+        f"{block['later_transactions']}: declined by the card status rule {block['declined_card_status']}",
+    )
+    if block["first_decline_s"] is not None:
+        table.add_row(
+            "block commit → first decline",
+            f"{block['first_decline_s']:.2f} s "
+            f"(that transaction was sent +{block['first_declined_produced_s']:.2f} s)",
+        )
+    rows = block["clickhouse_rows"]
+    table.add_row(
+        "ClickHouse (FINAL)",
+        f"bank_users {rows['bank_users']:,}, bank_cards {rows['bank_cards']:,}; "
+        f"card {block['card_id']}: {block['clickhouse_status']}",
+    )
     console.print(table)
 
 
