@@ -1,14 +1,21 @@
-"""CDC benchmark: a change committed in the bank's PostgreSQL → visible in ClickHouse (bank_cards FINAL).
+"""CDC benchmark at rate: a change committed in the bank's PostgreSQL → the stream scorer's card status, and
+→ visible in ClickHouse, at --rate changes per second (goal: 1,000/s).
 
-A throw-away local stack (Kafka, Kafka Connect with Debezium, PostgreSQL, chDB) runs the operator's
-Debezium connector config for one pipeline source; after the snapshot, --changes credit-limit changes are
-committed one at a time. A consumer loop (what a streaming loader does: poll, `insert_changes`, commit)
-lands them in ClickHouse, and the latency of each change is measured from its COMMIT returning to its
-new limit showing in ``SELECT … FROM bank_cards FINAL``, with the Kafka arrival in between. Reported:
-p50/p99/max of both.
+A throw-away local stack (Kafka, Kafka Connect with Debezium, PostgreSQL, the local ClickHouse) runs the
+operator's Debezium connector config for one pipeline source. A writer thread commits card blocks at the
+given rate for --seconds, each with its own reason (`b<n>`), so each change is known wherever it lands:
 
-    uv run python bench/cdc.py                     # 50 changes
-    uv run python bench/cdc.py --changes 200
+- scorer state: the scorer's own `CardStatusFeed` into a `CardStatusBook` (what `fraudlake scorer run
+  --cdc-topics` runs), timed when the book applies the change;
+- ClickHouse: the scorer's CDC loader (`ClickHouseLoader` with `change_targets`), timed when the change's
+  row shows in `bank_cards_history` (inserted after `bank_cards`, so an upper bound for the current
+  state; polled every 20 ms, which adds up to 20 ms).
+
+Each latency runs from the COMMIT returning to the change seen. Reported: p50/p99/max of both, the rate
+achieved, the load average.
+
+    uv run python bench/cdc.py                         # 1,000 changes/s for 10 s
+    uv run python bench/cdc.py --rate 200 --seconds 5
 
 Writes bench/results/cdc.json (and a timestamped copy).
 """
@@ -17,18 +24,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from fraudlake.clickhouse.cdc_ingest import decode, insert_changes
+from fraudlake.api.feed import CardStatusFeed
 from fraudlake.clickhouse.client import connect
 from fraudlake.clickhouse.migrations import SchemaParams, apply_schema, render_statements
 from fraudlake.local.stack import manager
@@ -43,9 +52,12 @@ from fraudlake.operator.sources import (
 )
 from fraudlake.pipeline.spec import FraudPipelineSpec
 from fraudlake.producer.bank_db import CAPTURED_TABLES, BankCard, BankDatabase, BankUser
+from fraudlake.scoring.card_status import CardStatusBook
+from fraudlake.stream.loader import ClickHouseLoader, change_targets, clickhouse_insert
 
 RESULTS = Path(__file__).resolve().parent / "results"
-CARDS = 20
+CARDS = 200
+DATABASE = "bench_cdc"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -55,13 +67,57 @@ def percentile(values: list[float], q: float) -> float:
 
 def summary(values: list[float]) -> dict[str, float]:
     return {
+        "changes_seen": len(values),
         "p50_ms": round(statistics.median(values) * 1000, 1),
         "p99_ms": round(percentile(values, 0.99) * 1000, 1),
         "max_ms": round(max(values) * 1000, 1),
     }
 
 
-def run(ctx: StackContext, changes: int) -> dict[str, Any]:
+class TimedBook(CardStatusBook):
+    """The scorer's book, noting when each bench change (reason `b<n>`) is applied."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: dict[int, float] = {}
+
+    def apply(self, payload: Mapping[str, Any] | None) -> bool:
+        applied = super().apply(payload)
+        reason = ((payload or {}).get("after") or {}).get("blocked_reason") or ""
+        if applied and reason.startswith("b"):
+            self.seen.setdefault(int(reason[1:]), time.time())
+        return applied
+
+
+def write_changes(dsn: str, rate: float, seconds: float, committed: dict[int, float]) -> None:
+    """Block cards in turn at `rate` per second, each with reason b<n>; note each COMMIT's return."""
+    with BankDatabase(dsn) as db:
+        started = time.monotonic()
+        for n in range(int(rate * seconds)):
+            pause = started + n / rate - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            db.block_card(f"c{n % CARDS}", reason=f"b{n}")
+            committed[n] = time.time()
+
+
+def watch_clickhouse(client: Any, stop: threading.Event, seen: dict[int, float]) -> None:
+    """Poll bank_cards_history for new bench changes every 20 ms."""
+    last_lsn = 0
+    while not stop.is_set():
+        rows = client.query(
+            f"SELECT blocked_reason, lsn FROM {DATABASE}.bank_cards_history"
+            " WHERE lsn > {lsn:UInt64} AND startsWith(blocked_reason, 'b')",
+            parameters={"lsn": last_lsn},
+        ).result_rows
+        now = time.time()
+        for reason, lsn in rows:
+            seen.setdefault(int(reason[1:]), now)
+            last_lsn = max(last_lsn, lsn)
+        stop.wait(0.02)
+
+
+def run(ctx: StackContext, rate: float, seconds: float) -> dict[str, Any]:
     records = manager.up(ctx, ["kafka", "connect", "postgres", "clickhouse"])
     bootstrap, rest = records["kafka"].endpoints["bootstrap"], records["connect"].endpoints["rest"]
     postgres = records["postgres"]
@@ -69,7 +125,7 @@ def run(ctx: StackContext, changes: int) -> dict[str, Any]:
         {
             "kafka": {"clusterRef": {"name": "kafka"}},
             "lake": {"connectClusterRef": {"name": "connect"}, "bucket": "lake"},
-            "clickhouse": {"endpointSecret": {"name": "ch"}, "database": "bench_cdc"},
+            "clickhouse": {"endpointSecret": {"name": "ch"}, "database": DATABASE},
             "sources": [
                 {
                     "name": "bank",
@@ -82,7 +138,8 @@ def run(ctx: StackContext, changes: int) -> dict[str, Any]:
     )
     pipeline = Pipeline("bench", f"cdc{uuid.uuid4().hex[:6]}", 1, spec)
     (source,) = spec.sources
-    with BankDatabase(postgres.credentials["dsn"]) as db:
+    dsn = postgres.credentials["dsn"]
+    with BankDatabase(dsn) as db:
         db.create_schema()
         db.load_reference(
             [BankUser(f"u{i}", f"P {i}", "1 Elm St", "Chicago", "IL", "60601") for i in range(CARDS)],
@@ -95,80 +152,76 @@ def run(ctx: StackContext, changes: int) -> dict[str, Any]:
     ]
     for future in admin.create_topics(topics).values():
         future.result(timeout=30)
-    client = connect(records["clickhouse"].endpoints["dsn"])
-    database = "bench_cdc"
-    apply_schema(client, render_statements(SchemaParams(database, change_data_capture=True)))
-    settings = {**postgres.endpoints, **postgres.credentials}
-    manifest = source_connector_manifest(pipeline, source, literal_settings(settings))
+    ch_dsn = records["clickhouse"].endpoints["dsn"]
+    client = connect(ch_dsn)
+    apply_schema(client, render_statements(SchemaParams(DATABASE, change_data_capture=True)))
+    manifest = source_connector_manifest(
+        pipeline, source, literal_settings({**postgres.endpoints, **postgres.credentials})
+    )
     name = manifest["metadata"]["name"]
     put_connector(
         rest,
         name,
         {"connector.class": manifest["spec"]["class"], "tasks.max": "1", **manifest["spec"]["config"]},
     )
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"bench-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
+    cards_topic = table_topic(pipeline, source, "public.cards")
+    book = TimedBook()
+    feed = CardStatusFeed(bootstrap, [cards_topic], book)
+    loader = ClickHouseLoader(
+        bootstrap,
+        f"bench-{uuid.uuid4().hex[:6]}",
+        change_targets([cards_topic]),
+        clickhouse_insert(ch_dsn, DATABASE),
+        "cdc-loader",
+        batch_wait_seconds=0.1,  # as the scorer runs it
     )
-    consumer.subscribe([table_topic(pipeline, source, "public.cards")])
-
-    def load_once() -> list[dict[str, Any] | None]:
-        """One loader step: poll a batch, insert it, commit its offsets."""
-        messages = [m for m in consumer.consume(500, timeout=0.05) if not m.error()]
-        payloads = [decode(m.value()) for m in messages]
-        insert_changes(client, database, "cards", payloads)
-        if messages:
-            consumer.commit(message=messages[-1], asynchronous=False)
-        return payloads
-
-    loaded = 0
-    while loaded < CARDS:  # the snapshot
-        loaded += len([p for p in load_once() if p])
-    current_limit = f"SELECT credit_limit FROM {database}.bank_cards FINAL WHERE card_id = {{c:String}}"
-    to_kafka, to_clickhouse = [], []
+    committed: dict[int, float] = {}
+    in_clickhouse: dict[int, float] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=watch_clickhouse, args=(client, stop, in_clickhouse), daemon=True)
+    expected = int(rate * seconds)
     try:
-        with BankDatabase(postgres.credentials["dsn"]) as db:
-            for i in range(changes):
-                card, limit = f"c{i % CARDS}", 2000.0 + i
-                committed = time.monotonic()
-                db.change_limit(card, limit)
-                arrived = None
-                while True:
-                    payloads = load_once()
-                    if arrived is None and any(p and p["after"]["credit_limit"] == limit for p in payloads):
-                        arrived = time.monotonic()
-                    if arrived is not None:
-                        visible = client.query(current_limit, parameters={"c": card}).result_rows
-                        if visible == [(limit,)]:
-                            to_clickhouse.append(time.monotonic() - committed)
-                            to_kafka.append(arrived - committed)
-                            break
-                    if time.monotonic() - committed > 60:
-                        raise TimeoutError(f"change {i} did not reach ClickHouse within 60 s")
+        feed.start()
+        loader.start()
+        deadline = time.monotonic() + 120
+        while client.query(f"SELECT count() FROM {DATABASE}.bank_cards FINAL").result_rows != [(CARDS,)]:
+            assert time.monotonic() < deadline, "the snapshot did not reach ClickHouse"
+            time.sleep(0.2)
+        watcher.start()
+        began = time.monotonic()
+        write_changes(dsn, rate, seconds, committed)
+        wrote_for = time.monotonic() - began
+        deadline = time.monotonic() + 60
+        while (len(book.seen) < expected or len(in_clickhouse) < expected) and time.monotonic() < deadline:
+            time.sleep(0.1)
     finally:
-        consumer.close()
+        stop.set()
+        feed.stop()
+        loader.stop()
         delete_connector(rest, name)
+    to_state = [book.seen[n] - committed[n] for n in committed if n in book.seen]
+    to_clickhouse = [in_clickhouse[n] - committed[n] for n in committed if n in in_clickhouse]
     return {
-        "changes": changes,
-        "commit_to_kafka": summary(to_kafka),
+        "target_rate_per_s": rate,
+        "achieved_rate_per_s": round(expected / wrote_for, 1),
+        "changes": expected,
+        "commit_to_scorer_state": summary(to_state),
         "commit_to_clickhouse_visible": summary(to_clickhouse),
-        "debezium": "3.6.1.Final",
-        "loader": "poll ≤500 records / 50 ms, insert_changes, commit (one process)",
+        "load_average": os.getloadavg(),
+        "debezium": "3.6.1.Final, poll.interval.ms 100",
+        "loader": "ClickHouseLoader(change_targets): ≤1000 messages / 0.1 s, insert + commit",
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--changes", type=int, default=50)
+    parser.add_argument("--rate", type=float, default=1000.0, help="Changes committed per second.")
+    parser.add_argument("--seconds", type=float, default=10.0, help="How long changes are committed.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fraudlake-bench-cdc-") as stack_dir:
         ctx = StackContext(Path(stack_dir))
         try:
-            result = run(ctx, args.changes)
+            result = run(ctx, args.rate, args.seconds)
         finally:
             manager.down(ctx)
     result["at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -150,3 +150,15 @@ def api_transaction(row: Mapping[str, Any], **overrides: Any) -> dict[str, Any]:
 def frame_records(frame: pd.DataFrame, start: int = 0, stop: int | None = None) -> list[dict[str, Any]]:
     """Rows of the frame as API transactions, in time order."""
     return [api_transaction(r) for r in frame.iloc[start:stop].to_dict("records")]
+
+
+def reversed_version(files: Mapping[str, bytes], suffix: str) -> dict[str, bytes]:
+    """The model with its calibration turned upside down (probability 1 − p): it ranks transactions the
+    other way round, a challenger that is worse beyond doubt."""
+    out = {name: data for name, data in files.items() if name != "manifest.json"}
+    decision = json.loads(out["decision.json"])
+    decision["calibration"]["knots_y"] = [1.0 - y for y in decision["calibration"]["knots_y"]]
+    out["decision.json"] = json.dumps(decision).encode()
+    body = json.loads(files["manifest.json"])
+    out["manifest.json"] = manifest(f"{body['version']}-{suffix}", out, body["headline"])
+    return out

@@ -8,6 +8,9 @@ version. The champion pointer moves only when the candidate has a working review
 flags fraud on validation: a model that approves everything is never served) and its test AUC-PR is
 strictly higher than the champion's (a missing or unreadable champion counts as none). The API reads through
 `load_champion` (numpy + xgboost, no torch).
+
+`challenger.json` names a version the stream scorers score in shadow beside the champion; the shadow
+gate (fraudlake.model_monitoring.promotion) promotes it on the shadow period's labels or ends the challenge.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from fraudlake.ml.artifact import MANIFEST, ArtifactError, FraudModel, verify
 
 CHAMPION = "champion.json"
+CHALLENGER = "challenger.json"  # a version scored in shadow beside the champion; {"version": null}: none
 
 
 class ModelStoreSettings(BaseSettings):
@@ -219,6 +223,42 @@ class ModelRegistry:
             "first model" if current is None else f"beats {current['version']} ({current['test_auc_pr']:.4f})"
         )
         return PublishOutcome(version, uri, True, f"promoted: test AUC-PR {candidate:.4f}, {reason}", current)
+
+    def challenger(self) -> dict[str, Any] | None:
+        """The version scored in shadow beside the champion, or None."""
+        raw = self.store.get(self._key(CHALLENGER))
+        pointer = json.loads(raw) if raw else None
+        return pointer if pointer and pointer.get("version") else None
+
+    def set_challenger(self, version: str, reason: str) -> None:
+        """Shadow `version` beside the champion (scorers pick it up at their next poll)."""
+        if self.store.get(self._key(version, MANIFEST)) is None:
+            raise ArtifactError(f"no complete model version {version!r} under {self.prefix}/")
+        pointer = {"version": version, "reason": reason, "since": datetime.now(UTC).isoformat()}
+        self.store.put(self._key(CHALLENGER), json.dumps(pointer).encode())
+
+    def end_challenge(self, outcome: str) -> None:
+        """No challenger any more (the object stays, saying why: stores here have no delete)."""
+        pointer = {"version": None, "ended": outcome, "at": datetime.now(UTC).isoformat()}
+        self.store.put(self._key(CHALLENGER), json.dumps(pointer).encode())
+
+    def promote_challenger(self, version: str, reason: str) -> None:
+        """Make the challenger the champion on the shadow gate's evidence, and end the challenge."""
+        current = self.challenger()
+        if current is None or current["version"] != version:
+            raise ArtifactError(f"{version!r} is not the challenger")
+        raw = self.store.get(self._key(version, MANIFEST))
+        headline = json.loads(raw or b"{}").get("headline", {}).get("test_auc_pr")
+        pointer = {
+            "version": version,
+            # What the next publish must beat; every artifact has it (0 only for a hand-made one).
+            "test_auc_pr": float(headline or 0.0),
+            "promoted_at": datetime.now(UTC).isoformat(),
+            "basis": "shadow",
+            "reason": reason,
+        }
+        self.store.put(self._key(CHAMPION), json.dumps(pointer).encode())
+        self.end_challenge(f"promoted: {reason}")
 
     def versions(self) -> list[str]:
         """Complete versions (those with a manifest), oldest first."""

@@ -84,3 +84,29 @@ def compute_drift(start: datetime, end: datetime, conf: dict[str, Any] | None, r
     result = summary(report)
     log.info("drift of %s against model %s: %s", job.pipeline, version, result)
     return result
+
+
+_GATE_OPTIONS = {"capacity": float, "min_frauds": int, "max_alert_growth": float, "cost_tolerance": float}
+
+
+def settle_challenge_from_airflow(now: datetime, conf: dict[str, Any] | None) -> dict[str, Any]:
+    """The `shadow_gate` DAG's task: the gate on the registry's challenger for the configured pipeline.
+    `dag_run.conf` may set `capacity`, `min_frauds`, `max_alert_growth`, `cost_tolerance`."""
+    from fraudlake.clickhouse.client import connect
+    from fraudlake.lake.runtime import clickhouse_dsn_from_airflow, pipeline_from_airflow
+    from fraudlake.ml.runtime import job_from_airflow
+    from fraudlake.model_monitoring.promotion import GatePolicy, settle_challenge
+
+    conf = conf or {}
+    policy = GatePolicy(
+        label_delay=label_delay_from_airflow(),
+        **{name: cast(conf[name]) for name, cast in _GATE_OPTIONS.items() if name in conf},
+    )
+    pipeline = pipeline_from_airflow()
+    client = connect(clickhouse_dsn_from_airflow())
+    try:
+        verdict = settle_challenge(client, pipeline.database, job_from_airflow().registry(), now, policy)
+    finally:
+        client.close()
+    log.info("shadow gate of %s/%s: %s", pipeline.namespace, pipeline.pipeline, verdict)
+    return verdict

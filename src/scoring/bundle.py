@@ -202,7 +202,12 @@ class ModelWatcher(BackgroundThread):
         poll_seconds: float,
         on_change: Callable[[ModelBundle], None] = lambda _: None,
         on_error: Callable[[str], None] = lambda _: None,
+        pointer: Callable[[ModelRegistry], dict[str, Any] | None] = lambda registry: registry.champion(),
+        optional: bool = False,
     ):
+        """`pointer` reads which version to serve (the champion by default). `optional`: no pointer means
+        no model (a challenger that was ended), not "keep serving the last one" (a champion)."""
+        self._pointer, self.optional = pointer, optional
         # The registry is opened on first use and again after a failure: an unreachable store at start
         # leaves the API alive and unready (`/readyz`), not crashed.
         self._make_registry = make_registry
@@ -227,8 +232,11 @@ class ModelWatcher(BackgroundThread):
         with self._check_lock:
             try:
                 registry = self._registry = self._registry or self._make_registry()
-                pointer = registry.champion()
+                pointer = self._pointer(registry)
                 if pointer is None:
+                    if self.optional:
+                        changed, self.current = self.current is not None, None
+                        return changed
                     self.last_error = f"no champion pointer under {self.source}"
                     return False
                 version = str(pointer["version"])

@@ -29,6 +29,10 @@ class Scored:
 
     results: list[ScoreResult]
     records: list[dict[str, Any]]
+    # The online (tabular) features each record was scored with, under `feature_config`: a challenger
+    # with the same configuration scores in shadow from them without a second pass over the state.
+    tabular: np.ndarray | None = None
+    feature_config: Any = None
 
     def decision_counts(self) -> dict[str, int]:
         counts = Counter(r.decision for r in self.results)
@@ -98,7 +102,33 @@ def score_records(
     ]
     if card_status:  # an empty book (no CDC source, or no card ever stopped) costs nothing
         results = [card_status.enforce(rec["card_id"], r) for rec, r in zip(records, results, strict=True)]
-    return Scored(results, records)
+    return Scored(results, records, x_tab, state.config)
+
+
+@dataclass(frozen=True)
+class ShadowScores:
+    """A challenger's scores and decisions of transactions the champion decided: recorded, never acted on."""
+
+    model_version: str
+    scores: list[float]
+    decisions: list[str]
+
+
+def shadow_scores(challenger: ModelBundle, scored: Scored) -> ShadowScores | None:
+    """The challenger's scores of the transactions in `scored`, from the same online features (no reasons:
+    nobody acts on them). None when the challenger reads a different feature configuration: its features
+    would need an online state of their own."""
+    if scored.tabular is None or challenger.model.feature_config != scored.feature_config:
+        return None
+    rows = np.empty((len(scored.records), challenger.feature_count), dtype=np.float32)
+    rows[:, :_N_TABULAR] = scored.tabular
+    if challenger.uses_graph:
+        for i, rec in enumerate(scored.records):
+            rows[i, _N_TABULAR:] = challenger.graph_columns(
+                rec["card_id"], rec["merchant_id"], rec["user_id"]
+            )
+    evaluation = challenger.evaluate(rows, "none")
+    return ShadowScores(challenger.version, evaluation.probabilities.tolist(), evaluation.decisions.tolist())
 
 
 def _top_reasons(

@@ -101,6 +101,9 @@ class ServedRegistry:
             return self.registry.champion()
         return {"version": self.choice.model}
 
+    def challenger(self) -> dict[str, Any] | None:
+        return self.registry.challenger()
+
     def load(self, version: str) -> FraudModel:
         return self.choice.apply(self.registry.load(version))
 
@@ -129,6 +132,7 @@ class ScorerConfig:
     otlp_endpoint: str | None = None
     cdc_topics: tuple[str, ...] = ()
     card_status_wait_seconds: float = 60.0
+    shadow: bool = True
 
 
 def _threshold(value: float | None) -> float | None:
@@ -222,6 +226,11 @@ def run(
     card_status_wait_seconds: float = typer.Option(
         60.0, help="How long to wait at start for the card statuses to be read before scoring anyway."
     ),
+    shadow: bool = typer.Option(
+        True,
+        help="Score the registry's challenger (challenger.json) in shadow beside the champion: its verdicts "
+        "are recorded with each decision (shadow_*), never acted on.",
+    ),
 ) -> None:
     """Consume the pipeline's transactions topic in a consumer group and publish one decision per
     transaction to its decisions topic (exactly once), alerts to its alerts topic and unreadable
@@ -266,6 +275,7 @@ def run(
             otlp_endpoint=otlp_endpoint,
             cdc_topics=tuple(t.strip() for t in (cdc_topics or "").split(",") if t.strip()),
             card_status_wait_seconds=card_status_wait_seconds,
+            shadow=shadow,
         )
     )
 
@@ -304,12 +314,23 @@ def serve(config: ScorerConfig) -> None:
     card_status = _card_status(config.bootstrap_servers, cards_topics, config) if cards_topics else None
     if card_status is not None:
         metrics.stopped_cards.set_function(card_status.book.stopped_count)
+    challenger = None
+    if config.shadow:
+        challenger = ModelWatcher(
+            lambda: served,
+            f"{source} (challenger)",
+            config.model_poll_seconds,
+            pointer=lambda registry: registry.challenger(),
+            optional=True,
+        )
+        challenger.start()
     scorer = CardScorer(
         lambda: watcher.current,
         config.rules,
         metrics,
         config.reasons,  # type: ignore[arg-type]
         card_status=card_status.book if card_status else None,
+        current_challenger=(lambda: challenger.current) if challenger else (lambda: None),
     )
     app = build_application(
         config.bootstrap_servers,
@@ -333,7 +354,15 @@ def serve(config: ScorerConfig) -> None:
         if config.cdc_topics:  # their own group: a change ClickHouse cannot follow stops only them
             targets = change_targets(config.cdc_topics)
             loaders.append(
-                ClickHouseLoader(config.bootstrap_servers, f"{group}.cdc", targets, insert, name="cdc-loader")
+                # A few changes a second at most: a short wait keeps a block's latency low.
+                ClickHouseLoader(
+                    config.bootstrap_servers,
+                    f"{group}.cdc",
+                    targets,
+                    insert,
+                    "cdc-loader",
+                    batch_wait_seconds=0.1,
+                )
             )
         for loader in loaders:
             metrics.loader_failing.labels(loader.name).set_function(loader.failing)
@@ -346,7 +375,7 @@ def serve(config: ScorerConfig) -> None:
         app.run()
     finally:
         watcher.stop()
-        for thread in (*loaders, card_status):
+        for thread in (*loaders, card_status, challenger):
             if thread is not None:
                 thread.stop()
         tracing.shutdown_tracing()

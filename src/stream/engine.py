@@ -39,6 +39,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,10 +58,16 @@ from fraudlake.ml.features import EVENT_MS, MINUTE_MS
 from fraudlake.pipeline.spec import Rule
 from fraudlake.scoring.bundle import ModelBundle, ReasonPolicy
 from fraudlake.scoring.card_status import CardStatusBook
-from fraudlake.scoring.core import score_records, state_record
+from fraudlake.scoring.core import Scored, score_records, shadow_scores, state_record
 from fraudlake.scoring.state import ServingState
 from fraudlake.stream.metrics import ScorerMetrics
-from fraudlake.stream.records import BadInputError, dead_letter_record, decision_record, decode_transaction
+from fraudlake.stream.records import (
+    BadInputError,
+    Shadow,
+    dead_letter_record,
+    decision_record,
+    decode_transaction,
+)
 
 log = logging.getLogger("fraudlake.stream")
 _HISTORY = "recent"  # the Quix state key of a card's recent transactions
@@ -119,7 +126,9 @@ class CardScorer:
     top_reasons: int = 5
     state: ServingState | None = None
     card_status: CardStatusBook | None = None  # the bank's stopped cards (CDC), declined whatever the score
+    current_challenger: Callable[[], ModelBundle | None] = lambda: None  # scored in shadow when set
     _warm_cards: set[str] = field(default_factory=set)
+    _unshadowable: str | None = field(init=False, default=None)  # a challenger already warned about
     history_reach_ms: int = field(init=False, default=0)
 
     def __post_init__(self) -> None:
@@ -169,10 +178,13 @@ class CardScorer:
             self.top_reasons,
             card_status=self.card_status,
         )
+        shadows = self._shadow(bundle, scored)
         now = time.time()
         decisions = []
-        for item, result, record in zip(batch, scored.results, scored.records, strict=True):
-            body = decision_record(result, record, bundle.version, item.produced_ms)
+        for i, (item, result, record) in enumerate(zip(batch, scored.results, scored.records, strict=True)):
+            body = decision_record(
+                result, record, bundle.version, item.produced_ms, shadows[i] if shadows else None
+            )
             decisions.append((record["card_id"], json.dumps(body).encode()))
             self.metrics.latency.observe(max(0.0, now - item.produced_ms / 1000))
         for decision, count in scored.decision_counts().items():
@@ -181,6 +193,29 @@ class CardScorer:
         self.metrics.alerts.inc(len(alerts))
         self.metrics.batch_size.observe(len(batch))
         return Outgoing(decisions, alerts)
+
+    def _shadow(self, champion: ModelBundle, scored: Scored) -> list[Shadow] | None:
+        """The challenger's verdicts on the batch, from the champion's features; None without a challenger
+        (or when it is the champion, or reads other features). Recorded only: decisions stay the champion's.
+        """
+        challenger = self.current_challenger()
+        if challenger is None or challenger.version == champion.version:
+            return None
+        shadow = shadow_scores(challenger, scored)
+        if shadow is None:
+            if self._unshadowable != challenger.version:
+                self._unshadowable = challenger.version
+                log.warning(
+                    "challenger reads another feature configuration: not scored in shadow",
+                    extra={"challenger": challenger.version, "champion": champion.version},
+                )
+            return None
+        for decision, count in Counter(shadow.decisions).items():
+            self.metrics.shadow_decisions.labels(decision).inc(count)
+        return [
+            Shadow(shadow.model_version, score, decision)
+            for score, decision in zip(shadow.scores, shadow.decisions, strict=True)
+        ]
 
     def _state_for(self, bundle: ModelBundle) -> ServingState:
         """The online state for the model's feature configuration (a new model may change it)."""

@@ -27,6 +27,7 @@ log = logging.getLogger("fraudlake.stream.loader")
 DECISION_COLUMNS = (
     "txn_id", "card_id", "user_id", "merchant_id", "event_ts", "amount", "model_version", "score",
     "decision", "reasons", "rules_fired", "produced_at", "decided_at",
+    "shadow_model_version", "shadow_score", "shadow_decision",
 )  # fmt: skip
 ALERT_COLUMNS = (
     "alert_id", "txn_id", "card_id", "user_id", "merchant_id", "event_ts", "source", "score", "severity",
@@ -54,6 +55,7 @@ def decision_row(d: dict[str, Any]) -> tuple[Any, ...]:
         d["txn_id"], d["card_id"], d["user_id"], d["merchant_id"], _utc(d["event_ts"]), d["amount"],
         d["model_version"], d["score"], d["decision"], json.dumps(d["reasons"]), json.dumps(d["rules_fired"]),
         _utc(d["produced_ms"]), _utc(d["decided_ms"]),
+        d.get("shadow_model_version", ""), d.get("shadow_score"), d.get("shadow_decision", ""),
     )  # fmt: skip
 
 
@@ -108,8 +110,12 @@ class ClickHouseLoader(BackgroundThread):
         targets: Mapping[str, LoadTarget],
         insert: Insert,
         name: str = "loader",
+        batch_wait_seconds: float = 0.5,
     ) -> None:
+        """`batch_wait_seconds`: how long a batch may wait for more messages (up to 1,000) before it is
+        inserted: latency against the number of inserts ClickHouse has to merge."""
         self.bootstrap, self.group, self.insert = bootstrap, group, insert
+        self.batch_wait_seconds = batch_wait_seconds
         self.targets = dict(targets)
         self.loaded = 0  # rows, counted once per topic message
         self.last_error: str | None = None  # why the last batch was not loaded (None after a loaded one)
@@ -148,7 +154,7 @@ class ClickHouseLoader(BackgroundThread):
         consumer.subscribe(list(self.targets))
         try:
             while not self._stop.is_set():
-                messages = [m for m in consumer.consume(1000, 0.5) if not m.error()]
+                messages = [m for m in consumer.consume(1000, self.batch_wait_seconds) if not m.error()]
                 if messages:
                     self._load(messages)
                     consumer.commit(asynchronous=False)

@@ -24,6 +24,12 @@ class ScorerMetrics:
         # Each decision's series from the start, at 0: rate() then sees the first decisions too.
         for decision in get_args(Decision):
             self.decisions.labels(decision)
+        self.shadow_decisions = Counter(
+            "fraudlake_scorer_shadow_decisions_total",
+            "What the challenger scored in shadow would have decided, by class (never acted on).",
+            ["decision"],
+            registry=self.registry,
+        )
         self.alerts = Counter("fraudlake_scorer_alerts_total", "Alerts raised.", registry=self.registry)
         self.dead_letters = Counter(
             "fraudlake_scorer_dead_letters_total",

@@ -6,6 +6,7 @@ Pure functions (no Kafka): the engine calls them and the tests hold them to the 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,14 +49,28 @@ def decode_transaction(value: bytes | None) -> TransactionIn:
         raise BadInputError("invalid_fields", problems) from None
 
 
+@dataclass(frozen=True)
+class Shadow:
+    """What the challenger scored in shadow would have decided for one transaction."""
+
+    model_version: str
+    score: float
+    decision: str
+
+
 def decision_record(
-    result: ScoreResult, record: dict[str, Any], model_version: str, produced_ms: int | None
+    result: ScoreResult,
+    record: dict[str, Any],
+    model_version: str,
+    produced_ms: int | None,
+    shadow: Shadow | None = None,
 ) -> dict[str, Any]:
     """The decisions-topic record of one scored transaction (the `decisions` table's columns).
 
     `produced_ms` is the input message's Kafka timestamp: decided_ms minus it is the end-to-end latency.
+    `decision` is always the champion's; a challenger's shadow verdict rides along in `shadow_*`.
     """
-    return {
+    body = {
         "txn_id": result.txn_id,
         "card_id": record["card_id"],
         "user_id": record["user_id"],
@@ -70,6 +85,13 @@ def decision_record(
         "produced_ms": produced_ms,
         "decided_ms": round(datetime.now(UTC).timestamp() * 1000),
     }
+    if shadow is not None:
+        body |= {
+            "shadow_model_version": shadow.model_version,
+            "shadow_score": shadow.score,
+            "shadow_decision": shadow.decision,
+        }
+    return body
 
 
 def dead_letter_record(

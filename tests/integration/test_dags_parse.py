@@ -43,4 +43,5 @@ def test_every_dag_imports_without_errors_and_without_heavy_modules(tmp_path: Pa
     assert result["errors"] == {}
     assert "lake_to_clickhouse" in result["dags"]
     assert "model_drift" in result["dags"]
+    assert "shadow_gate" in result["dags"]
     assert result["heavy"] == []

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from model_kit import frame_records, trained_model
+from model_kit import frame_records, new_version, trained_model
 from stream_kit import transaction_message
 
 from fraudlake.ml.artifact import FraudModel
@@ -138,3 +138,37 @@ def test_a_card_new_to_the_process_replays_its_history_from_state(bundle, messag
     later = second.prepare(value.replace(b'"txn_id": "', b'"txn_id": "again-'), key, 0, None, store)
     assert isinstance(later, Pending)
     assert [r["txn_id"] for r in later.replay] == [item.record["txn_id"]]
+
+
+def test_a_challenger_in_shadow_changes_no_decision_and_scores_as_it_would_alone(bundle, messages) -> None:
+    """The challenger's verdicts ride on each decision record; the champion's fields are untouched, and
+    the shadow score is the challenger's own score of the transaction (same features, same trees)."""
+    challenger = ModelBundle.load(FraudModel(new_version(trained_model()[0], "shadow", review=0.2)), "memory")
+    assert challenger.version != bundle.version
+
+    def decide(with_challenger: bool) -> list[dict[str, Any]]:
+        producer, metrics = Producer(), ScorerMetrics()
+        scorer = CardScorer(
+            lambda: bundle,
+            SEED_RULES,
+            metrics,
+            reasons="flagged",
+            current_challenger=(lambda: challenger) if with_challenger else (lambda: None),
+        )
+        sink = DecisionSink(scorer, TOPICS)
+        sink.bind(producer, lambda _: None)  # type: ignore[arg-type]
+        _run(scorer, sink, messages, every=300)
+        return [body for topic, _, body in producer.sent if topic == TOPICS.decisions]
+
+    shadowed, alone = decide(True), decide(False)
+    champion_fields = [
+        {k: v for k, v in d.items() if not k.startswith("shadow_") and k != "decided_ms"} for d in shadowed
+    ]
+    assert champion_fields == [{k: v for k, v in d.items() if k != "decided_ms"} for d in alone]
+    state = ServingState(challenger.model.feature_config, SEED_RULES)
+    own = score_transactions(challenger, state, [decode_transaction(value) for _, value in messages], "none")
+    assert [d["shadow_score"] for d in shadowed] == [r.score for r in own.results]
+    assert [d["shadow_decision"] for d in shadowed] == [r.decision for r in own.results]
+    assert {d["shadow_model_version"] for d in shadowed} == {challenger.version}
+    # Its own review threshold (0.2): some verdicts differ from the champion's decisions.
+    assert any(d["shadow_decision"] != d["decision"] for d in shadowed)
