@@ -165,13 +165,6 @@ def _after_sql(last: str) -> str:
     return f"(window_start > {last} - INTERVAL 1 DAY AND last_at > {last})"
 
 
-def _candidate_sql(bound: Bound) -> str:
-    terms = "max_score > {score:Float32} OR max_amount > {amount:Float64}"
-    if bound.last is not None:
-        terms += " OR " + _after_sql("{last:DateTime64(3, 'UTC')}")
-    return f"({terms})"
-
-
 def bound_parameters(bound: Bound) -> dict[str, Any]:
     """The query parameters of `bound` (only those its SQL names)."""
     parameters: dict[str, Any] = {"score": bound.score, "amount": bound.amount}
@@ -198,9 +191,16 @@ def count_parameters(options: tuple[Bound, Bound]) -> dict[str, Any]:
 
 
 def candidate_keys_sql(database: str, wanted: QueueFilter, bound: Bound) -> str:
-    return f"""
+    """The cases with a row above σ or α (two numeric columns scanned) or after λ (through the key)."""
+    keys = f"""
         SELECT window_start, card_id FROM {database}.case_rollup
-        WHERE {days_sql(wanted)} AND {_candidate_sql(bound)}"""
+        WHERE {days_sql(wanted)} AND (max_score > {{score:Float32}} OR max_amount > {{amount:Float64}})"""
+    if bound.last is not None:
+        keys += f"""
+        UNION ALL
+        SELECT window_start, card_id FROM {database}.case_rollup
+        WHERE {days_sql(wanted)} AND {_after_sql("{last:DateTime64(3, 'UTC')}")}"""
+    return keys
 
 
 def ranked_keys_sql(database: str, wanted: QueueFilter) -> str:

@@ -160,7 +160,9 @@ class CaseStore:
         ((total, below, at_most, after),) = self.client.query(
             case_queue.count_sql(db, wanted), parameters=parameters | case_queue.count_parameters(options)
         ).result_rows
-        sizes = [below, at_most + after]  # a row may count twice in the second: at most that many
+        # Rows after λ lie together on the latest day (the same few granules), the others are spread
+        # over every day asked for: weigh them at half.
+        sizes = [below, at_most + after / 2]
         best = min(range(len(options)), key=sizes.__getitem__)
         if sizes[best] > case_queue.MAX_CANDIDATE_SHARE * total:
             return None
