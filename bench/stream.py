@@ -11,6 +11,10 @@
   Goal p50 ≤ 20 ms, p99 ≤ 100 ms.
 - Batch: `score_transactions` of 10,000 transactions in one call (features + model + reasons for
   flagged rows), against XGBoost `inplace_predict` of the same 10,000 ready rows. Goal ≥ 200,000 tx/s.
+- Shadow: what scoring a challenger in shadow beside the champion costs (goal ≤ 1.3× the single-model
+  cost). In process: `CardScorer.decide` on checkpoints of 1,000 messages with and without a challenger,
+  alternating. Through Kafka: two scorer processes, one with the registry's challenger and one with
+  `--no-shadow`, each deciding its own copy of the same transactions; ratio of their rates.
 - Memory: RSS of a fresh process holding what a scorer holds (model, engine, scoring core) and its
   online state (`ServingState`) for 1,000,000 cards. Goal ≤ 1 GB.
 
@@ -39,6 +43,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
+DEFAULT_PARTS = "batch,throughput,latency,shadow,memory"
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "unit" / "stream"))
 
@@ -309,6 +314,116 @@ def bench_batch(files: dict[str, bytes], frame: Any, rows: int = 10_000) -> dict
     }
 
 
+def _with_challenger(files: dict[str, bytes], workdir: Path) -> Path:
+    """A registry holding the champion and, in shadow, the same trees under another version with another
+    review threshold (the shadow path's cost does not depend on what the trees say)."""
+    from model_kit import new_version
+
+    from fraudlake.ml.registry import LocalStore, ModelRegistry
+
+    registry = ModelRegistry(LocalStore(workdir / "lake-shadow"), "models")
+    registry.publish(files)
+    registry.set_challenger(registry.upload(new_version(files, "challenger", review=0.2)), "bench")
+    return workdir / "lake-shadow" / "models"
+
+
+def bench_shadow_batch(
+    files: dict[str, bytes], frame: Any, count: int = 10_000, every: int = 1_000, rounds: int = 5
+) -> dict[str, Any]:
+    """Seconds to decide `count` messages in checkpoints of `every`, without and with a challenger,
+    alternating for `rounds` rounds (medians); and, inside the shadowed runs, the share of the time spent
+    on the challenger (immune to the machine's load drifting between runs)."""
+    from model_kit import new_version
+
+    from fraudlake.ml.artifact import FraudModel
+    from fraudlake.pipeline.spec import SEED_RULES
+    from fraudlake.scoring.bundle import ModelBundle
+    from fraudlake.stream import engine
+    from fraudlake.stream.engine import CardScorer
+    from fraudlake.stream.metrics import ScorerMetrics
+
+    champion = ModelBundle.load(FraudModel(files), "bench")
+    challenger = ModelBundle.load(FraudModel(new_version(files, "challenger", review=0.2)), "bench")
+    messages = _messages(frame, count)
+    engine.message_context = lambda: type("Context", (), {"partition": 0, "offset": 0})  # type: ignore[assignment]
+
+    class Store(dict):
+        def set(self, key: str, value: Any) -> None:
+            self[key] = value
+
+    def run(shadow: bool) -> tuple[float, float]:
+        """(total seconds, seconds in the challenger's part)."""
+        scorer = CardScorer(
+            lambda: champion,
+            SEED_RULES,
+            ScorerMetrics(),
+            reasons="flagged",
+            current_challenger=(lambda: challenger) if shadow else (lambda: None),
+        )
+        in_shadow = 0.0
+        score_shadow = scorer._shadow
+
+        def timed(*args: Any) -> Any:
+            nonlocal in_shadow
+            started = time.perf_counter()
+            try:
+                return score_shadow(*args)
+            finally:
+                in_shadow += time.perf_counter() - started
+
+        scorer._shadow = timed  # type: ignore[method-assign]
+        stores: dict[str, Store] = {}
+        started = time.perf_counter()
+        for first in range(0, len(messages), every):
+            batch = [
+                scorer.prepare(value, key, 0, None, stores.setdefault(key, Store()))
+                for key, value in messages[first : first + every]
+            ]
+            scorer.decide(batch)
+        return time.perf_counter() - started, in_shadow
+
+    run(False)  # warm-up
+    single, shadowed, parts = [], [], []
+    for _ in range(rounds):
+        single.append(run(False)[0])
+        total, in_shadow = run(True)
+        shadowed.append(total)
+        parts.append(total / (total - in_shadow))
+    return {
+        "messages": len(messages),
+        "single_tx_per_s": len(messages) / statistics.median(single),
+        "shadow_tx_per_s": len(messages) / statistics.median(shadowed),
+        "cost_ratio": statistics.median(shadowed) / statistics.median(single),
+        "cost_ratio_within_run": statistics.median(parts),
+    }
+
+
+def bench_shadow_throughput(
+    bootstrap: str, frame: Any, model_dir: Path, shadow_dir: Path, workdir: Path, count: int
+) -> dict[str, Any]:
+    """Committed decisions per second of a scorer with a challenger in shadow and of one without."""
+    from stream_kit import ScorerProcess, create_topic, produce, topics_of
+
+    messages = _messages(frame, count)
+    rates = {}
+    for name, models, extra in (("single", model_dir, ("--no-shadow",)), ("shadow", shadow_dir, ())):
+        pipeline = f"bench-{name}-{uuid.uuid4().hex[:8]}"
+        topics = topics_of(pipeline)
+        create_topic(bootstrap, topics["transactions"], 4)
+        produce(bootstrap, topics["transactions"], messages)
+        _output_topic(bootstrap, topics["decisions"])
+        scorer = ScorerProcess(bootstrap, pipeline, models, workdir, f"sh-{pipeline}", extra).start()
+        try:
+            rates[name], _ = _committed_rate(bootstrap, topics["decisions"], count, 600)
+        finally:
+            scorer.stop()
+    return {
+        "single_tx_per_s": rates["single"],
+        "shadow_tx_per_s": rates["shadow"],
+        "cost_ratio": rates["single"] / rates["shadow"] if rates["shadow"] else 0.0,
+    }
+
+
 def bench_memory(model_dir: Path, cards: int) -> dict[str, Any]:
     """RSS of a fresh process holding what a scorer holds (the served model loaded, the engine and
     scoring core imported), before and after feeding `cards` cards one transaction each into the
@@ -369,7 +484,7 @@ def main() -> None:
         help="The scorer's checkpoint interval in the latency runs: decisions become visible per checkpoint.",
     )
     parser.add_argument("--cards", type=int, default=1_000_000)
-    parser.add_argument("--parts", default="batch,throughput,latency,memory")
+    parser.add_argument("--parts", default=DEFAULT_PARTS)
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     from fraudlake.local.stack import manager
@@ -384,6 +499,7 @@ def main() -> None:
             "p99_ms": 100,
             "batch_tx_per_s": 200_000,
             "rss_mb": 1024,
+            "shadow_cost_ratio": 1.3,
         }
     }
     with tempfile.TemporaryDirectory(prefix="bench-stream-") as tmp:
@@ -393,7 +509,11 @@ def main() -> None:
             runs = [bench_batch(files, frame) for _ in range(args.runs)]
             result["batch"] = _median(runs)
             print("batch", json.dumps(result["batch"]), flush=True)
-        if parts & {"throughput", "latency"}:
+        if "shadow" in parts:
+            runs = [bench_shadow_batch(files, frame) for _ in range(args.runs)]
+            result["shadow_batch"] = _median(runs) | {"runs": runs}
+            print("shadow_batch", json.dumps(result["shadow_batch"]), flush=True)
+        if parts & {"throughput", "latency", "shadow"}:
             ctx = StackContext(workdir / "stack")
             try:
                 bootstrap = manager.up(ctx, ["kafka"])["kafka"].endpoints["bootstrap"]
@@ -419,6 +539,14 @@ def main() -> None:
                     ]
                     result["latency"] = _median(runs) | {"runs": runs}
                     print("latency", json.dumps(result["latency"]), flush=True)
+                if "shadow" in parts:
+                    shadow_dir = _with_challenger(files, workdir)
+                    runs = [
+                        bench_shadow_throughput(bootstrap, frame, model_dir, shadow_dir, workdir, args.count)
+                        for _ in range(args.runs)
+                    ]
+                    result["shadow_throughput"] = _median(runs) | {"runs": runs}
+                    print("shadow_throughput", json.dumps(result["shadow_throughput"]), flush=True)
             finally:
                 manager.down(ctx)
         if "memory" in parts:
@@ -431,8 +559,10 @@ def main() -> None:
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=2)
-    (RESULTS / "stream.json").write_text(text)
-    (RESULTS / f"stream-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(text)
+    # A run of some parts only goes to its own file: stream.json stays one whole run.
+    name = "stream" if parts == set(DEFAULT_PARTS.split(",")) else "stream-" + "-".join(sorted(parts))
+    (RESULTS / f"{name}.json").write_text(text)
+    (RESULTS / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}.json").write_text(text)
     print(text)
 
 

@@ -8,3 +8,9 @@ ALTER TABLE {{ database }}.decisions
     ADD COLUMN IF NOT EXISTS shadow_score Nullable(Float32) COMMENT 'The challenger''s calibrated probability',
     ADD COLUMN IF NOT EXISTS shadow_decision LowCardinality(String) DEFAULT ''
         COMMENT 'What the challenger would have decided (not acted on)';
+
+-- The API records the challenger's verdicts as predictions of their own (keyed by txn_id and version),
+-- computed off the response path; `role` tells them from the answers it gave.
+ALTER TABLE {{ database }}.predictions
+    ADD COLUMN IF NOT EXISTS role LowCardinality(String) DEFAULT 'champion'
+        COMMENT 'champion: the answer given; shadow: the challenger''s verdict, not acted on';

@@ -29,6 +29,7 @@ from fraudlake.api.sinks import (
     clickhouse_predictions_writer,
     kafka_alerts_writer,
     prediction_rows,
+    shadow_prediction_rows,
 )
 from fraudlake.ml.registry import LocalStore, MinioStore, ModelRegistry
 from fraudlake.scoring.bundle import ModelBundle, ModelWatcher
@@ -89,6 +90,7 @@ class Services:
         self.state: ServingState | None = None
         self._registry, self._source = registry, source
         self.watcher: ModelWatcher | None = None
+        self.challenger: ModelWatcher | None = None  # the registry's challenger, scored in shadow
         self.feed: TransactionFeed | None = None
         # The bank's stopped cards (empty without card_status_topics): declined whatever the score.
         self.card_status = CardStatusBook()
@@ -155,6 +157,12 @@ class Services:
             self.sinks["predictions"] = BackgroundWriter(
                 "predictions", write, self.metrics, s.sink_queue_size, s.sink_batch_size
             )
+            if s.shadow_challenger:
+                # Its own ClickHouse client: the two writers' threads never share one.
+                own = clickhouse_predictions_writer(s.clickhouse_dsn.get_secret_value(), s.clickhouse_database)
+                self.sinks["shadow"] = BackgroundWriter(
+                    "shadow", self._shadow_writer(own), self.metrics, s.sink_queue_size, s.sink_batch_size
+                )
         if s.kafka_bootstrap and s.alerts_topic:
             write_alerts, self._producer = kafka_alerts_writer(s.kafka_bootstrap, s.alerts_topic)
             self.sinks["alerts"] = BackgroundWriter(
@@ -175,6 +183,25 @@ class Services:
         if "alerts" in self.sinks:
             for message in alert_messages(scored, model_version):
                 self.sinks["alerts"].submit(message)
+        challenger = self.challenger.current if self.challenger else None
+        if "shadow" in self.sinks and challenger is not None and challenger.version != model_version:
+            self.sinks["shadow"].submit(scored)  # scored by the challenger on the writer's thread
+
+    def _shadow_writer(
+        self, write_predictions: Callable[[list[Any]], None]
+    ) -> Callable[[list[Scored]], None]:
+        """Scores requests' transactions with the challenger (from the features the champion used) and
+        writes its verdicts as shadow predictions: none of it on a request's path."""
+
+        def write(batch: list[Scored]) -> None:
+            challenger = self.challenger.current if self.challenger else None
+            if challenger is None:
+                return
+            rows = [row for scored in batch for row in shadow_prediction_rows(challenger, scored)]
+            if rows:
+                write_predictions(rows)
+
+        return write
 
     # -- parts made on first use ----------------------------------------------------------------------
     def agent_service(self) -> AgentService:
@@ -229,6 +256,15 @@ class Services:
             lambda _: self.metrics.model_reloads.labels("failed").inc(),
         )
         self._start_sinks()
+        if "shadow" in self.sinks:
+            self.challenger = ModelWatcher(
+                make_registry,
+                f"{source} (challenger)",
+                self.settings.model_poll_seconds,
+                pointer=lambda registry: registry.challenger(),
+                optional=True,
+            )
+            self.challenger.start()
         if self.settings.kafka_bootstrap and self.settings.card_status_topics:
             self.card_status_feed = CardStatusFeed(
                 self.settings.kafka_bootstrap, self.settings.card_status_topics, self.card_status
@@ -237,8 +273,9 @@ class Services:
         self.watcher.start()
 
     def stop(self) -> None:
-        if self.watcher is not None:
-            self.watcher.stop()
+        for watcher in (self.watcher, self.challenger):
+            if watcher is not None:
+                watcher.stop()
         for feed in (self.feed, self.card_status_feed):
             if feed is not None:
                 feed.stop()

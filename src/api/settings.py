@@ -86,6 +86,9 @@ class ApiSettings(ModelStoreSettings, AgentSettings):
     clickhouse_database: str = Field("fraudlake", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
     cold_start_max_rows: int = Field(0, ge=0)  # 0: no cold start from ClickHouse
     write_predictions: bool = False
+    # With write_predictions: the registry's challenger scores each request in shadow, off the response
+    # path, into `predictions` (role shadow) for the shadow gate.
+    shadow_challenger: bool = True
     sink_queue_size: int = Field(10_000, ge=10)  # scores waiting for the background writers
     sink_batch_size: int = Field(500, ge=1)
     # Optional Kubernetes API, read by GET /v1/pipelines (FraudPipeline resources and their status):

@@ -21,7 +21,8 @@ from opentelemetry.trace import SpanKind
 from fraudlake.api.metrics import ApiMetrics
 from fraudlake.common import tracing
 from fraudlake.common.background import BackgroundThread
-from fraudlake.scoring.core import Scored
+from fraudlake.scoring.bundle import ModelBundle
+from fraudlake.scoring.core import Scored, shadow_scores
 
 log = logging.getLogger("fraudlake.api.sinks")
 PREDICTION_COLUMNS = (
@@ -34,6 +35,7 @@ PREDICTION_COLUMNS = (
     "score",
     "decision",
     "reasons",
+    "role",
 )
 _SEVERITY = {"decline": "high", "review": "medium"}
 
@@ -85,6 +87,19 @@ class BackgroundWriter(BackgroundThread):
                 )
 
 
+def shadow_prediction_rows(challenger: ModelBundle, scored: Scored) -> list[tuple[Any, ...]]:
+    """The challenger's verdicts on what the champion scored, as `predictions` rows of role shadow (none
+    when it reads another feature configuration)."""
+    shadow = shadow_scores(challenger, scored)
+    if shadow is None:
+        return []
+    return [
+        (rec["txn_id"], rec["card_id"], rec["user_id"], rec["merchant_id"], _utc(rec["event_ms"]),
+         shadow.model_version, score, decision, "[]", "shadow")
+        for rec, score, decision in zip(scored.records, shadow.scores, shadow.decisions, strict=True)
+    ]  # fmt: skip
+
+
 def prediction_rows(scored: Scored, model_version: str) -> list[tuple[Any, ...]]:
     """Rows for `predictions` in PREDICTION_COLUMNS order."""
     rows = []
@@ -101,6 +116,7 @@ def prediction_rows(scored: Scored, model_version: str) -> list[tuple[Any, ...]]
                 result.score,
                 result.decision,
                 reasons,
+                "champion",
             )
         )
     return rows

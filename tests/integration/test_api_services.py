@@ -218,6 +218,45 @@ def test_cold_start_from_clickhouse_and_predictions_written_back(clickhouse: Ser
     assert written == (100, 100)
 
 
+def test_the_api_scores_the_challenger_in_shadow_off_the_response_path(
+    clickhouse: ServiceRecord, trained
+) -> None:
+    """With a challenger in the registry the answers are the champion's, unchanged, and the challenger's
+    verdicts land in `predictions` as role shadow, next to the champion's rows."""
+    files, frame = trained
+    dsn = clickhouse.endpoints["dsn"]
+    client_ch = connect(dsn)
+    upcoming = frame_records(frame, len(frame) - 100)
+
+    def answers(with_challenger: bool) -> tuple[list[dict[str, Any]], str, str]:
+        database = f"api_shadow_{uuid.uuid4().hex[:8]}"
+        apply_schema(client_ch, render_statements(SchemaParams(database)))
+        registry = memory_registry(files)
+        challenger = registry.upload(new_version(files, "challenger", review=0.2))
+        if with_challenger:
+            registry.set_challenger(challenger, "integration test")
+        settings = ApiSettings(
+            api_keys=API_KEY, clickhouse_dsn=dsn, clickhouse_database=database, write_predictions=True
+        )
+        app = create_app(settings, registry)
+        with TestClient(app) as client:
+            watcher = app.state.services.challenger
+            assert watcher is not None
+            assert not with_challenger or watcher.wait_loaded(30)
+            body = client.post("/v1/score/batch", json={"transactions": upcoming}, headers=AUTH).json()
+        return body["results"], database, challenger
+
+    plain, _, _ = answers(False)
+    shadowed, database, challenger = answers(True)
+    assert shadowed == plain  # the answers given do not depend on the challenger
+    rows = client_ch.query(
+        f"SELECT role, model_version, count() FROM {database}.predictions FINAL GROUP BY role, model_version"
+        " ORDER BY role"
+    ).result_rows
+    champion = json.loads(files["manifest.json"])["version"]
+    assert rows == [("champion", champion, 100), ("shadow", challenger, 100)]
+
+
 def test_a_store_reads_a_missing_bucket_as_empty_and_its_first_write_creates_it(minio: ServiceRecord) -> None:
     """Readers hold GetObject and a prefix-scoped ListBucket only, so nothing asks about the bucket at
     start (HeadBucket would be refused); the registry's first write makes the bucket."""
