@@ -12,6 +12,7 @@ import threading
 from functools import cached_property
 from typing import Any
 
+from fraudlake.agent.case_summary import CaseBrief, summarise_case
 from fraudlake.agent.chat import FraudAnalystAgent, SessionStore
 from fraudlake.agent.embeddings import Embedder
 from fraudlake.agent.indexing import EmbeddingModelMismatchError, chroma_client, open_collection
@@ -20,6 +21,7 @@ from fraudlake.agent.search import CaseSearch
 from fraudlake.agent.settings import AgentSettings
 from fraudlake.agent.sql_guard import ReadOnlySqlRunner, SqlLimits, SqlResult
 from fraudlake.agent.tools import AnalystTools, ToolUnavailableError, TransactionScorer
+from fraudlake.cases.store import CaseDetail
 
 
 class AgentUnavailableError(RuntimeError):
@@ -27,7 +29,7 @@ class AgentUnavailableError(RuntimeError):
 
 
 class AgentService:
-    """Chat, guarded SQL and notifications over one pipeline database (thread-safe).
+    """Chat, guarded SQL, notifications and case summaries over one pipeline database (thread-safe).
 
     `llm` / `embedder` override the providers chosen from `settings` (tests pass stubbed Bedrock
     objects); `scorer` is the API's in-process scoring function, or None when no model is loaded.
@@ -51,7 +53,7 @@ class AgentService:
         self._lock = threading.Lock()
         self.sessions = SessionStore(settings.agent_session_turns, settings.agent_sessions)
 
-    # --- the three entry points ---------------------------------------------------------------
+    # --- the entry points ---------------------------------------------------------------------
 
     async def chat(self, message: str, session_id: str | None = None) -> Any:
         """One chat turn (see FraudAnalystAgent.achat); the first one builds the agent off the event loop."""
@@ -65,6 +67,10 @@ class AgentService:
     def notification(self, alert_id: str) -> Notification:
         """Draft the customer notification of one alert (raises AlertNotFoundError)."""
         return draft_notification(self.tools(), alert_id, self.llm, self.provider)
+
+    def case_summary(self, detail: CaseDetail) -> CaseBrief:
+        """Summarise one case from its detail (`CaseStore.case`) for the analyst; reads nothing more."""
+        return summarise_case(detail, self.llm, self.provider)
 
     # --- lazily built parts -------------------------------------------------------------------
 

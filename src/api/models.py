@@ -435,6 +435,20 @@ class CaseActionRequest(BaseModel):
     note: str = Field("", max_length=MAX_CASE_NOTE_CHARS, description="Why; stored with the action.")
 
 
+class CaseSummaryResponse(BaseModel):
+    """The agent's written summary of a case (not a queue row: see CaseSummary)."""
+
+    request_id: str
+    case_id: str
+    summary: str = Field(
+        description="What happened, why it was flagged, links to other cases, a suggested next step."
+    )
+    offline: bool = Field(description="True when the offline template was used instead of the LLM.")
+    provider: str = Field(description="bedrock:<model id> or offline.")
+    facts: list[str] = Field(description="The case's facts the summary was written from (the LLM's prompt).")
+    notes: list[str] = Field(description="Why the template stood in for the LLM, when it did.")
+
+
 class LabelCounts(BaseModel):
     """Labelled transactions per source."""
 

@@ -1,12 +1,15 @@
-"""Cases tab: the analysts' queue of fraud cases (GET /v1/cases), one case with its context, and the
-actions confirm fraud / not fraud / escalate with a note (POST /v1/cases/{id}/actions).
+"""Cases tab: the analysts' queue of fraud cases (GET /v1/cases), one case with its context, the agent's
+summary of it on request (POST /v1/cases/{id}/summary), and the actions confirm fraud / not fraud /
+escalate with a note (POST /v1/cases/{id}/actions).
 
 A case is a card's flagged transactions of one UTC day. The API records who acted (this console's
 signed-in analyst) and when; a disposition also labels the case's transactions for training, and the
 tab's header counts those analyst labels.
 
 Rendered only while the tab is open (app.py): the queue is a ClickHouse query, not worth running on
-every rerun of the other tabs.
+every rerun of the other tabs. The summary is asked for with a button, not on opening a case: with
+Bedrock each one is an LLM call. It is kept for the session until the case changes (its status or its
+number of flagged transactions).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from fraudlake.api.models import CaseDetail, CaseSummary
+from fraudlake.api.models import CaseDetail, CaseSummary, CaseSummaryResponse
 from fraudlake.ui import deps
 from fraudlake.ui.theme import call_api
 
@@ -38,6 +41,7 @@ ACTIONS_FROM = {
     "confirmed_fraud": [],
     "not_fraud": [],
 }
+SUMMARIES_KEY = "case_summaries"
 
 
 def queue_frame(cases: list[CaseSummary]) -> pd.DataFrame:
@@ -98,6 +102,7 @@ def _case_view(client: Any, detail: CaseDetail) -> None:
     cols[3].metric("Top score", f"{case.max_score:.3f}")
     cols[4].metric("Top amount", f"${case.max_amount:,.2f}")
     st.caption(f"Card `{case.card_id}` · merchants {', '.join(detail.merchants) or 'none'}")
+    _agent_summary(client, case)
 
     st.markdown("**Alerts** (reasons and rules)")
     st.dataframe(_rows(detail.alerts), hide_index=True, width="stretch")
@@ -115,6 +120,36 @@ def _case_view(client: Any, detail: CaseDetail) -> None:
     else:
         st.caption("None.")
     _actions(client, detail)
+
+
+def _agent_summary(client: Any, case: CaseSummary) -> None:
+    """The agent's summary on request, kept while the case is unchanged (an action or a new alert
+    makes it stale)."""
+    summaries: dict[str, CaseSummaryResponse] = st.session_state.setdefault(SUMMARIES_KEY, {})
+    version = f"{case.case_id}/{case.status}/{case.alerts}"
+    if st.button("Summarise", icon=":material/summarize:", key=f"case_summarise_{case.case_id}"):
+        brief = call_api(client.summarise_case, case.case_id)
+        if brief is not None:
+            summaries[version] = brief
+    brief = summaries.get(version)
+    if brief is None:
+        st.caption("The agent's summary of the case: what happened, why it was flagged, links, a next step.")
+        return
+    with st.container(border=True):
+        if brief.offline:
+            st.badge("Offline template", icon=":material/cloud_off:", color="orange")
+        else:
+            st.badge(f"Written by {brief.provider}", icon=":material/smart_toy:", color="blue")
+        st.markdown(_plain_markdown(brief.summary))
+        for note in brief.notes:
+            st.caption(note)
+        with st.expander("Facts given to the agent"):
+            st.markdown("\n".join(f"- {_plain_markdown(fact)}" for fact in brief.facts))
+
+
+def _plain_markdown(text: str) -> str:
+    """`text` with its dollar signs escaped: two amounts on a line would read as LaTeX."""
+    return text.replace("$", "\\$")
 
 
 def _actions(client: Any, detail: CaseDetail) -> None:

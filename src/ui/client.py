@@ -27,6 +27,7 @@ from fraudlake.api.models import (
     CaseDetail,
     CaseQueue,
     CaseSummary,
+    CaseSummaryResponse,
     ChatResponse,
     DriftReport,
     ErrorBody,
@@ -234,6 +235,13 @@ class FraudlakeClient:
             "POST", f"/v1/cases/{quote(case_id)}/actions", CaseActionRecord,
             json={"action": action, "note": note}, missing_is_feature=False,
             route="/v1/cases/{case_id}/actions",
+        )  # fmt: skip
+
+    def summarise_case(self, case_id: str) -> CaseSummaryResponse:
+        """The agent's summary of a case (a Bedrock call when the API has one: rate-limited)."""
+        return self._request(
+            "POST", f"/v1/cases/{quote(case_id)}/summary", CaseSummaryResponse, json={},
+            route="/v1/cases/{case_id}/summary",
         )  # fmt: skip
 
     def label_counts(self) -> LabelCounts:

@@ -1,8 +1,8 @@
-"""The Cases tab in a real headless browser against the real API and the stack's ClickHouse, with an
-action clicked. The browser test's parts (tests/e2e/test_ui_browser.py): the agent tests' generated
-world in the stack's ClickHouse, whose alerts the case rollup groups into cases; Debian's headless
-chromium over the DevTools protocol. The API runs in-process without Kubernetes (the Cases tab needs
-none) and the console under `streamlit run`."""
+"""The Cases tab in a real headless browser against the real API and the stack's ClickHouse: a case's
+summary asked of the agent (offline: no AWS here) and an action clicked. The browser test's parts
+(tests/e2e/test_ui_browser.py): the agent tests' generated world in the stack's ClickHouse, whose alerts
+the case rollup groups into cases; Debian's headless chromium over the DevTools protocol. The API runs
+in-process without Kubernetes (the Cases tab needs none) and the console under `streamlit run`."""
 
 from __future__ import annotations
 
@@ -28,8 +28,9 @@ from fraudlake.ui.cli import streamlit_command
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 __all__ = ["browser", "lake_database"]  # fixtures
-CLICK_ESCALATE = """(() => {
-  const button = [...document.querySelectorAll('button')].find(b => b.innerText.trim() === 'Escalate');
+# A button's text ends with its label (an icon's name may come first).
+CLICK = """(() => {
+  const button = [...document.querySelectorAll('button')].find(b => b.innerText.trim().endsWith('%s'));
   if (!button) return false;
   button.click();
   return true;
@@ -40,7 +41,7 @@ CLICK_ESCALATE = """(() => {
 def api_url(clickhouse: ServiceRecord, lake_database: str) -> Iterator[str]:
     settings = ApiSettings(
         api_keys=API_KEY, model_poll_seconds=3600, startup_model_wait_seconds=0,
-        clickhouse_dsn=clickhouse.endpoints["dsn"], clickhouse_database=lake_database,
+        clickhouse_dsn=clickhouse.endpoints["dsn"], clickhouse_database=lake_database, llm_provider="offline",
     )  # fmt: skip
     app = create_app(settings, ModelRegistry(MemoryStore(), "models"))
     port = free_port()
@@ -81,7 +82,7 @@ def _wait(check, what: str, timeout: float = 120) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_cases_tab_shows_the_queue_and_records_an_escalation(
+def test_cases_tab_shows_the_queue_summarises_a_case_and_records_an_escalation(
     ui_url: str, api_url: str, browser: Browser
 ) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -95,8 +96,20 @@ def test_cases_tab_shows_the_queue_and_records_an_escalation(
     assert "Linked cases" in text
     assert "Traceback" not in text
     browser.screenshot(ARTIFACTS / "cases.png", height=2400)
+    assert "What happened:" not in text  # the summary is asked for: with Bedrock it is an LLM call
 
-    assert browser.evaluate(CLICK_ESCALATE) is True
+    assert browser.evaluate(CLICK % "Summarise") is True
+    _wait(lambda: "Suggested next step:" in browser.text() and not _running(browser.text()), "the summary")
+    text = browser.text()
+    assert "Offline template" in text
+    summary = httpx.post(f"{api_url}/v1/cases/{top}/summary", headers=auth, timeout=60).json()
+    assert summary["offline"] is True
+    happened = summary["summary"].split("\n\n")[0]
+    assert happened.startswith("What happened: ")
+    assert happened in text  # the page shows the API's summary, amounts and all
+    browser.screenshot(ARTIFACTS / "cases_summary.png", height=2400)
+
+    assert browser.evaluate(CLICK % "Escalate") is True
     _wait(lambda: "Escalate recorded for" in browser.text() and not _running(browser.text()), "the action")
     browser.screenshot(ARTIFACTS / "cases_escalated.png", height=2400)
 

@@ -2,19 +2,23 @@
 
 A case is a card's flagged transactions of one UTC day (fraudlake.cases). Actions are appended to the
 case's audit trail with who acted (the console's analyst, else the API key's identity) and when; a
-disposition (confirm_fraud, not_fraud) also labels the case's transactions for training.
+disposition (confirm_fraud, not_fraud) also labels the case's transactions for training. The agent
+summarises a case on request (POST …/summary): a Bedrock call when configured, rate-limited per API key
+with the notification drafts.
 """
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from fraudlake.api.case_access import CasesUnavailableError
-from fraudlake.api.deps import CallerDep, Cases
-from fraudlake.api.errors import ApiError, NotFoundError, error_responses
+from fraudlake.api.case_access import CaseAccess, CasesUnavailableError
+from fraudlake.api.deps import Agent, CallerDep, Cases, RateLimit
+from fraudlake.api.errors import ApiError, NotFoundError, RateLimitedError, error_responses
+from fraudlake.api.logs import current_request_id
 from fraudlake.api.models import (
     CASE_ID,
     CaseActionRecord,
@@ -23,8 +27,10 @@ from fraudlake.api.models import (
     CaseQueue,
     CaseStatus,
     CaseSummary,
+    CaseSummaryResponse,
     LabelCounts,
 )
+from fraudlake.api.ratelimit import NOTIFICATION
 from fraudlake.cases import logic, store
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
@@ -94,11 +100,7 @@ async def label_counts(cases: Cases) -> LabelCounts:
     summary="One case: its alerts, reasons and rules, the card's recent transactions, linked cases.",
 )
 async def get_case(case_id: CaseIdPath, cases: Cases) -> CaseDetail:
-    _check_day(case_id)
-    try:
-        found = await cases.run(lambda s: s.case(case_id))
-    except store.CaseNotFoundError as exc:
-        raise NotFoundError(str(exc)) from None
+    found = await _case(cases, case_id)
     return CaseDetail(
         case=_summary(found.summary),
         merchants=found.merchants,
@@ -129,6 +131,36 @@ async def act_on_case(
     except logic.TransitionError as exc:
         raise CaseTransitionError(str(exc)) from None
     return _action(done)
+
+
+@router.post(
+    "/{case_id}/summary",
+    response_model=CaseSummaryResponse,
+    responses=error_responses(NotFoundError, 422, RateLimitedError, CasesUnavailableError),
+    dependencies=[Depends(RateLimit(NOTIFICATION))],
+    summary="The agent's summary of one case: what happened, why it was flagged, links, a next step.",
+)
+async def summarise_case(case_id: CaseIdPath, cases: Cases, agent: Agent) -> CaseSummaryResponse:
+    found = await _case(cases, case_id)
+    brief = await asyncio.to_thread(agent.case_summary, found)
+    return CaseSummaryResponse(
+        request_id=current_request_id(),
+        case_id=brief.case_id,
+        summary=brief.text,
+        offline=brief.offline,
+        provider=brief.provider,
+        facts=brief.facts,
+        notes=brief.notes,
+    )
+
+
+async def _case(cases: CaseAccess, case_id: str) -> store.CaseDetail:
+    """The case's detail; 404 for an unknown case or an id whose day is no date."""
+    _check_day(case_id)
+    try:
+        return await cases.run(lambda s: s.case(case_id))
+    except store.CaseNotFoundError as exc:
+        raise NotFoundError(str(exc)) from None
 
 
 def _check_day(case_id: str) -> None:

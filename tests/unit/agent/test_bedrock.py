@@ -16,7 +16,9 @@ import boto3
 import pytest
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
+from case_kit import case_detail
 
+from fraudlake.agent.case_summary import CASE_SUMMARY_PROMPT, summarise_case
 from fraudlake.agent.chat import FraudAnalystAgent
 from fraudlake.agent.embeddings import TitanEmbedder
 from fraudlake.agent.llm import bedrock_converse_llm
@@ -208,6 +210,51 @@ def test_notification_drafted_by_the_llm(bedrock: tuple[Any, Stubber, list[dict[
     assert "Amount: $812.40" in user_text
     assert "your Visa card ending in 4242" in user_text
     assert "toolConfig" not in request
+
+
+def test_case_summary_written_by_the_llm_from_the_case_s_facts_only(
+    bedrock: tuple[Any, Stubber, list[dict[str, Any]]],
+) -> None:
+    client, stubber, requests = bedrock
+    written = (
+        "What happened: three transactions on card 7-0 were flagged on 7 April …\n\n"
+        "Suggested next step: call the cardholder."
+    )
+    stubber.add_response("converse", converse_response({"text": written}))
+    llm = bedrock_converse_llm(AgentSettings(bedrock_model_id=MODEL), client=client)
+
+    brief = summarise_case(case_detail(), llm, f"bedrock:{MODEL}")
+
+    assert (brief.text, brief.offline, brief.notes) == (written, False, [])
+    assert brief.provider == f"bedrock:{MODEL}"
+    (request,) = requests
+    assert request["system"][0]["text"] == CASE_SUMMARY_PROMPT
+    assert "toolConfig" not in request
+    user_text = request["messages"][0]["content"][0]["text"]
+    assert user_text == "Case facts:\n" + "\n".join(brief.facts)
+    assert "Flagged amounts: $1,800.00, $600.00, $45.50 (total $2,445.50, largest $1,800.00)" in user_text
+    assert "Rules fired: burst: 4 transactions totalling $2,445.50 in 10 minutes" in user_text
+
+
+def test_a_bedrock_failure_falls_back_to_the_case_template_and_says_so(
+    bedrock: tuple[Any, Stubber, list[dict[str, Any]]],
+) -> None:
+    client, stubber, _ = bedrock
+    stubber.add_client_error(
+        "converse",
+        service_error_code="AccessDeniedException",
+        service_message="You don't have access to the model with the specified model ID.",
+        http_status_code=403,
+    )
+    llm = bedrock_converse_llm(AgentSettings(bedrock_model_id=MODEL), client=client)
+
+    brief = summarise_case(case_detail(), llm, f"bedrock:{MODEL}")
+
+    assert (brief.offline, brief.provider) == (True, "offline")
+    assert brief.text == summarise_case(case_detail()).text  # the offline template, word for word
+    (note,) = brief.notes
+    assert note.startswith("The language model was unavailable (")
+    assert note.endswith("this is the offline template.")
 
 
 def test_titan_embeddings_request_and_response() -> None:

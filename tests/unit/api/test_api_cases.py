@@ -1,8 +1,10 @@
 """/v1/cases over an in-memory case store: filters reach the store, who acted comes from the caller,
-bad input and forbidden transitions are 4xx, and the routes need the API key."""
+bad input and forbidden transitions are 4xx, the agent summarises a case off the event loop, and the
+routes need the API key."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -13,6 +15,8 @@ import pytest
 from api_kit import AUTH, api_settings, registry_with
 from fastapi.testclient import TestClient
 
+from fraudlake.agent.case_summary import CaseBrief
+from fraudlake.agent.service import AgentService
 from fraudlake.api.deps import case_access
 from fraudlake.api.main import create_app
 from fraudlake.api.models import ANALYST_HEADER
@@ -78,15 +82,21 @@ def cases() -> MemoryCases:
     return MemoryCases([_case("c-1", 0.95, 2000.0), _case("c-2", 0.3, 10.0)])
 
 
-@pytest.fixture
-def api(cases: MemoryCases) -> Iterator[TestClient]:
-    app = create_app(api_settings(startup_model_wait_seconds=0), registry_with())
+def _app_over(cases: MemoryCases, **settings: Any) -> TestClient:
+    app = create_app(api_settings(startup_model_wait_seconds=0, **settings), registry_with())
 
     async def memory() -> MemoryCases:
         return cases
 
     app.dependency_overrides[case_access] = memory
-    with TestClient(app) as client:
+    # The agent without an LLM (no AWS here): the offline template.
+    app.state.services.agent = AgentService(app.state.services.settings, use_llm=False)
+    return TestClient(app)
+
+
+@pytest.fixture
+def api(cases: MemoryCases) -> Iterator[TestClient]:
+    with _app_over(cases) as client:
         yield client
 
 
@@ -179,6 +189,52 @@ def test_unknown_case_action_is_404(api: TestClient) -> None:
 def test_cases_need_the_api_key(api: TestClient) -> None:
     assert api.get("/v1/cases").status_code == 401
     assert api.post("/v1/cases/case-20260301-c-1/actions", json={"action": "escalate"}).status_code == 401
+    assert api.post("/v1/cases/case-20260301-c-1/summary").status_code == 401
+
+
+def test_the_agent_summarises_a_case(api: TestClient) -> None:
+    got = api.post("/v1/cases/case-20260301-c-1/summary", headers=AUTH)
+    assert got.status_code == 200, got.text
+    body = got.json()
+    assert (body["case_id"], body["offline"], body["provider"], body["notes"]) == (
+        "case-20260301-c-1", True, "offline", [],
+    )  # fmt: skip
+    assert body["request_id"]
+    assert body["summary"].startswith("What happened: 1 transaction on card c-1 was flagged at 2026-03-01")
+    assert "\n\nSuggested next step: " in body["summary"]
+    assert body["facts"][0] == "Case: case-20260301-c-1 (card c-1, UTC day 2026-03-01)"
+
+
+def test_unknown_cases_have_no_summary(api: TestClient) -> None:
+    assert api.post("/v1/cases/case-20260302-c-1/summary", headers=AUTH).status_code == 404
+    assert api.post("/v1/cases/case-20261399-c-1/summary", headers=AUTH).status_code == 404  # no such day
+    assert api.post("/v1/cases/not-a-case/summary", headers=AUTH).status_code == 422
+
+
+def test_the_summary_is_written_off_the_event_loop(api: TestClient) -> None:
+    seen: list[str] = []
+
+    class RecordingAgent:
+        def case_summary(self, detail: Any) -> CaseBrief:
+            try:
+                asyncio.get_running_loop()
+                seen.append("on the event loop")
+            except RuntimeError:
+                seen.append("in a worker thread")
+            return CaseBrief(detail.summary.case_id, "Written.", False, "bedrock:test", ["Case: x"])
+
+    api.app.state.services.agent = RecordingAgent()  # type: ignore[attr-defined]
+    got = api.post("/v1/cases/case-20260301-c-2/summary", headers=AUTH).json()
+    assert (got["summary"], got["offline"], got["provider"]) == ("Written.", False, "bedrock:test")
+    assert seen == ["in a worker thread"]
+
+
+def test_summaries_share_the_notification_drafts_rate_limit(cases: MemoryCases) -> None:
+    with _app_over(cases, rate_limit_notification_burst=1, rate_limit_notification_per_minute=1) as api:
+        assert api.post("/v1/cases/case-20260301-c-1/summary", headers=AUTH).status_code == 200
+        limited = api.post("/v1/cases/case-20260301-c-1/summary", headers=AUTH)
+    assert limited.status_code == 429
+    assert limited.json()["error"] == "rate_limited"
 
 
 def test_without_clickhouse_the_cases_are_503() -> None:

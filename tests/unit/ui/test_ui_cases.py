@@ -1,5 +1,5 @@
-"""Cases tab: the queue with its filters, a case's view, an action through the API client; and the
-client's requests for the cases routes (against a mock transport)."""
+"""Cases tab: the queue with its filters, a case's view, the agent's summary on request, an action
+through the API client; and the client's requests for the cases routes (against a mock transport)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,13 @@ from conftest import APP, FakeClient
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Tab
 
-from fraudlake.api.models import CaseActionRecord, CaseDetail, CaseSummary, LabelCounts
+from fraudlake.api.models import (
+    CaseActionRecord,
+    CaseDetail,
+    CaseSummary,
+    CaseSummaryResponse,
+    LabelCounts,
+)
 from fraudlake.ui import deps
 from fraudlake.ui.client import FraudlakeClient
 
@@ -34,6 +40,7 @@ class CasesClient(FakeClient):
         super().__init__()
         self.queue = [_summary("7-0", 88), _summary("8-0", 41)]
         self.acted: list[tuple[str, str, str]] = []
+        self.summary_offline = True
 
     def label_counts(self) -> LabelCounts:
         self._call("label_counts")
@@ -54,6 +61,19 @@ class CasesClient(FakeClient):
         return CaseDetail(
             case=found, merchants=["m-shared"], alerts=[alert], decisions=[decision],
             transactions=[{"txn_id": "t1", "amount": 1800.0}], linked=[self.queue[-1]], actions=[],
+        )  # fmt: skip
+
+    def summarise_case(self, case_id: str) -> CaseSummaryResponse:
+        self._call("summarise_case", case_id)
+        offline = self.summary_offline
+        return CaseSummaryResponse(
+            request_id="r-9", case_id=case_id,
+            summary="What happened: 2 transactions on card 7-0 were flagged, amounts $1,800.00, $600.00.\n\n"
+                    "Suggested next step: Contact the cardholder to verify the flagged transactions.",
+            offline=offline, provider="offline" if offline else "bedrock:anthropic.claude-test",
+            facts=["Case: case-20260407-7-0 (card 7-0, UTC day 2026-04-07)", "Flagged amounts: $1,800.00"],
+            notes=["The language model was unavailable (ClientError); this is the offline template."]
+            if offline else [],
         )  # fmt: skip
 
     def act_on_case(self, case_id: str, action: str, note: str = "") -> CaseActionRecord:
@@ -121,6 +141,45 @@ def test_queue_case_view_and_an_action(cases_app: AppTest, cases_client: CasesCl
     assert "Labels from analysts: **1**" in "".join(c.value for c in tab.caption)
 
 
+def test_the_agent_s_summary_is_asked_for_and_kept_until_the_case_changes(
+    cases_app: AppTest, cases_client: CasesClient
+) -> None:
+    cases_app.run()
+    assert not [name for name, _ in cases_client.calls if name == "summarise_case"]  # an LLM call: asked for
+    tab = _cases_tab(cases_app)
+    assert any("The agent's summary of the case" in c.value for c in tab.caption)
+
+    tab.button(key="case_summarise_case-20260407-7-0").click()
+    cases_app.run()
+    assert not cases_app.exception
+    tab = _cases_tab(cases_app)
+    shown = "\n".join(m.value for m in tab.markdown)
+    assert r"amounts \$1,800.00, \$600.00." in shown  # dollars escaped: not read as LaTeX
+    assert "Suggested next step: Contact the cardholder" in shown
+    assert "Offline template" in shown
+    assert any("this is the offline template" in c.value for c in tab.caption)
+    assert r"- Flagged amounts: \$1,800.00" in shown
+
+    tab.text_area(key="case_note_case-20260407-7-0").input("called the customer")
+    cases_app.run()  # any rerun keeps the summary, without asking again
+    assert "Suggested next step" in "\n".join(m.value for m in _cases_tab(cases_app).markdown)
+    assert [name for name, _ in cases_client.calls].count("summarise_case") == 1
+
+    _cases_tab(cases_app).button(key="case_escalate_case-20260407-7-0").click()
+    cases_app.run()  # the case changed: its summary is stale
+    assert "Suggested next step" not in "\n".join(m.value for m in _cases_tab(cases_app).markdown)
+
+
+def test_an_llm_summary_names_its_provider(cases_app: AppTest, cases_client: CasesClient) -> None:
+    cases_client.summary_offline = False
+    cases_app.run()
+    _cases_tab(cases_app).button(key="case_summarise_case-20260407-7-0").click()
+    cases_app.run()
+    shown = "\n".join(m.value for m in _cases_tab(cases_app).markdown)
+    assert "Written by bedrock:anthropic.claude-test" in shown
+    assert "Offline template" not in shown
+
+
 def test_filters_reach_the_api(cases_app: AppTest, cases_client: CasesClient) -> None:
     cases_app.run()
     tab = _cases_tab(cases_app)
@@ -142,6 +201,11 @@ def test_client_sends_the_cases_requests() -> None:
 
     def answer(request: httpx.Request) -> httpx.Response:
         seen.append(request)
+        if request.url.path.endswith("/summary"):
+            return httpx.Response(200, json={
+                "request_id": "r", "case_id": "case-20260407-7-0", "summary": "What happened: …",
+                "offline": True, "provider": "offline", "facts": [], "notes": [], "added_later": 1,
+            })  # fmt: skip
         if request.method == "POST":
             body = json.loads(request.content)
             record = {"case_id": "case-20260407-7-0", "status": "escalated", "actor": "Ana Lyst",
@@ -152,6 +216,7 @@ def test_client_sends_the_cases_requests() -> None:
     client = FraudlakeClient("http://api", "k", transport=httpx.MockTransport(answer), analyst="Ana Lyst")
     got = client.cases(["open", "escalated"], 30, "rule:burst", 10, "2026-04-01")
     done = client.act_on_case("case-20260407-7-0", "escalate", "big ticket")
+    brief = client.summarise_case("case-20260407-7-0")
     assert [c.case_id for c in got] == ["case-20260407-7-0"]
     assert (done.action, done.note) == ("escalate", "big ticket")
     params: Any = seen[0].url.params
@@ -161,3 +226,5 @@ def test_client_sends_the_cases_requests() -> None:
     assert params["since"] == "2026-04-01"
     assert seen[1].url.path == "/v1/cases/case-20260407-7-0/actions"
     assert seen[1].headers["X-Fraudlake-Analyst"] == "Ana Lyst".replace(" ", "%20")
+    assert (seen[2].method, seen[2].url.path) == ("POST", "/v1/cases/case-20260407-7-0/summary")
+    assert (brief.summary, brief.offline) == ("What happened: …", True)  # a field added later is ignored
