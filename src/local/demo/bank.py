@@ -179,19 +179,25 @@ def block_outcome(clickhouse: Any, database: str, block: CardBlock) -> dict[str,
         "WHERE card_id = {card:String}",
         parameters={"card": block.card_id},
     ).result_rows
-    declined = sorted(
-        (decided / 1000, produced / 1000)
+    # (produced, decided, declined by the card status rule) of the card's later transactions, in order
+    outcomes = sorted(
+        (produced / 1000, decided / 1000, decision == "decline" and _card_status_fired(rules))
         for txn_id, decision, rules, produced, decided in rows
-        if txn_id in later and decision == "decline" and _card_status_fired(rules)
+        if txn_id in later
     )
+    declined = sorted((decided, produced) for produced, decided, stopped in outcomes if stopped)
     blocked_at = block.blocked_at or 0.0
     first = declined[0] if declined else None
     return {
         "card_id": block.card_id,
         "blocked_at": datetime.fromtimestamp(blocked_at, UTC).isoformat(timespec="milliseconds"),
         "later_transactions": len(later),
-        "later_decided": sum(txn_id in later for txn_id, *_ in rows),
+        "later_decided": len(outcomes),
         "declined_card_status": len(declined),
+        # Sent after the first declined one yet not declined: the block did not hold (should be 0).
+        "not_declined_after_first": sum(
+            not stopped for produced, _, stopped in outcomes if first and produced > first[1]
+        ),
         "first_decline_s": round(first[0] - blocked_at, 3) if first else None,
         "first_declined_produced_s": round(first[1] - blocked_at, 3) if first else None,
         **bank_in_clickhouse(clickhouse, database, block.card_id),

@@ -131,6 +131,7 @@ def test_the_summary_says_which_card_when_how_many_were_declined_and_how_fast() 
         "later_transactions": 6,
         "later_decided": 6,
         "declined_card_status": 6,
+        "not_declined_after_first": 0,
         "first_decline_s": 1.234,
         "first_declined_produced_s": 1.1,
         "clickhouse_status": "blocked",
