@@ -285,7 +285,13 @@ def serve(config: ScorerConfig) -> None:
     from fraudlake.common import tracing
     from fraudlake.scoring.bundle import ModelWatcher
     from fraudlake.stream.engine import CardScorer, build_application
-    from fraudlake.stream.loader import ClickHouseLoader, change_targets, clickhouse_insert, decision_targets
+    from fraudlake.stream.loader import (
+        ClickHouseLoader,
+        change_targets,
+        clickhouse_insert,
+        decision_targets,
+        load_state_recorder,
+    )
     from fraudlake.stream.metrics import ScorerMetrics
 
     _json_logs()
@@ -351,17 +357,19 @@ def serve(config: ScorerConfig) -> None:
                 config.bootstrap_servers, group, decision_targets(topics.decisions, topics.alerts), insert
             )
         )
-        if config.cdc_topics:  # their own group: a change ClickHouse cannot follow stops only them
-            targets = change_targets(config.cdc_topics)
+        if config.cdc_topics:
+            # Their own group (a change ClickHouse cannot follow stops only them) and client (a session
+            # runs one query at a time); a few changes a second at most: a short wait keeps latency low.
+            cdc_insert = clickhouse_insert(config.clickhouse_dsn, config.clickhouse_database or "")
             loaders.append(
-                # A few changes a second at most: a short wait keeps a block's latency low.
                 ClickHouseLoader(
                     config.bootstrap_servers,
                     f"{group}.cdc",
-                    targets,
-                    insert,
+                    change_targets(config.cdc_topics),
+                    cdc_insert,
                     "cdc-loader",
                     batch_wait_seconds=0.1,
+                    on_state=load_state_recorder(cdc_insert, "cdc-loader"),
                 )
             )
         for loader in loaders:

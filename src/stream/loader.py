@@ -111,16 +111,27 @@ class ClickHouseLoader(BackgroundThread):
         insert: Insert,
         name: str = "loader",
         batch_wait_seconds: float = 0.5,
+        on_state: Callable[[str | None], None] | None = None,
     ) -> None:
         """`batch_wait_seconds`: how long a batch may wait for more messages (up to 1,000) before it is
-        inserted: latency against the number of inserts ClickHouse has to merge."""
+        inserted: latency against the number of inserts ClickHouse has to merge. `on_state` hears when the
+        loader starts failing (the error) and when it loads again (None)."""
         self.bootstrap, self.group, self.insert = bootstrap, group, insert
         self.batch_wait_seconds = batch_wait_seconds
+        self.on_state = on_state
         self.targets = dict(targets)
         self.loaded = 0  # rows, counted once per topic message
         self.last_error: str | None = None  # why the last batch was not loaded (None after a loaded one)
         self.name = name
         super().__init__(f"clickhouse-{name}")
+
+    def _state(self, error: str | None) -> None:
+        changed, self.last_error = error != self.last_error, error
+        if changed and self.on_state is not None:
+            try:
+                self.on_state(error)
+            except Exception:  # the report is best effort; the loader's own retry goes on
+                log.exception("could not record the loader's state", extra={"group": self.group})
 
     def failing(self) -> bool:
         """Whether the last batch failed (the loader is retrying it)."""
@@ -132,7 +143,7 @@ class ClickHouseLoader(BackgroundThread):
                 self._consume()
             except Exception as error:
                 # Nothing after the last commit counts as loaded: a new consumer starts from there.
-                self.last_error = str(error)
+                self._state(str(error))
                 log.exception(
                     "ClickHouse load failed; retrying from the last committed offsets",
                     extra={"group": self.group, "error": self.last_error},
@@ -158,7 +169,7 @@ class ClickHouseLoader(BackgroundThread):
                 if messages:
                     self._load(messages)
                     consumer.commit(asynchronous=False)
-                    self.last_error = None
+                    self._state(None)
         finally:
             consumer.close()
 
@@ -174,6 +185,21 @@ class ClickHouseLoader(BackgroundThread):
                 for table in target.tables:
                     self.insert(table, rows, target.columns)
                 self.loaded += len(rows)
+
+
+LOAD_STATE_COLUMNS = ("loader", "healthy", "error", "at")
+
+
+def load_state_recorder(insert: Insert, loader: str) -> Callable[[str | None], None]:
+    """An `on_state` writing the loader's state changes to `cdc_load_state` (clickhouse/142), which the
+    operator reads into the condition SourcesLoaded."""
+
+    def record(error: str | None) -> None:
+        insert(
+            "cdc_load_state", [(loader, error is None, error or "", datetime.now(UTC))], LOAD_STATE_COLUMNS
+        )
+
+    return record
 
 
 def clickhouse_insert(dsn: str, database: str) -> Insert:

@@ -33,6 +33,7 @@ from fraudlake.clickhouse.client import connect
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import ServiceRecord, StackContext
 from fraudlake.local.stack.services.connect import connector_status, delete_connector, put_connector
+from fraudlake.operator.source_health import read_state
 from fraudlake.operator.sources import (
     literal_settings,
     replication_name,
@@ -41,7 +42,7 @@ from fraudlake.operator.sources import (
     table_topic,
 )
 from fraudlake.producer.bank_db import BankDatabase
-from fraudlake.stream.loader import ClickHouseLoader, change_targets, clickhouse_insert
+from fraudlake.stream.loader import ClickHouseLoader, change_targets, clickhouse_insert, load_state_recorder
 
 pytestmark = pytest.mark.integration
 
@@ -173,12 +174,14 @@ def test_the_scorer_s_cdc_loader_follows_changes_and_stops_at_a_renamed_column(
     name = manifest["metadata"]["name"]
     config = {"connector.class": manifest["spec"]["class"], "tasks.max": "1", **manifest["spec"]["config"]}
     topics = [table_topic(pipeline, source, table) for table in source.tables]
+    insert = clickhouse_insert(clickhouse.endpoints["dsn"], database)
     loader = ClickHouseLoader(
         bootstrap,
         f"itest-cdc-{uuid.uuid4().hex[:8]}",
         change_targets(topics),
-        clickhouse_insert(clickhouse.endpoints["dsn"], database),
+        insert,
         name="cdc-loader",
+        on_state=load_state_recorder(insert, "cdc-loader"),
     )
     put_connector(rest, name, config)
     loader.start()
@@ -196,6 +199,11 @@ def test_the_scorer_s_cdc_loader_follows_changes_and_stops_at_a_renamed_column(
             db.change_limit("c2", 8000.0)
         wait_for("the loader to stop at the renamed column", loader.failing)
         assert "lacks column(s) status" in (loader.last_error or "")
+        # What the operator reads into SourcesLoaded False / SourceSchemaBroken.
+        healthy, error = read_state(client, database) or (True, "")
+        assert not healthy
+        assert "cards change at lsn" in error
+        assert "renamed or dropped in the source database" in error
         time.sleep(3)  # a few retries later: still stopped, nothing of the two changes loaded
         assert loader.failing()
         assert current_cards(client, database) == {
