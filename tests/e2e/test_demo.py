@@ -184,6 +184,25 @@ def test_a_card_blocked_in_the_bank_is_declined_on_the_stream_and_clickhouse_sho
     assert block["clickhouse_rows"] == {"bank_users": produced["users"], "bank_cards": produced["cards"]}
 
 
+def test_one_analyst_loop_runs_from_cases_to_a_promotion_decision(
+    demo_run: tuple[Path, dict[str, Any]],
+) -> None:
+    """Alerts → scripted dispositions → retrain with their labels → the challenger in shadow on further live
+    transactions → the shadow gate's decision. Which decision is the data's: any of the three is a run."""
+    _, summary = demo_run
+    loop = summary["loop"]
+    assert loop["analyst"]["cases"] > 0, loop["analyst"]
+    assert loop["analyst"]["labels"] > 0, loop["analyst"]
+    assert loop["retrain"]["labels"]["analyst"] > 0, loop["retrain"]
+    assert loop["challenger"], loop
+    assert loop["challenger"] != loop["retrain"]["champion"], loop["retrain"]
+    assert loop["shadow"]["shadowed"] > 0, loop["shadow"]
+    gate = loop["gate"]
+    assert gate["action"] in {"promoted", "refused", "shadowing"}, gate
+    assert gate["reason"], gate
+    assert "11. analyst loop" in summary["durations"]
+
+
 def test_the_dag_runs_are_visible_in_the_airflow_ui(demo_run: tuple[Path, dict[str, Any]]) -> None:
     stack_dir, _ = demo_run
     airflow = json.loads((stack_dir / "state.json").read_text())["services"]["airflow"]

@@ -9,6 +9,8 @@
 6. serve     the scoring API and the UI; live transactions scored; a summary; Ctrl-C stops all
 7. stream    the stream scorer decides live transactions from the topic; decisions and alerts reach
              ClickHouse; a card blocked in the bank's database meanwhile is declined (Debezium)
+8. loop      one analyst loop: a scripted analyst works the top cases, the model is retrained with the
+             labels and shadowed on further live transactions, the shadow gate decides (analyst_loop.py)
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from rich.console import Console
 
-from fraudlake.local.demo import bank, produce, serve, stream_stage
+from fraudlake.local.demo import analyst_loop, bank, produce, serve, stream_stage
 from fraudlake.local.demo.platform import ControlPlane, local_manifests, pipeline_of
 from fraudlake.local.demo.stages import StageTimer, library_output_to, sigterm_as_interrupt, uninterrupted
 from fraudlake.local.demo.summary import print_summary, write_summary
@@ -43,6 +45,8 @@ class DemoOptions:
     # Live transactions sent to the topic for the stream scorer to decide (and the summary to measure):
     # at the demo's fraud rate, 2,000 hold frauds on several cards.
     stream: int = 2000
+    # Further live transactions scored with the retrained challenger in shadow (the analyst loop).
+    shadow: int = 2000
     keep_stack: bool = False  # leave the services running when the demo ends
     days: int = 180  # event-time span of the generated history, ending today (= train_model lookback)
     # Above the real 0.12%: the demo's small bank then has frauds on tens of cards in the validation
@@ -62,6 +66,7 @@ class DemoResult:
     live_decisions: dict[str, int] = field(default_factory=dict)
     stream: dict[str, Any] = field(default_factory=dict)
     bank: dict[str, int] = field(default_factory=dict)  # users and cards written to the bank's database
+    loop: dict[str, Any] = field(default_factory=dict)  # the analyst loop: labels, retrain, shadow, gate
     durations: dict[str, float] = field(default_factory=dict)
 
 
@@ -174,6 +179,21 @@ def _run_stages(options: DemoOptions, ctx: StackContext) -> DemoResult:
                 result.stream = stream_stage.score_live_stream(
                     streaming, options.stream, users, options.seed + 2, options.fraud_rate, block
                 )
+            with timer.stage(
+                "11. analyst loop", "cases, train_candidate, stream scorer, shadow gate", demo_log
+            ):
+                result.loop = analyst_loop.run_analyst_loop(
+                    streaming,
+                    lake,
+                    _model_job(records, pipeline),
+                    ctx.log("scorer"),
+                    users,
+                    # Neither the API's nor the stream's transactions. Fraud comes in bursts: in the e2e
+                    # test's world this seed's batch holds 11 frauds, seed + 4's none.
+                    options.seed + 5,
+                    options.fraud_rate,
+                    options.shadow,
+                )
             airflow = records["airflow"]
             result.urls = {
                 "Scoring API": f"{serving.api_url}/docs   (X-API-Key: {serving.api_key})",
@@ -233,20 +253,25 @@ def _clickhouse_counts(records: dict[str, Any], pipeline: dict[str, Any]) -> dic
     }
 
 
-def _champion_metrics(records: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
-    """Test-split metrics of the champion model: the seeds' rule, XGBoost, XGBoost + graph."""
-    from fraudlake.ml.registry import ModelStoreSettings, registry_from_settings
+def _model_job(records: dict[str, Any], pipeline: dict[str, Any]) -> Any:
+    """train_model's job on this stack (its defaults, as stage 6 runs it): the pipeline's ClickHouse
+    database and the model registry in the stack's MinIO."""
+    from fraudlake.ml.registry import ModelStoreSettings
+    from fraudlake.ml.runtime import ModelJob
 
     minio = records["minio"]
-    registry = registry_from_settings(
-        ModelStoreSettings(
-            s3_endpoint=minio.endpoints["url"],
-            s3_access_key=minio.credentials["access_key"],
-            s3_secret_key=minio.credentials["secret_key"],
-            lake_bucket=pipeline["spec"]["lake"]["bucket"],
-        )
+    store = ModelStoreSettings(
+        s3_endpoint=minio.endpoints["url"],
+        s3_access_key=minio.credentials["access_key"],
+        s3_secret_key=minio.credentials["secret_key"],
+        lake_bucket=pipeline["spec"]["lake"]["bucket"],
     )
-    champion = registry.load_champion()
+    return ModelJob(pipeline["spec"]["clickhouse"]["database"], records["clickhouse"].endpoints["dsn"], store)
+
+
+def _champion_metrics(records: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
+    """Test-split metrics of the champion model: the seeds' rule, XGBoost, XGBoost + graph."""
+    champion = _model_job(records, pipeline).registry().load_champion()
     if champion is None:
         raise RuntimeError("train_model finished but no champion model is in the registry")
     return {"version": champion.metrics.get("version", ""), **champion.metrics["test"]}

@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +44,8 @@ SCORER_JOB = "fraudlake-scorer"  # the stream scorer's job in the stack's Promet
 
 @dataclass
 class LiveTransactions(BackgroundThread):
-    """Fresh transactions of the demo bank (today's, at its fraud rate, fraud already flowing: the
-    generator's warm-up) sent to the pipeline's transactions topic at `rate` per second, as the
+    """Fresh transactions of the demo bank (from today or `first_day`, at its fraud rate, fraud already
+    flowing: the generator's warm-up) sent to the pipeline's transactions topic at `rate` per second, as the
     producer sends them (connect-json, keyed by card). `count` None: until stopped.
 
     `labels` holds the generator's ground truth (txn_id → is_fraud) of what is sent, to check decisions by.
@@ -60,6 +60,7 @@ class LiveTransactions(BackgroundThread):
     count: int | None = None
     labels: dict[str, bool] = field(default_factory=dict)
     block: bank.CardBlock | None = None  # sees every table before it is sent and the count sent so far
+    first_day: date | None = None  # of their event times; None: today
 
     def __post_init__(self) -> None:
         super().__init__("live-transactions")
@@ -83,7 +84,7 @@ class LiveTransactions(BackgroundThread):
 
         config = GeneratorConfig(
             seed=self.seed,
-            start=datetime.now(UTC).date(),
+            start=self.first_day or datetime.now(UTC).date(),
             rows=self.count,
             users=self.users,
             fraud=FraudConfig(rate=self.fraud_rate),

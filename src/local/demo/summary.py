@@ -49,6 +49,8 @@ def print_summary(console: Console, result: DemoResult, options: DemoOptions) ->
         print_stream(console, result.stream)
         if result.stream.get("card_block"):
             print_card_block(console, result.stream["card_block"], result.bank)
+    if result.loop:
+        print_loop(console, result.loop)
     if result.urls:
         for what, url in result.urls.items():
             console.print(f"{what}: {url}")
@@ -98,6 +100,53 @@ def print_card_block(console: Console, block: dict[str, Any], bank: dict[str, in
         f"bank_users {rows['bank_users']:,}, bank_cards {rows['bank_cards']:,}; "
         f"card {block['card_id']}: {block['clickhouse_status']}",
     )
+    console.print(table)
+
+
+def loop_lines(loop: dict[str, Any]) -> list[tuple[str, str]]:
+    """The analyst loop as (what, value) rows: dispositions, retrain, shadow, the gate's decision."""
+    analyst, retrain, shadow, gate = loop["analyst"], loop["retrain"], loop["shadow"], loop["gate"]
+    labels = retrain["labels"]
+    policy = gate.get("policy", {})
+    rows = [
+        (
+            "analyst (scripted)",
+            f"{analyst['actor']} worked the top {analyst['cases']} cases: "
+            f"{analyst['confirmed_fraud']} confirmed fraud, {analyst['not_fraud']} not fraud "
+            f"({analyst['labels']} labels; the script knows the generator's truth)",
+        ),
+        (
+            "retrain (train_model's step)",
+            f"{retrain['rows']:,} transactions, labels from analysts {labels.get('analyst', 0)}, "
+            f"chargebacks {labels.get('chargeback', 0)}, own {labels.get('transaction', 0):,}; "
+            f"{retrain['seconds']:.0f} s",
+        ),
+        ("challenger", f"{loop['challenger']} (uploaded unpromoted; champion {retrain['champion']})"),
+        (
+            "shadow",
+            f"{shadow['transactions']:,} further live transactions from {shadow['first_day']}, "
+            f"{shadow['shadowed']:,} scored in shadow (ClickHouse decisions), {shadow['frauds']} frauds",
+        ),
+    ]
+    sides = [(name, gate.get(name)) for name in ("champion", "challenger")]
+    auc = ", ".join(f"{name} {side['auc_pr']:.4f}" for name, side in sides if side)
+    rows.append(
+        (
+            "shadow gate",
+            f"{gate.get('transactions', 0):,} labelled transactions, {gate.get('frauds', 0)} frauds"
+            + (f"; AUC-PR {auc}" if auc else "")
+            + f" (demo policy: min {policy.get('min_frauds')} frauds, no label delay)",
+        )
+    )
+    rows.append(("decision", f"{gate['action']}: {gate.get('reason', '')}"))
+    return rows
+
+
+def print_loop(console: Console, loop: dict[str, Any]) -> None:
+    """One analyst loop: alerts → dispositions → retrain → shadow → the promotion decision."""
+    table = Table("", "", title="Analyst loop (cases → labels → retrain → shadow → gate)", show_header=False)
+    for what, value in loop_lines(loop):
+        table.add_row(what, value)
     console.print(table)
 
 
