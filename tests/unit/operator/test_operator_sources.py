@@ -131,5 +131,5 @@ def test_bank_tables_only_for_a_pipeline_with_sources() -> None:
     with_sources = migrations.expected_objects(migrations.render_statements(schema_params(pipeline())))
     bare = Pipeline("fraud", "demo", 1, spec().model_copy(update={"sources": ()}))
     without = migrations.expected_objects(migrations.render_statements(schema_params(bare)))
-    cdc_tables = ["bank_cards", "bank_cards_history", "bank_users", "bank_users_history"]
+    cdc_tables = ["bank_cards", "bank_cards_history", "bank_users", "bank_users_history", "cdc_load_state"]
     assert [name for name in with_sources if name not in without] == cdc_tables
