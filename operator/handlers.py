@@ -18,9 +18,8 @@ pure builders. Run with ``fraudlake operator run`` (or ``kopf run -m fraudlake.o
 - drift timer: recreate deleted children, re-apply missing tables, record the check in status.drift
   (any handler that recreates a child the status listed records it there too);
 - model health timer: condition ModelHealthy from the latest drift report of the ``model_drift`` DAG
-  (False names the drifting features);
-- sources loaded timer: condition SourcesLoaded from the scorer's CDC loader state (``source_health``;
-  False names the change ClickHouse cannot follow).
+  (False names the drifting features), and SourcesLoaded from the scorer's CDC loader state
+  (``source_health``; False names the change ClickHouse cannot follow).
 """
 
 from __future__ import annotations
@@ -179,24 +178,11 @@ def check_model_health(
     if body.meta.get("deletionTimestamp"):
         return
     with _lock(memo):
-        updated = model_health.check(reconcile.pipeline_from(body), status)
-        if updated is not None:
-            patch.status["conditions"] = updated
-
-
-@kopf.timer(
-    *RESOURCE,
-    interval=SETTINGS.model_health_interval_seconds,
-    initial_delay=SETTINGS.model_health_interval_seconds,
-)
-@metrics.observed
-def check_sources_loaded(
-    body: kopf.Body, status: kopf.Status, patch: kopf.Patch, memo: kopf.Memo, **_: Any
-) -> None:
-    if body.meta.get("deletionTimestamp"):
-        return
-    with _lock(memo):
-        updated = source_health.check(reconcile.pipeline_from(body), status)
+        pipeline = reconcile.pipeline_from(body)
+        updated = model_health.check(pipeline, status)
+        # SourcesLoaded comes from the same database on the same beat, applied over ModelHealthy's change.
+        current = status if updated is None else {"conditions": updated}
+        updated = source_health.check(pipeline, current) or updated
         if updated is not None:
             patch.status["conditions"] = updated
 

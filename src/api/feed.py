@@ -13,9 +13,10 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from fraudlake.clickhouse.cdc_ingest import decode
 from fraudlake.common.background import BackgroundThread
 from fraudlake.ml.features import EVENT_MS, EVENT_TS, HISTORY_FIELDS
-from fraudlake.scoring.card_status import CardStatusBook, change_payload
+from fraudlake.scoring.card_status import CardStatusBook
 from fraudlake.scoring.models import TransactionIn
 
 log = logging.getLogger("fraudlake.api.feed")
@@ -192,7 +193,7 @@ class CardStatusFeed(BackgroundThread):
 
     def _apply(self, msg: Any) -> None:
         try:
-            self.book.apply(change_payload(msg.value()))
+            self.book.apply(decode(msg.value()))
         except (ValueError, KeyError, TypeError) as error:
             self.unreadable += 1
             log.warning(

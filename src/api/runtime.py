@@ -159,7 +159,9 @@ class Services:
             )
             if s.shadow_challenger:
                 # Its own ClickHouse client: the two writers' threads never share one.
-                own = clickhouse_predictions_writer(s.clickhouse_dsn.get_secret_value(), s.clickhouse_database)
+                own = clickhouse_predictions_writer(
+                    s.clickhouse_dsn.get_secret_value(), s.clickhouse_database
+                )
                 self.sinks["shadow"] = BackgroundWriter(
                     "shadow", self._shadow_writer(own), self.metrics, s.sink_queue_size, s.sink_batch_size
                 )

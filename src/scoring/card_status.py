@@ -14,7 +14,6 @@ Order: a change delivered again after a Kafka Connect restart carries its origin
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,15 +31,6 @@ class StoppedCard:
 
     lsn: int
     message: str | None  # why transactions are declined; None: the card is active again
-
-
-def change_payload(value: bytes | None) -> dict[str, Any] | None:
-    """A Debezium change event as the Connect worker's JSON converter writes it (with or without the
-    schema envelope); None for a tombstone (the null record that follows a delete)."""
-    if value is None:
-        return None
-    record = json.loads(value)
-    return record["payload"] if isinstance(record, dict) and "schema" in record else record
 
 
 def stop_message(image: Mapping[str, Any] | None) -> str | None:

@@ -17,6 +17,7 @@ from fraudlake.clickhouse.cdc_ingest import decode
 from fraudlake.local.stack import manager
 from fraudlake.local.stack.service import ServiceRecord, StackContext
 from fraudlake.operator.builders import Pipeline
+from fraudlake.operator.sources import literal_settings, source_connector_manifest
 from fraudlake.pipeline.spec import FraudPipelineSpec
 from fraudlake.producer.bank_db import CAPTURED_TABLES, BankCard, BankDatabase, BankUser
 
@@ -67,6 +68,16 @@ def pipeline_with_source() -> Pipeline:
         }
     )
     return Pipeline("itest", name, 1, spec)
+
+
+def connector_config(pipeline: Pipeline, bank: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """The operator's Debezium KafkaConnector for the pipeline's one source as Strimzi would PUT it to
+    Connect (name, config), with the test database's settings in place of Secret references."""
+    (source,) = pipeline.spec.sources
+    manifest = source_connector_manifest(pipeline, source, literal_settings(bank))
+    spec = manifest["spec"]
+    config = {"connector.class": spec["class"], "tasks.max": str(spec["tasksMax"]), **spec["config"]}
+    return manifest["metadata"]["name"], config
 
 
 def create_topics(bootstrap: str, manifests: list[dict[str, Any]]) -> None:

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 from cdc_kit import (
     bank,  # noqa: F401 - a fixture
+    connector_config,
     create_topics,
     drop_slot,
     pipeline_with_source,
@@ -35,9 +36,7 @@ from fraudlake.local.stack.service import ServiceRecord
 from fraudlake.local.stack.services.connect import delete_connector, put_connector
 from fraudlake.ml.registry import LocalStore, ModelRegistry
 from fraudlake.operator.sources import (
-    literal_settings,
     replication_name,
-    source_connector_manifest,
     source_topic_manifests,
     table_topic,
 )
@@ -118,14 +117,9 @@ def test_cards_the_bank_stops_are_declined_by_the_stream_scorer(
     source_pipeline = pipeline_with_source()
     (source,) = source_pipeline.spec.sources
     create_topics(bootstrap, source_topic_manifests(source_pipeline))
-    manifest = source_connector_manifest(source_pipeline, source, literal_settings(bank))
-    connector = manifest["metadata"]["name"]
+    connector, config = connector_config(source_pipeline, bank)
     cards_topic = table_topic(source_pipeline, source, "public.cards")
-    put_connector(
-        rest,
-        connector,
-        {"connector.class": manifest["spec"]["class"], "tasks.max": "1", **manifest["spec"]["config"]},
-    )
+    put_connector(rest, connector, config)
     pipeline = unique_pipeline("cards")
     topics = topics_of(pipeline)
     create_topic(bootstrap, topics["transactions"], 2)

@@ -18,6 +18,7 @@ from cdc_kit import (
     CARDS,
     Changes,
     bank,  # noqa: F401 - a fixture
+    connector_config,
     create_topics,
     drop_slot,
     pipeline_with_source,
@@ -35,9 +36,7 @@ from fraudlake.local.stack.service import ServiceRecord, StackContext
 from fraudlake.local.stack.services.connect import connector_status, delete_connector, put_connector
 from fraudlake.operator.source_health import read_state
 from fraudlake.operator.sources import (
-    literal_settings,
     replication_name,
-    source_connector_manifest,
     source_topic_manifests,
     table_topic,
 )
@@ -96,9 +95,7 @@ def test_changes_reach_clickhouse_and_survive_a_connect_restart(
     pipeline = pipeline_with_source()
     (source,) = pipeline.spec.sources
     create_topics(bootstrap, source_topic_manifests(pipeline))
-    manifest = source_connector_manifest(pipeline, source, literal_settings(bank))
-    name = manifest["metadata"]["name"]
-    config = {"connector.class": manifest["spec"]["class"], "tasks.max": "1", **manifest["spec"]["config"]}
+    name, config = connector_config(pipeline, bank)
     topic = table_topic(pipeline, source, "public.cards")
     put_connector(rest, name, config)
     try:
@@ -170,9 +167,7 @@ def test_the_scorer_s_cdc_loader_follows_changes_and_stops_at_a_renamed_column(
     pipeline = pipeline_with_source()
     (source,) = pipeline.spec.sources
     create_topics(bootstrap, source_topic_manifests(pipeline))
-    manifest = source_connector_manifest(pipeline, source, literal_settings(bank))
-    name = manifest["metadata"]["name"]
-    config = {"connector.class": manifest["spec"]["class"], "tasks.max": "1", **manifest["spec"]["config"]}
+    name, config = connector_config(pipeline, bank)
     topics = [table_topic(pipeline, source, table) for table in source.tables]
     insert = clickhouse_insert(clickhouse.endpoints["dsn"], database)
     loader = ClickHouseLoader(

@@ -15,6 +15,7 @@ import pytest
 from cdc_kit import (
     CARDS,
     bank,  # noqa: F401 - a fixture
+    connector_config,
     create_topics,
     drop_slot,
     pipeline_with_source,
@@ -31,9 +32,7 @@ from fraudlake.local.stack.services.connect import (
 )
 from fraudlake.operator.sources import (
     POSTGRES_CONNECTOR_CLASS,
-    literal_settings,
     replication_name,
-    source_connector_manifest,
     source_topic_manifests,
     table_topic,
 )
@@ -91,13 +90,7 @@ def test_snapshot_then_streamed_update_reach_the_compacted_topic(
     topics = source_topic_manifests(pipeline)
     assert {m["spec"]["config"]["cleanup.policy"] for m in topics} == {"compact"}
     create_topics(bootstrap, topics)
-    manifest = source_connector_manifest(pipeline, source, literal_settings(bank))
-    name = manifest["metadata"]["name"]
-    config = {
-        "connector.class": manifest["spec"]["class"],
-        "tasks.max": str(manifest["spec"]["tasksMax"]),
-        **manifest["spec"]["config"],
-    }
+    name, config = connector_config(pipeline, bank)
     reader = ChangeReader(bootstrap, table_topic(pipeline, source, "public.cards"))
     put_connector(rest, name, config)
     try:

@@ -15,7 +15,7 @@ from fraudlake.api.sinks import alert_messages
 from fraudlake.ml.artifact import FraudModel
 from fraudlake.pipeline.spec import SEED_RULES
 from fraudlake.scoring.bundle import ModelBundle
-from fraudlake.scoring.card_status import CARD_STATUS_RULE, CardStatusBook, change_payload, stop_message
+from fraudlake.scoring.card_status import CARD_STATUS_RULE, CardStatusBook, stop_message
 from fraudlake.scoring.core import score_transactions
 from fraudlake.scoring.state import ServingState
 from fraudlake.stream import engine
@@ -91,13 +91,6 @@ def test_a_change_without_a_status_column_leaves_the_card_as_it_was() -> None:
     with pytest.raises(ValueError, match="without a status column"):
         book.apply(renamed)
     assert book.stopped("c1") == "card blocked (confirmed fraud)"
-
-
-def test_change_payloads_are_read_with_or_without_the_schema_envelope() -> None:
-    event = change("u", "c1", 5, "blocked")
-    assert change_payload(json.dumps({"schema": {}, "payload": event}).encode()) == event
-    assert change_payload(json.dumps(event).encode()) == event
-    assert change_payload(None) is None
 
 
 @pytest.fixture(scope="module")
