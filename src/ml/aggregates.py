@@ -22,6 +22,7 @@ from fraudlake.ml.graph_data import (
     NODE_FEATURES,
     GraphColumns,
     GraphConfig,
+    HistoryTotals,
     Snapshot,
     exposure,
     row_snapshot_index,
@@ -82,15 +83,18 @@ def row_aggregates(
     features: FeatureConfig,
     config: GraphConfig,
     progress: Callable[[int, int], None] | None = None,
+    totals: HistoryTotals | None = None,
 ) -> np.ndarray:
-    """`AGGREGATE_FEATURES` columns of the given row indices, each from its latest snapshot."""
+    """`AGGREGATE_FEATURES` columns of the given row indices, each from its latest snapshot;
+    `totals` as in `graph.row_graph_features`."""
+    totals = totals or HistoryTotals(graph)
     out = np.zeros((len(rows), len(AGGREGATE_FEATURES)), dtype=np.float32)
     which = row_snapshot_index(graph.event_ms[rows], cutoffs)
     uniq = np.unique(which)
     for step, k in enumerate(uniq):
         mine = np.flatnonzero(which == k)
         out[mine] = aggregate_columns(
-            node_aggregates(snapshot(graph, int(cutoffs[k]), features, config)),
+            node_aggregates(snapshot(graph, int(cutoffs[k]), features, config, totals)),
             {kind: getattr(graph, kind)[rows[mine]] for kind in GRAPH_NODE_KINDS},
         )
         if progress:

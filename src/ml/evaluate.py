@@ -64,8 +64,7 @@ def card_bootstrap(
     seed: int = 0,
 ) -> dict[str, list[float]]:
     """95% intervals of AUC-PR per model and of the differences `a - b` for each pair (a, b)."""
-    from sklearn.metrics import average_precision_score
-
+    ranked = {k: RankedScores(y, s) for k, s in scores.items()}
     rng = np.random.default_rng(seed)
     _, card_idx = np.unique(cards, return_inverse=True)
     n_cards = int(card_idx.max()) + 1
@@ -74,7 +73,7 @@ def card_bootstrap(
         weight = np.bincount(rng.integers(0, n_cards, n_cards), minlength=n_cards)[card_idx]
         if y[weight > 0].sum() == 0:
             continue
-        ap = {k: average_precision_score(y, s, sample_weight=weight) for k, s in scores.items()}
+        ap = {k: r.average_precision(weight) for k, r in ranked.items()}
         for k, v in ap.items():
             draws[k].append(v)
         for a, b in pairs:
@@ -83,6 +82,27 @@ def card_bootstrap(
         k: [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v else []
         for k, v in draws.items()
     }
+
+
+class RankedScores:
+    """One model's held-out scores sorted once, so the average precision of each bootstrap draw is
+    two cumulative sums instead of a sort (on millions of test rows, the difference between seconds
+    and many minutes for a few hundred draws). Equal to scikit-learn's `average_precision_score` with
+    the same `sample_weight` (ties form one threshold; zero-weight rows change nothing)."""
+
+    def __init__(self, y: np.ndarray, score: np.ndarray):
+        self.order = np.argsort(-np.asarray(score, dtype=np.float64), kind="stable")
+        self.y = np.asarray(y, dtype=np.float64)[self.order]
+        ranked = np.asarray(score)[self.order]
+        self.ends = np.r_[np.flatnonzero(ranked[1:] != ranked[:-1]), len(ranked) - 1]  # one per threshold
+
+    def average_precision(self, weight: np.ndarray) -> float:
+        w = np.asarray(weight, dtype=np.float64)[self.order]
+        tp = np.cumsum(w * self.y)[self.ends]
+        flagged = np.cumsum(w)[self.ends]
+        precision = np.divide(tp, flagged, out=np.zeros_like(tp), where=flagged > 0)
+        recall = tp / tp[-1]
+        return float(np.sum(np.diff(recall, prepend=0.0) * precision))
 
 
 @dataclass(frozen=True)

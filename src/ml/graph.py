@@ -30,6 +30,7 @@ from fraudlake.ml.graph_data import (
     NODE_TYPES,
     GraphColumns,
     GraphConfig,
+    HistoryTotals,
     Snapshot,
     card_exposures,
     future_targets,
@@ -198,7 +199,8 @@ def training_snapshots(
     graph: GraphColumns, cutoffs: np.ndarray, features: FeatureConfig, config: GraphConfig
 ) -> tuple[list[Snapshot], list[Targets], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The snapshots at `cutoffs`, their next-horizon targets and the feature standardization."""
-    snaps = [snapshot(graph, int(c), features, config) for c in cutoffs]
+    totals = HistoryTotals(graph)
+    snaps = [snapshot(graph, int(c), features, config, totals) for c in cutoffs]
     targets = [future_targets(graph, int(c), config.horizon_ms) for c in cutoffs]
     x_mean, x_std = _standardization(snaps)
     return snaps, targets, x_mean, x_std
@@ -256,20 +258,23 @@ def row_graph_features(
     features: FeatureConfig,
     config: GraphConfig,
     progress: Callable[[int, int], None] | None = None,
+    totals: HistoryTotals | None = None,
 ) -> np.ndarray:
     """Graph columns (`features.graph_features`: risks, card exposures, then embeddings of card,
     merchant, user) for the given row indices.
 
     Each row reads the latest snapshot at or before its event time, so nothing later than the row
-    (and no label younger than the delay) reaches its graph features.
+    (and no label younger than the delay) reaches its graph features. `totals`: carried history
+    sums when the caller walks later rows next (`graph_data.HistoryTotals`).
     """
+    totals = totals or HistoryTotals(graph)
     dim, n_kinds = weights.dim, len(GRAPH_NODE_KINDS)
     first_embedding = n_kinds + len(EXPOSURES)
     out = np.zeros((len(rows), first_embedding + n_kinds * dim), dtype=np.float32)
     which = row_snapshot_index(graph.event_ms[rows], cutoffs)
     uniq = np.unique(which)
     for step, k in enumerate(uniq):
-        snap = snapshot(graph, int(cutoffs[k]), features, config)
+        snap = snapshot(graph, int(cutoffs[k]), features, config, totals)
         _, _, h2 = forward(weights, snap.x, snap.edges)
         risk = head_scores(weights, h2)
         mine = np.flatnonzero(which == k)

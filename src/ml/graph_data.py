@@ -148,43 +148,103 @@ def _count(codes: np.ndarray, n: int, weights: np.ndarray | None = None) -> np.n
     return np.bincount(codes, weights=weights, minlength=n).astype(np.float64)
 
 
+# The 0/1 flags whose share of a node's transactions is a feature, per node type (NODE_FEATURES order).
+SHARES: dict[str, tuple[str, ...]] = {
+    "user": ("online",),
+    "card": ("online", "error"),
+    "merchant": ("online",),
+}
+
+
+class HistoryTotals:
+    """Per-node sums over all history before a snapshot (transactions, amounts, flag counts, known
+    frauds, a card's last use, user–card ownership), carried from one cutoff to the next.
+
+    Daily snapshots over years of data would each re-sum every earlier row: quadratic in history.
+    Advanced in time order, each snapshot adds only the rows since the previous one. Rows are added
+    one by one in row order (`np.add.at`, `np.maximum.at`), the very additions `np.bincount` makes
+    over the whole prefix, so the totals equal a fresh count bit for bit. Asked for an earlier cutoff,
+    it starts again from the first row.
+    """
+
+    def __init__(self, cols: GraphColumns):
+        self.cols = cols
+        self.reset()
+
+    def reset(self) -> None:
+        n = self.cols.num_nodes
+        self.end = self.known_end = 0
+        self.txns = {k: np.zeros(n[k]) for k in NODE_TYPES}
+        self.log_amount = {k: np.zeros(n[k]) for k in NODE_TYPES}
+        self.flags = {(k, f): np.zeros(n[k]) for k in NODE_TYPES for f in SHARES[k]}
+        self.frauds = {k: np.zeros(n[k]) for k in NODE_TYPES}  # confirmed: rows before known_end
+        self.known_merchant_txns = np.zeros(n["merchant"])  # rows before known_end
+        self.last_card_ms = np.full(n["card"], -1, dtype=np.int64)
+        self.owned = np.zeros(0, dtype=np.int64)  # card * users + user, sorted, each pair once
+
+    def advance(self, end: int, known_end: int) -> HistoryTotals:
+        """Totals of rows [0, end) and confirmed frauds of rows [0, known_end)."""
+        if end < self.end or known_end < self.known_end:
+            self.reset()
+        cols, new, newly_known = self.cols, slice(self.end, end), slice(self.known_end, known_end)
+        for kind in NODE_TYPES:
+            codes = getattr(cols, kind)
+            np.add.at(self.txns[kind], codes[new], 1.0)
+            np.add.at(self.log_amount[kind], codes[new], cols.log_amount[new].astype(np.float64))
+            for flag in SHARES[kind]:
+                np.add.at(self.flags[kind, flag], codes[new], getattr(cols, flag)[new].astype(np.float64))
+            np.add.at(self.frauds[kind], codes[newly_known], cols.fraud[newly_known].astype(np.float64))
+        np.add.at(self.known_merchant_txns, cols.merchant[newly_known], 1.0)
+        np.maximum.at(self.last_card_ms, cols.card[new], cols.event_ms[new])
+        pairs = cols.card[new].astype(np.int64) * cols.num_nodes["user"] + cols.user[new]
+        self.owned = np.union1d(self.owned, pairs)
+        self.end, self.known_end = end, known_end
+        return self
+
+
 def _activity(
-    cols: GraphColumns, kind: str, rows: slice, known: slice, recent: slice, shares: tuple[np.ndarray, ...]
+    cols: GraphColumns, kind: str, totals: HistoryTotals, recent: slice
 ) -> tuple[list[np.ndarray], np.ndarray]:
     """Features every node type shares, in `NODE_FEATURES` order: 30-day volume, mean amount, the share
-    of its transactions with each 0/1 flag in `shares`, confirmed frauds. Also returns the raw
+    of its transactions with each 0/1 flag in `SHARES`, confirmed frauds. Also returns the raw
     confirmed-fraud counts (the merchant's fraud rate reads them)."""
     codes, n = getattr(cols, kind), cols.num_nodes[kind]
-    txns = _count(codes[rows], n)
+    txns = totals.txns[kind]
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean_log_amount = np.nan_to_num(_count(codes[rows], n, cols.log_amount[rows]) / txns)
-        rates = [np.nan_to_num(_count(codes[rows], n, flag[rows]) / txns) for flag in shares]
-    frauds = _count(codes[known], n, cols.fraud[known])
+        mean_log_amount = np.nan_to_num(totals.log_amount[kind] / txns)
+        rates = [np.nan_to_num(totals.flags[kind, flag] / txns) for flag in SHARES[kind]]
+    frauds = totals.frauds[kind]
     return [np.log1p(_count(codes[recent], n)), mean_log_amount, *rates, np.log1p(frauds)], frauds
 
 
-def snapshot(cols: GraphColumns, cutoff_ms: int, config: FeatureConfig, graph: GraphConfig) -> Snapshot:
-    """The graph as known just before `cutoff_ms` (see the module's history rule)."""
+def snapshot(
+    cols: GraphColumns,
+    cutoff_ms: int,
+    config: FeatureConfig,
+    graph: GraphConfig,
+    totals: HistoryTotals | None = None,
+) -> Snapshot:
+    """The graph as known just before `cutoff_ms` (see the module's history rule). `totals`: the
+    history sums of the previous (earlier) snapshot, advanced to this one; a series of snapshots in
+    time order passes the same object."""
     t = cols.event_ms
     end = int(np.searchsorted(t, cutoff_ms, side="left"))
-    rows = slice(0, end)
-    known = slice(0, int(np.searchsorted(t, cutoff_ms - config.label_delay_ms, side="right")))
+    known_end = int(np.searchsorted(t, cutoff_ms - config.label_delay_ms, side="right"))
+    totals = (totals or HistoryTotals(cols)).advance(end, known_end)
     recent = slice(int(np.searchsorted(t, cutoff_ms - 30 * DAY_MS, side="left")), end)
     n_card, n_merchant = cols.num_nodes["card"], cols.num_nodes["merchant"]
     visit_card, visit_merchant = edge_visits(cols, cutoff_ms, graph)
-    owned = np.unique(cols.card[rows].astype(np.int64) * cols.num_nodes["user"] + cols.user[rows])
-    own_card, own_user = owned // cols.num_nodes["user"], owned % cols.num_nodes["user"]
+    own_card, own_user = totals.owned // cols.num_nodes["user"], totals.owned % cols.num_nodes["user"]
 
-    user, _ = _activity(cols, "user", rows, known, recent, shares=(cols.online,))
+    user, _ = _activity(cols, "user", totals, recent)
     user.append(np.log1p(_count(own_user, cols.num_nodes["user"])))
-    card, _ = _activity(cols, "card", rows, known, recent, shares=(cols.online, cols.error))
-    last = np.full(n_card, -1, dtype=np.int64)
-    np.maximum.at(last, cols.card[rows], t[rows])
+    card, _ = _activity(cols, "card", totals, recent)
+    last = totals.last_card_ms
     days = np.where(last >= 0, (cutoff_ms - last) / DAY_MS, NEVER_SEEN_DAYS)
     card.append(np.log1p(np.minimum(days, NEVER_SEEN_DAYS)))
     card.append(np.log1p(_count(visit_card, n_card)))
-    merchant, known_frauds = _activity(cols, "merchant", rows, known, recent, shares=(cols.online,))
-    known_txns = _count(cols.merchant[known], n_merchant)
+    merchant, known_frauds = _activity(cols, "merchant", totals, recent)
+    known_txns = totals.known_merchant_txns
     merchant.append(known_frauds / (known_txns + config.risk_prior_txns))
     merchant.append(np.log1p(_count(visit_merchant, n_merchant)))
     # Confirmed frauds are known after the label delay; suspicions at once.

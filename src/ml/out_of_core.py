@@ -43,7 +43,7 @@ from fraudlake.ml.chunked_features import ChunkedFeatures
 from fraudlake.ml.data import TrainingDataError
 from fraudlake.ml.features import EVENT_MS, FEATURE_NAMES, LABEL, graph_features
 from fraudlake.ml.graph import row_graph_features, row_values
-from fraudlake.ml.graph_data import NODE_TYPES, GraphColumns, snapshot_times
+from fraudlake.ml.graph_data import NODE_TYPES, GraphColumns, HistoryTotals, snapshot_times
 from fraudlake.ml.graph_sampling import fit_gnn_sampled
 from fraudlake.ml.stages import StageLog
 from fraudlake.ml.train import (
@@ -55,6 +55,7 @@ from fraudlake.ml.train import (
     _metrics,
     candidate_from_scores,
     finish,
+    fit_sample,
     predict,
     split_bounds,
     suspicion_from,
@@ -153,8 +154,15 @@ def build_store(
 class ChunkIter(xgb.DataIter):
     """XGBoost's view of stored `rows` (with `extras` columns): one chunk per `next` call."""
 
-    def __init__(self, store: FeatureStore, rows: Rows, extras: tuple[str, ...] = (), dim: int = 0):
-        self.store, self.rows, self.extras = store, rows, extras
+    def __init__(
+        self,
+        store: FeatureStore,
+        rows: Rows,
+        extras: tuple[str, ...] = (),
+        dim: int = 0,
+        legit_weight: float = 1.0,
+    ):
+        self.store, self.rows, self.extras, self.legit_weight = store, rows, extras, legit_weight
         self.names = feature_names(extras, dim)
         self._pieces: Iterator[tuple[np.ndarray, np.ndarray]] | None = None
         super().__init__()
@@ -165,7 +173,9 @@ class ChunkIter(xgb.DataIter):
         piece = next(self._pieces, None)
         if piece is None:
             return False
-        input_data(data=piece[0], label=piece[1], feature_names=self.names)
+        x, y = piece
+        weight = None if self.legit_weight == 1.0 else np.where(y == 1, 1.0, self.legit_weight)
+        input_data(data=x, label=y, weight=weight, feature_names=self.names)
         return True
 
     def reset(self) -> None:
@@ -175,10 +185,15 @@ class ChunkIter(xgb.DataIter):
 def fit_xgb(
     store: FeatureStore, fit: Rows, valid: Rows, cfg: XgbConfig, extras: tuple[str, ...] = (), dim: int = 0
 ) -> xgb.Booster:
-    """The in-memory path's XGBoost (`train._fit_xgb`: same parameters, early stopping on validation),
-    with both matrices built chunk by chunk; `dim`: the GraphSAGE embedding size of a "graph" extra."""
-    train = xgb.QuantileDMatrix(ChunkIter(store, fit, extras, dim))
-    check = xgb.QuantileDMatrix(ChunkIter(store, valid, extras, dim), ref=train)
+    """The in-memory path's XGBoost (`train._fit_xgb`: same parameters, the same sample of rows under
+    `max_fit_rows`, early stopping on validation), with both matrices built chunk by chunk; `dim`: the
+    GraphSAGE embedding size of a "graph" extra."""
+    labels = store.column("y")
+    (fit, w), (valid, wv) = (
+        _sampled(rows, labels, cfg, seed) for rows, seed in ((fit, cfg.seed), (valid, cfg.seed + 1))
+    )
+    train = xgb.QuantileDMatrix(ChunkIter(store, fit, extras, dim, w))
+    check = xgb.QuantileDMatrix(ChunkIter(store, valid, extras, dim, wv), ref=train)
     return xgb.train(
         xgb_params(cfg),
         train,
@@ -187,6 +202,13 @@ def fit_xgb(
         early_stopping_rounds=cfg.early_stopping,
         verbose_eval=False,
     )
+
+
+def _sampled(rows: Rows, labels: np.ndarray, cfg: XgbConfig, seed: int) -> tuple[Rows, float]:
+    """`rows` of the store a fit reads (`train.fit_sample`) and the weight of a legitimate one."""
+    index = np.arange(*rows) if isinstance(rows, tuple) else rows
+    sample = fit_sample(labels[index], cfg.max_fit_rows, seed)
+    return (rows, 1.0) if sample.rows is None else (index[sample.rows], sample.legit_weight)
 
 
 # The graph columns each model reads after the tabular ones, and their names.
@@ -236,7 +258,8 @@ def fit_xgb_dask(
     dim: int = 0,
 ) -> xgb.Booster:
     """`fit_xgb` on a Dask cluster (`xgboost.dask`): each worker sketches and trains on its chunks.
-    The store's directory must be readable by every worker (a shared volume in a cluster)."""
+    The store's directory must be readable by every worker (a shared volume in a cluster). Every row
+    is fitted (no `max_fit_rows` sample): the cluster is sized for the data."""
     from xgboost import dask as dxgb
 
     x, y = _dask_rows(store, *fit, extras=extras)
@@ -401,15 +424,19 @@ def store_graph_columns(
     event_ms = graph.event_ms
     grid = snapshot_times(int(event_ms[first]), int(event_ms[-1]), config.graph.snapshot_every_ms)
     width = {"graph": len(graph_features(config.gnn.dim)), "aggregates": len(AGGREGATE_FEATURES)}
+    # Each column set walks the days forward across chunks with its own history sums.
+    totals = {name: HistoryTotals(graph) for name in width}
     for k in range(len(store.files)):
         a, b = store.offsets[k], store.offsets[k + 1]
         out = {name: np.zeros((b - a, n), dtype=np.float32) for name, n in width.items()}
         if b > first:
             rows = np.arange(max(a, first), b)
             out["graph"][rows - a] = row_graph_features(
-                graph, rows, grid, sage, config.features, config.graph
+                graph, rows, grid, sage, config.features, config.graph, totals=totals["graph"]
             )
-            out["aggregates"][rows - a] = row_aggregates(graph, rows, grid, config.features, config.graph)
+            out["aggregates"][rows - a] = row_aggregates(
+                graph, rows, grid, config.features, config.graph, totals=totals["aggregates"]
+            )
         for name, x in out.items():
             store.append_extra(name, x)
         if progress:

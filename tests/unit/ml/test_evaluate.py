@@ -76,3 +76,23 @@ def test_card_bootstrap_gives_intervals_for_models_and_differences() -> None:
     )
     assert ci["good"][0] > ci["noise"][1]
     assert ci["good-noise"][0] > 0
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ranked_average_precision_equals_scikit_learns_with_bootstrap_weights(seed: int) -> None:
+    from sklearn.metrics import average_precision_score
+
+    rng = np.random.default_rng(seed)
+    n = 5_000
+    y = (rng.random(n) < 0.02).astype(int)
+    # Coarse scores: many ties, which must form one threshold each, as in scikit-learn.
+    score = np.round(rng.random(n) + y * rng.random(n), 2)
+    cards = rng.integers(0, 300, n)
+    ranked = evaluate.RankedScores(y, score)
+    for _ in range(5):
+        weight = np.bincount(rng.integers(0, 300, 300), minlength=300)[cards]  # zeros included
+        if y[weight > 0].sum() == 0:
+            continue
+        expected = average_precision_score(y, score, sample_weight=weight)
+        assert ranked.average_precision(weight) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    assert ranked.average_precision(np.ones(n)) == pytest.approx(average_precision_score(y, score), rel=1e-12)
