@@ -9,15 +9,24 @@ wall time says as much about the neighbours as about the code.
     uv run python bench/train.py --rows 200000
     uv run python bench/train.py --rows 3000000 --path chunked   # out of core, every model
     uv run python bench/train.py --input big.parquet --path chunked --chunk-rows 250000
+    uv run python bench/train.py --rows 3000000 --path chunked --source clickhouse   # from ClickHouse
 
 The chunked path (`fraudlake.ml.out_of_core.train_out_of_core`) streams the Parquet file in chunks
 and trains every model in bounded memory (GraphSAGE on `NeighborLoader` mini-batches, graph columns by
 chunk), then writes the same artifact files as the memory path.
 
-Writes bench/results/train-<path>.json (and a copy named by rows and time), with the seconds and
-peak RSS of each stage (`training_run`). Goal: 1M rows in ≤ 10 min and ≤ 8 GB on
-2 cores; the metrics of (a) rule, (b) tabular XGBoost, (b+) XGBoost + graph aggregates, (c) XGBoost +
-GraphSAGE and the gate's choice (`metrics.served_model`, `metrics.gate`) are included.
+`--source clickhouse` (chunked path only) runs it end to end as the DAG does: before the timed
+training the parent loads the Parquet file into an on-disk chDB (embedded ClickHouse) database in the
+temp dir, with the pipeline's own DDL (`fraudlake.clickhouse.migrations`) and one
+`INSERT … SELECT … FROM file(…)` (ClickHouse streams the file; `load_s` in the result), closes its
+engine, and the child trains from `clickhouse_chunks` (a week of event time per FINAL query) over
+[min event time, max + 1 ms). The child's peak RSS then includes its chDB engine.
+
+Writes bench/results/train-<path>.json, train-chunked-clickhouse.json with --source clickhouse (and a
+copy named by rows and time), with the seconds and peak RSS of each stage (`training_run`) and the
+source. Goal: 1M rows in ≤ 10 min and ≤ 8 GB on 2 cores; the metrics of (a) rule, (b) tabular
+XGBoost, (b+) XGBoost + graph aggregates, (c) XGBoost + GraphSAGE and the gate's choice
+(`metrics.served_model`, `metrics.gate`) are included.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ GOAL_SECONDS, GOAL_RSS_GB = 600, 8.0
 CHILD = """
 import json, sys, time
 from fraudlake.ml.stages import StageLog
-path, mode, chunk_rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+path, mode, chunk_rows, source = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 stages, t0 = StageLog(), time.perf_counter()
 if mode == "memory":
     from fraudlake.ml import data
@@ -53,10 +62,19 @@ if mode == "memory":
     rows, artifact_bytes = len(frame), sum(len(v) for v in files.values())
     result.metrics["training_run"] = stages.report("memory", rows)
 else:
-    from fraudlake.ml.chunked_features import parquet_chunks
+    from fraudlake.ml.chunked_features import clickhouse_chunks, parquet_chunks
     from fraudlake.ml.out_of_core import train_out_of_core
     from fraudlake.ml.report import artifact_files
-    result = train_out_of_core(parquet_chunks(path, chunk_rows), stages=stages)
+    if source == "clickhouse":
+        from datetime import UTC, datetime, timedelta
+        dsn, database = sys.argv[5], sys.argv[6]
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        start, end = (epoch + timedelta(milliseconds=int(ms)) for ms in sys.argv[7:9])
+        chunks = clickhouse_chunks(dsn, database, start, end)
+        path = f"clickhouse:{database}.transactions [{start:%Y-%m-%d}, {end:%Y-%m-%d})"
+    else:
+        chunks = parquet_chunks(path, chunk_rows)
+    result = train_out_of_core(chunks, stages=stages)
     with stages.stage("artifact files"):
         files = artifact_files(result, path)
     rows, artifact_bytes = result.metrics["training_run"]["rows"], sum(len(v) for v in files.values())
@@ -84,6 +102,32 @@ def generate(rows: int, path: Path, seed: int) -> float:
     return time.perf_counter() - started
 
 
+def load_clickhouse(path: Path, dsn: str, database: str) -> tuple[float, int, int, int]:
+    """Load the Parquet file into `<database>.transactions` (the pipeline's DDL) in the chDB at `dsn`,
+    ClickHouse reading the file itself; (seconds, rows, first event ms, last event ms + 1). The engine
+    is closed on return, so another process can open the directory."""
+    from fraudlake.clickhouse import migrations
+    from fraudlake.clickhouse.client import connect
+    from fraudlake.schemas.records import TRANSACTIONS
+
+    started = time.perf_counter()
+    client = connect(dsn)
+    try:
+        migrations.apply_schema(client, migrations.render_statements(migrations.SchemaParams(database)))
+        columns = ", ".join(TRANSACTIONS.names)
+        client.command(
+            f"INSERT INTO {database}.transactions ({columns}) "
+            f"SELECT {columns} FROM file({migrations.sql_string(str(path.resolve()))}, Parquet)"
+        )
+        rows, first, last = client.query(
+            "SELECT count(), toUnixTimestamp64Milli(min(event_ts)), toUnixTimestamp64Milli(max(event_ts)) "
+            f"FROM {database}.transactions"
+        ).result_rows[0]
+    finally:
+        client.close()
+    return time.perf_counter() - started, int(rows), int(first), int(last) + 1
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -96,18 +140,29 @@ def main() -> None:
         help="memory: fraudlake.ml.train; chunked: fraudlake.ml.out_of_core (both train every model)",
     )
     parser.add_argument("--chunk-rows", type=int, default=500_000, help="rows per chunk (chunked path)")
+    parser.add_argument(
+        "--source",
+        choices=("parquet", "clickhouse"),
+        default="parquet",
+        help="parquet: chunks of the file; clickhouse: load the file into chDB first, train from "
+        "clickhouse_chunks (chunked path only)",
+    )
     args = parser.parse_args()
+    if args.source == "clickhouse" and args.path != "chunked":
+        parser.error("--source clickhouse needs --path chunked (the memory path reads the Parquet file)")
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         path = args.input or Path(tmp) / "transactions.parquet"
         gen_s = None if args.input else generate(args.rows, path, args.seed)
+        load_s = loaded_rows = None
+        argv = [sys.executable, "-c", CHILD, str(path), args.path, str(args.chunk_rows), args.source]
+        if args.source == "clickhouse":
+            dsn, database = f"chdb://{Path(tmp).resolve() / 'chdb'}", "bench_train"
+            load_s, loaded_rows, start_ms, end_ms = load_clickhouse(path, dsn, database)
+            print(f"loaded {loaded_rows:,} rows into chDB {database}.transactions in {load_s:.1f} s")
+            argv += [dsn, database, str(start_ms), str(end_ms)]
         load_before = os.getloadavg()
         started = time.perf_counter()
-        done = subprocess.run(
-            [sys.executable, "-c", CHILD, str(path), args.path, str(args.chunk_rows)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
         wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"training failed:\n{done.stderr[-3000:]}")
@@ -116,9 +171,12 @@ def main() -> None:
     result = {
         "rows": child["rows_trained"],
         "path": args.path,
-        "chunk_rows": args.chunk_rows if args.path == "chunked" else None,
+        "source": args.source,
+        "chunk_rows": args.chunk_rows if args.path == "chunked" and args.source == "parquet" else None,
         "input": str(args.input) if args.input else f"generator seed {args.seed}",
         "generate_s": gen_s,
+        "load_s": None if load_s is None else round(load_s, 1),
+        "rows_loaded": loaded_rows,
         "train_wall_s": round(wall, 1),
         "peak_rss_gb": round(peak_gb, 2),
         "cpus": os.cpu_count(),
@@ -133,13 +191,13 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     text = json.dumps(result, indent=2, default=str)
-    (RESULTS / f"train-{args.path}.json").write_text(text)
-    (
-        RESULTS / f"train-{args.path}-{child['rows_trained']}-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    ).write_text(text)
+    name = args.path if args.source == "parquet" else f"{args.path}-{args.source}"
+    (RESULTS / f"train-{name}.json").write_text(text)
+    stamp = f"{child['rows_trained']}-{datetime.now(UTC):%Y%m%dT%H%M%S}"
+    (RESULTS / f"train-{name}-{stamp}.json").write_text(text)
     test = child["metrics"]["test"]
     print(
-        f"train ({args.path}) {child['rows_trained']:,} rows: {wall:.0f} s wall, peak RSS {peak_gb:.2f} GB "
+        f"train ({name}) {child['rows_trained']:,} rows: {wall:.0f} s wall, peak RSS {peak_gb:.2f} GB "
         f"(goal ≤ {GOAL_SECONDS} s, ≤ {GOAL_RSS_GB} GB; "
         f"load average {load_before[0]:.1f} on {os.cpu_count()} cpus)"
     )
