@@ -55,6 +55,12 @@ class GnnConfig:
     # sampled in-neighbours per node and relation in each layer.
     batch_size: int = 4096
     num_neighbors: tuple[int, int] = (10, 5)
+    # The out-of-core path samples only when a training snapshot has more edges than this. A
+    # snapshot grows with the bank (cards, merchants, 30 days of visits), not with history; up to
+    # here a whole-snapshot step is cheaper than sampling it in pieces (a batch of 4,096 seeds with
+    # fan-outs 10 and 5 touches about as many edges as a whole 5,000-card snapshot) and its tensors
+    # stay within a few hundred MB.
+    whole_snapshot_max_edges: int = 2_000_000
 
 
 def graph_columns(
@@ -168,8 +174,18 @@ def fit_gnn(
     horizon holds no fraud teach nothing and are skipped; with none left the weights stay at their
     seeded initialization, which the summary says (`usable_snapshots` = 0).
     """
+    return fit_gnn_on(training_snapshots(graph, cutoffs, features, config), cutoffs, gnn, progress)
+
+
+def fit_gnn_on(
+    prepared: tuple[list[Snapshot], list[Targets], dict[str, np.ndarray], dict[str, np.ndarray]],
+    cutoffs: np.ndarray,
+    gnn: GnnConfig,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> tuple[SageWeights, dict[str, Any]]:
+    """`fit_gnn` on snapshots already made (`training_snapshots`): one step per whole snapshot."""
     torch.manual_seed(gnn.seed)
-    snaps, targets, x_mean, x_std = training_snapshots(graph, cutoffs, features, config)
+    snaps, targets, x_mean, x_std = prepared
     batches = [tensors(s, x_mean, x_std) for s in snaps]
     model = HeteroSage(gnn.hidden, gnn.dim)
     with torch.no_grad():

@@ -34,7 +34,9 @@ from fraudlake.ml.features import FeatureConfig
 from fraudlake.ml.graph import (
     GnnConfig,
     HeteroSage,
+    Targets,
     class_weight,
+    fit_gnn_on,
     gnn_summary,
     training_snapshots,
 )
@@ -158,8 +160,43 @@ def fit_gnn_sampled(
 ) -> tuple[SageWeights, dict[str, Any]]:
     """`graph.fit_gnn` on `NeighborLoader` mini-batches: per epoch, per snapshot, per node type with
     both classes among its active nodes, a pass over those nodes in batches of `gnn.batch_size`."""
+    return _fit_sampled(training_snapshots(graph, cutoffs, features, config), cutoffs, gnn, progress)
+
+
+def fit_gnn_bounded(
+    graph: GraphColumns,
+    cutoffs: np.ndarray,
+    features: FeatureConfig,
+    config: GraphConfig,
+    gnn: GnnConfig,
+    progress: Callable[[int, int, float], None] | None = None,
+) -> tuple[SageWeights, dict[str, Any]]:
+    """The out-of-core path's GraphSAGE: whole-snapshot steps (`graph.fit_gnn`, the memory path's
+    training) while the largest training snapshot has at most `gnn.whole_snapshot_max_edges` edges,
+    `NeighborLoader` mini-batches beyond; the summary says which (`steps_on`)."""
+    prepared = training_snapshots(graph, cutoffs, features, config)
+    largest = max(sum(e.shape[1] for e in snap.edges.values()) for snap in prepared[0])
+    if largest <= gnn.whole_snapshot_max_edges:
+        sage, summary = fit_gnn_on(prepared, cutoffs, gnn, progress)
+        steps_on = "whole snapshots"
+    else:
+        sage, summary = _fit_sampled(prepared, cutoffs, gnn, progress)
+        steps_on = "NeighborLoader mini-batches"
+    return sage, summary | {
+        "steps_on": steps_on,
+        "largest_snapshot_edges": largest,
+        "whole_snapshot_max_edges": gnn.whole_snapshot_max_edges,
+    }
+
+
+def _fit_sampled(
+    prepared: tuple[list[Snapshot], list[Targets], dict[str, np.ndarray], dict[str, np.ndarray]],
+    cutoffs: np.ndarray,
+    gnn: GnnConfig,
+    progress: Callable[[int, int, float], None] | None,
+) -> tuple[SageWeights, dict[str, Any]]:
     torch.manual_seed(gnn.seed)
-    snaps, targets, x_mean, x_std = training_snapshots(graph, cutoffs, features, config)
+    snaps, targets, x_mean, x_std = prepared
     model = HeteroSage(gnn.hidden, gnn.dim)
     plans = []  # (node type, loader, labels of the type's nodes, class weight) per snapshot and type
     usable = set()

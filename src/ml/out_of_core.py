@@ -44,7 +44,7 @@ from fraudlake.ml.data import TrainingDataError
 from fraudlake.ml.features import EVENT_MS, FEATURE_NAMES, LABEL, graph_features
 from fraudlake.ml.graph import row_graph_features, row_values
 from fraudlake.ml.graph_data import NODE_TYPES, GraphColumns, HistoryTotals, snapshot_times
-from fraudlake.ml.graph_sampling import fit_gnn_sampled
+from fraudlake.ml.graph_sampling import fit_gnn_bounded
 from fraudlake.ml.stages import StageLog
 from fraudlake.ml.train import (
     Candidate,
@@ -487,9 +487,9 @@ def train_out_of_core(
             suspect, suspicion = suspicion_from(fit, score, y, cards, event_ms, gnn_end, config)
         graph = graph_columns_of(store, suspect)
         del suspect
-        with stages.stage("GraphSAGE training (NeighborLoader)"):
+        with stages.stage("GraphSAGE training"):
             cutoffs = _gnn_cutoffs(event_ms, gnn_end, config)
-            sage, gnn_summary = fit_gnn_sampled(
+            sage, gnn_summary = fit_gnn_bounded(
                 graph,
                 cutoffs,
                 config.features,

@@ -11,9 +11,9 @@ import torch
 from fraudlake.ml.data import columns
 from fraudlake.ml.embed_numpy import forward
 from fraudlake.ml.features import DAY_MS, FeatureConfig
-from fraudlake.ml.graph import GnnConfig, graph_columns
+from fraudlake.ml.graph import GnnConfig, fit_gnn, graph_columns
 from fraudlake.ml.graph_data import EDGE_TYPES, GraphConfig, snapshot
-from fraudlake.ml.graph_sampling import fit_gnn_sampled, hetero_data, loader
+from fraudlake.ml.graph_sampling import fit_gnn_bounded, fit_gnn_sampled, hetero_data, loader
 
 pytestmark = pytest.mark.unit
 FEATURES = FeatureConfig(label_delay_ms=2 * DAY_MS)
@@ -59,3 +59,22 @@ def test_sampled_training_gives_weights_the_serving_path_runs(small_frame: pd.Da
     snap = snapshot(graph, int(cutoffs[-1]), FEATURES, GRAPH)
     _, _, h2 = forward(weights, snap.x, snap.edges)
     assert all(np.isfinite(v).all() and v.shape[1] == gnn.dim for v in h2.values())
+
+
+def test_small_snapshots_train_whole_and_large_ones_by_sampling(small_frame: pd.DataFrame) -> None:
+    """Below the edge budget the out-of-core GNN is the memory path's, weight for weight; above it,
+    the sampled one."""
+    graph, _ = graph_columns(columns(small_frame))
+    t0 = int(graph.event_ms[0])
+    cutoffs = np.array([t0 + 40 * DAY_MS, t0 + 55 * DAY_MS, t0 + 70 * DAY_MS])
+    gnn = GnnConfig(hidden=8, dim=4, epochs=2, batch_size=64)
+    whole, summary = fit_gnn_bounded(graph, cutoffs, FEATURES, GRAPH, gnn)
+    assert summary["steps_on"] == "whole snapshots"
+    assert 0 < summary["largest_snapshot_edges"] <= gnn.whole_snapshot_max_edges
+    memory, _ = fit_gnn(graph, cutoffs, FEATURES, GRAPH, gnn)
+    for key, value in memory.to_arrays().items():
+        np.testing.assert_array_equal(whole.to_arrays()[key], value)
+    tight = GnnConfig(hidden=8, dim=4, epochs=2, batch_size=64, whole_snapshot_max_edges=10)
+    _, summary = fit_gnn_bounded(graph, cutoffs, FEATURES, GRAPH, tight)
+    assert summary["steps_on"] == "NeighborLoader mini-batches"
+    assert summary["steps"] > summary["usable_snapshots"] * tight.epochs
