@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -248,17 +249,29 @@ def parquet_chunks(path: Path, rows: int = 500_000) -> Iterator[pd.DataFrame]:
 
 
 def clickhouse_chunks(
-    dsn: str, database: str, start: datetime, end: datetime, days: float = 7.0
+    dsn: str,
+    database: str,
+    start: datetime,
+    end: datetime,
+    days: float | None = None,
+    chunk_rows: int = 500_000,
 ) -> Iterator[pd.DataFrame]:
     """Prepared chunks of `<database>.transactions` in [start, end), one query per `days` of event
     time (FINAL, ORDER BY event_ts, txn_id): ClickHouse holds the data, the trainer a window of it.
-    Labels as `read_clickhouse` reads them: from the field when known before `end`, else the row's."""
+    Labels as `read_clickhouse` reads them: from the field when known before `end`, else the row's.
+
+    Without `days`, a chunk spans the days that hold about `chunk_rows` rows at the window's average
+    rate (one count query first, at least a day): each chunk's features are computed together with
+    the 30-day tail before it, so chunks much shorter than the tail multiply the work (weekly chunks
+    redo about five rows for each new one) and much longer ones hold more rows than needed."""
     from fraudlake.clickhouse.client import connect
 
     client = connect(dsn)
     try:
         labelled = has_labels(client, database)
         window = "event_ts >= {lo:DateTime64(3, 'UTC')} AND event_ts < {hi:DateTime64(3, 'UTC')}"
+        if days is None:
+            days = _days_per_chunk(client, database, window, start, end, chunk_rows)
         query = transactions_sql(_identifier(database), window, labelled, labelled)
         lo = start
         while lo < end:
@@ -270,3 +283,15 @@ def clickhouse_chunks(
             lo = hi
     finally:
         client.close()
+
+
+def _days_per_chunk(
+    client: Any, database: str, window: str, start: datetime, end: datetime, chunk_rows: int
+) -> float:
+    """Days of event time that hold about `chunk_rows` rows at [start, end)'s average rate."""
+    rows = client.query(
+        f"SELECT count() FROM {_identifier(database)}.transactions WHERE {window}",
+        parameters={"lo": start, "hi": end},
+    ).result_rows[0][0]
+    span_days = max((end - start).total_seconds() / 86_400, 1.0)
+    return span_days if rows == 0 else max(1.0, span_days * chunk_rows / rows)

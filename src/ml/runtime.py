@@ -159,9 +159,9 @@ def _train_in_memory(job: ModelJob, interval_end: datetime, config: Any) -> dict
 
 
 def _train_chunked(job: ModelJob, interval_end: datetime, config: Any) -> dict[str, Any]:
-    """Out of core: every model from ClickHouse a week at a time (GraphSAGE on sampled mini-batches,
-    XGBoost from chunk iterators or on Dask when configured); uploads the version like the memory
-    path (docs/training.md)."""
+    """Out of core: every model from ClickHouse about 500,000 rows at a time (GraphSAGE on whole or
+    sampled snapshots, XGBoost from chunk iterators or on Dask when configured); uploads the version
+    like the memory path (docs/training.md)."""
     from fraudlake.ml.chunked_features import clickhouse_chunks
     from fraudlake.ml.data import read_label_sources
     from fraudlake.ml.out_of_core import train_out_of_core

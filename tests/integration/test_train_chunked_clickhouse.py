@@ -59,6 +59,12 @@ def test_weekly_clickhouse_chunks_give_the_in_memory_features(clickhouse: Servic
     assert sum(len(c) for c in chunks) == len(frame)
     chunked = np.vstack(list(chunked_features(iter(chunks), CONFIG)))
     np.testing.assert_array_equal(chunked, batch_features(data.columns(frame), CONFIG))
+    # Sized by rows: a chunk spans the days that hold about chunk_rows at the window's average rate.
+    sized = list(clickhouse_chunks(dsn, "fraud_chunks", start, end, chunk_rows=len(frame) // 4))
+    assert 3 <= len(sized) <= 6
+    assert sum(len(c) for c in sized) == len(frame)
+    by_rows = np.vstack(list(chunked_features(iter(sized), CONFIG)))
+    np.testing.assert_array_equal(by_rows, chunked)
 
 
 def test_the_dags_chunked_path_uploads_a_servable_version(clickhouse: ServiceRecord, tmp_path) -> None:
