@@ -8,13 +8,16 @@ the in-memory path:
    features) and writes each chunk's float32 feature rows to disk; in memory stay event time, label,
    card / user / merchant codes and the graph's per-row values (about 70 bytes a row).
 2. The suspicion model (`train.suspicion_from`) fits and scores from the stored chunks.
-3. GraphSAGE trains on `NeighborLoader` mini-batches of the training snapshots
-   (`graph_sampling.fit_gnn_sampled`); the (c) columns (node risks, exposures, embeddings) and the
-   (b+) aggregates are computed per stored chunk, one daily snapshot at a time, and stored beside it.
-4. `fit_xgb` builds XGBoost's `QuantileDMatrix` from a `DataIter` over the stored chunks: XGBoost
-   sketches the quantiles chunk by chunk and keeps only the compressed bin indices (about one byte a
-   feature), never a float matrix of the training rows. Or, with a Dask client, `fit_xgb_dask` trains
-   the same model with `xgboost.dask` across the cluster's workers.
+3. GraphSAGE trains on the training snapshots whole, or on `NeighborLoader` mini-batches of them
+   when a snapshot is larger than the edge budget (`graph_sampling.fit_gnn_bounded`); the (c)
+   columns (node risks, exposures, embeddings) and the (b+) aggregates are computed per stored chunk,
+   one daily snapshot at a time (history sums carried forward: `graph_data.HistoryTotals`), and
+   stored beside it.
+4. `fit_xgb` builds XGBoost's `QuantileDMatrix` from a `DataIter` over the stored chunks (at most
+   `max_fit_rows` of them: every fraud, weighted legitimate rows): XGBoost sketches the quantiles
+   chunk by chunk and keeps only the compressed bin indices (about one byte a feature), never a
+   float matrix of the training rows. Or, with a Dask client, `fit_xgb_dask` trains the same model
+   with `xgboost.dask` across the cluster's workers.
 5. Validation and test scores are predicted chunk by chunk; calibration, thresholds, the gate, the
    metrics and the served node tables are the in-memory path's (`train.candidate_from_scores`,
    `train.finish`), so the result makes the same artifact.
@@ -452,9 +455,9 @@ def train_out_of_core(
     stages: StageLog | None = None,
 ) -> TrainResult:
     """Every model of `train.train`, in bounded memory: the same periods, suspicion model, GraphSAGE
-    (on `NeighborLoader` mini-batches), graph columns (by chunk), XGBoost fits (from chunk iterators,
-    or on Dask with `client`), gate, metrics and served tables; the result makes the same artifact
-    (`report.artifact_files`).
+    (whole snapshots or `NeighborLoader` mini-batches), graph columns (by chunk), XGBoost fits (from
+    chunk iterators, or on Dask with `client`), gate, metrics and served tables; the result makes the
+    same artifact (`report.artifact_files`).
 
     In memory besides one chunk: the per-row columns (event time, label, node codes, the graph's
     amount/online/error/fraud/suspect values and the suspicion scores: about 70 bytes a row), the
