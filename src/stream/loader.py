@@ -126,12 +126,13 @@ class ClickHouseLoader(BackgroundThread):
         super().__init__(f"clickhouse-{name}")
 
     def _state(self, error: str | None) -> None:
-        changed, self.last_error = error != self.last_error, error
-        if changed and self.on_state is not None:
+        # Recorded before `last_error` changes: whoever sees `failing()` finds the state written too.
+        if error != self.last_error and self.on_state is not None:
             try:
                 self.on_state(error)
             except Exception:  # the report is best effort; the loader's own retry goes on
                 log.exception("could not record the loader's state", extra={"group": self.group})
+        self.last_error = error
 
     def failing(self) -> bool:
         """Whether the last batch failed (the loader is retrying it)."""

@@ -49,7 +49,8 @@ CASE_DAYS = 30
 
 @pytest.fixture(scope="module")
 def world() -> AgentWorld:
-    return generate_world(fraud_rate=0.0015)
+    # Seed 42: its sparse world still holds a ring with three victim cards (seed 11 at this rate: one).
+    return generate_world(seed=42, fraud_rate=0.0015)
 
 
 @pytest.fixture(scope="module")

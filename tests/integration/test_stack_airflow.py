@@ -80,4 +80,3 @@ def test_health_reports_database_and_dag_processor_heartbeat(airflow: ServiceRec
     # Its status flips to unhealthy when a heartbeat is a few seconds late under load; that it beats
     # at all proves it runs against this metadata DB.
     assert health["dag_processor"]["latest_dag_processor_heartbeat"] is not None
-
