@@ -10,7 +10,8 @@ from fraudlake.ml import data, evaluate
 from fraudlake.ml.batch_features import batch_features
 from fraudlake.ml.chunked_features import frame_chunks
 from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig
-from fraudlake.ml.out_of_core import build_store, fit_xgb, predict_rows, train_chunked
+from fraudlake.ml.graph import graph_columns
+from fraudlake.ml.out_of_core import build_store, fit_xgb, graph_columns_of, predict_rows, train_chunked
 from fraudlake.ml.train import TrainConfig, XgbConfig, _fit_xgb, predict, split_bounds
 
 pytestmark = pytest.mark.unit
@@ -91,3 +92,20 @@ def test_extra_columns_follow_the_tabular_ones_in_every_reader(small_frame: pd.D
     x, y = _dask_rows(store, 650, 1500, ("graph",))
     np.testing.assert_array_equal(x.compute(), both[650:1500])
     np.testing.assert_array_equal(y.compute(), store.column("y")[650:1500])
+
+
+def test_the_store_s_graph_columns_are_the_in_memory_ones_held_once(
+    small_frame: pd.DataFrame, tmp_path
+) -> None:
+    """`graph_columns_of` gives `graph.graph_columns`'s columns, and they are the store's own arrays:
+    at 24M rows a second copy of the per-row columns is about 1.5 GB."""
+    store = build_store(frame_chunks(small_frame, 700), CONFIG, tmp_path)
+    memory, _ = graph_columns(data.columns(small_frame))
+    suspect = np.zeros(store.rows, dtype=bool)
+    chunked = graph_columns_of(store, suspect)
+    for name in ("event_ms", "user", "card", "merchant", "log_amount", "online", "error", "fraud"):
+        np.testing.assert_array_equal(getattr(chunked, name), getattr(memory, name), err_msg=name)
+    assert np.shares_memory(chunked.card, store.column("cards"))
+    assert np.shares_memory(chunked.event_ms, store.column("event_ms"))
+    assert np.shares_memory(chunked.log_amount, store.values[0]["log_amount"])
+    assert len(store.y) == len(store.files)  # labels stay per chunk for `pieces`
