@@ -117,11 +117,10 @@ class FeatureStore:
         rows a copy is about 1.5 GB). Labels stay per chunk: `pieces` reads them by chunk."""
         for name in ("event_ms", "cards", "users", "merchants"):
             setattr(self, name, [self.column(name)])
-        if len(self.values) > 1:
-            joined = {}
-            for key in list(self.values[0]):
-                joined[key] = np.concatenate([v.pop(key) for v in self.values])
-            self.values = [joined]
+        if len(self.values) > 1:  # popping each chunk's array frees it as soon as it is copied
+            self.values = [
+                {key: np.concatenate([v.pop(key) for v in self.values]) for key in list(self.values[0])}
+            ]
 
     def pieces(self, rows: Rows, extras: tuple[str, ...] = ()) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """(features, labels) of `rows` ((lo, hi) or sorted row indices), one stored chunk at a time
@@ -410,8 +409,8 @@ def _evaluate(
 
 
 def graph_columns_of(store: FeatureStore, suspect: np.ndarray) -> GraphColumns:
-    """The stored rows as the graph's `GraphColumns` (what `graph.graph_columns` makes in memory)."""
-    store.join_rows()
+    """The stored rows as the graph's `GraphColumns` (what `graph.graph_columns` makes in memory),
+    sharing the arrays `build_store` joined."""
     (values,) = store.values
     return GraphColumns(
         event_ms=store.column("event_ms"),
