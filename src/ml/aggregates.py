@@ -25,8 +25,7 @@ from fraudlake.ml.graph_data import (
     HistoryTotals,
     Snapshot,
     exposure,
-    row_snapshot_index,
-    snapshot,
+    row_snapshots,
 )
 
 # Per node kind: (snapshot node feature or NEIGHBOURHOOD_RATE, description), in column order.
@@ -85,20 +84,11 @@ def row_aggregates(
     progress: Callable[[int, int], None] | None = None,
     totals: HistoryTotals | None = None,
 ) -> np.ndarray:
-    """`AGGREGATE_FEATURES` columns of the given row indices, each from its latest snapshot;
-    `totals` as in `graph.row_graph_features`."""
-    totals = totals or HistoryTotals(graph)
+    """`AGGREGATE_FEATURES` columns of the given row indices, each from its latest snapshot
+    (`graph_data.row_snapshots`; `graph.row_graph_columns` makes them beside the (c) columns)."""
     out = np.zeros((len(rows), len(AGGREGATE_FEATURES)), dtype=np.float32)
-    which = row_snapshot_index(graph.event_ms[rows], cutoffs)
-    uniq = np.unique(which)
-    for step, k in enumerate(uniq):
-        mine = np.flatnonzero(which == k)
-        out[mine] = aggregate_columns(
-            node_aggregates(snapshot(graph, int(cutoffs[k]), features, config, totals)),
-            {kind: getattr(graph, kind)[rows[mine]] for kind in GRAPH_NODE_KINDS},
-        )
-        if progress:
-            progress(step + 1, len(uniq))
+    for snap, mine in row_snapshots(graph, rows, cutoffs, features, config, totals, progress):
+        out[mine] = aggregate_columns(node_aggregates(snap), graph.nodes_of(rows[mine]))
     return out
 
 

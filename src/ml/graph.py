@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from torch_geometric.nn import HeteroConv, SAGEConv
 
+from fraudlake.ml.aggregates import AGGREGATE_FEATURES, aggregate_columns, node_aggregates
 from fraudlake.ml.batch_features import codes
 from fraudlake.ml.embed_numpy import SageWeights, forward, head_scores
-from fraudlake.ml.features import GRAPH_NODE_KINDS, FeatureConfig
+from fraudlake.ml.features import GRAPH_NODE_KINDS, FeatureConfig, graph_features
 from fraudlake.ml.graph_data import (
     AGGREGATION,
     EDGE_TYPES,
@@ -34,7 +35,7 @@ from fraudlake.ml.graph_data import (
     Snapshot,
     card_exposures,
     future_targets,
-    row_snapshot_index,
+    row_snapshots,
     snapshot,
 )
 
@@ -266,7 +267,7 @@ def class_weight(fraud: np.ndarray) -> torch.Tensor | None:
     return torch.tensor(min((len(fraud) - positives) / positives, 200.0))
 
 
-def row_graph_features(
+def row_graph_columns(
     graph: GraphColumns,
     rows: np.ndarray,
     cutoffs: np.ndarray,
@@ -275,31 +276,36 @@ def row_graph_features(
     config: GraphConfig,
     progress: Callable[[int, int], None] | None = None,
     totals: HistoryTotals | None = None,
-) -> np.ndarray:
-    """Graph columns (`features.graph_features`: risks, card exposures, then embeddings of card,
-    merchant, user) for the given row indices.
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (c) graph columns (`features.graph_features`: risks, card exposures, then embeddings of
+    card, merchant, user) and the (b+) aggregate columns (`aggregates.AGGREGATE_FEATURES`) of the
+    given row indices, from one walk over the snapshots they read (the snapshot is most of the cost).
 
     Each row reads the latest snapshot at or before its event time, so nothing later than the row
     (and no label younger than the delay) reaches its graph features. `totals`: carried history
     sums when the caller walks later rows next (`graph_data.HistoryTotals`).
     """
-    totals = totals or HistoryTotals(graph)
+    x_graph = np.zeros((len(rows), len(graph_features(weights.dim))), dtype=np.float32)
+    x_aggregates = np.zeros((len(rows), len(AGGREGATE_FEATURES)), dtype=np.float32)
+    for snap, mine in row_snapshots(graph, rows, cutoffs, features, config, totals, progress):
+        nodes = graph.nodes_of(rows[mine])
+        x_graph[mine] = snapshot_graph_features(weights, snap, nodes)
+        x_aggregates[mine] = aggregate_columns(node_aggregates(snap), nodes)
+    return x_graph, x_aggregates
+
+
+def snapshot_graph_features(
+    weights: SageWeights, snap: Snapshot, nodes: Mapping[str, np.ndarray]
+) -> np.ndarray:
+    """Graph columns, from one snapshot's GraphSAGE pass, of rows with these node codes per kind."""
     dim, n_kinds = weights.dim, len(GRAPH_NODE_KINDS)
     first_embedding = n_kinds + len(EXPOSURES)
-    out = np.zeros((len(rows), first_embedding + n_kinds * dim), dtype=np.float32)
-    which = row_snapshot_index(graph.event_ms[rows], cutoffs)
-    uniq = np.unique(which)
-    for step, k in enumerate(uniq):
-        snap = snapshot(graph, int(cutoffs[k]), features, config, totals)
-        _, _, h2 = forward(weights, snap.x, snap.edges)
-        risk = head_scores(weights, h2)
-        mine = np.flatnonzero(which == k)
-        nodes = {kind: getattr(graph, kind)[rows[mine]] for kind in GRAPH_NODE_KINDS}
-        out[mine, n_kinds:first_embedding] = card_exposures(snap.x["card"][nodes["card"]])
-        for j, kind in enumerate(GRAPH_NODE_KINDS):
-            out[mine, j] = risk[kind][nodes[kind]]
-            col = first_embedding + j * dim
-            out[mine, col : col + dim] = h2[kind][nodes[kind]]
-        if progress:
-            progress(step + 1, len(uniq))
+    _, _, h2 = forward(weights, snap.x, snap.edges)
+    risk = head_scores(weights, h2)
+    out = np.zeros((len(nodes["card"]), first_embedding + n_kinds * dim), dtype=np.float32)
+    out[:, n_kinds:first_embedding] = card_exposures(snap.x["card"][nodes["card"]])
+    for j, kind in enumerate(GRAPH_NODE_KINDS):
+        out[:, j] = risk[kind][nodes[kind]]
+        col = first_embedding + j * dim
+        out[:, col : col + dim] = h2[kind][nodes[kind]]
     return out

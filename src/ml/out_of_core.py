@@ -41,11 +41,11 @@ import pandas as pd
 import xgboost as xgb
 
 from fraudlake.ml import evaluate, gate
-from fraudlake.ml.aggregates import AGGREGATE_FEATURES, row_aggregates
+from fraudlake.ml.aggregates import AGGREGATE_FEATURES
 from fraudlake.ml.chunked_features import ChunkedFeatures
 from fraudlake.ml.data import TrainingDataError
 from fraudlake.ml.features import EVENT_MS, FEATURE_NAMES, LABEL, graph_features
-from fraudlake.ml.graph import row_graph_features, row_values
+from fraudlake.ml.graph import row_graph_columns, row_values
 from fraudlake.ml.graph_data import NODE_TYPES, GraphColumns, HistoryTotals, snapshot_times
 from fraudlake.ml.graph_sampling import fit_gnn_bounded
 from fraudlake.ml.stages import StageLog
@@ -441,18 +441,14 @@ def store_graph_columns(
     event_ms = graph.event_ms
     grid = snapshot_times(int(event_ms[first]), int(event_ms[-1]), config.graph.snapshot_every_ms)
     width = {"graph": len(graph_features(config.gnn.dim)), "aggregates": len(AGGREGATE_FEATURES)}
-    # Each column set walks the days forward across chunks with its own history sums.
-    totals = {name: HistoryTotals(graph) for name in width}
+    totals = HistoryTotals(graph)  # the days are walked forward across chunks
     for k in range(len(store.files)):
         a, b = store.offsets[k], store.offsets[k + 1]
         out = {name: np.zeros((b - a, n), dtype=np.float32) for name, n in width.items()}
         if b > first:
             rows = np.arange(max(a, first), b)
-            out["graph"][rows - a] = row_graph_features(
-                graph, rows, grid, sage, config.features, config.graph, totals=totals["graph"]
-            )
-            out["aggregates"][rows - a] = row_aggregates(
-                graph, rows, grid, config.features, config.graph, totals=totals["aggregates"]
+            out["graph"][rows - a], out["aggregates"][rows - a] = row_graph_columns(
+                graph, rows, grid, sage, config.features, config.graph, totals=totals
             )
         for name, x in out.items():
             store.append_extra(name, x)

@@ -24,12 +24,12 @@ import pandas as pd
 import xgboost as xgb
 
 from fraudlake.ml import evaluate, gate
-from fraudlake.ml.aggregates import AGGREGATE_FEATURES, node_aggregates, row_aggregates
+from fraudlake.ml.aggregates import AGGREGATE_FEATURES, node_aggregates
 from fraudlake.ml.batch_features import batch_features, codes
 from fraudlake.ml.data import TrainingDataError, columns
 from fraudlake.ml.embed_numpy import SageWeights, forward
 from fraudlake.ml.features import FEATURE_NAMES, FeatureConfig, graph_features, spec_json
-from fraudlake.ml.graph import GnnConfig, fit_gnn, graph_columns, row_graph_features
+from fraudlake.ml.graph import GnnConfig, fit_gnn, graph_columns, row_graph_columns
 from fraudlake.ml.graph_data import GraphColumns, GraphConfig, card_exposures, snapshot, snapshot_times
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -317,14 +317,16 @@ def train(
     grid = snapshot_times(
         int(cols["event_ms"][lo]), int(cols["event_ms"][-1]), config.graph.snapshot_every_ms
     )
-    rows = np.arange(lo, len(y))
     x_graph = np.zeros((len(y), len(graph_features(config.gnn.dim))), dtype=np.float32)
-    x_graph[lo:] = row_graph_features(
-        graph, rows, grid, sage, config.features, config.graph, lambda i, n: report("graph embeddings", i, n)
-    )
     x_agg = np.zeros((len(y), len(AGGREGATE_FEATURES)), dtype=np.float32)
-    x_agg[lo:] = row_aggregates(
-        graph, rows, grid, config.features, config.graph, lambda i, n: report("graph aggregates", i, n)
+    x_graph[lo:], x_agg[lo:] = row_graph_columns(
+        graph,
+        np.arange(lo, len(y)),
+        grid,
+        sage,
+        config.features,
+        config.graph,
+        lambda i, n: report("graph columns", i, n),
     )
     tabular = list(FEATURE_NAMES)
     inputs = {

@@ -181,7 +181,7 @@ def test_served_graph_columns_are_the_training_columns_at_the_last_snapshot(
     """Serving reads known nodes from the last training snapshot: the same columns, in the same order,
     as training computes for a transaction scored at that snapshot."""
     from fraudlake.ml.data import columns
-    from fraudlake.ml.graph import graph_columns, row_graph_features
+    from fraudlake.ml.graph import graph_columns, row_graph_columns
 
     model = FraudModel(files)
     cols = columns(small_frame)
@@ -191,7 +191,7 @@ def test_served_graph_columns_are_the_training_columns_at_the_last_snapshot(
     extended["event_ms"][len(small_frame) :] = cutoff  # the probes are scored at that snapshot
     graph, _ = graph_columns(extended)  # FAST's suspicion model flags nothing (see above)
     rows = np.arange(len(small_frame), len(small_frame) + len(probe))
-    trained = row_graph_features(
+    trained, _ = row_graph_columns(
         graph, rows, np.array([cutoff]), model.embedder.weights, FAST.features, FAST.graph
     )
     served = np.stack(
