@@ -64,8 +64,13 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The prepared frame as the numpy columns the feature code consumes."""
-    return {name: frame[name].to_numpy() for name in (*COLUMNS, EVENT_MS)}
+    """The prepared frame as the numpy columns the feature code consumes. The event time is UTC
+    `datetime64[ns]`: a zone-aware column's `to_numpy` makes one `Timestamp` object per row, which
+    was a fifth of the chunked feature stage's time, and the features read `event_ms` anyway."""
+    return {
+        name: frame[name].dt.tz_localize(None).to_numpy() if name == EVENT_TS else frame[name].to_numpy()
+        for name in (*COLUMNS, EVENT_MS)
+    }
 
 
 def read_file(path: Path, max_rows: int | None = None) -> pd.DataFrame:
