@@ -515,6 +515,8 @@ def _metrics(
     pairs: list[tuple[str, str]] = [
         (k, "b_xgb_tabular") for k in ("b_plus_xgb_aggregates", "c_xgb_graph") if k in scores
     ]
+    if {"c_xgb_graph", "b_plus_xgb_aggregates"} <= scores.keys():  # does the GNN beat cheap aggregates?
+        pairs.append(("c_xgb_graph", "b_plus_xgb_aggregates"))
     pairs.append(("b_xgb_tabular", "a_rule"))  # the out-of-core path scores (a) and (b) only
     fit_lo, fit_hi = bounds["fit"]
     sample = fit_sample(y[fit_lo:fit_hi], config.xgb.max_fit_rows, config.xgb.seed)

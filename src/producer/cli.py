@@ -27,6 +27,15 @@ Users = Annotated[
     ),
 ]
 FraudRate = Annotated[float, typer.Option(help="Share of fraudulent transactions (real data: 0.00122).")]
+World = Annotated[
+    str,
+    typer.Option(
+        help="calibrated: the documented fraud mechanisms' parameters; varied: every mechanism's "
+        "parameters drawn from the seed, with disguised cash-outs and collusive merchants "
+        "(fraudlake.producer.fraud_config).",
+    ),
+]
+WORLDS = ("calibrated", "varied")
 DataDir = Annotated[
     Path | None,
     typer.Option(
@@ -43,6 +52,7 @@ def _generator_config(
     end: datetime | None,
     fraud_rate: float,
     users: int | None = None,
+    world: str = "calibrated",
 ) -> Any:
     from fraudlake.producer.fraud_config import FraudConfig
     from fraudlake.producer.generator import GeneratorConfig
@@ -55,7 +65,7 @@ def _generator_config(
         end=end.date() if end else None,
         rows=rows,
         users=users,
-        fraud=FraudConfig(rate=fraud_rate),
+        fraud=FraudConfig.varied(seed, fraud_rate) if world == "varied" else FraudConfig(rate=fraud_rate),
     )
 
 
@@ -231,6 +241,7 @@ def generate(
     end: End = None,
     fraud_rate: FraudRate = 0.0012,
     users: Users = None,
+    world: World = "calibrated",
     data_dir: DataDir = None,
     with_truth: Annotated[
         bool, typer.Option(help="Parquet only: add fraud_mechanism / fraud_event.")
@@ -258,7 +269,9 @@ def generate(
         raise _fail("--chargebacks must end in .parquet")
     if with_truth and out.suffix != ".parquet":
         raise _fail("--with-truth needs a .parquet output (the Kaggle CSV format has no such columns)")
-    config = _generator_config(rows, seed, start, end, fraud_rate, users)
+    if world not in WORLDS:
+        raise _fail(f"--world must be one of {', '.join(WORLDS)}")
+    config = _generator_config(rows, seed, start, end, fraud_rate, users, world)
     show = progress if progress is not None else sys.stderr.isatty()
     try:
         write_generated(

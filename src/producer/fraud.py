@@ -19,6 +19,7 @@ from fraudlake.producer.population import Population
 from fraudlake.producer.txn_columns import (
     ACCOUNT_TAKEOVER,
     CARD_TESTING,
+    COLLUSIVE_MERCHANT,
     FRAUD_RING,
     ONLINE,
     SWIPE,
@@ -53,6 +54,12 @@ class FraudEngine:
         self.ring_merchants = [
             rest[i * cfg.ring_merchants[1] : i * cfg.ring_merchants[1] + k] for i, k in enumerate(sizes)
         ]
+        # Drawn only when the mechanism is on: the calibrated world's random stream stays as it was.
+        self.collusive_merchants = (
+            rng.choice(np.setdiff1d(self.kit.online_merchants, picks), cfg.collusive_merchants, replace=False)
+            if cfg.share("collusive_merchant") > 0
+            else np.zeros(0, np.int64)
+        )
 
     @property
     def ledger(self) -> FraudLedger:
@@ -70,12 +77,14 @@ class FraudEngine:
             self._card_testing(ctx, budget * self.cfg.share("card_testing")),
             self._takeovers(ctx, budget * self.cfg.share("account_takeover")),
         ]
+        if len(self.collusive_merchants):
+            new.append(self._collusive(ctx, budget * self.cfg.share("collusive_merchant")))
         self.pending = TxnColumns.concat([self.pending, *new])
         due = self.pending.minute < ctx.end
         out, self.pending = self.pending.take(np.flatnonzero(due)), self.pending.take(np.flatnonzero(~due))
         return out
 
-    # ---- 2-4. rings, card testing, takeovers ---------------------------------------------
+    # ---- 2-5. rings, card testing, takeovers, collusive merchants ----------------------------
 
     def _victims(
         self, ctx: BlockContext, budget: float, txns_per_event: float
@@ -173,6 +182,25 @@ class FraudEngine:
             use_chip=SWIPE,
             error=error,
             mechanism=ACCOUNT_TAKEOVER,
+            event=events[row],
+        )
+
+    def _collusive(self, ctx: BlockContext, budget: float) -> TxnColumns:
+        """Unrelated cards charged at one collusive merchant, at ordinary amounts, online."""
+        cfg, rng = self.cfg, ctx.rng
+        events, cards, starts = self._victims(ctx, budget, cfg.mean(cfg.collusive_txns))
+        mule = self.collusive_merchants[rng.integers(0, len(self.collusive_merchants), len(events))]
+        sizes = rng.integers(cfg.collusive_txns[0], cfg.collusive_txns[1] + 1, len(events))
+        row = np.repeat(np.arange(len(events)), sizes)
+        minute = starts[row] + rng.integers(0, int(cfg.collusive_span_hours * 60), len(row))
+        self.kit.log(events, COLLUSIVE_MERCHANT, cards, mule)
+        return TxnColumns.build(
+            card=cards[row],
+            minute=minute,
+            merchant=mule[row],
+            amount=self.kit.ordinary_amounts(rng, mule[row]),
+            use_chip=ONLINE,
+            mechanism=COLLUSIVE_MERCHANT,
             event=events[row],
         )
 

@@ -51,6 +51,13 @@ class FraudToolkit:
         base = np.abs(sample_amounts(self.cal, mcc_rows, rng.uniform(0.3, 1.0, len(merchant))))
         return np.round(np.maximum(base, 1.0) * rng.uniform(*self.cfg.amount_uplift, len(merchant)), 2)
 
+    def ordinary_amounts(self, rng: np.random.Generator, merchant: np.ndarray) -> np.ndarray:
+        """Amounts drawn as the merchant category's legitimate ones are (charges, not refunds): a
+        disguise."""
+        mcc_rows = self.cal.mcc_rows(self.pop.merchants.mcc_of(merchant))
+        amount = np.abs(sample_amounts(self.cal, mcc_rows, rng.random(len(merchant))))
+        return np.round(np.maximum(amount, 1.0), 2)
+
     def log(self, events: np.ndarray, mechanism: int, cards: np.ndarray, detail: np.ndarray) -> None:
         self.ledger.events.extend(
             zip(

@@ -116,17 +116,37 @@ class CompromisedMerchants:
             rng.choice(self.kit.online_merchants, len(card)),
             self.pop.merchants.in_place(far_place, rng.random(len(card))),
         )
+        amount = self.kit.amounts(rng, merchant)
+        if cfg.poc_ordinary_share > 0:  # (no draws otherwise: the calibrated world stays as it was)
+            online, merchant, amount = self._disguise(rng, card, online, merchant, amount)
         for victim in cards.tolist():
             self.kit.ledger.events.append((event, COMPROMISED_MERCHANT, victim, event))
         return TxnColumns.build(
             card=card,
             minute=minute,
             merchant=merchant,
-            amount=self.kit.amounts(rng, merchant),
+            amount=amount,
             use_chip=np.where(online, ONLINE, SWIPE),
             mechanism=COMPROMISED_MERCHANT,
             event=event,
         )
+
+    def _disguise(
+        self,
+        rng: np.random.Generator,
+        card: np.ndarray,
+        online: np.ndarray,
+        merchant: np.ndarray,
+        amount: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`poc_ordinary_share` of the cash-outs made as the holder shops: online, at one of the
+        holder's usual online merchants, at the category's ordinary amounts."""
+        ordinary = rng.random(len(card)) < self.cfg.poc_ordinary_share
+        usual = self.pop.online.sample(self.pop.card_user[card[ordinary]], rng.random(int(ordinary.sum())))
+        merchant, amount = merchant.copy(), amount.copy()
+        merchant[ordinary] = usual
+        amount[ordinary] = self.kit.ordinary_amounts(rng, usual)
+        return online | ordinary, merchant, amount
 
 
 def _entries_by_card(offsets: np.ndarray, card_user: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

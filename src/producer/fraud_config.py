@@ -1,7 +1,7 @@
 """Parameters of the generator's fraud mechanisms (every number a test or a model can rely on).
 
 The overall fraud share of all transactions is `rate` (the real dataset: 29,757 / 24,386,900 =
-0.122%); `mix` splits it between the four mechanisms, and each mechanism's event frequency is
+0.122%); `mix` splits it between the five mechanisms, and each mechanism's event frequency is
 derived from its share so the realized rate tracks `rate` whatever the population.
 
 1. Compromised merchant (point of compromise, e.g. a skimmer or POS malware at a small shop): a
@@ -23,15 +23,35 @@ derived from its share so the realized rate tracks `rate` whatever the populatio
 4. Account takeover: the card suddenly transacts in person in a place at least
    `ato_min_distance_km` from the holder's home (`ato_txns` within `ato_span_hours`, the first
    sometimes with `Bad PIN`), while the holder keeps shopping at home: a geography jump.
+5. Collusive merchant (a mule or complicit online merchant): one of `collusive_merchants` online
+   merchants is charged `collusive_txns` times, within `collusive_span_hours`, on cards of unrelated
+   holders at the category's ordinary amounts. Each charge looks like a purchase; what gives it away
+   is the merchant's customers: many unrelated cards, a share of them defrauded. Off (share 0) in
+   the calibrated world.
+
+Disguise: a share `poc_ordinary_share` of the compromised cards' cash-outs imitates the holder's
+own shopping (online at one of the holder's usual online merchants, at ordinary amounts): tabular
+features cannot tell them from the holder; only the card's visit to a breached merchant can.
+
+`FraudConfig()` is the calibrated world (the demo's and the tests'); `FraudConfig.varied(seed)`
+draws every relational parameter at random, so models are compared across worlds nobody tuned.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+import numpy as np
 
 
 def _default_mix() -> dict[str, float]:
-    return {"compromised_merchant": 0.50, "fraud_ring": 0.20, "card_testing": 0.15, "account_takeover": 0.15}
+    return {
+        "compromised_merchant": 0.50,
+        "fraud_ring": 0.20,
+        "card_testing": 0.15,
+        "account_takeover": 0.15,
+        "collusive_merchant": 0.0,
+    }
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,7 @@ class FraudConfig:
     poc_burst_txns: tuple[int, int] = (1, 4)
     poc_burst_days: float = 2.0
     poc_online_share: float = 0.6
+    poc_ordinary_share: float = 0.0
     # 2. fraud rings
     rings: int = 8
     ring_merchants: tuple[int, int] = (3, 6)
@@ -63,16 +84,52 @@ class FraudConfig:
     ato_txns: tuple[int, int] = (2, 6)
     ato_span_hours: float = 36.0
     ato_bad_pin_prob: float = 0.3
+    # 5. collusive merchant
+    collusive_merchants: int = 6
+    collusive_txns: tuple[int, int] = (1, 2)
+    collusive_span_hours: float = 6.0
     # fraud amounts are the merchant category's amounts scaled by a factor in this range
     amount_uplift: tuple[float, float] = (1.5, 3.0)
 
     def __post_init__(self) -> None:
+        if not 0 <= self.poc_ordinary_share <= 1:
+            raise ValueError("poc_ordinary_share must be in [0, 1]")
         if not 0 <= self.rate < 0.5:
             raise ValueError("fraud rate must be in [0, 0.5)")
         if set(self.mix) != set(_default_mix()) or any(v < 0 for v in self.mix.values()):
             raise ValueError(f"fraud mix needs non-negative shares for {sorted(_default_mix())}")
         if abs(sum(self.mix.values()) - 1) > 1e-6:
             raise ValueError("fraud mix shares must sum to 1")
+
+    @classmethod
+    def varied(cls, seed: int, rate: float = 0.0012) -> FraudConfig:
+        """A world with fraud rate `rate` and the rest drawn at random from `seed`: the mix
+        (relational mechanisms most of it), how many cards a breach exposes and how many of them
+        are cashed out, when and how disguised, ring and collusive merchant counts, and how far
+        fraud amounts stand out. The ranges are plausible, not fitted: a model is judged on worlds
+        nobody tuned it to."""
+        rng = np.random.default_rng([seed, 0x5EED])
+        names = list(_default_mix())
+        weights = rng.dirichlet([6.0, 2.0, 1.5, 1.5, 3.0])  # in `names` order
+        low_delay = float(rng.uniform(1.0, 10.0))
+        return replace(
+            cls(),
+            rate=rate,
+            mix=dict(zip(names, (float(w) for w in weights / weights.sum()), strict=True)),
+            poc_window_days=(float(rng.uniform(4.0, 10.0)), float(rng.uniform(12.0, 30.0))),
+            poc_exposed_cards=(float(rng.uniform(10.0, 30.0)), float(rng.uniform(60.0, 150.0))),
+            poc_exploit_prob=float(rng.uniform(0.2, 0.7)),
+            poc_delay_days=(low_delay, low_delay + float(rng.uniform(5.0, 25.0))),
+            poc_burst_txns=(1, int(rng.integers(2, 6))),
+            poc_online_share=float(rng.uniform(0.4, 0.9)),
+            poc_ordinary_share=float(rng.uniform(0.3, 0.9)),
+            rings=int(rng.integers(3, 13)),
+            testing_merchants=int(rng.integers(4, 20)),
+            cashout_amount=(float(rng.uniform(20.0, 200.0)), float(rng.uniform(300.0, 1500.0))),
+            collusive_merchants=int(rng.integers(2, 12)),
+            collusive_txns=(1, int(rng.integers(1, 4))),
+            amount_uplift=(float(rng.uniform(0.8, 1.2)), float(rng.uniform(1.3, 2.5))),
+        )
 
     def share(self, mechanism: str) -> float:
         return self.mix[mechanism]

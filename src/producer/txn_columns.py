@@ -14,8 +14,15 @@ SWIPE, CHIP, ONLINE = 0, 1, 2
 USE_CHIP_TEXT = ("Swipe Transaction", "Chip Transaction", "Online Transaction")
 
 LEGIT = 0
-MECHANISMS = ("legit", "compromised_merchant", "fraud_ring", "card_testing", "account_takeover")
-COMPROMISED_MERCHANT, FRAUD_RING, CARD_TESTING, ACCOUNT_TAKEOVER = 1, 2, 3, 4
+MECHANISMS = (
+    "legit",
+    "compromised_merchant",
+    "fraud_ring",
+    "card_testing",
+    "account_takeover",
+    "collusive_merchant",
+)
+COMPROMISED_MERCHANT, FRAUD_RING, CARD_TESTING, ACCOUNT_TAKEOVER, COLLUSIVE_MERCHANT = 1, 2, 3, 4, 5
 
 
 @dataclass
