@@ -38,6 +38,7 @@ from fraudlake.producer.generator import GeneratorConfig, TransactionGenerator
 
 RESULTS = Path(__file__).parent / "results"
 MODELS = ("a_rule", "b_xgb_tabular", "b_plus_xgb_aggregates", "c_xgb_graph")
+LABELS = dict(zip(MODELS, ("(a)", "(b)", "(b+)", "(c)"), strict=True))
 GOAL = 0.05  # (c) - (b+) AUC-PR
 
 
@@ -76,12 +77,12 @@ def world(seed: int, rows: int) -> dict[str, Any]:
 
 def line(w: dict[str, Any], numbers: str) -> str:
     auc = w[f"{numbers}_auc_pr"]
-    parts = [f"{k.split('_')[0]} {auc[k]:.3f}" for k in MODELS[1:] if k in auc]
+    parts = [f"{LABELS[k]} {auc[k]:.3f}" for k in MODELS[1:] if k in auc]
     if numbers == "test":
         lo, hi = w["test_c_minus_b_plus_ci95"]
         parts.append(f"(c)-(b+) {w['test_c_minus_b_plus']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
-    mix = ", ".join(f"{k.split('_')[0]} {v:.2f}" for k, v in w["fraud"]["mix"].items())
-    return f"  world {w['seed']}: {' · '.join(parts)} · served {w['served']} · mix {mix}"
+    mix = ", ".join(f"{k.replace('_', ' ')} {v:.2f}" for k, v in w["fraud"]["mix"].items())
+    return f"  world {w['seed']}: {' · '.join(parts)} · served {LABELS[w['served']]} · mix {mix}"
 
 
 def main() -> None:
