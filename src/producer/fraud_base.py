@@ -47,16 +47,17 @@ class FraudToolkit:
 
     def amounts(self, rng: np.random.Generator, merchant: np.ndarray) -> np.ndarray:
         """The merchant category's usual amounts (upper 70%), scaled up by `amount_uplift`."""
-        mcc_rows = self.cal.mcc_rows(self.pop.merchants.mcc_of(merchant))
-        base = np.abs(sample_amounts(self.cal, mcc_rows, rng.uniform(0.3, 1.0, len(merchant))))
-        return np.round(np.maximum(base, 1.0) * rng.uniform(*self.cfg.amount_uplift, len(merchant)), 2)
+        base = self._charges(merchant, rng.uniform(0.3, 1.0, len(merchant)))
+        return np.round(base * rng.uniform(*self.cfg.amount_uplift, len(merchant)), 2)
 
     def ordinary_amounts(self, rng: np.random.Generator, merchant: np.ndarray) -> np.ndarray:
-        """Amounts drawn as the merchant category's legitimate ones are (charges, not refunds): a
-        disguise."""
+        """Amounts drawn as the merchant category's legitimate ones are: a disguise."""
+        return np.round(self._charges(merchant, rng.random(len(merchant))), 2)
+
+    def _charges(self, merchant: np.ndarray, quantile: np.ndarray) -> np.ndarray:
+        """The category's amounts at these quantiles as charges (refunds' sign dropped, at least $1)."""
         mcc_rows = self.cal.mcc_rows(self.pop.merchants.mcc_of(merchant))
-        amount = np.abs(sample_amounts(self.cal, mcc_rows, rng.random(len(merchant))))
-        return np.round(np.maximum(amount, 1.0), 2)
+        return np.maximum(np.abs(sample_amounts(self.cal, mcc_rows, quantile)), 1.0)
 
     def log(self, events: np.ndarray, mechanism: int, cards: np.ndarray, detail: np.ndarray) -> None:
         self.ledger.events.extend(
