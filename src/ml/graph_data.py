@@ -379,7 +379,7 @@ def row_snapshots(
     totals = totals or HistoryTotals(cols)
     which = row_snapshot_index(cols.event_ms[rows], cutoffs)
     order = np.argsort(which, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, np.diff(which[order]) != 0, True]) if len(rows) else []
+    bounds = np.flatnonzero(np.r_[True, np.diff(which[order]) != 0, True]) if len(rows) else np.zeros(0, int)
     for step, (a, b) in enumerate(itertools.pairwise(bounds)):
         yield snapshot(cols, int(cutoffs[which[order[a]]]), config, graph, totals), order[a:b]
         if progress:
